@@ -1,0 +1,106 @@
+//! The owners' admin file (SPEC §3.2): its model, loading and validation.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use crate::field::Field;
+
+mod validate;
+pub use validate::{load, parse, Problem, Problems};
+
+/// A validated directory. Only [`load`]/[`parse`] build one, so holding one means it passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Directory {
+    pub owners: Vec<Owner>,
+    pub recruiters: Vec<Recruiter>,
+    pub agencies: Vec<Agency>,
+    pub campaigns: Vec<Campaign>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owner {
+    /// Lower-case.
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recruiter {
+    pub email: String,
+    pub name: String,
+    pub campaigns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Editor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "editor" => Some(Role::Editor),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Lower-case.
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agency {
+    /// Slug `[a-z0-9-]`, also its drop folder's name.
+    pub id: String,
+    pub name: String,
+    /// ISO 3166-1 alpha-2, upper-case; the default region for phone numbers.
+    pub country: String,
+    pub active: bool,
+    pub added_by: String,
+    pub added_on: Option<NaiveDate>,
+    /// Resolved against the directory file's folder.
+    pub logo: Option<PathBuf>,
+    /// Lower-case mail domains of the agency itself.
+    pub domains: Vec<String>,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Campaign {
+    /// The Talkpush campaign ID.
+    pub id: String,
+    pub name: String,
+    pub country: String,
+    pub active: bool,
+    pub created_by: String,
+    pub created_on: Option<NaiveDate>,
+    /// `None`: the default rule (first name, last name and email-or-phone).
+    pub required: Option<Vec<Field>>,
+}
+
+impl Directory {
+    pub fn agency(&self, id: &str) -> Option<&Agency> {
+        self.agencies.iter().find(|a| a.id == id)
+    }
+    pub fn campaign(&self, id: &str) -> Option<&Campaign> {
+        self.campaigns.iter().find(|c| c.id == id)
+    }
+    pub fn is_owner(&self, email: &str) -> bool {
+        let email = email.to_ascii_lowercase();
+        self.owners.iter().any(|o| o.email == email)
+    }
+}

@@ -1,0 +1,92 @@
+//! Text cleaning and folding shared by every part that compares what people typed:
+//! candidate names (SPEC §6.1), header cells (§5) and the owner views' `--search` (§9).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters Excel and web forms leave behind that are never meant as content.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
+}
+
+/// The display value: Unicode NFC, invisible characters removed, every kind of space
+/// (non-breaking included) treated as a space, trimmed, inner whitespace collapsed.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    for c in s.nfc() {
+        if is_invisible(c) {
+            continue;
+        }
+        if c.is_whitespace() || c == '\u{00A0}' {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The match key of SPEC §6.1: cleaned, accents removed, lower-case, punctuation dropped,
+/// words separated by single spaces: "  José-María  O'Brien " → "josemaria obrien"
+/// (punctuation is dropped, not turned into a space).
+pub fn match_key(s: &str) -> String {
+    let cleaned = clean(s);
+    let ascii = deunicode::deunicode(&cleaned);
+    let mut out = String::with_capacity(ascii.len());
+    let mut pending_space = false;
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        }
+    }
+    out
+}
+
+/// `match_key` without the spaces: what header cells are compared on
+/// ("E-mail Address" → "emailaddress").
+pub fn compact_key(s: &str) -> String {
+    match_key(s).replace(' ', "")
+}
+
+/// Case- and accent-insensitive "contains anywhere", as `--search` does (SPEC §9).
+pub fn folded_contains(haystack: &str, needle: &str) -> bool {
+    compact_key(haystack).contains(&compact_key(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_removes_invisible_and_collapses_spaces() {
+        assert_eq!(clean("\u{00A0} Ana\u{200B}  Maria \t"), "Ana Maria");
+        // NFC: e + combining acute becomes one code point.
+        assert_eq!(clean("Jose\u{301}"), "Jos\u{e9}");
+    }
+
+    #[test]
+    fn match_key_folds_accents_case_and_punctuation() {
+        assert_eq!(match_key("  José-María  O'Brien "), "josemaria obrien");
+        assert_eq!(match_key("ÑOÑO"), "nono");
+    }
+
+    #[test]
+    fn search_is_accent_insensitive() {
+        assert!(folded_contains("Customer Service Manilá", "manila"));
+        assert!(folded_contains("Atención al Cliente", "ATENCION"));
+        assert!(!folded_contains("Bogotá", "lima"));
+    }
+}
