@@ -1,1 +1,51 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use agency_portal::check::Problems;
+use agency_portal::cli::{self, Cli, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(Problems(problems)) = err.downcast_ref::<Problems>() {
+                for p in problems {
+                    eprintln!("{p}");
+                }
+                let n = problems.len();
+                eprintln!(
+                    "error: {n} problem{} found; nothing was changed",
+                    if n == 1 { "" } else { "s" }
+                );
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::from(cli::exit_code(&err))
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENCY_PORTAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,agency_portal=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

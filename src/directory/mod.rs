@@ -6,8 +6,9 @@ use chrono::NaiveDate;
 
 use crate::field::Field;
 
+pub mod sync;
 mod validate;
-pub use validate::{load, parse, Problem, Problems};
+pub use validate::{load, parse};
 
 /// A validated directory. Only [`load`]/[`parse`] build one, so holding one means it passed every check.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,307 @@
+//! The command line (SPEC §4.3, §9, §10): argument parsing, opening what a command needs, printing,
+//! and exit codes (0 ok; 2 bad input or config; 1 anything else).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sha2::{Digest as _, Sha256};
+
+use crate::check::Problems;
+use crate::directory::{self, Directory};
+use crate::schedule::Schedule;
+use crate::settings::{self, Settings, SettingsError};
+use crate::store::{Store, StoreError};
+use crate::views::{self, AgencyFilter, CampaignFilter};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agency-portal",
+    version,
+    about = "Recruitment agencies submit candidates by email and SFTP drop folder"
+)]
+pub struct Cli {
+    /// The settings file (default config/agency-portal.toml).
+    #[arg(long, global = true, env = "AGENCY_PORTAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the database schema.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List agencies, grouped by country.
+    Agencies(AgenciesArgs),
+    /// List campaigns, grouped by country.
+    Campaigns(CampaignsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the settings and directory files; report every problem with its line and column.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct AgenciesArgs {
+    /// Only agencies of this country (ISO code, e.g. PH).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// Only active agencies.
+    #[arg(long, conflicts_with = "inactive")]
+    pub active: bool,
+    /// Only inactive agencies.
+    #[arg(long)]
+    pub inactive: bool,
+    /// Match case- and accent-insensitively anywhere in name or id.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CampaignsArgs {
+    /// Only campaigns of this country (ISO code, e.g. PH).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// Match case- and accent-insensitively anywhere in name or id.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An error that is the user's to fix: bad input or configuration (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// The exit code for an error (SPEC §10).
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let bad_input = err.chain().any(|e| {
+        e.is::<BadInput>()
+            || e.is::<SettingsError>()
+            || e.is::<Problems>()
+            || e.downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_config)
+    });
+    if bad_input {
+        2
+    } else {
+        1
+    }
+}
+
+/// What most commands work with: the settings, the validated directory, and the migrated store with
+/// the directory synced into it.
+pub struct App {
+    pub settings: Settings,
+    pub directory: Directory,
+    pub store: Store,
+}
+
+impl App {
+    pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
+        let settings = Settings::load(&settings::resolve_path(config))?;
+        let (directory, text) = read_directory(&settings)?;
+        let store = Store::open(&settings.database.url).await?;
+        let changes = store
+            .sync_directory(
+                &directory,
+                &settings.directory.path.display().to_string(),
+                &sha256_hex(text.as_bytes()),
+                Utc::now(),
+            )
+            .await
+            .context("syncing the directory into the database")?;
+        if !changes.is_empty() {
+            let list: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            tracing::info!(
+                changes = changes.len(),
+                "directory applied: {}",
+                list.join("; ")
+            );
+        }
+        Ok(App {
+            settings,
+            directory,
+            store,
+        })
+    }
+}
+
+fn read_directory(settings: &Settings) -> anyhow::Result<(Directory, String)> {
+    let path = &settings.directory.path;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BadInput(format!(
+            "cannot read the directory file {}: {e}; check [directory] path in {}",
+            path.display(),
+            settings.file.display()
+        ))
+    })?;
+    let dir = directory::parse(&text, path)?;
+    Ok((dir, text))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Migrate => {
+            let settings = Settings::load(&settings::resolve_path(config))?;
+            let store = Store::open(&settings.database.url).await?;
+            println!(
+                "database {} is up to date ({} migrations)",
+                crate::store::redact_url(&settings.database.url),
+                store.migrations_known()
+            );
+            store.close().await;
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => config_check(config)?,
+        Command::Agencies(args) => {
+            let app = App::open(config).await?;
+            let filter = AgencyFilter {
+                country: args.country,
+                active: if args.active {
+                    Some(true)
+                } else if args.inactive {
+                    Some(false)
+                } else {
+                    None
+                },
+                search: args.search,
+            };
+            let rows: Vec<_> = app
+                .store
+                .agencies()
+                .await?
+                .into_iter()
+                .filter(|a| filter.matches(a))
+                .collect();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", views::agencies_table(&rows));
+            }
+            app.store.close().await;
+        }
+        Command::Campaigns(args) => {
+            let app = App::open(config).await?;
+            let filter = CampaignFilter {
+                country: args.country,
+                search: args.search,
+            };
+            let rows: Vec<_> = app
+                .store
+                .campaigns()
+                .await?
+                .into_iter()
+                .filter(|c| filter.matches(c))
+                .collect();
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", views::campaigns_table(&rows));
+            }
+            app.store.close().await;
+        }
+    }
+    Ok(())
+}
+
+/// `config check`: every problem of both files at once; when valid, a summary and the next three fire
+/// times of each digest.
+fn config_check(config: Option<&Path>) -> anyhow::Result<()> {
+    let path = settings::resolve_path(config);
+    if !path.is_file() {
+        return Err(SettingsError::Missing(path).into());
+    }
+    let mut problems = Vec::new();
+    if let Err(Problems(p)) = settings::check_file(&path) {
+        problems.extend(p);
+    }
+    let settings = match Settings::load(&path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            // Problems already located above explain the failure; otherwise report figment's words.
+            if problems.is_empty() {
+                return Err(e.into());
+            }
+            None
+        }
+    };
+    let directory_path = settings
+        .as_ref()
+        .map(|s| s.directory.path.clone())
+        .unwrap_or_else(|| {
+            path.parent()
+                .unwrap_or(Path::new("."))
+                .join("directory.toml")
+        });
+    let directory = match directory::load(&directory_path) {
+        Ok(d) => Some(d),
+        Err(Problems(p)) => {
+            problems.extend(p);
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(Problems(problems).into());
+    }
+    let (Some(settings), Some(dir)) = (settings, directory) else {
+        unreachable!("no problems means both files loaded")
+    };
+    println!("{}: ok", settings.file.display());
+    println!(
+        "{}: ok — {} owners, {} recruiters, {} agencies ({} active), {} campaigns ({} active)",
+        directory_path.display(),
+        dir.owners.len(),
+        dir.recruiters.len(),
+        dir.agencies.len(),
+        dir.agencies.iter().filter(|a| a.active).count(),
+        dir.campaigns.len(),
+        dir.campaigns.iter().filter(|c| c.active).count()
+    );
+    let now = Utc::now();
+    for d in &settings.digests {
+        let schedule = Schedule::new(&d.schedule, &d.timezone)?;
+        let next: Vec<String> = schedule
+            .upcoming(now, 3)
+            .iter()
+            .map(|t| t.format("%a %Y-%m-%d %H:%M %:z").to_string())
+            .collect();
+        println!(
+            "digest {} \"{}\" {}: next {}",
+            d.kind.as_str(),
+            d.schedule,
+            d.timezone,
+            next.join(", ")
+        );
+    }
+    Ok(())
+}

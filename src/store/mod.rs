@@ -1,0 +1,216 @@
+//! The database adapter: one [`Store`] over SQLite (the embedded default) and Postgres (production).
+//!
+//! Queries are written once in the SQL both understand (`$1` placeholders, `ON CONFLICT`,
+//! `RETURNING`); [`on_pool!`] expands a body for each backend. Backend-specific work (bulk `COPY`,
+//! advisory locks) goes through [`WritePool`].
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+mod directory;
+pub use directory::{AgencyView, CampaignView};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "database.url `{0}` is not a database URL: use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
+    BadUrl(String),
+    #[error("cannot open the database {url}: {source}; check database.url or DATABASE_URL")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Problems with the configured URL or reaching the database are the operator's to fix (exit 2).
+    pub fn is_config(&self) -> bool {
+        matches!(self, StoreError::BadUrl(_) | StoreError::Connect { .. })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The one store interface over both backends. Cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A URL safe to print: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens the database (creating an SQLite file and its folder if missing). Does not migrate.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let connect_err = |source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl(redact_url(url)))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let file = options.get_filename();
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if file != Path::new(":memory:") {
+                    std::fs::create_dir_all(parent).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store {
+                db: Db::Sqlite(pool),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store {
+                db: Db::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::BadUrl(redact_url(url)))
+        }
+    }
+
+    /// Connects and applies every pending migration.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// How many migrations this build knows (what `migrate` reports).
+    pub fn migrations_known(&self) -> usize {
+        match &self.db {
+            Db::Sqlite(_) => SQLITE_MIGRATIONS.iter().count(),
+            Db::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// Starting a write transaction that is serialised against every other writer of the same `lock`:
+/// an advisory lock on Postgres (several daemons), `BEGIN IMMEDIATE` on SQLite.
+pub(crate) trait WritePool {
+    type Db: sqlx::Database;
+    async fn begin_write(&self, lock: &str) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl WritePool for SqlitePool {
+    type Db = Sqlite;
+    async fn begin_write(&self, _lock: &str) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl WritePool for PgPool {
+    type Db = Postgres;
+    async fn begin_write(&self, lock: &str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(lock)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example:5432/portal"),
+            "postgres://app:***@db.example:5432/portal"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db.example/portal"),
+            "postgres://app@db.example/portal"
+        );
+        assert_eq!(redact_url("sqlite://var/x.db"), "sqlite://var/x.db");
+    }
+}
