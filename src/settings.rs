@@ -440,38 +440,6 @@ fn describe_figment_error(e: figment::Error) -> String {
         .join("; ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_urls_resolve_against_the_file() {
-        let base = Path::new("/etc/ap");
-        assert_eq!(
-            resolve_sqlite_url("sqlite://../var/x.db", base),
-            "sqlite:///etc/ap/../var/x.db"
-        );
-        assert_eq!(
-            resolve_sqlite_url("sqlite:///abs/x.db?mode=rwc", base),
-            "sqlite:///abs/x.db?mode=rwc"
-        );
-        assert_eq!(
-            resolve_sqlite_url("sqlite::memory:", base),
-            "sqlite::memory:"
-        );
-        assert_eq!(
-            resolve_sqlite_url("postgres://u@h/db", base),
-            "postgres://u@h/db"
-        );
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let s = Secret("hunter2".into());
-        assert_eq!(format!("{s:?}"), "***");
-    }
-}
-
 /// Every problem of the settings file that can be pointed at: unknown keys, values outside their
 /// choices, and digest schedules and timezones (SPEC §3.2).
 pub fn check_file(path: &Path) -> Result<(), Problems> {
@@ -603,4 +571,36 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
         }
     }
     c.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_resolve_against_the_file() {
+        let base = Path::new("/etc/ap");
+        assert_eq!(
+            resolve_sqlite_url("sqlite://../var/x.db", base),
+            "sqlite:///etc/ap/../var/x.db"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite:///abs/x.db?mode=rwc", base),
+            "sqlite:///abs/x.db?mode=rwc"
+        );
+        assert_eq!(
+            resolve_sqlite_url("sqlite::memory:", base),
+            "sqlite::memory:"
+        );
+        assert_eq!(
+            resolve_sqlite_url("postgres://u@h/db", base),
+            "postgres://u@h/db"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret("hunter2".into());
+        assert_eq!(format!("{s:?}"), "***");
+    }
 }
