@@ -603,4 +603,54 @@ mod tests {
         let s = Secret("hunter2".into());
         assert_eq!(format!("{s:?}"), "***");
     }
+
+    #[test]
+    fn environment_overrides_the_file_and_paths_resolve_against_it() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_dir("conf")?;
+            jail.create_file(
+                "conf/agency-portal.toml",
+                r#"
+[database]
+url = "sqlite://../var/a.db"
+[policy]
+ownership_days = 180
+[mail]
+transport = "smtp"
+password_env = "SMTP_PASSWORD"
+"#,
+            )?;
+            jail.set_env("AGENCY_PORTAL__POLICY__OWNERSHIP_DAYS", "90");
+            jail.set_env("AGENCY_PORTAL__POLICY__SCOPE", "campaign");
+            jail.set_env("SMTP_PASSWORD", "hunter2");
+            let s = Settings::load(Path::new("conf/agency-portal.toml")).unwrap();
+            assert_eq!(s.policy.ownership_days, 90);
+            assert_eq!(s.policy.scope, Scope::Campaign);
+            assert_eq!(s.database.url, "sqlite://conf/../var/a.db");
+            assert_eq!(s.directory.path, Path::new("conf/directory.toml"));
+            assert_eq!(s.mail.password.as_ref().unwrap().expose(), "hunter2");
+            assert!(!format!("{s:?}").contains("hunter2"));
+
+            jail.set_env("DATABASE_URL", "postgres://u@db/portal");
+            let s = Settings::load(Path::new("conf/agency-portal.toml")).unwrap();
+            assert_eq!(s.database.url, "postgres://u@db/portal");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_secret_and_an_unknown_key_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("a.toml", "[mail]\npassword_env = \"NOPE_NOT_SET\"\n")?;
+            let e = Settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            assert!(e.contains("NOPE_NOT_SET"), "{e}");
+            jail.create_file("b.toml", "[policy]\nownership_dayz = 3\n")?;
+            let e = Settings::load(Path::new("b.toml")).unwrap_err().to_string();
+            assert!(e.contains("ownership_dayz"), "{e}");
+            let p = check_file(Path::new("b.toml")).unwrap_err();
+            assert_eq!((p.0[0].line, p.0[0].column), (2, 1));
+            assert!(p.0[0].message.contains("did you mean `ownership_days`"));
+            Ok(())
+        });
+    }
 }

@@ -306,9 +306,9 @@ impl Checker<'_> {
     fn agencies(&mut self, root: &Node, owners: &[String], base: &Path) -> Vec<Agency> {
         let mut out = Vec::new();
         let mut seen_ids = HashMap::new();
-        // user email → (agency id, line) of first membership
-        let mut members: HashMap<String, (String, usize)> = HashMap::new();
-        for t in self.tables(root, "agencies") {
+        // user email → (agency entry, agency id, line) of first membership
+        let mut members: HashMap<String, (usize, String, usize)> = HashMap::new();
+        for (index, t) in self.tables(root, "agencies").into_iter().enumerate() {
             self.known_keys(
                 t,
                 "an [[agencies]] entry",
@@ -351,7 +351,7 @@ impl Checker<'_> {
                 }
             }
             let agency_id = id.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
-            let users = self.users(t, &agency_id, &mut members);
+            let users = self.users(t, (index, &agency_id), &mut members);
             if let (Some((id, _)), Some(name), Some(country)) = (id, name, country) {
                 out.push(Agency {
                     id,
@@ -372,8 +372,8 @@ impl Checker<'_> {
     fn users(
         &mut self,
         agency: &Node,
-        agency_id: &str,
-        members: &mut HashMap<String, (String, usize)>,
+        (index, agency_id): (usize, &str),
+        members: &mut HashMap<String, (usize, String, usize)>,
     ) -> Vec<User> {
         let mut out = Vec::new();
         for u in self.tables(agency, "users") {
@@ -398,8 +398,8 @@ impl Checker<'_> {
                 .map(|e| e.node.span.clone())
                 .unwrap_or_default();
             let line = self.line_of(&span);
-            if let Some((other, first_line)) = members.get(&email) {
-                let message = if other == agency_id {
+            if let Some((other_index, other, first_line)) = members.get(&email) {
+                let message = if *other_index == index {
                     format!("{email} is listed twice in this agency (first at line {first_line}): remove one")
                 } else {
                     format!("{email} is already a user of agency {other} (line {first_line}): a person can belong to one agency only")
@@ -407,7 +407,7 @@ impl Checker<'_> {
                 self.report(&span, message);
                 continue;
             }
-            members.insert(email.clone(), (agency_id.to_string(), line));
+            members.insert(email.clone(), (index, agency_id.to_string(), line));
             if let (Some(name), Some(role)) = (name, role) {
                 out.push(User { email, name, role });
             }

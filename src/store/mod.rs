@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 
 mod directory;
 pub use directory::{AgencyView, CampaignView};
@@ -122,12 +122,16 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = sqlx::postgres::PgConnectOptions::from_str(url)
                 .map_err(|_| StoreError::BadUrl(redact_url(url)))?;
+            // One direct attempt first, so a wrong URL fails at once with the server's own words
+            // instead of after the pool's acquire timeout.
+            let probe = sqlx::PgConnection::connect_with(&options)
+                .await
+                .map_err(connect_err)?;
+            probe.close().await.ok();
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .map_err(connect_err)?;
+                .connect_lazy_with(options);
             Ok(Store {
                 db: Db::Postgres(pool),
             })

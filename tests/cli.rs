@@ -1,0 +1,231 @@
+//! The command line as an operator uses it: `config check`, the owner views and the exit codes
+//! (SPEC §3, §9, §10). Runs the real binary on the shipped config and on fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary with a clean environment for its settings, and `DATABASE_URL` in `db_dir`.
+fn portal(config: &Path, db_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+    cmd.arg("--config").arg(config);
+    cmd.env_remove("AGENCY_PORTAL_CONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AGENCY_PORTAL__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env(
+        "DATABASE_URL",
+        format!("sqlite://{}", db_dir.join("portal.db").display()),
+    );
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    (
+        status.code().expect("exited normally"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        stderr,
+    )
+}
+
+fn shipped() -> PathBuf {
+    repo().join("config/agency-portal.toml")
+}
+
+/// A copy of the shipped config in a temp dir, with `edit` applied to its directory file.
+fn edited_config(tmp: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let dir = tmp.join("config");
+    std::fs::create_dir_all(dir.join("logos")).unwrap();
+    for f in ["agency-portal.toml", "directory.toml", "logos/acme.png"] {
+        std::fs::copy(repo().join("config").join(f), dir.join(f)).unwrap();
+    }
+    let d = dir.join("directory.toml");
+    let text = std::fs::read_to_string(&d).unwrap();
+    std::fs::write(&d, edit(text)).unwrap();
+    dir.join("agency-portal.toml")
+}
+
+#[test]
+fn shipped_config_checks_clean_and_shows_next_fire_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(portal(&shipped(), tmp.path()).args(["config", "check"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("directory.toml: ok"), "{out}");
+    let agency = out
+        .lines()
+        .find(|l| l.starts_with("digest agency"))
+        .expect("agency digest line");
+    assert_eq!(agency.matches("08:00 +08:00").count(), 3, "{agency}");
+}
+
+#[test]
+fn config_check_reports_every_mistake_with_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = repo().join("tests/fixtures/bad-config/agency-portal.toml");
+    let (code, _, err) = run(portal(&config, tmp.path()).args(["config", "check"]));
+    assert_eq!(code, 2, "{err}");
+    let expected = [
+        ("agency-portal.toml:10:12:", "is not a valid schedule"),
+        ("agency-portal.toml:16:12:", "not a known IANA timezone"),
+        (
+            "directory.toml:10:23:",
+            "campaign 49999 is not in [[campaigns]]",
+        ),
+        ("directory.toml:17:8:", "logo"),
+        ("directory.toml:22:10:", "role `boss` is not a role"),
+        ("directory.toml:25:6:", "agency id acme is used twice"),
+        (
+            "directory.toml:27:11:",
+            "`XX` is not an ISO 3166-1 alpha-2 country code",
+        ),
+        ("directory.toml:28:12:", "who is not one of the [[owners]]"),
+        ("directory.toml:29:1:", "unknown key `colour`"),
+        (
+            "directory.toml:32:11:",
+            "`not-an-email` is not a valid email address",
+        ),
+        ("directory.toml:43:11:", "is already a user of agency acme"),
+        ("directory.toml:54:6:", "campaign id 40123 is used twice"),
+    ];
+    for (place, words) in expected {
+        assert!(
+            err.lines().any(|l| l.contains(place) && l.contains(words)),
+            "expected `{place}` … `{words}` in:\n{err}"
+        );
+    }
+    assert!(err.contains("12 problems found"), "{err}");
+}
+
+#[test]
+fn agencies_json_filters_and_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(portal(&shipped(), tmp.path()).args([
+        "agencies",
+        "--country",
+        "PH",
+        "--active",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["acme", "bayanihan"]);
+    let keys: Vec<&str> = rows[0].keys().map(String::as_str).collect();
+    let mut want = [
+        "id",
+        "name",
+        "country",
+        "active",
+        "added_by",
+        "added_on",
+        "users",
+        "candidates",
+    ];
+    let mut got = keys.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(rows
+        .iter()
+        .all(|r| r["active"] == true && r["country"] == "PH"));
+
+    let (code, out, _) = run(portal(&shipped(), tmp.path()).args(["agencies", "--inactive"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("rio-rh"), "{out}");
+    assert!(!out.contains("acme"), "{out}");
+    assert!(out.starts_with("BR (1 agency)"), "{out}");
+}
+
+#[test]
+fn terminal_view_groups_by_country() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(portal(&shipped(), tmp.path()).arg("agencies"));
+    assert_eq!(code, 0);
+    let headings: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.is_empty())
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "BR (1 agency)",
+            "CO (1 agency)",
+            "MX (1 agency)",
+            "PH (2 agencies)"
+        ]
+    );
+}
+
+#[test]
+fn campaign_search_ignores_accents_and_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = edited_config(tmp.path(), |d| {
+        d.replace("Customer Service Manila\"", "Customer Service Manilá\"")
+    });
+    let (code, out, err) =
+        run(portal(&config, tmp.path()).args(["campaigns", "--search", "MANILA", "--json"]));
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["Customer Service Manilá", "Holiday Season Manila 2025"]
+    );
+    let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 7, "{keys:?}");
+    let (_, out, _) = run(portal(&config, tmp.path()).args(["campaigns", "--search", "sao paulo"]));
+    assert!(out.contains("Atendimento São Paulo"), "{out}");
+}
+
+#[test]
+fn operator_mistakes_are_one_clear_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Command)> = vec![
+        ("bad url scheme", {
+            let mut c = portal(&shipped(), tmp.path());
+            c.env("DATABASE_URL", "mysql://root@localhost/portal");
+            c.arg("agencies");
+            c
+        }),
+        ("unreachable postgres", {
+            let mut c = portal(&shipped(), tmp.path());
+            c.env("DATABASE_URL", "postgres://app:secret@127.0.0.1:1/portal");
+            c.arg("migrate");
+            c
+        }),
+        ("missing config", {
+            let mut c = portal(&tmp.path().join("nope.toml"), tmp.path());
+            c.arg("agencies");
+            c
+        }),
+        ("unreadable directory", {
+            let mut c = portal(&shipped(), tmp.path());
+            c.env(
+                "AGENCY_PORTAL__DIRECTORY__PATH",
+                "/nonexistent/directory.toml",
+            );
+            c.arg("agencies");
+            c
+        }),
+    ];
+    for (what, mut cmd) in cases {
+        let (code, out, err) = run(&mut cmd);
+        assert_eq!(code, 2, "{what}: {out}{err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: one line: {err}");
+        assert!(lines[0].starts_with("error: "), "{what}: {err}");
+        assert!(!err.contains("secret"), "{what}: password shown: {err}");
+    }
+}
