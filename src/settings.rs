@@ -574,6 +574,7 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
 mod tests {
     use super::*;
 
