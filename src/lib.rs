@@ -16,3 +16,4 @@ pub mod spanned;
 pub mod store;
 pub mod text;
 pub mod views;
+pub mod who_is_who;

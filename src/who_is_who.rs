@@ -1,0 +1,324 @@
+//! Who is who (SPEC §6.3): when two rows are the same person, or possibly the same person.
+//!
+//! - **Same person**: equal email keys or equal phone keys.
+//! - **Possible same person**: names similar (Jaro-Winkler of the name keys ≥ the policy threshold, also
+//!   with first and last name swapped) **and** email local parts of the same domain, or phone digits,
+//!   within one edit or one transposition. Similar names alone never make a duplicate.
+//!
+//! The database finds the few candidates worth comparing through [`block_keys`]: two keys per contact
+//! that any contact within one edit shares with it, joined with the name initials (see [`near_keys`],
+//! `phone_keys`), so no row ever scans all candidates.
+
+/// What identity is compared on: the match keys of SPEC §6.1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub first: String,
+    pub last: String,
+    pub email_key: Option<String>,
+    pub phone_key: Option<String>,
+}
+
+impl Identity {
+    fn full(&self) -> String {
+        join(&self.first, &self.last)
+    }
+    fn swapped(&self) -> String {
+        join(&self.last, &self.first)
+    }
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a} {b}"),
+    }
+}
+
+/// Equal email keys or equal phone keys.
+pub fn same_person(a: &Identity, b: &Identity) -> bool {
+    equal_some(&a.email_key, &b.email_key) || equal_some(&a.phone_key, &b.phone_key)
+}
+
+fn equal_some(a: &Option<String>, b: &Option<String>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a == b)
+}
+
+/// Names similar (also swapped) and a contact within one edit: see the module doc.
+pub fn possible_same_person(a: &Identity, b: &Identity, threshold: f64) -> bool {
+    names_similar(a, b, threshold) && contacts_near(a, b)
+}
+
+/// Jaro-Winkler of the full name keys ≥ `threshold`, trying `b`'s first and last name swapped too.
+/// Empty names are never similar.
+pub fn names_similar(a: &Identity, b: &Identity, threshold: f64) -> bool {
+    let fa = a.full();
+    if fa.is_empty() || b.full().is_empty() {
+        return false;
+    }
+    strsim::jaro_winkler(&fa, &b.full()) >= threshold
+        || strsim::jaro_winkler(&fa, &b.swapped()) >= threshold
+}
+
+/// Email local parts of the same domain, or phone digits, within one edit or one transposition.
+pub fn contacts_near(a: &Identity, b: &Identity) -> bool {
+    let emails = match (&a.email_key, &b.email_key) {
+        (Some(x), Some(y)) => match (x.rsplit_once('@'), y.rsplit_once('@')) {
+            (Some((lx, dx)), Some((ly, dy))) => dx == dy && within_one_edit(lx, ly),
+            _ => false,
+        },
+        _ => false,
+    };
+    emails || matches!((&a.phone_key, &b.phone_key), (Some(x), Some(y)) if within_one_edit(x, y))
+}
+
+/// Optimal-string-alignment distance ≤ 1: one insertion, deletion, substitution or adjacent swap.
+pub fn within_one_edit(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
+    match (a.len(), b.len()) {
+        (0, 0) | (1, 0) | (0, 1) | (1, 1) => true,
+        (2, 2) => a[0] == b[1] && a[1] == b[0],
+        _ => false,
+    }
+}
+
+/// The two keys a contact string is indexed under, tagged with `tag` and the string's length:
+/// its first `h` and last `h` characters, `h = (len - 1) / 2`. Between the two parts at least one
+/// character is uncovered, so one edit or one adjacent swap leaves the head or the tail intact.
+pub fn near_keys(tag: &str, s: &str) -> [String; 2] {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    let h = n.saturating_sub(1) / 2;
+    let head: String = chars[..h].iter().collect();
+    let tail: String = chars[n - h..].iter().collect();
+    [format!("{tag}h{n}:{head}"), format!("{tag}t{n}:{tail}")]
+}
+
+/// The keys to look up to find every stored contact within one edit of `s`: the stored keys of
+/// strings one shorter, as long, and one longer, taken from `s` (an insertion or deletion before
+/// the tail shifts only the head, and after the head only the tail).
+pub fn near_lookup_keys(tag: &str, s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let m = chars.len();
+    let mut out = Vec::with_capacity(6);
+    for n in m.saturating_sub(1)..=m + 1 {
+        if n == 0 {
+            continue;
+        }
+        let h = (n - 1) / 2;
+        if h > m {
+            continue;
+        }
+        let head: String = chars[..h].iter().collect();
+        let tail: String = chars[m - h..].iter().collect();
+        out.push(format!("{tag}h{n}:{head}"));
+        out.push(format!("{tag}t{n}:{tail}"));
+    }
+    out
+}
+
+/// The name part of every block key: the initials of the first and last name, sorted (so a row with
+/// first and last name swapped has the same). The review rule needs similar names, and similar names
+/// rarely differ in their first letters; this keeps every block small even with a million
+/// candidates sharing one mobile prefix or one mail domain. `None` without a name.
+fn initials(id: &Identity) -> Option<String> {
+    let mut letters: Vec<char> = [&id.first, &id.last]
+        .iter()
+        .filter_map(|s| s.chars().next())
+        .collect();
+    letters.sort_unstable();
+    (!letters.is_empty()).then(|| letters.into_iter().collect())
+}
+
+/// Phone numbers are compared within one edit, but a valid number with a digit more or less is
+/// another kind of number (the row would be invalid), so phone blocks cover same-length edits:
+/// the subscriber part (the last 7 digits) split into 3 + gap + 3, so that one substitution or
+/// adjacent swap anywhere leaves one of the two keys intact.
+fn phone_keys(digits: &str) -> Option<[String; 2]> {
+    let n = digits.len();
+    if n < 8 || !digits.is_ascii() {
+        return None;
+    }
+    let sub = &digits[n - 7..];
+    Some([
+        format!("p{n}h:{}", &sub[..3]),
+        format!("p{n}t:{}", &sub[4..]),
+    ])
+}
+
+/// The block keys a candidate is stored under for the review rule.
+pub fn block_keys(id: &Identity) -> Vec<String> {
+    let Some(sig) = initials(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(4);
+    if let Some((local, domain)) = id.email_key.as_deref().and_then(|e| e.rsplit_once('@')) {
+        out.extend(near_keys(&format!("{sig}|e:{domain}:"), local));
+    }
+    if let Some(keys) = id.phone_key.as_deref().and_then(phone_keys) {
+        out.extend(keys.map(|k| format!("{sig}|{k}")));
+    }
+    out
+}
+
+/// The block keys to look up for a row: every key under which a possible same person is stored.
+pub fn lookup_keys(id: &Identity) -> Vec<String> {
+    let Some(sig) = initials(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some((local, domain)) = id.email_key.as_deref().and_then(|e| e.rsplit_once('@')) {
+        out.extend(near_lookup_keys(&format!("{sig}|e:{domain}:"), local));
+    }
+    if let Some(keys) = id.phone_key.as_deref().and_then(phone_keys) {
+        out.extend(keys.map(|k| format!("{sig}|{k}")));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(first: &str, last: &str, email: Option<&str>, phone: Option<&str>) -> Identity {
+        Identity {
+            first: first.into(),
+            last: last.into(),
+            email_key: email.map(Into::into),
+            phone_key: phone.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn one_edit() {
+        assert!(within_one_edit("maria", "maria"));
+        assert!(within_one_edit("maria", "mariia"));
+        assert!(within_one_edit("maria", "mria"));
+        assert!(within_one_edit("maria", "marja"));
+        assert!(within_one_edit("maria", "amria"));
+        assert!(within_one_edit("639171234567", "639171234576"));
+        assert!(!within_one_edit("maria", "mraia2"));
+        assert!(!within_one_edit("maria", "amrai"));
+        assert!(!within_one_edit("639171234567", "639171243576"));
+    }
+
+    #[test]
+    fn same_and_possible() {
+        let a = id(
+            "maria",
+            "santos",
+            Some("maria.santos@gmail.com"),
+            Some("639171234567"),
+        );
+        let b = id(
+            "maria",
+            "santos",
+            Some("m.santos@yahoo.com"),
+            Some("639171234567"),
+        );
+        assert!(same_person(&a, &b));
+        let c = id("maria", "santos", Some("maria.santso@gmail.com"), None);
+        assert!(!same_person(&a, &c));
+        assert!(possible_same_person(&a, &c, 0.92));
+        // Swapped names count.
+        let d = id("santos", "maria", None, Some("639171234576"));
+        assert!(possible_same_person(&a, &d, 0.92));
+        // Similar names alone never do.
+        let e = id(
+            "maria",
+            "santos",
+            Some("maria.santos@yahoo.com"),
+            Some("639998887766"),
+        );
+        assert!(!possible_same_person(&a, &e, 0.92));
+        // Near contacts with different names do not either.
+        let f = id("jose", "rizal", Some("maria.santso@gmail.com"), None);
+        assert!(!possible_same_person(&a, &f, 0.92));
+    }
+
+    /// Every string within one edit of another shares a stored key with the other's lookup keys.
+    #[test]
+    fn blocks_find_every_near_string() {
+        let base = "juan.delacruz42";
+        let alphabet = ['a', 'z', '.', '4'];
+        let chars: Vec<char> = base.chars().collect();
+        let mut variants = vec![base.to_string()];
+        for i in 0..=chars.len() {
+            for c in alphabet {
+                let mut v = chars.clone();
+                v.insert(i, c);
+                variants.push(v.into_iter().collect());
+            }
+            if i < chars.len() {
+                let mut v = chars.clone();
+                v.remove(i);
+                variants.push(v.iter().collect());
+                for c in alphabet {
+                    let mut v = chars.clone();
+                    v[i] = c;
+                    variants.push(v.into_iter().collect());
+                }
+            }
+            if i + 1 < chars.len() {
+                let mut v = chars.clone();
+                v.swap(i, i + 1);
+                variants.push(v.into_iter().collect());
+            }
+        }
+        for v in &variants {
+            assert!(within_one_edit(base, v), "{v}");
+            let stored = near_keys("x", base);
+            let looked = near_lookup_keys("x", v);
+            assert!(
+                stored.iter().any(|k| looked.contains(k)),
+                "{v} not found from {base}"
+            );
+            // And the other way round.
+            let stored = near_keys("x", v);
+            let looked = near_lookup_keys("x", base);
+            assert!(stored.iter().any(|k| looked.contains(k)), "{base} from {v}");
+        }
+    }
+
+    #[test]
+    fn possible_same_people_share_a_block() {
+        let a = id(
+            "maria",
+            "santos",
+            Some("maria.santos7@gmail.com"),
+            Some("639171234567"),
+        );
+        let near = [
+            id("santos", "maria", None, Some("639171234576")),
+            id("marai", "santos", Some("maria.santso7@gmail.com"), None),
+            id("maria", "santos", None, Some("639181234567")),
+            id(
+                "maria",
+                "santoss",
+                Some("maria.sants7@gmail.com"),
+                Some("639990000000"),
+            ),
+        ];
+        for b in &near {
+            assert!(possible_same_person(&a, b, 0.9), "{b:?}");
+            let stored = block_keys(&a);
+            let looked = lookup_keys(b);
+            assert!(stored.iter().any(|k| looked.contains(k)), "{b:?}");
+        }
+        assert!(block_keys(&id("", "", Some("x@gmail.com"), None)).is_empty());
+    }
+}
