@@ -9,7 +9,7 @@
 //! - text that is valid UTF-8 is UTF-8; anything else is Windows-1252 (a superset of Latin-1).
 //!
 //! Text with NUL bytes (outside UTF-16) is refused, not cleaned; text with more than 1% control
-//! characters is binary junk and refused.
+//! characters other than NUL is binary junk and refused.
 //!
 //! The delimiter is the one of `,` `;` tab `|` that splits the first 30 records into the same
 //! number (above one) of fields most consistently; ties go to the larger number of fields, then
@@ -114,7 +114,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, SheetError> {
         return check_controls(text, Some(2));
     }
     // 8-bit text: refuse binary data and NUL bytes before decoding.
-    let controls = bytes.iter().filter(|b| is_control_byte(**b)).count();
+    // NUL bytes are not counted here: a text file with a few gets its own reason below.
+    let controls = bytes
+        .iter()
+        .filter(|b| **b != 0 && is_control_byte(**b))
+        .count();
     if controls > 0 && controls * 100 > bytes.len() {
         return Err(binary());
     }
@@ -154,11 +158,10 @@ fn check_controls(text: Cow<'_, str>, unit: Option<u64>) -> Result<Cow<'_, str>,
     let mut first_nul = None;
     for (i, c) in text.chars().enumerate() {
         chars += 1;
-        if is_control_char(c) {
+        if c == '\0' {
+            first_nul = first_nul.or(Some(i as u64));
+        } else if is_control_char(c) {
             controls += 1;
-            if c == '\0' && first_nul.is_none() {
-                first_nul = Some(i as u64);
-            }
         }
     }
     if controls > 0 && controls * 100 > chars {
