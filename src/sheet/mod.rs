@@ -2,6 +2,32 @@
 //!
 //! The format is detected from the bytes, never from the name. Every reader enforces [`Limits`]
 //! before it can allocate more than they allow.
+//!
+//! - Zip files are xlsx, xlsm (macros are never run), xlsb or ods, decided by what is inside;
+//!   the zip is checked against `max_unpacked_bytes` before anything is inflated
+//!   (see `zipguard`).
+//! - OLE compound files are xls, or an encrypted workbook (refused as password-protected).
+//! - Everything else is read as delimited text (CSV, TSV, .txt), unless it is binary junk.
+//!   A file named `.xlsx` that holds CSV is read as CSV, and the other way round.
+//! - Hidden sheets are not read. Blank rows are dropped; `Row.number` stays the number the
+//!   spreadsheet program shows. Trailing empty cells are dropped; cells are not cleaned.
+//! - A cell of up to 32,767 characters (Excel's own limit) is accepted as is, so a 10,000-character
+//!   cell reaches validation; a longer one is refused ([`SheetError::CellTooLong`]).
+//! - Besides `max_rows` and `max_cells` (blank cells between filled ones in a row count), the
+//!   rows read are held to an estimated 160 MiB, so one read stays well under 256 MB.
+//!
+//! [`read`] is synchronous and CPU-bound: call it from a blocking thread (`spawn_blocking`).
+
+mod builder;
+mod cfbguard;
+mod csv;
+mod detect;
+mod error;
+mod odsguard;
+mod workbook;
+mod zipguard;
+
+pub use error::{column_name, SheetError, MAX_CELL_CHARS};
 
 /// One cell as the file stored it. Readers do not interpret values; normalisation does.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,4 +95,45 @@ impl Default for Limits {
             max_unpacked_bytes: 209_715_200,
         }
     }
+}
+
+/// Reads a spreadsheet from its bytes, whatever its name says.
+pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
+    if bytes.is_empty() {
+        return Err(SheetError::Empty);
+    }
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(SheetError::FileTooLarge {
+            size: bytes.len() as u64,
+            max: limits.max_file_bytes,
+        });
+    }
+    let (workbook, hidden) = match detect::sniff(bytes) {
+        detect::Container::Zip => match zipguard::inspect(bytes, limits.max_unpacked_bytes)? {
+            zipguard::ZipKind::Xlsx => workbook::read_xlsx(bytes, limits, Format::Xlsx)?,
+            zipguard::ZipKind::Xlsm => workbook::read_xlsx(bytes, limits, Format::Xlsm)?,
+            zipguard::ZipKind::Xlsb => workbook::read_xlsb(bytes, limits)?,
+            zipguard::ZipKind::Ods => {
+                odsguard::check(bytes, limits)?;
+                workbook::read_ods(bytes, limits)?
+            }
+        },
+        detect::Container::Cfb => match cfbguard::inspect(bytes, limits)? {
+            cfbguard::CfbKind::Xls => workbook::read_xls(bytes, limits)?,
+        },
+        detect::Container::Other(what) => {
+            return Err(SheetError::NotASpreadsheet { what: what.into() })
+        }
+        detect::Container::Text => (csv::read(bytes, limits)?, false),
+    };
+    if workbook.sheets.iter().all(|s| s.rows.is_empty()) {
+        return Err(SheetError::NoData {
+            hidden: if hidden {
+                " (it has hidden sheets, which we do not read)"
+            } else {
+                ""
+            },
+        });
+    }
+    Ok(workbook)
 }

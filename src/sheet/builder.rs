@@ -1,0 +1,185 @@
+//! Collects cells streamed by a reader into [`Row`]s while enforcing [`Limits`] and a memory
+//! budget on every cell, so no reader can build more than the limits allow.
+
+use super::error::{column_name, MAX_CELL_CHARS};
+use super::{Cell, Limits, Row, Sheet, SheetError};
+
+/// Upper bound on the estimated heap size of the rows of one workbook. With the other buffers of
+/// a reader (shared strings, at most [`SHARED_STRINGS_BUDGET`]) this keeps a read under 256 MB.
+/// It is reached by about 5 million number cells or 2.5 million short text cells.
+pub(crate) const WORKBOOK_BUDGET: u64 = 160 * 1024 * 1024;
+
+/// Estimated heap bytes of one stored cell, ignoring its text.
+const CELL_BYTES: u64 = std::mem::size_of::<Cell>() as u64;
+/// Estimated heap bytes of one stored row besides its cells (the `Row` and malloc overhead).
+const ROW_BYTES: u64 = std::mem::size_of::<Row>() as u64 + 16;
+
+/// Estimated heap bytes of a string with `len` bytes (malloc rounds up and adds a header).
+pub(crate) fn string_bytes(len: usize) -> u64 {
+    if len == 0 {
+        0
+    } else {
+        (len as u64).div_ceil(16) * 16 + 16
+    }
+}
+
+/// Counts across all sheets of a workbook.
+pub(crate) struct Budget {
+    limits: Limits,
+    rows: u64,
+    cells: u64,
+    bytes: u64,
+}
+
+impl Budget {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Budget {
+            limits: *limits,
+            rows: 0,
+            cells: 0,
+            bytes: 0,
+        }
+    }
+
+    fn add_cells(&mut self, n: u64, text_bytes: u64) -> Result<(), SheetError> {
+        self.cells += n;
+        if self.cells > self.limits.max_cells {
+            return Err(SheetError::TooManyCells {
+                max: self.limits.max_cells,
+            });
+        }
+        self.bytes += n * CELL_BYTES + text_bytes;
+        if self.bytes > WORKBOOK_BUDGET {
+            return Err(SheetError::TooMuchData {
+                max_mib: WORKBOOK_BUDGET >> 20,
+            });
+        }
+        Ok(())
+    }
+
+    fn add_row(&mut self) -> Result<(), SheetError> {
+        self.rows += 1;
+        if self.rows > self.limits.max_rows {
+            return Err(SheetError::TooManyRows {
+                max: self.limits.max_rows,
+            });
+        }
+        self.bytes += ROW_BYTES;
+        Ok(())
+    }
+}
+
+/// Builds one sheet from cells given with 0-based (row, column) positions, normally in reading
+/// order. Blank rows are dropped, trailing empty cells are not kept, and `Text("")` is stored as
+/// `Empty`. A row is blank when every cell is empty or text made only of spaces and invisible
+/// characters.
+pub(crate) struct SheetBuilder<'b> {
+    budget: &'b mut Budget,
+    name: String,
+    rows: Vec<Row>,
+    current: Option<u32>,
+    cells: Vec<Cell>,
+    sorted: bool,
+}
+
+impl<'b> SheetBuilder<'b> {
+    pub(crate) fn new(budget: &'b mut Budget, name: impl Into<String>) -> Self {
+        SheetBuilder {
+            budget,
+            name: name.into(),
+            rows: Vec::new(),
+            current: None,
+            cells: Vec::new(),
+            sorted: true,
+        }
+    }
+
+    /// Adds a cell at 0-based `row` and `col`. Empty cells cost nothing.
+    pub(crate) fn push(&mut self, row: u32, col: u32, cell: Cell) -> Result<(), SheetError> {
+        let cell = match cell {
+            Cell::Text(s) if s.is_empty() => Cell::Empty,
+            other => other,
+        };
+        if cell == Cell::Empty {
+            return Ok(());
+        }
+        if self.current != Some(row) {
+            self.finish_row()?;
+            if let Some(last) = self.rows.last() {
+                if last.number > row + 1 {
+                    self.sorted = false;
+                }
+            }
+            self.current = Some(row);
+        }
+        let text = match &cell {
+            Cell::Text(s) | Cell::Date(s) | Cell::Error(s) => {
+                if s.len() > MAX_CELL_CHARS && s.chars().count() > MAX_CELL_CHARS {
+                    return Err(SheetError::CellTooLong {
+                        row: u64::from(row) + 1,
+                        column: column_name(col),
+                        max: MAX_CELL_CHARS,
+                    });
+                }
+                string_bytes(s.len())
+            }
+            _ => 0,
+        };
+        let col = col as usize;
+        if col < self.cells.len() {
+            // A repeated position (malformed or out of order): the later value wins.
+            self.budget.add_cells(0, text)?;
+            self.cells[col] = cell;
+        } else {
+            let pad = (col - self.cells.len()) as u64;
+            self.budget.add_cells(pad + 1, text)?;
+            self.cells.resize(col, Cell::Empty);
+            self.cells.push(cell);
+        }
+        Ok(())
+    }
+
+    fn finish_row(&mut self) -> Result<(), SheetError> {
+        let Some(row) = self.current.take() else {
+            return Ok(());
+        };
+        let blank = self.cells.iter().all(|c| match c {
+            Cell::Empty => true,
+            Cell::Text(s) => s.chars().all(|c| {
+                c.is_whitespace()
+                    || matches!(
+                        c,
+                        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+                    )
+            }),
+            _ => false,
+        });
+        if blank {
+            self.cells.clear();
+            return Ok(());
+        }
+        while self.cells.last() == Some(&Cell::Empty) {
+            self.cells.pop();
+        }
+        self.budget.add_row()?;
+        // Collecting from a drain allocates exactly, keeping no growth slack per row.
+        let cells: Vec<Cell> = self.cells.drain(..).collect();
+        self.rows.push(Row {
+            number: row.saturating_add(1),
+            cells,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<Sheet, SheetError> {
+        self.finish_row()?;
+        if !self.sorted {
+            self.rows.sort_by_key(|r| r.number);
+        }
+        self.rows.shrink_to_fit();
+        Ok(Sheet {
+            name: self.name,
+            rows: self.rows,
+        })
+    }
+}

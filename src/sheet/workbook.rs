@@ -1,0 +1,208 @@
+//! Workbooks through calamine: xlsx/xlsm/xlsb with the streaming cell readers (nothing dense is
+//! ever allocated), ods and xls through calamine's ranges after a guard has bounded what calamine
+//! will allocate.
+//!
+//! - Formulas: the value cached in the file is taken; nothing is evaluated. A formula saved
+//!   without a cached value (some generators do this) reads as an empty cell.
+//! - Hidden and very hidden sheets are skipped, as are chart, dialog and macro sheets.
+//! - Merged cells: the value sits in the top-left cell; the other cells of the merge are empty.
+//! - Dates become ISO 8601 text (`2024-03-01`, or `2024-03-01T08:30:00` with a time); durations
+//!   `HH:MM:SS`.
+
+use std::fmt::Display;
+use std::io::Cursor;
+
+use calamine::{
+    Data, DataRef, ExcelDateTime, Ods, Range, Reader, SheetType, SheetVisible, Xls, Xlsb, Xlsx,
+};
+
+use super::builder::{Budget, SheetBuilder};
+use super::{Cell, Format, Limits, Sheet, SheetError, Workbook};
+
+/// Turns a calamine error into a reason. Calamine's error types differ per format; their
+/// messages name structure (tags, records), never cell contents.
+fn calamine_error(format: &'static str, e: impl Display) -> SheetError {
+    let msg = e.to_string();
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("password") || lower.contains("encrypt") {
+        SheetError::PasswordProtected
+    } else if lower.contains("eof")
+        || lower.contains("end of file")
+        || lower.contains("unexpected end")
+        || lower.contains("eostream")
+    {
+        SheetError::Truncated { detail: msg }
+    } else {
+        SheetError::malformed(format, msg)
+    }
+}
+
+fn visible_worksheets(meta: &[calamine::Sheet]) -> (Vec<String>, bool) {
+    let mut hidden = false;
+    let mut names = Vec::new();
+    for s in meta {
+        if s.typ != SheetType::WorkSheet {
+            continue;
+        }
+        if s.visible != SheetVisible::Visible {
+            hidden = true;
+            continue;
+        }
+        names.push(s.name.clone());
+    }
+    (names, hidden)
+}
+
+pub(crate) fn read_xlsx(
+    bytes: &[u8],
+    limits: &Limits,
+    format: Format,
+) -> Result<(Workbook, bool), SheetError> {
+    const F: &str = "Excel";
+    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
+    let (names, hidden) = visible_worksheets(wb.sheets_metadata());
+    let mut budget = Budget::new(limits);
+    let mut sheets = Vec::with_capacity(names.len());
+    for name in names {
+        let mut cells = wb
+            .worksheet_cells_reader(&name)
+            .map_err(|e| calamine_error(F, e))?;
+        let mut sheet = SheetBuilder::new(&mut budget, name);
+        while let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? {
+            let (row, col) = c.get_position();
+            sheet.push(row, col, from_data_ref(c.get_value()))?;
+        }
+        sheets.push(sheet.finish()?);
+    }
+    Ok((Workbook { format, sheets }, hidden))
+}
+
+pub(crate) fn read_xlsb(bytes: &[u8], limits: &Limits) -> Result<(Workbook, bool), SheetError> {
+    const F: &str = "Excel binary (.xlsb)";
+    let mut wb: Xlsb<_> = Xlsb::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
+    let (names, hidden) = visible_worksheets(wb.sheets_metadata());
+    let mut budget = Budget::new(limits);
+    let mut sheets = Vec::with_capacity(names.len());
+    for name in names {
+        let mut cells = wb
+            .worksheet_cells_reader(&name)
+            .map_err(|e| calamine_error(F, e))?;
+        let mut sheet = SheetBuilder::new(&mut budget, name);
+        while let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? {
+            let (row, col) = c.get_position();
+            sheet.push(row, col, from_data_ref(c.get_value()))?;
+        }
+        sheets.push(sheet.finish()?);
+    }
+    Ok((
+        Workbook {
+            format: Format::Xlsb,
+            sheets,
+        },
+        hidden,
+    ))
+}
+
+/// Reads an ods file; the caller has run the ODS guard.
+pub(crate) fn read_ods(bytes: &[u8], limits: &Limits) -> Result<(Workbook, bool), SheetError> {
+    const F: &str = "OpenDocument";
+    let mut wb: Ods<_> = Ods::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
+    let (names, hidden) = visible_worksheets(wb.sheets_metadata());
+    let mut budget = Budget::new(limits);
+    let mut sheets = Vec::with_capacity(names.len());
+    for name in names {
+        let range = wb
+            .worksheet_range(&name)
+            .map_err(|e| calamine_error(F, e))?;
+        sheets.push(from_range(&mut budget, name, &range)?);
+    }
+    Ok((
+        Workbook {
+            format: Format::Ods,
+            sheets,
+        },
+        hidden,
+    ))
+}
+
+/// Reads an xls file; the caller has run the XLS guard.
+pub(crate) fn read_xls(bytes: &[u8], limits: &Limits) -> Result<(Workbook, bool), SheetError> {
+    const F: &str = "Excel 97-2003 (.xls)";
+    let mut wb: Xls<_> = Xls::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
+    let (names, hidden) = visible_worksheets(wb.sheets_metadata());
+    let mut budget = Budget::new(limits);
+    let mut sheets = Vec::with_capacity(names.len());
+    for name in names {
+        let range = wb
+            .worksheet_range(&name)
+            .map_err(|e| calamine_error(F, e))?;
+        sheets.push(from_range(&mut budget, name, &range)?);
+    }
+    Ok((
+        Workbook {
+            format: Format::Xls,
+            sheets,
+        },
+        hidden,
+    ))
+}
+
+fn from_range(budget: &mut Budget, name: String, range: &Range<Data>) -> Result<Sheet, SheetError> {
+    let (r0, c0) = range.start().unwrap_or((0, 0));
+    let mut sheet = SheetBuilder::new(budget, name);
+    for (r, c, v) in range.used_cells() {
+        let row = r0.saturating_add(u32::try_from(r).unwrap_or(u32::MAX));
+        let col = c0.saturating_add(u32::try_from(c).unwrap_or(u32::MAX));
+        sheet.push(row, col, from_data(v))?;
+    }
+    sheet.finish()
+}
+
+fn from_data_ref(v: &DataRef<'_>) -> Cell {
+    match v {
+        DataRef::Int(i) => Cell::Number(*i as f64),
+        DataRef::Float(f) => Cell::Number(*f),
+        DataRef::String(s) => Cell::Text(s.clone()),
+        DataRef::SharedString(s) => Cell::Text((*s).to_owned()),
+        DataRef::Bool(b) => Cell::Bool(*b),
+        DataRef::DateTime(d) => date(d),
+        DataRef::DateTimeIso(s) => Cell::Date(s.clone()),
+        DataRef::DurationIso(s) => Cell::Text(s.clone()),
+        DataRef::Error(e) => Cell::Error(e.to_string()),
+        DataRef::Empty => Cell::Empty,
+    }
+}
+
+fn from_data(v: &Data) -> Cell {
+    match v {
+        Data::Int(i) => Cell::Number(*i as f64),
+        Data::Float(f) => Cell::Number(*f),
+        Data::String(s) => Cell::Text(s.clone()),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(d) => date(d),
+        Data::DateTimeIso(s) => Cell::Date(s.clone()),
+        Data::DurationIso(s) => Cell::Text(s.clone()),
+        Data::Error(e) => Cell::Error(e.to_string()),
+        Data::Empty => Cell::Empty,
+    }
+}
+
+fn date(d: &ExcelDateTime) -> Cell {
+    if d.is_duration() {
+        let secs = (d.as_f64() * 86_400.0).round() as i64;
+        let sign = if secs < 0 { "-" } else { "" };
+        let secs = secs.abs();
+        return Cell::Text(format!(
+            "{sign}{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        ));
+    }
+    let (y, mo, da, h, mi, s, ms) = d.to_ymd_hms_milli();
+    if (h, mi, s, ms) == (0, 0, 0, 0) {
+        Cell::Date(format!("{y:04}-{mo:02}-{da:02}"))
+    } else {
+        Cell::Date(format!("{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{s:02}"))
+    }
+}
