@@ -1,0 +1,295 @@
+# shellcheck shell=bash
+# Private test services for agency-portal, sourced by scripts/test.
+#
+# Everything lives in one temp dir ($SERVICES_DIR); nothing in /etc is read or written, no system
+# service is started or stopped. Each service listens on 127.0.0.1 only, on a free port.
+#
+#   services_init                 create $SERVICES_DIR and install the EXIT/INT/TERM trap that stops
+#                                 every started service and removes the dir
+#   services_ensure_packages SVC… install (apt-get, when root) what the named services need:
+#                                 build postgres mail sshd
+#   postgres_start                private Postgres 15 cluster (see below for exported variables)
+#   mail_start                    private Dovecot (IMAP + LMTP) and OpenSMTPD (SMTP -> LMTP -> Dovecot)
+#   sshd_start                    private OpenSSH sshd, key authentication only
+#   services_cleanup              stop everything, remove $SERVICES_DIR (the trap calls it)
+#
+# Logs: $SERVICES_DIR/<service>/*.log; when a service fails to start, the tail of its log is printed.
+#
+# Exported variables
+#   SERVICES_DIR                          the temp dir
+#   postgres_start:
+#     AGENCY_PORTAL_TEST_POSTGRES_URL     postgres://postgres@127.0.0.1:PORT/postgres (trust auth,
+#                                         superuser; tests create their own databases)
+#     AGENCY_PORTAL_TEST_POSTGRES_PORT    the port
+#   mail_start:
+#     AGENCY_PORTAL_TEST_SMTP_HOST        127.0.0.1
+#     AGENCY_PORTAL_TEST_SMTP_PORT        OpenSMTPD, plain SMTP, no TLS, no auth; accepts mail for any
+#                                         address and delivers it to the Dovecot user of the address'
+#                                         local part (full address also accepted as user name)
+#     AGENCY_PORTAL_TEST_IMAP_HOST        127.0.0.1
+#     AGENCY_PORTAL_TEST_IMAP_PORT        Dovecot IMAP, plaintext login allowed, no TLS
+#     AGENCY_PORTAL_TEST_LMTP_PORT        Dovecot LMTP (OpenSMTPD delivers here)
+#     AGENCY_PORTAL_TEST_IMAP_PASSWORD    the password of EVERY mailbox user (any user name logs in;
+#                                         the mailbox is created on first delivery or login)
+#     AGENCY_PORTAL_TEST_MAIL_DIR         root of the maildirs: $dir/<user>/Maildir
+#   sshd_start:
+#     AGENCY_PORTAL_TEST_SSH_PORT         sshd port (public key authentication only)
+#     AGENCY_PORTAL_TEST_SSH_DIR          dir holding sshd_config, host keys and the client key
+#     AGENCY_PORTAL_TEST_SSH_KEY          private key (ed25519, no passphrase) accepted for the users
+#                                         named in AGENCY_PORTAL_TEST_SSH_USERS (default: the user
+#                                         running the script); authorized_keys in $AGENCY_PORTAL_TEST_SSH_DIR
+#     AGENCY_PORTAL_TEST_SSH_CONFIG       sshd_config path (append Match blocks, then sshd_reload)
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+SERVICES_DIR=
+FREE_PORT=
+SERVICES_PORTS_TAKEN=" "
+SERVICES_STOP_FUNCS=()
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+    printf 'scripts/test: %s\n' "$*" >&2
+    exit 1
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Print the last lines of a log file with a header.
+services_log_tail() {
+    local log=$1 lines=${2:-40}
+    say "----- last $lines lines of $log -----"
+    if [ -f "$log" ]; then tail -n "$lines" "$log" >&2; else say "(no log file)"; fi
+    say "----- end of $log -----"
+}
+
+# Run a command as an unprivileged service user when root; as ourselves otherwise.
+as_user() {
+    local user=$1
+    shift
+    if is_root; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# temp dir and cleanup
+
+services_init() {
+    [ -n "$SERVICES_DIR" ] && return 0
+    # /tmp (not $TMPDIR) when root: service users must be able to traverse the path.
+    local base=/tmp
+    is_root || base=${TMPDIR:-/tmp}
+    SERVICES_DIR=$(mktemp -d "$base/agency-portal-test.XXXXXX")
+    chmod 755 "$SERVICES_DIR"
+    export SERVICES_DIR
+    trap services_cleanup EXIT
+    trap 'say "interrupted"; exit 130' INT
+    trap 'say "terminated"; exit 143' TERM
+}
+
+services_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local i
+    for ((i = ${#SERVICES_STOP_FUNCS[@]} - 1; i >= 0; i--)); do
+        "${SERVICES_STOP_FUNCS[i]}" || true
+    done
+    SERVICES_STOP_FUNCS=()
+    if [ -n "$SERVICES_DIR" ] && [ -d "$SERVICES_DIR" ]; then
+        if [ -n "${KEEP_SERVICES_DIR:-}" ]; then
+            say "kept $SERVICES_DIR (KEEP_SERVICES_DIR is set)"
+        else
+            rm -rf "$SERVICES_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+
+services_on_stop() { SERVICES_STOP_FUNCS+=("$1"); }
+
+# ---------------------------------------------------------------------------------------------------
+# ports
+
+port_in_use() {
+    local p=$1
+    if command -v ss >/dev/null 2>&1; then
+        [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] && return 0
+    fi
+    # Something accepts connections there?
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return 0
+    return 1
+}
+
+# Set FREE_PORT to a free TCP port on 127.0.0.1, below the kernel's ephemeral range (so outgoing connections
+# do not grab it meanwhile), never one handed out before in this run. Start functions still retry
+# on a bind failure, since another process may take the port between this check and the bind.
+free_port() {
+    local lo=20000 hi=32000 p tries=0
+    local eph
+    eph=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$eph" -gt 11000 ] && hi=$((eph - 1))
+    [ "$hi" -le "$lo" ] && lo=10000
+    while ((tries++ < 200)); do
+        p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
+        case "$SERVICES_PORTS_TAKEN" in *" $p "*) continue ;; esac
+        port_in_use "$p" && continue
+        SERVICES_PORTS_TAKEN+="$p "
+        FREE_PORT=$p
+        return 0
+    done
+    die "no free TCP port found on 127.0.0.1"
+}
+
+# wait_port PORT SECONDS: until something accepts TCP connections on 127.0.0.1:PORT.
+wait_port() {
+    local port=$1 secs=${2:-20} i
+    for ((i = 0; i < secs * 10; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# packages
+
+# Commands each service needs, as "command:debian-package" pairs.
+services_needs() {
+    case $1 in
+    build) echo "cc:build-essential pkg-config:pkg-config" ;;
+    postgres) echo "$PG_BIN/initdb:postgresql-15 $PG_BIN/pg_ctl:postgresql-15 $PG_BIN/pg_isready:postgresql-15" ;;
+    mail) echo "/usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/lmtp:dovecot-lmtpd /usr/sbin/smtpd:opensmtpd swaks:swaks curl:curl" ;;
+    sshd) echo "/usr/sbin/sshd:openssh-server ssh:openssh-client sftp:openssh-client ssh-keygen:openssh-client" ;;
+    *) die "unknown service '$1'" ;;
+    esac
+}
+
+have_cmd() {
+    case $1 in
+    /*) [ -x "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
+
+# services_ensure_packages SERVICE...: install the missing Debian packages in one apt-get run.
+services_ensure_packages() {
+    local svc pair cmd pkg missing=() missing_cmds=()
+    for svc in "$@"; do
+        for pair in $(services_needs "$svc"); do
+            cmd=${pair%%:*}
+            pkg=${pair#*:}
+            if ! have_cmd "$cmd"; then
+                missing_cmds+=("$cmd")
+                case " ${missing[*]} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+            fi
+        done
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! is_root; then
+        die "missing ${missing_cmds[*]}: install the Debian packages ${missing[*]} (or run scripts/test as root)"
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing_cmds[*]} and no apt-get to install ${missing[*]}"
+    say "installing ${missing[*]} (apt-get)"
+    local log
+    log=$(mktemp /tmp/agency-portal-apt.XXXXXX)
+    # policy-rc.d-style guard: packages must not start system services (port 25, 22...) on install.
+    local policy=/usr/sbin/policy-rc.d created_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
+    fi
+    local ok=1
+    if ! DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 ||
+        ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+            "${missing[@]}" >>"$log" 2>&1; then
+        ok=
+    fi
+    [ -n "$created_policy" ] && rm -f "$policy"
+    if [ -z "$ok" ]; then
+        services_log_tail "$log" 30
+        die "apt-get install ${missing[*]} failed"
+    fi
+    rm -f "$log"
+    for cmd in "${missing_cmds[@]}"; do
+        have_cmd "$cmd" || die "$cmd still missing after installing ${missing[*]}"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Postgres 15
+
+POSTGRES_DIR=
+postgres_start() {
+    services_init
+    POSTGRES_DIR=$SERVICES_DIR/postgres
+    mkdir -p "$POSTGRES_DIR"
+    local data=$POSTGRES_DIR/data log=$POSTGRES_DIR/postgres.log pguser
+    pguser=$(id -un)
+    if is_root; then
+        id postgres >/dev/null 2>&1 || die "no 'postgres' user to run the cluster (install postgresql-15)"
+        pguser=postgres
+        chown postgres: "$POSTGRES_DIR"
+    fi
+    local locale=C.UTF-8
+    locale -a 2>/dev/null | grep -qix 'c.utf-\?8' || locale=C
+    if ! as_user "$pguser" "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale="$locale" \
+        --no-sync >"$POSTGRES_DIR/initdb.log" 2>&1; then
+        services_log_tail "$POSTGRES_DIR/initdb.log"
+        die "initdb failed"
+    fi
+    cat >"$data/pg_hba.conf" <<'EOF'
+# private test cluster: trust on the unix socket and loopback only
+local   all  all                trust
+host    all  all  127.0.0.1/32  trust
+EOF
+    local port attempt
+    for attempt in 1 2 3 4 5; do
+        free_port
+        port=$FREE_PORT
+        # included at the end of postgresql.conf: the last setting wins
+        cat >"$data/conf.d.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$POSTGRES_DIR'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 300
+shared_buffers = 128MB
+max_parallel_workers_per_gather = 0
+logging_collector = off
+log_min_messages = warning
+log_min_error_statement = error
+EOF
+        grep -q "^include 'conf.d.conf'" "$data/postgresql.conf" ||
+            echo "include 'conf.d.conf'" >>"$data/postgresql.conf"
+        if is_root; then chown "$pguser": "$data/conf.d.conf" "$data/pg_hba.conf"; fi
+        if as_user "$pguser" "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 -s start >>"$POSTGRES_DIR/pg_ctl.log" 2>&1; then
+            break
+        fi
+        if grep -qi 'could not bind\|address already in use' "$log" 2>/dev/null; then
+            say "port $port taken meanwhile, retrying"
+            continue
+        fi
+        services_log_tail "$log"
+        services_log_tail "$POSTGRES_DIR/pg_ctl.log" 10
+        die "Postgres did not start"
+    done
+    services_on_stop postgres_stop
+    local i
+    for ((i = 0; i < 100; i++)); do
+        "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres && break
+        sleep 0.1
+    done
+    if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres; then
+        services_log_tail "$log"
+        die "Postgres does not accept connections on 127.0.0.1:$port"
+    fi
+    POSTGRES_USER_RUNNING=$pguser
+    export AGENCY_PORTAL_TEST_POSTGRES_PORT=$port
+    export AGENCY_PORTAL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    say "Postgres 15 on 127.0.0.1:$port (data and log in $POSTGRES_DIR)"
+}
+
+postgres_stop() {
+    [ -n "$POSTGRES_DIR" ] && [ -f "$POSTGRES_DIR/data/postmaster.pid" ] || return 0
+    as_user "${POSTGRES_USER_RUNNING:-postgres}" "$PG_BIN/pg_ctl" -D "$POSTGRES_DIR/data" -m immediate -w -t 30 \
+        -s stop >/dev/null 2>&1 || true
+}
