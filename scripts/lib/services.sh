@@ -16,7 +16,7 @@
 # Logs: $SERVICES_DIR/<service>/*.log; when a service fails to start, the tail of its log is printed.
 #
 # Exported variables
-#   SERVICES_DIR                          the temp dir
+#   SERVICES_DIR, AGENCY_PORTAL_TEST_SERVICES_DIR   the temp dir (scripts/service uses the latter)
 #   postgres_start:
 #     AGENCY_PORTAL_TEST_POSTGRES_URL     postgres://postgres@127.0.0.1:PORT/postgres (trust auth,
 #                                         superuser; tests create their own databases)
@@ -79,7 +79,7 @@ services_init() {
     is_root || base=${TMPDIR:-/tmp}
     SERVICES_DIR=$(mktemp -d "$base/agency-portal-test.XXXXXX")
     chmod 755 "$SERVICES_DIR"
-    export SERVICES_DIR
+    export SERVICES_DIR AGENCY_PORTAL_TEST_SERVICES_DIR=$SERVICES_DIR
     trap services_cleanup EXIT
     trap 'say "interrupted"; exit 130' INT
     trap 'say "terminated"; exit 143' TERM
