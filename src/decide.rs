@@ -1,0 +1,490 @@
+//! The decision for every row (SPEC §6.4): exactly one outcome, from the row, the rows before it in the
+//! file, and what the database knows. Pure: the store gathers [`Known`] people, this decides, the store
+//! writes what was decided.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::outcome::Outcome;
+use crate::settings::Scope;
+use crate::who_is_who::{self, Identity};
+
+/// Reason texts. They never name another agency (SPEC §2).
+pub mod reasons {
+    pub const DUPLICATE: &str = "already registered by another agency";
+    pub const BLOCKED: &str = "already registered with the company";
+    pub const PREVIOUSLY_SUBMITTED: &str = "your agency already submitted this person";
+    pub const REVIEW_CONFLICT: &str =
+        "the email and the phone belong to two different registered people: an owner will check";
+    pub const REVIEW_SIMILAR: &str =
+        "possibly the same person as a registered candidate: an owner will check";
+}
+
+/// One row to decide.
+#[derive(Debug, Clone)]
+pub struct RowInput {
+    /// The row number as the spreadsheet shows it.
+    pub number: u32,
+    /// `Some(reason)`: the row failed validation.
+    pub invalid: Option<String>,
+    pub identity: Identity,
+    pub campaign_id: Option<String>,
+}
+
+/// Who currently owns a person in one scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owner {
+    /// `None`: the company's own pipeline (`import-existing`).
+    pub agency_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A person the database knows, found by exact keys or by blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub id: i64,
+    pub identity: Identity,
+    /// Current owners by scope key (see [`scope_key`]).
+    pub owners: HashMap<String, Owner>,
+}
+
+/// Everything the database said about the rows' people.
+#[derive(Debug, Clone, Default)]
+pub struct KnownPeople {
+    pub people: HashMap<i64, Known>,
+    pub by_email: HashMap<String, i64>,
+    pub by_phone: HashMap<String, i64>,
+    /// Candidates found through block keys, per block key.
+    pub by_block: HashMap<String, Vec<i64>>,
+}
+
+impl KnownPeople {
+    pub fn insert(&mut self, known: Known) {
+        if let Some(e) = &known.identity.email_key {
+            self.by_email.insert(e.clone(), known.id);
+        }
+        if let Some(p) = &known.identity.phone_key {
+            self.by_phone.insert(p.clone(), known.id);
+        }
+        for key in who_is_who::block_keys(&known.identity) {
+            let ids = self.by_block.entry(key).or_default();
+            if !ids.contains(&known.id) {
+                ids.push(known.id);
+            }
+        }
+        self.people.insert(known.id, known);
+    }
+}
+
+/// The rules a submission is decided under.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub scope: Scope,
+    pub name_similarity: f64,
+    pub agency_id: String,
+    pub now: DateTime<Utc>,
+}
+
+/// The scope key of an ownership: '' under scope "company", the campaign under scope "campaign".
+pub fn scope_key(scope: Scope, campaign_id: Option<&str>) -> String {
+    match scope {
+        Scope::Company => String::new(),
+        Scope::Campaign => campaign_id.unwrap_or_default().to_string(),
+    }
+}
+
+/// The person a row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Person {
+    /// Already in the database.
+    Known(i64),
+    /// Created by the row with this index (into the decided rows) of this file.
+    NewFromRow(usize),
+}
+
+/// What to do with the person of a `new` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// Nobody had this person: create the candidate.
+    Create,
+    /// The person exists (in the database, or created by an earlier row) with no current owner in
+    /// scope, or an expired one: own it, superseding the expired ownership.
+    Own,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reason: String,
+    pub person: Option<Person>,
+    /// For `repeated` (and in-file `review`): the earlier row's number.
+    pub same_as_row: Option<u32>,
+    /// For `new`: create or take over.
+    pub take: Option<Take>,
+}
+
+impl Decision {
+    fn new(outcome: Outcome, reason: impl Into<String>) -> Decision {
+        Decision {
+            outcome,
+            reason: reason.into(),
+            person: None,
+            same_as_row: None,
+            take: None,
+        }
+    }
+}
+
+/// Earlier valid rows of the file, for `repeated` and in-file `review`.
+#[derive(Default)]
+struct Earlier {
+    by_email: HashMap<(String, String), usize>,
+    by_phone: HashMap<(String, String), usize>,
+    by_block: HashMap<(String, String), Vec<usize>>,
+    /// First row of each email and phone key in any scope: under scope "campaign" the same person
+    /// may be submitted to two campaigns in one file, and is still one person.
+    any_scope: HashMap<String, usize>,
+}
+
+/// Decides every row in input order.
+pub fn decide(rows: &[RowInput], known: &KnownPeople, policy: &Policy) -> Vec<Decision> {
+    let mut out: Vec<Decision> = Vec::with_capacity(rows.len());
+    let mut earlier = Earlier::default();
+    for (i, row) in rows.iter().enumerate() {
+        let decision = match &row.invalid {
+            Some(reason) => Decision::new(Outcome::Invalid, reason.clone()),
+            None => decide_row(i, row, rows, &out, &earlier, known, policy),
+        };
+        if row.invalid.is_none() {
+            remember(&mut earlier, i, row, policy.scope);
+        }
+        out.push(decision);
+    }
+    out
+}
+
+fn remember(earlier: &mut Earlier, i: usize, row: &RowInput, scope: Scope) {
+    let sk = scope_key(scope, row.campaign_id.as_deref());
+    if let Some(e) = &row.identity.email_key {
+        earlier.by_email.entry((sk.clone(), e.clone())).or_insert(i);
+    }
+    if let Some(p) = &row.identity.phone_key {
+        earlier.by_phone.entry((sk.clone(), p.clone())).or_insert(i);
+    }
+    for key in who_is_who::block_keys(&row.identity) {
+        earlier.by_block.entry((sk.clone(), key)).or_default().push(i);
+    }
+    for key in [&row.identity.email_key, &row.identity.phone_key]
+        .into_iter()
+        .flatten()
+    {
+        earlier.any_scope.entry(key.clone()).or_insert(i);
+    }
+}
+
+fn decide_row(
+    i: usize,
+    row: &RowInput,
+    rows: &[RowInput],
+    decided: &[Decision],
+    earlier: &Earlier,
+    known: &KnownPeople,
+    policy: &Policy,
+) -> Decision {
+    let id = &row.identity;
+    let sk = scope_key(policy.scope, row.campaign_id.as_deref());
+
+    // 1. The same person earlier in this file.
+    let first_same = [
+        id.email_key
+            .as_ref()
+            .and_then(|e| earlier.by_email.get(&(sk.clone(), e.clone()))),
+        id.phone_key
+            .as_ref()
+            .and_then(|p| earlier.by_phone.get(&(sk.clone(), p.clone()))),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .copied();
+    if let Some(j) = first_same {
+        let number = rows[j].number;
+        return Decision {
+            outcome: Outcome::Repeated,
+            reason: format!("the same person as row {number} of this file"),
+            person: decided[j].person,
+            same_as_row: Some(number),
+            take: None,
+        };
+    }
+
+    // 2. The same person in the database.
+    let by_email = id.email_key.as_ref().and_then(|e| known.by_email.get(e));
+    let by_phone = id.phone_key.as_ref().and_then(|p| known.by_phone.get(p));
+    match (by_email, by_phone) {
+        (Some(a), Some(b)) if a != b => {
+            return Decision {
+                outcome: Outcome::Review,
+                reason: reasons::REVIEW_CONFLICT.into(),
+                person: Some(Person::Known(*a)),
+                same_as_row: None,
+                take: None,
+            };
+        }
+        (Some(&cid), _) | (None, Some(&cid)) => {
+            let person = known.people.get(&cid);
+            let owner = person
+                .and_then(|p| p.owners.get(&sk))
+                .filter(|o| o.expires_at > policy.now);
+            let (outcome, reason, take) = match owner {
+                Some(Owner {
+                    agency_id: None, ..
+                }) => (Outcome::Blocked, reasons::BLOCKED, None),
+                Some(Owner {
+                    agency_id: Some(a),
+                    ..
+                }) if *a == policy.agency_id => (
+                    Outcome::PreviouslySubmitted,
+                    reasons::PREVIOUSLY_SUBMITTED,
+                    None,
+                ),
+                Some(_) => (Outcome::Duplicate, reasons::DUPLICATE, None),
+                None => (Outcome::New, "", Some(Take::Own)),
+            };
+            return Decision {
+                outcome,
+                reason: reason.into(),
+                person: Some(Person::Known(cid)),
+                same_as_row: None,
+                take,
+            };
+        }
+        (None, None) => {}
+    }
+
+    // 2b. The same person earlier in this file, in another scope (another campaign): one person,
+    //     owned in this scope by nobody yet.
+    let other_scope = [&id.email_key, &id.phone_key]
+        .into_iter()
+        .flatten()
+        .filter_map(|k| earlier.any_scope.get(k))
+        .min();
+    if let Some(&j) = other_scope {
+        if let Some(person) = decided[j].person {
+            return Decision {
+                outcome: Outcome::New,
+                reason: String::new(),
+                person: Some(person),
+                same_as_row: None,
+                take: Some(Take::Own),
+            };
+        }
+    }
+
+    // 3. A possible same person: in the database, then earlier in the file.
+    let keys = who_is_who::lookup_keys(id);
+    let mut similar_known: Vec<i64> = keys
+        .iter()
+        .filter_map(|k| known.by_block.get(k))
+        .flatten()
+        .copied()
+        .filter(|cid| {
+            known.people.get(cid).is_some_and(|p| {
+                who_is_who::possible_same_person(id, &p.identity, policy.name_similarity)
+            })
+        })
+        .collect();
+    similar_known.sort_unstable();
+    if let Some(&cid) = similar_known.first() {
+        return Decision {
+            outcome: Outcome::Review,
+            reason: reasons::REVIEW_SIMILAR.into(),
+            person: Some(Person::Known(cid)),
+            same_as_row: None,
+            take: None,
+        };
+    }
+    let similar_row = keys
+        .iter()
+        .filter_map(|k| earlier.by_block.get(&(sk.clone(), k.clone())))
+        .flatten()
+        .copied()
+        .filter(|&j| {
+            who_is_who::possible_same_person(id, &rows[j].identity, policy.name_similarity)
+        })
+        .min();
+    if let Some(j) = similar_row {
+        let number = rows[j].number;
+        return Decision {
+            outcome: Outcome::Review,
+            reason: format!(
+                "possibly the same person as row {number} of this file: an owner will check"
+            ),
+            person: decided[j].person,
+            same_as_row: Some(number),
+            take: None,
+        };
+    }
+
+    // 4. Nobody: a new person.
+    Decision {
+        outcome: Outcome::New,
+        reason: String::new(),
+        person: Some(Person::NewFromRow(i)),
+        same_as_row: None,
+        take: Some(Take::Create),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap()
+    }
+
+    fn policy(scope: Scope) -> Policy {
+        Policy {
+            scope,
+            name_similarity: 0.92,
+            agency_id: "acme".into(),
+            now: now(),
+        }
+    }
+
+    fn ident(first: &str, last: &str, email: Option<&str>, phone: Option<&str>) -> Identity {
+        Identity {
+            first: first.into(),
+            last: last.into(),
+            email_key: email.map(Into::into),
+            phone_key: phone.map(Into::into),
+        }
+    }
+
+    fn row(number: u32, id: Identity) -> RowInput {
+        RowInput {
+            number,
+            invalid: None,
+            identity: id,
+            campaign_id: Some("40123".into()),
+        }
+    }
+
+    fn known_with(owner: Option<&str>, expires_in_days: i64) -> KnownPeople {
+        let mut k = KnownPeople::default();
+        let mut owners = HashMap::new();
+        if let Some(o) = owner {
+            owners.insert(
+                String::new(),
+                Owner {
+                    agency_id: (o != "company").then(|| o.to_string()),
+                    expires_at: now() + Duration::days(expires_in_days),
+                },
+            );
+        }
+        k.insert(Known {
+            id: 7,
+            identity: ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234567")),
+            owners,
+        });
+        k
+    }
+
+    fn outcomes(d: &[Decision]) -> Vec<&'static str> {
+        d.iter().map(|d| d.outcome.as_str()).collect()
+    }
+
+    #[test]
+    fn every_outcome_against_the_database() {
+        let p = policy(Scope::Company);
+        let r = [row(2, ident("ana", "cruz", Some("ana@gmail.com"), None))];
+        let cases = [
+            (None, 10, "new"),
+            (Some("acme"), 10, "previously_submitted"),
+            (Some("other"), 10, "duplicate"),
+            (Some("company"), 10, "blocked"),
+            (Some("other"), -1, "new"),
+            (Some("company"), -1, "new"),
+        ];
+        for (owner, days, want) in cases {
+            let d = decide(&r, &known_with(owner, days), &p);
+            assert_eq!(d[0].outcome.as_str(), want, "{owner:?} {days}");
+            assert_eq!(d[0].person, Some(Person::Known(7)));
+            if want == "new" {
+                assert_eq!(d[0].take, Some(Take::Own));
+            }
+            assert!(!d[0].reason.contains("other"));
+        }
+    }
+
+    #[test]
+    fn in_file_repeated_and_invalid() {
+        let p = policy(Scope::Company);
+        let mut bad = row(3, ident("x", "y", None, None));
+        bad.invalid = Some("email: missing".into());
+        let rows = [
+            row(2, ident("ana", "cruz", Some("ana@gmail.com"), None)),
+            bad,
+            row(4, ident("ana", "c", None, Some("639171234567"))),
+            row(5, ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234567"))),
+        ];
+        let d = decide(&rows, &KnownPeople::default(), &p);
+        assert_eq!(outcomes(&d), ["new", "invalid", "new", "repeated"]);
+        assert_eq!(d[3].same_as_row, Some(2));
+        assert_eq!(d[3].person, Some(Person::NewFromRow(0)));
+    }
+
+    #[test]
+    fn conflicting_contacts_and_similar_people_go_to_review() {
+        let p = policy(Scope::Company);
+        let mut k = known_with(Some("other"), 10);
+        k.insert(Known {
+            id: 8,
+            identity: ident("ben", "reyes", Some("ben@gmail.com"), Some("639181111111")),
+            owners: HashMap::new(),
+        });
+        let rows = [
+            row(2, ident("ana", "cruz", Some("ana@gmail.com"), Some("639181111111"))),
+            row(3, ident("ana", "cruz", Some("anna@gmail.com"), None)),
+            row(4, ident("ana", "cruz", Some("ana@yahoo.com"), Some("639999999999"))),
+        ];
+        let d = decide(&rows, &k, &p);
+        assert_eq!(outcomes(&d), ["review", "review", "new"]);
+        assert_eq!(d[1].person, Some(Person::Known(7)));
+    }
+
+    #[test]
+    fn campaign_scope_owns_per_campaign() {
+        let p = policy(Scope::Campaign);
+        let mut k = KnownPeople::default();
+        k.insert(Known {
+            id: 7,
+            identity: ident("ana", "cruz", Some("ana@gmail.com"), None),
+            owners: HashMap::from([(
+                "40123".to_string(),
+                Owner {
+                    agency_id: Some("other".into()),
+                    expires_at: now() + Duration::days(30),
+                },
+            )]),
+        });
+        let mut r2 = row(3, ident("ana", "cruz", Some("ana@gmail.com"), None));
+        r2.campaign_id = Some("40124".into());
+        let rows = [row(2, ident("ana", "cruz", Some("ana@gmail.com"), None)), r2];
+        let d = decide(&rows, &k, &p);
+        assert_eq!(outcomes(&d), ["duplicate", "new"]);
+        assert_eq!(d[1].take, Some(Take::Own));
+
+        // A person new to the database, submitted to two campaigns in one file: one candidate.
+        let mut b2 = row(3, ident("ben", "reyes", Some("ben@gmail.com"), None));
+        b2.campaign_id = Some("40124".into());
+        let rows = [row(2, ident("ben", "reyes", Some("ben@gmail.com"), None)), b2];
+        let d = decide(&rows, &k, &p);
+        assert_eq!(outcomes(&d), ["new", "new"]);
+        assert_eq!(d[1].person, Some(Person::NewFromRow(0)));
+        assert_eq!(d[1].take, Some(Take::Own));
+    }
+}
