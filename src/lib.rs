@@ -5,5 +5,7 @@
 
 pub mod directory;
 pub mod field;
+pub mod normalise;
+pub mod outcome;
 pub mod sheet;
 pub mod text;
