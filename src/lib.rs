@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod field;
+pub mod header;
 pub mod normalise;
 pub mod outcome;
 pub mod sheet;
