@@ -10,3 +10,4 @@ pub mod normalise;
 pub mod outcome;
 pub mod sheet;
 pub mod text;
+pub mod validation;
