@@ -8,6 +8,8 @@ pub mod field;
 pub mod header;
 pub mod normalise;
 pub mod outcome;
+pub mod results;
+pub mod rows;
 pub mod sheet;
 pub mod text;
 pub mod validation;

@@ -219,7 +219,7 @@ impl PhoneProblem {
     /// Plain words, without the field name and without the value.
     pub fn describe(&self) -> String {
         match self {
-            PhoneProblem::NotANumber => "is not a phone number".into(),
+            PhoneProblem::NotANumber => "not a phone number".into(),
             PhoneProblem::SpreadsheetError => {
                 "the cell shows a spreadsheet error instead of a number".into()
             }
