@@ -40,6 +40,14 @@ pub fn is_placeholder(cleaned: &str) -> bool {
     if cleaned.chars().all(|c| !c.is_alphanumeric()) {
         return true; // "-", "--", "—", ".", "?"
     }
+    if cleaned.len() > 12 {
+        return false; // longer than any placeholder, even with punctuation
+    }
+    // Every placeholder word starts with n, w or 0: skip the key for everything else.
+    let first = cleaned.chars().find(|c| c.is_alphanumeric());
+    if !matches!(first, Some('n' | 'N' | 'w' | 'W' | '0')) {
+        return false;
+    }
     matches!(
         text::compact_key(cleaned).as_str(),
         "na" | "none"
@@ -142,8 +150,12 @@ pub fn split_full_name(full: &str) -> (String, String) {
 
 /// The display form of an email cell: cleaned, without a `mailto:` prefix or surrounding `<>`.
 pub fn email_display(raw: &str) -> String {
-    let s = text::clean(raw);
-    let mut s = s.as_str();
+    email_display_of_cleaned(text::clean(raw))
+}
+
+/// [`email_display`] of a value already [`text::clean`]ed.
+pub fn email_display_of_cleaned(cleaned: String) -> String {
+    let mut s = cleaned.as_str();
     if s.len() > 7 && s[..7].eq_ignore_ascii_case("mailto:") {
         s = &s[7..];
     }
@@ -151,8 +163,13 @@ pub fn email_display(raw: &str) -> String {
     let s = s
         .strip_prefix('<')
         .and_then(|t| t.strip_suffix('>'))
-        .unwrap_or(s);
-    s.trim().to_string()
+        .unwrap_or(s)
+        .trim();
+    if s.len() == cleaned.len() {
+        cleaned
+    } else {
+        s.to_string()
+    }
 }
 
 /// The email match key: lower-case; for gmail.com/googlemail.com the dots and `+tag` of the local
@@ -291,6 +308,161 @@ pub struct PhoneRules {
     code: u16,
     country: String,
     meta: &'static Metadata,
+    fast: Option<FastPath>,
+}
+
+/// A shortcut for the plainest inputs of the agency's own country (digits with spaces, dashes,
+/// dots or brackets, in national form or with `+` and the country code), built from the crate's own
+/// metadata patterns compiled once per submission.
+///
+/// It only ever *accepts*: when it cannot tell, or the number is not valid, the crate decides (and
+/// words the problem). It is used only where the crate's parse is plain prefix handling: a calling
+/// code used by one region only, no part of the input matching the international or carrier
+/// prefixes, no national-prefix transformation taking place, no leading zero in the national
+/// number. `fast_path_agrees_with_the_crate` checks it against the crate on generated input.
+#[derive(Debug, Clone)]
+struct FastPath {
+    code: String,
+    national_prefix: Option<String>,
+    /// `^(?:…)` of the crate's national-prefix-for-parsing pattern.
+    prefix_for_parsing: Option<regex::Regex>,
+    /// `^(?:…)` of the international dialling prefix pattern.
+    idd: Option<regex::Regex>,
+    general: Pattern,
+    /// Every number type the crate counts as valid.
+    types: Vec<Pattern>,
+}
+
+/// A metadata pattern with the crate's matching rule: the possible lengths, then a match at the
+/// start.
+#[derive(Debug, Clone)]
+struct Pattern {
+    re: regex::Regex,
+    lengths: Vec<u16>,
+}
+
+impl Pattern {
+    fn new(d: &phonenumber::metadata::Descriptor) -> Option<Pattern> {
+        Some(Pattern {
+            re: anchored(d.national_number().as_str())?,
+            lengths: d.possible_length().to_vec(),
+        })
+    }
+    fn is_match(&self, nsn: &str) -> bool {
+        (self.lengths.is_empty() || self.lengths.contains(&(nsn.len() as u16)))
+            && self.re.is_match(nsn)
+    }
+}
+
+fn anchored(source: &str) -> Option<regex::Regex> {
+    regex::RegexBuilder::new(&format!("^(?:{source})"))
+        .ignore_whitespace(true)
+        .build()
+        .ok()
+}
+
+impl FastPath {
+    fn new(meta: &'static Metadata) -> Option<FastPath> {
+        let code = meta.country_code();
+        let code_text = code.to_string();
+        // One region for the calling code, and no shorter calling code the digits also start with.
+        if DATABASE.region(&code)?.len() != 1 {
+            return None;
+        }
+        for len in 1..code_text.len() {
+            let shorter: u16 = code_text[..len].parse().ok()?;
+            if DATABASE.by_code(&shorter).is_some() {
+                return None;
+            }
+        }
+        let d = meta.descriptors();
+        let mut types = Vec::new();
+        for desc in [
+            d.fixed_line(),
+            d.mobile(),
+            d.toll_free(),
+            d.premium_rate(),
+            d.shared_cost(),
+            d.voip(),
+            d.personal_number(),
+            d.pager(),
+            d.uan(),
+            d.voicemail(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            types.push(Pattern::new(desc)?);
+        }
+        let compile = |source: Option<&str>| match source {
+            None => Some(None),
+            Some(source) => anchored(source).map(Some),
+        };
+        Some(FastPath {
+            code: code_text,
+            national_prefix: meta.national_prefix().map(str::to_string),
+            prefix_for_parsing: compile(meta.national_prefix_for_parsing().map(|r| r.as_str()))?,
+            idd: compile(meta.international_prefix().map(|r| r.as_str()))?,
+            general: Pattern::new(d.general())?,
+            types,
+        })
+    }
+
+    fn normalise(&self, text: &str) -> Option<Phone> {
+        let mut plus = false;
+        let mut digits = String::with_capacity(text.len());
+        for (i, c) in text.char_indices() {
+            match c {
+                '0'..='9' => digits.push(c),
+                '+' if i == 0 => plus = true,
+                ' ' | '-' | '(' | ')' | '.' => {}
+                _ => return None,
+            }
+        }
+        if digits.len() < 5 || digits.len() > 17 {
+            return None;
+        }
+        if self.idd.as_ref().is_some_and(|re| re.is_match(&digits)) {
+            return None;
+        }
+        let national: &str = if plus {
+            digits.strip_prefix(self.code.as_str())?
+        } else if digits.starts_with(self.code.as_str()) {
+            return None;
+        } else {
+            match &self.national_prefix {
+                Some(p) if digits.starts_with(p.as_str()) => {
+                    if let Some(re) = &self.prefix_for_parsing {
+                        if re.find(&digits).map(|m| m.end()) != Some(p.len()) {
+                            return None;
+                        }
+                    }
+                    &digits[p.len()..]
+                }
+                _ => &digits,
+            }
+        };
+        if national.starts_with('0')
+            || self
+                .national_prefix
+                .as_ref()
+                .is_some_and(|p| national.starts_with(p.as_str()))
+            || self
+                .prefix_for_parsing
+                .as_ref()
+                .and_then(|re| re.find(national))
+                .is_some_and(|m| !m.is_empty())
+        {
+            return None;
+        }
+        if self.general.is_match(national) && self.types.iter().any(|t| t.is_match(national)) {
+            Some(Phone {
+                e164: format!("+{}{}", self.code, national),
+            })
+        } else {
+            None
+        }
+    }
 }
 
 /// What the cell held after repairing Excel damage.
@@ -311,6 +483,7 @@ impl PhoneRules {
             code: meta.country_code(),
             country: upper,
             meta,
+            fast: FastPath::new(meta),
         })
     }
 
@@ -335,6 +508,9 @@ impl PhoneRules {
             Some(r) => r,
             None => return Ok(None),
         };
+        if let Some(phone) = self.fast.as_ref().and_then(|f| f.normalise(&repaired.text)) {
+            return Ok(Some(phone));
+        }
         let first = self.parse(&repaired.text);
         if let Ok(Some(phone)) = &first {
             return Ok(Some(phone.clone()));
@@ -427,6 +603,20 @@ impl PhoneRules {
     }
 
     /// One parse with the crate: `Ok(Some)` when valid, the problem otherwise.
+    /// The crate alone, without the shortcut (for tests and benchmarks).
+    pub fn normalise_with_crate_only(&self, cell: &Cell) -> Result<Option<Phone>, PhoneProblem> {
+        let without = PhoneRules {
+            fast: None,
+            ..self.clone()
+        };
+        without.normalise(cell)
+    }
+
+    /// Whether the shortcut is available for this country.
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
     fn parse(&self, text: &str) -> Result<Option<Phone>, PhoneProblem> {
         let number = match phonenumber::parse(Some(self.region), text) {
             Ok(n) => n,
@@ -742,6 +932,69 @@ mod tests {
         let d = text_err("PH", "0917 123 45").describe();
         assert!(d.contains("the Philippines"), "{d}");
         assert!(!d.contains("917"), "{d}");
+    }
+
+    /// The shortcut never accepts what the crate would not accept the same way.
+    #[test]
+    fn fast_path_agrees_with_the_crate() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut fast_taken = 0;
+        for country in [
+            "PH", "MX", "CO", "BR", "IN", "AR", "DE", "ES", "FR", "CL", "PE", "GB", "US", "IT",
+        ] {
+            let r = rules(country);
+            let code = r.code.to_string();
+            for _ in 0..1500 {
+                let len = 5 + next(10) as usize;
+                let mut digits: String = (0..len)
+                    .map(|_| char::from(b'0' + next(10) as u8))
+                    .collect();
+                match next(5) {
+                    0 => digits.insert(0, '0'),
+                    1 => digits.insert_str(0, &code),
+                    2 => digits.insert_str(0, "00"),
+                    _ => {}
+                }
+                // Also take real example numbers of the country, in several shapes.
+                if next(3) == 0 {
+                    let d = r.meta.descriptors();
+                    let ex = [d.mobile(), d.fixed_line()][next(2) as usize]
+                        .and_then(|x| x.example())
+                        .unwrap_or("");
+                    digits = match next(4) {
+                        0 => ex.to_string(),
+                        1 => format!("0{ex}"),
+                        2 => format!("+{code}{ex}"),
+                        _ => format!("{code}{ex}"),
+                    };
+                }
+                let text = match next(4) {
+                    0 => format!("+{digits}"),
+                    1 if digits.len() > 6 => {
+                        format!("({}) {}-{}", &digits[..3], &digits[3..6], &digits[6..])
+                    }
+                    2 if digits.len() > 4 => format!("{} {}", &digits[..4], &digits[4..]),
+                    _ => digits.clone(),
+                };
+                if let Some(fast) = r.fast.as_ref().and_then(|f| f.normalise(&text)) {
+                    fast_taken += 1;
+                    let slow = r.normalise_with_crate_only(&Cell::Text(text.clone()));
+                    assert_eq!(slow, Ok(Some(fast)), "{country} {text:?}");
+                }
+            }
+        }
+        assert!(
+            fast_taken > 200,
+            "the shortcut was exercised ({fast_taken})"
+        );
+        assert!(rules("PH").has_fast_path());
+        assert!(!rules("US").has_fast_path(), "+1 is shared by many regions");
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! twice), are skipped: they get no outcome. Only columns with a non-blank header are kept; cells
 //! under a blank header are not carried to the results workbook.
 
+use std::sync::Arc;
+
 use crate::header::{self, HeaderError, Mapping, Role};
 use crate::normalise::cell_text;
-use crate::sheet::{Cell, Row, Workbook};
+use crate::sheet::{Row, Workbook};
 use crate::text;
 use crate::validation::{Candidate, Context, RowCells, Validator};
 
@@ -51,8 +53,8 @@ pub struct Preparer<'a> {
     email: Option<usize>,
     phone: Option<usize>,
     campaign: Option<usize>,
-    /// (cell index, header) of custom columns.
-    custom: Vec<(usize, String)>,
+    /// (position in `mapping.columns`, header) of custom columns.
+    custom: Vec<(usize, Arc<str>)>,
 }
 
 impl<'a> Preparer<'a> {
@@ -66,8 +68,9 @@ impl<'a> Preparer<'a> {
         let custom = mapping
             .columns
             .iter()
-            .filter(|c| c.role == Role::Custom)
-            .map(|c| (c.index, c.header.clone()))
+            .enumerate()
+            .filter(|(_, c)| c.role == Role::Custom)
+            .map(|(pos, c)| (pos, Arc::from(c.header.as_str())))
             .collect();
         Preparer {
             first_name: field(Field::FirstName),
@@ -119,13 +122,12 @@ impl<'a> Preparer<'a> {
             phone: get(self.phone),
             campaign: get(self.campaign),
         });
-        for (index, header) in &self.custom {
-            if let Some(cell) = row.cells.get(*index) {
-                if !matches!(cell, Cell::Empty) {
-                    let value = text::clean(&cell_text(cell));
-                    if !value.is_empty() {
-                        candidate.custom.push((header.clone(), value));
-                    }
+        for (pos, header) in &self.custom {
+            let raw = &cells[*pos];
+            if !raw.is_empty() {
+                let value = text::clean(raw);
+                if !value.is_empty() {
+                    candidate.custom.push((header.clone(), value));
                 }
             }
         }
@@ -143,7 +145,12 @@ impl<'a> Preparer<'a> {
             if is_blank(cell) {
                 continue;
             }
-            if text::clean(cell) != column.header {
+            let same = if cell.is_ascii() {
+                cell.split_whitespace().eq(column.header.split(' '))
+            } else {
+                text::clean(cell) == column.header
+            };
+            if !same {
                 return false;
             }
             any = true;
@@ -178,7 +185,7 @@ pub fn prepare(workbook: &Workbook, ctx: &Context) -> Result<Prepared, HeaderErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sheet::{Format, Sheet};
+    use crate::sheet::{Cell, Format, Sheet};
     use crate::validation::tests::directory;
 
     fn t(s: &str) -> Cell {
@@ -246,7 +253,7 @@ mod tests {
         assert_eq!(a.candidate.phone.as_deref(), Some("+639171234567"));
         assert_eq!(
             a.candidate.custom,
-            vec![("Source".to_string(), "Facebook".to_string())]
+            vec![(Arc::from("Source"), "Facebook".to_string())]
         );
         let b = &p.rows[1];
         assert_eq!(b.number, 5);

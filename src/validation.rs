@@ -9,6 +9,7 @@
 //! drop folder, the subject tag), else the only open campaign in the agency's country.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use email_address::{EmailAddress, Options};
 
@@ -49,7 +50,8 @@ pub struct Candidate {
     /// The resolved campaign's ID.
     pub campaign_id: Option<String>,
     /// Other columns: (header as written, cleaned value), non-empty values only, left to right.
-    pub custom: Vec<(String, String)>,
+    /// The header is shared by every row of the submission.
+    pub custom: Vec<(Arc<str>, String)>,
 }
 
 /// The raw cells of one row, picked out by column role (see [`crate::rows`]).
@@ -285,7 +287,7 @@ impl<'a> Validator<'a> {
 
         // Email.
         if let Some(raw) = cells.email.and_then(normalise::cleaned_value) {
-            let display = normalise::email_display(&raw);
+            let display = normalise::email_display_of_cleaned(raw);
             if self.email_is_valid(&display) {
                 let key = normalise::email_key(&display);
                 if self.is_agency_contact(&key) {

@@ -153,7 +153,10 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     assert_eq!(maria.candidate.campaign_id.as_deref(), Some("50100"));
     assert_eq!(
         maria.candidate.custom,
-        vec![("Observaciones".to_string(), "Turno matutino".to_string())]
+        vec![(
+            std::sync::Arc::from("Observaciones"),
+            "Turno matutino".to_string()
+        )]
     );
 
     let juan = &p.rows[1];
