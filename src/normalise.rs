@@ -502,7 +502,8 @@ impl PhoneRules {
     /// - lost leading zeros: digits that are not a valid number as they are are tried with the
     ///   national prefix `0` of the agency's country and as international (`+`) digits, only for cells
     ///   that were (or looked like) numbers, and only the one interpretation that is valid is taken;
-    /// - Mexico: the mobile `1` after +52 and the `044`/`045` prefixes, abolished in 2019, are dropped.
+    /// - Mexico: the mobile `1` after +52 and the `01`/`044`/`045` prefixes, abolished in 2019, are
+    ///   dropped.
     pub fn normalise(&self, cell: &Cell) -> Result<Option<Phone>, PhoneProblem> {
         let repaired = match self.repair(cell)? {
             Some(r) => r,
@@ -590,6 +591,9 @@ impl PhoneRules {
             } else if !plus {
                 if digits.len() == 11 && digits.starts_with('1') {
                     out.push(digits[1..].to_string());
+                }
+                if digits.len() == 12 && digits.starts_with("01") {
+                    out.push(digits[2..].to_string());
                 }
                 if digits.len() == 13 && (digits.starts_with("044") || digits.starts_with("045")) {
                     out.push(digits[3..].to_string());
@@ -832,6 +836,7 @@ mod tests {
         // Legacy mobile prefixes are dropped.
         assert_eq!(text_ok("MX", "+52 1 55 1234 5678"), "+525512345678");
         assert_eq!(text_ok("MX", "044 55 1234 5678"), "+525512345678");
+        assert_eq!(text_ok("MX", "01 33 1234 5678"), "+523312345678");
         assert!(matches!(
             text_err("MX", "55 1234 567"),
             PhoneProblem::TooShort { .. } | PhoneProblem::NotValid { .. }
@@ -925,6 +930,17 @@ mod tests {
         assert_eq!(text_ok("PH", "+1 (201) 555-0123"), "+12015550123");
         let p = text_err("PH", "+52 55 1234 567");
         assert!(p.describe().contains("Mexico"), "{}", p.describe());
+    }
+
+    #[test]
+    fn lost_plus_on_a_foreign_number_stored_as_a_number() {
+        // A Hong Kong mobile typed as +852 9123 4567 that Excel turned into a number: not valid as a
+        // Philippine number, valid only with its + back.
+        assert_eq!(ok("PH", Cell::Number(85291234567.0)), "+85291234567");
+        // The same digits typed as text with spaces are not repaired (no sign of Excel damage).
+        assert!(rules("PH")
+            .normalise(&Cell::Text("852 9123 4567".into()))
+            .is_err());
     }
 
     #[test]
