@@ -14,9 +14,22 @@ fn is_invisible(c: char) -> bool {
 /// The display value: Unicode NFC, invisible characters removed, every kind of space
 /// (non-breaking included) treated as a space, trimmed, inner whitespace collapsed.
 pub fn clean(s: &str) -> String {
+    if s.is_ascii() {
+        // ASCII is already NFC and has no invisible or non-breaking characters.
+        return clean_ascii(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut pending_space = false;
-    for c in s.nfc() {
+    // Most text is already NFC: the quick check avoids decomposing and recomposing it.
+    let chars: Box<dyn Iterator<Item = char> + '_> =
+        if unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
+        {
+            Box::new(s.chars())
+        } else {
+            Box::new(s.nfc())
+        };
+    for c in chars {
         if is_invisible(c) {
             continue;
         }
@@ -33,12 +46,32 @@ pub fn clean(s: &str) -> String {
     out
 }
 
+fn clean_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 /// The match key of SPEC §6.1: cleaned, accents removed, lower-case, punctuation dropped,
 /// words separated by single spaces: "  José-María  O'Brien " → "josemaria obrien"
 /// (punctuation is dropped, not turned into a space).
 pub fn match_key(s: &str) -> String {
-    let cleaned = clean(s);
-    let ascii = deunicode::deunicode(&cleaned);
+    // ASCII needs no cleaning here: the loop below drops what `clean` would.
+    let ascii: std::borrow::Cow<'_, str> = if s.is_ascii() {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        let cleaned = clean(s);
+        if cleaned.is_ascii() {
+            std::borrow::Cow::Owned(cleaned)
+        } else {
+            std::borrow::Cow::Owned(deunicode::deunicode(&cleaned))
+        }
+    };
     let mut out = String::with_capacity(ascii.len());
     let mut pending_space = false;
     for c in ascii.chars() {
@@ -75,6 +108,9 @@ mod tests {
         assert_eq!(clean("\u{00A0} Ana\u{200B}  Maria \t"), "Ana Maria");
         // NFC: e + combining acute becomes one code point.
         assert_eq!(clean("Jose\u{301}"), "Jos\u{e9}");
+        // The ASCII shortcut gives what the general path gives.
+        assert_eq!(clean(" \t Ana  \r\n Maria \x0b"), "Ana Maria");
+        assert_eq!(clean("\u{00A0} Ana\t Maria\u{00A0}"), "Ana Maria");
     }
 
     #[test]
