@@ -404,9 +404,9 @@ mod tests {
         let cases = [
             (None, 10, "new"),
             (Some("acme"), 10, "previously_submitted"),
-            (Some("other"), 10, "duplicate"),
+            (Some("rival"), 10, "duplicate"),
             (Some("company"), 10, "blocked"),
-            (Some("other"), -1, "new"),
+            (Some("rival"), -1, "new"),
             (Some("company"), -1, "new"),
         ];
         for (owner, days, want) in cases {
@@ -416,7 +416,7 @@ mod tests {
             if want == "new" {
                 assert_eq!(d[0].take, Some(Take::Own));
             }
-            assert!(!d[0].reason.contains("other"));
+            assert!(!d[0].reason.contains("rival"));
         }
     }
 
