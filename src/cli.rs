@@ -51,6 +51,29 @@ pub enum Command {
     Agencies(AgenciesArgs),
     /// List campaigns, grouped by country.
     Campaigns(CampaignsArgs),
+    /// Run the submission pipeline on a local file, as an agency would submit it.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The spreadsheet (xlsx, xlsm, xlsb, xls, ods, csv, tsv, txt).
+    pub file: PathBuf,
+    /// The submitting agency's id.
+    #[arg(long)]
+    pub agency: String,
+    /// The submitting user (a user of the agency, or an owner).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The campaign for rows without one (ID or exact name).
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Decide every row but create nothing and write no results file.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +252,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", views::campaigns_table(&rows));
             }
             app.store.close().await;
+        }
+        Command::Ingest(args) => {
+            let app = App::open(config).await?;
+            let result = crate::ingest::run(&app, &args).await;
+            app.store.close().await;
+            result?;
         }
     }
     Ok(())

@@ -173,7 +173,11 @@ fn remember(earlier: &mut Earlier, i: usize, row: &RowInput, scope: Scope) {
         earlier.by_phone.entry((sk.clone(), p.clone())).or_insert(i);
     }
     for key in who_is_who::block_keys(&row.identity) {
-        earlier.by_block.entry((sk.clone(), key)).or_default().push(i);
+        earlier
+            .by_block
+            .entry((sk.clone(), key))
+            .or_default()
+            .push(i);
     }
     for key in [&row.identity.email_key, &row.identity.phone_key]
         .into_iter()
@@ -242,8 +246,7 @@ fn decide_row(
                     agency_id: None, ..
                 }) => (Outcome::Blocked, reasons::BLOCKED, None),
                 Some(Owner {
-                    agency_id: Some(a),
-                    ..
+                    agency_id: Some(a), ..
                 }) if *a == policy.agency_id => (
                     Outcome::PreviouslySubmitted,
                     reasons::PREVIOUSLY_SUBMITTED,
@@ -429,7 +432,10 @@ mod tests {
             row(2, ident("ana", "cruz", Some("ana@gmail.com"), None)),
             bad,
             row(4, ident("ana", "c", None, Some("639171234567"))),
-            row(5, ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234567"))),
+            row(
+                5,
+                ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234567")),
+            ),
         ];
         let d = decide(&rows, &KnownPeople::default(), &p);
         assert_eq!(outcomes(&d), ["new", "invalid", "new", "repeated"]);
@@ -447,9 +453,15 @@ mod tests {
             owners: HashMap::new(),
         });
         let rows = [
-            row(2, ident("ana", "cruz", Some("ana@gmail.com"), Some("639181111111"))),
+            row(
+                2,
+                ident("ana", "cruz", Some("ana@gmail.com"), Some("639181111111")),
+            ),
             row(3, ident("ana", "cruz", Some("anna@gmail.com"), None)),
-            row(4, ident("ana", "cruz", Some("ana@yahoo.com"), Some("639999999999"))),
+            row(
+                4,
+                ident("ana", "cruz", Some("ana@yahoo.com"), Some("639999999999")),
+            ),
         ];
         let d = decide(&rows, &k, &p);
         assert_eq!(outcomes(&d), ["review", "review", "new"]);
@@ -473,7 +485,10 @@ mod tests {
         });
         let mut r2 = row(3, ident("ana", "cruz", Some("ana@gmail.com"), None));
         r2.campaign_id = Some("40124".into());
-        let rows = [row(2, ident("ana", "cruz", Some("ana@gmail.com"), None)), r2];
+        let rows = [
+            row(2, ident("ana", "cruz", Some("ana@gmail.com"), None)),
+            r2,
+        ];
         let d = decide(&rows, &k, &p);
         assert_eq!(outcomes(&d), ["duplicate", "new"]);
         assert_eq!(d[1].take, Some(Take::Own));
@@ -481,7 +496,10 @@ mod tests {
         // A person new to the database, submitted to two campaigns in one file: one candidate.
         let mut b2 = row(3, ident("ben", "reyes", Some("ben@gmail.com"), None));
         b2.campaign_id = Some("40124".into());
-        let rows = [row(2, ident("ben", "reyes", Some("ben@gmail.com"), None)), b2];
+        let rows = [
+            row(2, ident("ben", "reyes", Some("ben@gmail.com"), None)),
+            b2,
+        ];
         let d = decide(&rows, &k, &p);
         assert_eq!(outcomes(&d), ["new", "new"]);
         assert_eq!(d[1].person, Some(Person::NewFromRow(0)));

@@ -1,6 +1,7 @@
 //! Directory sync and owner-view rows on both backends (SPEC §3.2 "Reload", §9): each test runs once on
 //! SQLite and once on Postgres (the private cluster `scripts/test` starts).
 
+#[macro_use]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -9,26 +10,6 @@ use agency_portal::directory::sync::{ChangeKind, Kind};
 use agency_portal::directory::{self, Directory};
 use agency_portal::store::Store;
 use chrono::{TimeZone, Utc};
-
-/// Generates `<name>_sqlite` and `<name>_postgres` from one async test body taking a store.
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let dir = tempfile::tempdir().unwrap();
-                let url = super::support::fresh_sqlite_url(dir.path());
-                super::$name(super::Store::open(&url).await.unwrap()).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let url = super::support::fresh_postgres_url().await;
-                super::$name(super::Store::open(&url).await.unwrap()).await;
-            }
-        }
-    };
-}
 
 fn shipped_text() -> String {
     std::fs::read_to_string(config_dir().join("directory.toml")).unwrap()

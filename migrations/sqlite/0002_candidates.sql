@@ -1,11 +1,11 @@
 -- Submissions, their rows, candidates and who owns them (SPEC §6.3–§6.5).
 
--- Every file processed (also `[check]` and dry runs are not stored; refused files are, with status 'failed').
+-- Every file processed (checks and dry runs are not stored; unreadable files are, with status 'failed').
 CREATE TABLE submissions (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    channel       TEXT NOT NULL,                 -- email | drop | cli
+    channel       TEXT NOT NULL,                 -- email | drop | cli | import
     sender        TEXT NOT NULL DEFAULT '',      -- the From address or the uploading account
-    agency_id     TEXT NOT NULL REFERENCES agencies(id),
+    agency_id     TEXT REFERENCES agencies(id), -- NULL: the company's own import (import-existing)
     user_email    TEXT,                          -- the submitting user, when known
     file_name     TEXT NOT NULL,
     sha256        TEXT NOT NULL,

@@ -72,3 +72,27 @@ pub fn fresh_sqlite_url(dir: &Path) -> String {
     let path = dir.join(format!("test-{n}.db"));
     format!("sqlite://{}", path.display())
 }
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests from one `async fn <name>(Store)`: the
+/// store tests run on both backends, each on a fresh database.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let url = super::support::fresh_sqlite_url(dir.path());
+                let store = agency_portal::store::Store::open(&url).await.unwrap();
+                super::$name(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let url = super::support::fresh_postgres_url().await;
+                let store = agency_portal::store::Store::open(&url).await.unwrap();
+                super::$name(store).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,229 @@
+//! `agency-portal ingest` (SPEC §4.3): the pipeline on a local file, with a progress bar on a terminal,
+//! per-outcome counts, the rows that did not become `new`, and the results workbook beside the file.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Map, Value};
+
+use crate::cli::{App, BadInput, IngestArgs};
+use crate::outcome::Outcome;
+use crate::pipeline::{self, Input, Pipeline, Processed};
+use crate::store::submissions::{Channel, Rules};
+
+/// Files from this size on get a progress bar (on a terminal).
+const PROGRESS_FROM_BYTES: u64 = 512 * 1024;
+
+pub fn pipeline(app: &App) -> Pipeline {
+    let policy = &app.settings.policy;
+    Pipeline {
+        store: app.store.clone(),
+        directory: Arc::new(app.directory.clone()),
+        rules: Rules {
+            scope: policy.scope,
+            ownership_days: policy.ownership_days,
+            name_similarity: policy.name_similarity,
+        },
+        limits: app.settings.limits,
+    }
+}
+
+pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
+    let dir = &app.directory;
+    if dir.agency(&args.agency).is_none() {
+        return Err(BadInput(format!(
+            "agency `{}` is not in the directory: see `agency-portal agencies`",
+            args.agency
+        ))
+        .into());
+    }
+    if let Some(user) = &args.user {
+        let known = dir.is_owner(user)
+            || dir
+                .agency(&args.agency)
+                .is_some_and(|a| a.users.iter().any(|u| u.email.eq_ignore_ascii_case(user)));
+        if !known {
+            return Err(BadInput(format!(
+                "`{user}` is neither a user of agency {} nor an owner",
+                args.agency
+            ))
+            .into());
+        }
+    }
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size = std::fs::metadata(&args.file)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?
+        .len();
+    let max = app.settings.limits.max_file_bytes;
+    if size > max {
+        return Err(BadInput(format!(
+            "{}: {}",
+            args.file.display(),
+            crate::sheet::SheetError::FileTooLarge { size, max }
+        ))
+        .into());
+    }
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?;
+    let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_FROM_BYTES).then(|| {
+        let pb = ProgressBar::new(0);
+        pb.set_style(
+            ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len} rows ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb.set_message("reading");
+        pb
+    });
+    let input = Input {
+        file_name: file_name.clone(),
+        bytes,
+        agency_id: args.agency.clone(),
+        user_email: args.user.as_ref().map(|u| u.to_ascii_lowercase()),
+        default_campaign: args.campaign.clone(),
+        company_country: None,
+        channel: Channel::Cli,
+        sender: args.user.clone().unwrap_or_default(),
+        check_only: args.dry_run,
+        received_at: Utc::now(),
+    };
+    let result = pipeline(app).process(input, progress.clone()).await?;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    match result {
+        pipeline::Result::Unreadable { reason, .. } => {
+            Err(BadInput(format!("{}: {reason}", args.file.display())).into())
+        }
+        pipeline::Result::AlreadyProcessed { submission_id } => {
+            if args.json {
+                let counts: Map<String, Value> = Outcome::ALL
+                    .iter()
+                    .map(|o| (o.as_str().to_string(), json!(0)))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({
+                        "submission_id": submission_id,
+                        "agency": args.agency,
+                        "file": file_name,
+                        "already_processed": true,
+                        "rows": 0,
+                        "counts": counts,
+                        "results": [],
+                    })
+                );
+            } else {
+                println!(
+                    "{file_name} was already processed for {} as submission {submission_id}: nothing changed",
+                    args.agency
+                );
+            }
+            Ok(())
+        }
+        pipeline::Result::Processed(p) => {
+            let written = if args.dry_run {
+                Vec::new()
+            } else {
+                write_results(&args.file, &p)?
+            };
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&to_json(args, &file_name, &p))?
+                );
+            } else {
+                print_human(args, &file_name, &p, &written);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `<stem>-results.xlsx` (and `<stem>-to-fix.xlsx`) beside the input.
+fn write_results(file: &Path, p: &Processed) -> anyhow::Result<Vec<PathBuf>> {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "submission".into());
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut written = vec![dir.join(format!("{stem}-results.xlsx"))];
+    std::fs::write(&written[0], &p.results_xlsx)?;
+    if let Some(fix) = &p.to_fix_xlsx {
+        let path = dir.join(format!("{stem}-to-fix.xlsx"));
+        std::fs::write(&path, fix)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn to_json(args: &IngestArgs, file_name: &str, p: &Processed) -> Value {
+    let counts: Map<String, Value> = Outcome::ALL
+        .iter()
+        .zip(p.counts())
+        .map(|(o, n)| (o.as_str().to_string(), json!(n)))
+        .collect();
+    let results: Vec<Value> = p
+        .outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "row": o.number,
+                "outcome": o.outcome.as_str(),
+                "reason": o.reason,
+                "candidate_id": if o.outcome == Outcome::Invalid { None } else { o.candidate_id },
+                "same_as_row": o.same_as_row,
+            })
+        })
+        .collect();
+    json!({
+        "submission_id": p.submission_id,
+        "agency": args.agency,
+        "file": file_name,
+        "rows": p.outcomes.len(),
+        "counts": counts,
+        "results": results,
+    })
+}
+
+fn print_human(args: &IngestArgs, file_name: &str, p: &Processed, written: &[PathBuf]) {
+    let what = if args.dry_run {
+        " (dry run: nothing created)"
+    } else {
+        ""
+    };
+    println!(
+        "{file_name}: {} rows for {}{what}",
+        p.outcomes.len(),
+        args.agency
+    );
+    println!("{}", p.counts_line());
+    let attention: Vec<Vec<String>> = p
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome != Outcome::New)
+        .map(|o| {
+            vec![
+                o.number.to_string(),
+                o.outcome.as_str().to_string(),
+                o.reason.clone(),
+            ]
+        })
+        .collect();
+    if !attention.is_empty() {
+        println!();
+        print!(
+            "{}",
+            crate::views::table(&["Row", "Outcome", "Reason"], &attention)
+        );
+    }
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+}

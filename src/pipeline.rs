@@ -1,0 +1,328 @@
+//! One submitted file, from bytes to recorded outcomes and result workbooks — the same for every
+//! channel (SPEC §4): read (§5), map, normalise and validate (§6.1, §6.2) off the async runtime, then
+//! decide and record (§6.4, §6.5) in the store.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
+
+use crate::directory::Directory;
+use crate::header::HeaderError;
+use crate::outcome::Outcome;
+use crate::results::{self, FixRow, ResultRow};
+use crate::rows::{PreparedRow, Preparer};
+use crate::sheet::{self, Limits, SheetError};
+use crate::store::submissions::{Channel, Recorded, RowOutcome, Rules, SubmissionMeta};
+use crate::store::{Store, StoreError};
+use crate::validation::Context;
+
+/// A file to process.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    pub agency_id: String,
+    /// The submitting user (an agency user or an owner), when known.
+    pub user_email: Option<String>,
+    /// The campaign given with the file: `--campaign`, the drop sub-folder, the subject tag.
+    pub default_campaign: Option<String>,
+    /// For the company's own import (`agency_id` empty): the default region for phone numbers.
+    pub company_country: Option<String>,
+    pub channel: Channel,
+    pub sender: String,
+    /// Validate and decide only: nothing is created (`--dry-run`, `[check]`, `check/`).
+    pub check_only: bool,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Why a file could not be processed at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("{0}")]
+    Sheet(#[from] SheetError),
+    #[error("{0}")]
+    Header(#[from] HeaderError),
+}
+
+/// What stops a file from being processed (the file itself is never the cause: see [`Result`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Results(#[from] results::ResultsError),
+    #[error("{0} stopped unexpectedly: {1}")]
+    Task(&'static str, tokio::task::JoinError),
+}
+
+/// The outcome of processing a readable file.
+#[derive(Clone)]
+pub struct Processed {
+    /// `None` for a check.
+    pub submission_id: Option<i64>,
+    /// The header cells as the agency wrote them.
+    pub headers: Vec<String>,
+    pub rows: Vec<PreparedRow>,
+    pub outcomes: Vec<RowOutcome>,
+    pub results_xlsx: Vec<u8>,
+    /// Only when some rows are invalid.
+    pub to_fix_xlsx: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Processed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processed")
+            .field("submission_id", &self.submission_id)
+            .field("counts", &self.counts_line())
+            .field(
+                "results_xlsx",
+                &format_args!("{} bytes", self.results_xlsx.len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Processed {
+    /// Counts per outcome, in [`Outcome::ALL`] order.
+    pub fn counts(&self) -> [u64; 7] {
+        crate::store::submissions::counts(&self.outcomes)
+    }
+
+    /// `new 120, previously_submitted 3, …` (SPEC §7).
+    pub fn counts_line(&self) -> String {
+        counts_line(&self.counts())
+    }
+}
+
+pub fn counts_line(counts: &[u64; 7]) -> String {
+    Outcome::ALL
+        .iter()
+        .zip(counts)
+        .map(|(o, n)| format!("{} {n}", o.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Everything a submission can end in.
+#[derive(Debug)]
+pub enum Result {
+    Processed(Processed),
+    /// The same bytes were already processed for this agency: nothing changed.
+    AlreadyProcessed {
+        submission_id: i64,
+    },
+    /// The file could not be read; recorded as a failed submission unless it was a check.
+    Unreadable {
+        submission_id: Option<i64>,
+        reason: Unreadable,
+    },
+}
+
+/// What the pipeline works with.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub store: Store,
+    pub directory: Arc<Directory>,
+    pub rules: Rules,
+    pub limits: Limits,
+}
+
+impl Pipeline {
+    /// Processes one file. Errors are the store's; everything about the file itself is a [`Result`].
+    pub async fn process(
+        &self,
+        input: Input,
+        progress: Option<ProgressBar>,
+    ) -> std::result::Result<Result, Error> {
+        let meta = SubmissionMeta {
+            channel: input.channel,
+            sender: input.sender.clone(),
+            agency_id: input.agency_id.clone(),
+            user_email: input.user_email.clone(),
+            file_name: input.file_name.clone(),
+            sha256: crate::cli::sha256_hex(&input.bytes),
+            received_at: input.received_at,
+        };
+        let prepared = {
+            let directory = Arc::clone(&self.directory);
+            let limits = self.limits;
+            let input = input.clone();
+            let progress = progress.clone();
+            tokio::task::spawn_blocking(move || {
+                read_and_prepare(&directory, &input, &limits, progress)
+            })
+            .await
+            .map_err(|e| Error::Task("reading the file", e))?
+        };
+        let (headers, rows) = match prepared {
+            Ok(p) => p,
+            Err(reason) => {
+                let submission_id = if input.check_only {
+                    None
+                } else {
+                    Some(
+                        self.store
+                            .record_failed_submission(&meta, &reason.to_string())
+                            .await?,
+                    )
+                };
+                return Ok(Result::Unreadable {
+                    submission_id,
+                    reason,
+                });
+            }
+        };
+        if let Some(pb) = &progress {
+            pb.set_message("deciding");
+        }
+        let recorded = self
+            .store
+            .record_submission(&meta, &rows, self.rules, input.check_only)
+            .await?;
+        let (submission_id, outcomes) = match recorded {
+            Recorded::AlreadyProcessed { submission_id } => {
+                return Ok(Result::AlreadyProcessed { submission_id })
+            }
+            Recorded::Decided {
+                submission_id,
+                rows,
+            } => (submission_id, rows),
+        };
+        if let Some(pb) = &progress {
+            pb.set_message("writing results");
+        }
+        let (headers, rows, outcomes, results_xlsx, to_fix_xlsx) =
+            tokio::task::spawn_blocking(move || {
+                let (results, to_fix) = workbooks(&headers, &rows, &outcomes);
+                (headers, rows, outcomes, results, to_fix)
+            })
+            .await
+            .map_err(|e| Error::Task("writing the results", e))?;
+        Ok(Result::Processed(Processed {
+            submission_id,
+            headers,
+            rows,
+            outcomes,
+            results_xlsx: results_xlsx?,
+            to_fix_xlsx: to_fix_xlsx?,
+        }))
+    }
+}
+
+/// Reading and preparing, on a blocking thread.
+pub fn read_and_prepare(
+    directory: &Directory,
+    input: &Input,
+    limits: &Limits,
+    progress: Option<ProgressBar>,
+) -> std::result::Result<(Vec<String>, Vec<PreparedRow>), Unreadable> {
+    let workbook = sheet::read(&input.bytes, limits)?;
+    let mapping = crate::header::find_header(&workbook)?;
+    let company;
+    let agency = match directory.agency(&input.agency_id) {
+        Some(a) => a,
+        None => {
+            company = company_agency(input.company_country.as_deref().unwrap_or("PH"));
+            &company
+        }
+    };
+    let submitter_active = input.user_email.as_deref().is_none_or(|u| {
+        directory.is_owner(u) || agency_user_active(directory, &input.agency_id, u)
+    });
+    let ctx = Context {
+        directory,
+        agency,
+        submitter_active,
+        default_campaign: input.default_campaign.as_deref(),
+    };
+    let preparer = Preparer::new(mapping, ctx);
+    let data = preparer.data_rows(&workbook);
+    if let Some(pb) = &progress {
+        pb.set_length(data.len() as u64);
+        pb.set_message("checking rows");
+    }
+    let mut rows = Vec::with_capacity(data.len());
+    for (i, row) in data.iter().enumerate() {
+        rows.extend(preparer.row(row));
+        if let Some(pb) = &progress {
+            if i % 1024 == 0 {
+                pb.set_position(i as u64);
+            }
+        }
+    }
+    if let Some(pb) = &progress {
+        pb.set_position(data.len() as u64);
+    }
+    let headers = preparer
+        .mapping()
+        .headers()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    Ok((headers, rows))
+}
+
+/// The company itself as the submitter of its own pipeline (`import-existing`): active, no users
+/// or domains, in the given country.
+fn company_agency(country: &str) -> crate::directory::Agency {
+    crate::directory::Agency {
+        id: String::new(),
+        name: "the company".into(),
+        country: country.to_ascii_uppercase(),
+        active: true,
+        added_by: String::new(),
+        added_on: None,
+        logo: None,
+        domains: Vec::new(),
+        users: Vec::new(),
+    }
+}
+
+fn agency_user_active(directory: &Directory, agency_id: &str, email: &str) -> bool {
+    let email = email.to_ascii_lowercase();
+    directory
+        .agency(agency_id)
+        .is_some_and(|a| a.users.iter().any(|u| u.email == email))
+}
+
+type Workbooks = (
+    std::result::Result<Vec<u8>, results::ResultsError>,
+    std::result::Result<Option<Vec<u8>>, results::ResultsError>,
+);
+
+fn workbooks(headers: &[String], rows: &[PreparedRow], outcomes: &[RowOutcome]) -> Workbooks {
+    let ids: Vec<Option<String>> = outcomes
+        .iter()
+        .map(|o| o.candidate_id.map(|id| id.to_string()))
+        .collect();
+    let results = results::results_workbook(
+        headers,
+        rows.iter()
+            .zip(outcomes)
+            .zip(&ids)
+            .map(|((r, o), id)| ResultRow {
+                cells: &r.cells,
+                outcome: o.outcome,
+                reason: &o.reason,
+                candidate_id: id.as_deref(),
+            }),
+    );
+    let any_invalid = outcomes.iter().any(|o| o.outcome == Outcome::Invalid);
+    let to_fix = if any_invalid {
+        results::to_fix_workbook(
+            headers,
+            rows.iter()
+                .zip(outcomes)
+                .filter(|(_, o)| o.outcome == Outcome::Invalid)
+                .map(|(r, o)| FixRow {
+                    cells: &r.cells,
+                    reason: &o.reason,
+                }),
+        )
+        .map(Some)
+    } else {
+        Ok(None)
+    };
+    (results, to_fix)
+}

@@ -1,0 +1,295 @@
+//! Every outcome of SPEC §6.4 and every rule of §6.3, through the real pipeline and store, on SQLite
+//! and on Postgres. The clock is the submission's `received_at`, so ownership expiry needs no waiting.
+
+#[macro_use]
+mod support;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use agency_portal::directory::{self, Directory};
+use agency_portal::outcome::Outcome;
+use agency_portal::pipeline::{self, Input, Pipeline, Processed};
+use agency_portal::settings::Scope;
+use agency_portal::sheet::Limits;
+use agency_portal::store::submissions::{Channel, Rules};
+use agency_portal::store::Store;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+fn directory() -> Directory {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/directory.toml");
+    directory::load(&path).expect("shipped directory is valid")
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap()
+}
+
+struct World {
+    pipeline: Pipeline,
+}
+
+impl World {
+    async fn new(store: Store, scope: Scope) -> World {
+        let dir = directory();
+        store
+            .sync_directory(&dir, "directory.toml", "x", t0())
+            .await
+            .unwrap();
+        World {
+            pipeline: Pipeline {
+                store,
+                directory: Arc::new(dir),
+                rules: Rules {
+                    scope,
+                    ownership_days: 180,
+                    name_similarity: 0.92,
+                },
+                limits: Limits::default(),
+            },
+        }
+    }
+
+    /// Submits CSV text (header added) as `agency` at `at`.
+    async fn submit(&self, agency: &str, csv_rows: &str, at: DateTime<Utc>) -> Processed {
+        self.submit_as(agency, Channel::Cli, csv_rows, at).await
+    }
+
+    /// Each call's file differs in trailing blank lines only, so no two are the same bytes (a
+    /// re-sent file would change nothing).
+    async fn submit_as(
+        &self,
+        agency: &str,
+        channel: Channel,
+        csv_rows: &str,
+        at: DateTime<Utc>,
+    ) -> Processed {
+        static CALLS: AtomicUsize = AtomicUsize::new(1);
+        let salt = "\n".repeat(CALLS.fetch_add(1, Ordering::Relaxed));
+        let text = format!("First Name,Last Name,Email,Mobile,Campaign,Notes\n{csv_rows}{salt}");
+        let input = Input {
+            file_name: format!("{agency}.csv"),
+            bytes: text.into_bytes(),
+            agency_id: agency.to_string(),
+            user_email: None,
+            default_campaign: None,
+            company_country: Some("PH".into()),
+            channel,
+            sender: String::new(),
+            check_only: false,
+            received_at: at,
+        };
+        match self.pipeline.process(input, None).await.unwrap() {
+            pipeline::Result::Processed(p) => p,
+            other => panic!("not processed: {other:?}"),
+        }
+    }
+}
+
+fn outcomes(p: &Processed) -> Vec<&'static str> {
+    p.outcomes.iter().map(|o| o.outcome.as_str()).collect()
+}
+
+const ANA: &str = "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123,";
+const BEN: &str = "Ben,Reyes,ben.reyes@yahoo.com,0918 765 4321,40123,";
+
+on_both_backends!(every_outcome);
+async fn every_outcome(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    // The company's own pipeline has Carla.
+    let company = w
+        .submit_as(
+            "",
+            Channel::Import,
+            "Carla,Diaz,carla.diaz@gmail.com,0917 555 0000,40123,",
+            t0(),
+        )
+        .await;
+    assert_eq!(outcomes(&company), ["new"]);
+
+    // Acme submits Ana and Ben, and Ana again further down (by phone only, Excel float).
+    let acme = w
+        .submit(
+            "acme",
+            &format!("{ANA}\n{BEN}\nAna,C.,,9171234567.0,40123,\nDan,,,,40124,"),
+            t0() + Duration::hours(1),
+        )
+        .await;
+    assert_eq!(outcomes(&acme), ["new", "new", "repeated", "invalid"]);
+    assert_eq!(acme.outcomes[2].same_as_row, Some(2));
+    assert_eq!(acme.outcomes[2].candidate_id, acme.outcomes[0].candidate_id);
+    assert!(
+        acme.outcomes[3].reason.contains("last_name")
+            || acme.outcomes[3].reason.contains("last name"),
+        "{}",
+        acme.outcomes[3].reason
+    );
+    assert_eq!(acme.outcomes[3].candidate_id, None);
+    let ana_id = acme.outcomes[0].candidate_id.unwrap();
+
+    // Bayanihan submits Ana (duplicate), Carla (blocked), a near copy of Ben (review), Eve (new).
+    let bay = w
+        .submit(
+            "bayanihan",
+            "Ana,Cruz,ANA.CRUZ+jobs@gmail.com,,40124,\n\
+             Carla,Diaz,,0917 555 0000,40123,\n\
+             Ben,Reyes,ben.reyes@yahoo.com.ph,0918 765 4312,40123,\n\
+             Eve,Santos,eve.santos@gmail.com,0917 000 1111,40123,",
+            t0() + Duration::hours(2),
+        )
+        .await;
+    assert_eq!(outcomes(&bay), ["duplicate", "blocked", "review", "new"]);
+    assert_eq!(bay.outcomes[0].candidate_id, Some(ana_id));
+    assert_eq!(bay.outcomes[2].candidate_id, acme.outcomes[1].candidate_id);
+    for o in &bay.outcomes[..3] {
+        for word in ["acme", "Acme", "company.example", "import"] {
+            assert!(
+                !o.reason.contains(word),
+                "reason names the owner: {}",
+                o.reason
+            );
+        }
+    }
+
+    // Acme sends Ana again with a new phone: previously_submitted, the record takes the new value.
+    let again = w
+        .submit(
+            "acme",
+            "Ana,Cruz,ana.cruz@gmail.com,,40124,",
+            t0() + Duration::days(3),
+        )
+        .await;
+    assert_eq!(outcomes(&again), ["previously_submitted"]);
+    assert_eq!(again.outcomes[0].candidate_id, Some(ana_id));
+
+    // An email naming one person and a phone naming another: review.
+    let mixed = w
+        .submit(
+            "acme",
+            "Ana,Cruz,ana.cruz@gmail.com,0918 765 4321,40123,",
+            t0() + Duration::days(4),
+        )
+        .await;
+    assert_eq!(outcomes(&mixed), ["review"]);
+}
+
+on_both_backends!(ownership_expires_and_passes_to_the_next_agency);
+async fn ownership_expires_and_passes_to_the_next_agency(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    let first = w.submit("acme", ANA, t0()).await;
+    assert_eq!(outcomes(&first), ["new"]);
+    let ana = first.outcomes[0].candidate_id;
+    let day179 = w.submit("bayanihan", ANA, t0() + Duration::days(179)).await;
+    assert_eq!(outcomes(&day179), ["duplicate"]);
+    let day181 = w.submit("bayanihan", ANA, t0() + Duration::days(181)).await;
+    assert_eq!(outcomes(&day181), ["new"], "expired ownership is taken");
+    assert_eq!(
+        day181.outcomes[0].candidate_id, ana,
+        "same person, new owner"
+    );
+    let back = w.submit("acme", ANA, t0() + Duration::days(182)).await;
+    assert_eq!(outcomes(&back), ["duplicate"], "now bayanihan owns Ana");
+    let history = w
+        .pipeline
+        .store
+        .ownership_history(ana.unwrap())
+        .await
+        .unwrap();
+    let agencies: Vec<(Option<String>, bool)> = history
+        .iter()
+        .map(|h| (h.agency_id.clone(), h.superseded_at.is_some()))
+        .collect();
+    assert_eq!(
+        agencies,
+        [
+            (Some("acme".to_string()), true),
+            (Some("bayanihan".to_string()), false)
+        ]
+    );
+}
+
+on_both_backends!(campaign_scope_owns_per_campaign);
+async fn campaign_scope_owns_per_campaign(store: Store) {
+    let w = World::new(store, Scope::Campaign).await;
+    let a = w.submit("acme", ANA, t0()).await;
+    assert_eq!(outcomes(&a), ["new"]);
+    let other_campaign = ANA.replace("40123", "40124");
+    let b = w
+        .submit("bayanihan", &other_campaign, t0() + Duration::hours(1))
+        .await;
+    assert_eq!(outcomes(&b), ["new"]);
+    assert_eq!(b.outcomes[0].candidate_id, a.outcomes[0].candidate_id);
+    let c = w.submit("bayanihan", ANA, t0() + Duration::hours(2)).await;
+    assert_eq!(outcomes(&c), ["duplicate"]);
+    // One file, one person, two campaigns: one candidate, two ownerships.
+    let both = format!("{}\n{}", BEN, BEN.replace("40123", "40124"));
+    let d = w.submit("acme", &both, t0() + Duration::hours(3)).await;
+    assert_eq!(outcomes(&d), ["new", "new"]);
+    assert_eq!(d.outcomes[0].candidate_id, d.outcomes[1].candidate_id);
+}
+
+on_both_backends!(resending_a_file_changes_nothing);
+async fn resending_a_file_changes_nothing(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    let text = format!("First Name,Last Name,Email,Mobile,Campaign,Notes\n{ANA}\n{BEN}\n");
+    let input = |name: &str, at| Input {
+        file_name: name.into(),
+        bytes: text.clone().into_bytes(),
+        agency_id: "acme".into(),
+        user_email: None,
+        default_campaign: None,
+        company_country: None,
+        channel: Channel::Email,
+        sender: String::new(),
+        check_only: false,
+        received_at: at,
+    };
+    let first = match w
+        .pipeline
+        .process(input("people.csv", t0()), None)
+        .await
+        .unwrap()
+    {
+        pipeline::Result::Processed(p) => p,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(outcomes(&first), ["new", "new"]);
+    let again = input("people (1).csv", t0() + Duration::days(1));
+    match w.pipeline.process(again, None).await.unwrap() {
+        pipeline::Result::AlreadyProcessed { submission_id } => {
+            assert_eq!(Some(submission_id), first.submission_id)
+        }
+        other => panic!("expected already processed: {other:?}"),
+    }
+}
+
+on_both_backends!(a_check_decides_but_creates_nothing);
+async fn a_check_decides_but_creates_nothing(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    let text = format!("First Name,Last Name,Email,Mobile,Campaign,Notes\n{ANA}\n{ANA}\n");
+    let check = |at| Input {
+        file_name: "check.csv".into(),
+        bytes: text.clone().into_bytes(),
+        agency_id: "acme".into(),
+        user_email: None,
+        default_campaign: None,
+        company_country: None,
+        channel: Channel::Cli,
+        sender: String::new(),
+        check_only: true,
+        received_at: at,
+    };
+    for _ in 0..2 {
+        match w.pipeline.process(check(t0()), None).await.unwrap() {
+            pipeline::Result::Processed(p) => {
+                assert_eq!(outcomes(&p), ["new", "repeated"]);
+                assert_eq!(p.submission_id, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let real = w.submit("acme", ANA, t0()).await;
+    assert_eq!(outcomes(&real), ["new"], "the checks created nothing");
+    let _ = Outcome::New;
+}
