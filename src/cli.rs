@@ -53,6 +53,86 @@ pub enum Command {
     Campaigns(CampaignsArgs),
     /// Run the submission pipeline on a local file, as an agency would submit it.
     Ingest(IngestArgs),
+    /// Load the company's existing candidates (e.g. a Talkpush export): agencies' rows for them are
+    /// `blocked`.
+    ImportExisting(ImportArgs),
+    /// Remove a person's personal data everywhere, keeping an anonymous record of the attribution.
+    Erase(EraseArgs),
+    /// List candidates with their current owner.
+    Candidates(CandidatesArgs),
+    /// List submissions.
+    Submissions(SubmissionsArgs),
+    /// The review queue: rows that may be someone already registered.
+    Review {
+        #[command(subcommand)]
+        command: Option<ReviewCommand>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export (any spreadsheet format the portal reads).
+    pub file: PathBuf,
+    /// Default region for phone numbers without a country code, and the campaigns' country.
+    #[arg(long, default_value = "PH")]
+    pub country: String,
+    /// The campaign for rows without one (ID or exact name).
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["email", "phone"])))]
+pub struct EraseArgs {
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Default region for a phone number written without a country code.
+    #[arg(long, default_value = "PH")]
+    pub country: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CandidatesArgs {
+    #[arg(long)]
+    pub agency: Option<String>,
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Only candidates created on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<chrono::NaiveDate>,
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmissionsArgs {
+    #[arg(long)]
+    pub agency: Option<String>,
+    /// Only submissions received on or after this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<chrono::NaiveDate>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// The rows waiting for review (the default).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A different person: the row becomes `new`.
+    Accept { row_id: i64 },
+    /// The same person: the row becomes `duplicate`.
+    Reject { row_id: i64 },
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +336,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => {
             let app = App::open(config).await?;
             let result = crate::ingest::run(&app, &args).await;
+            app.store.close().await;
+            result?;
+        }
+        Command::ImportExisting(args) => {
+            let app = App::open(config).await?;
+            let result = crate::ingest::import_existing(&app, &args).await;
+            app.store.close().await;
+            result?;
+        }
+        Command::Erase(args) => {
+            let app = App::open(config).await?;
+            let result = crate::owner::erase(&app, &args).await;
+            app.store.close().await;
+            result?;
+        }
+        Command::Candidates(args) => {
+            let app = App::open(config).await?;
+            let result = crate::owner::candidates(&app, &args).await;
+            app.store.close().await;
+            result?;
+        }
+        Command::Submissions(args) => {
+            let app = App::open(config).await?;
+            let result = crate::owner::submissions(&app, &args).await;
+            app.store.close().await;
+            result?;
+        }
+        Command::Review { command } => {
+            let app = App::open(config).await?;
+            let result = crate::owner::review(&app, command).await;
             app.store.close().await;
             result?;
         }

@@ -9,7 +9,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{App, BadInput, IngestArgs};
+use crate::cli::{App, BadInput, ImportArgs, IngestArgs};
 use crate::outcome::Outcome;
 use crate::pipeline::{self, Input, Pipeline, Processed};
 use crate::store::submissions::{Channel, Rules};
@@ -29,6 +29,112 @@ pub fn pipeline(app: &App) -> Pipeline {
         },
         limits: app.settings.limits,
     }
+}
+
+/// Reads `file` (refusing one over `max_file_bytes` before reading it) and runs the pipeline with
+/// `input` completed by the file's name and bytes; a progress bar shows on a terminal.
+async fn process_file(
+    app: &App,
+    file: &Path,
+    mut input: Input,
+) -> anyhow::Result<(String, pipeline::Result)> {
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size = std::fs::metadata(file)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?
+        .len();
+    let max = app.settings.limits.max_file_bytes;
+    if size > max {
+        return Err(BadInput(format!(
+            "{}: {}",
+            file.display(),
+            crate::sheet::SheetError::FileTooLarge { size, max }
+        ))
+        .into());
+    }
+    input.bytes = std::fs::read(file)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?;
+    input.file_name = file_name.clone();
+    let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_FROM_BYTES).then(|| {
+        let pb = ProgressBar::new(0);
+        pb.set_style(
+            ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len} rows ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb.set_message("reading");
+        pb
+    });
+    let result = pipeline(app).process(input, progress.clone()).await?;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    if let pipeline::Result::Unreadable { reason, .. } = &result {
+        return Err(BadInput(format!("{}: {reason}", file.display())).into());
+    }
+    Ok((file_name, result))
+}
+
+/// `import-existing FILE`: the company's own pipeline. Its people are owned by the company from now
+/// for `ownership_days`; agencies' rows for them are `blocked`.
+pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()> {
+    let country = crate::country::parse(&args.country).ok_or_else(|| {
+        BadInput(format!(
+            "--country {}: not an ISO 3166-1 alpha-2 code such as PH",
+            args.country
+        ))
+    })?;
+    let (file_name, result) = process_file(
+        app,
+        &args.file,
+        Input {
+            file_name: String::new(),
+            bytes: Vec::new(),
+            agency_id: String::new(),
+            user_email: None,
+            default_campaign: args.campaign.clone(),
+            company_country: Some(country),
+            channel: Channel::Import,
+            sender: String::new(),
+            check_only: false,
+            received_at: Utc::now(),
+        },
+    )
+    .await?;
+    match result {
+        pipeline::Result::Processed(p) => {
+            let n = p.counts();
+            if args.json {
+                let mut v = to_json("", &file_name, &p);
+                v["agency"] = Value::Null;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{file_name}: {} rows imported into the company's pipeline",
+                    p.outcomes.len()
+                );
+                println!(
+                    "added {}, already in the pipeline {}, owned by an agency {}, to review {}, repeated {}, invalid {}",
+                    n[0],
+                    n[1] + n[3],
+                    n[2],
+                    n[4],
+                    n[5],
+                    n[6]
+                );
+            }
+        }
+        pipeline::Result::AlreadyProcessed { submission_id } => {
+            println!(
+                "{file_name} was already imported as submission {submission_id}: nothing changed"
+            );
+        }
+        pipeline::Result::Unreadable { .. } => {
+            unreachable!("process_file refuses unreadable files")
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
@@ -53,53 +159,26 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
             .into());
         }
     }
-    let file_name = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let size = std::fs::metadata(&args.file)
-        .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?
-        .len();
-    let max = app.settings.limits.max_file_bytes;
-    if size > max {
-        return Err(BadInput(format!(
-            "{}: {}",
-            args.file.display(),
-            crate::sheet::SheetError::FileTooLarge { size, max }
-        ))
-        .into());
-    }
-    let bytes = std::fs::read(&args.file)
-        .map_err(|e| BadInput(format!("cannot read {}: {e}", args.file.display())))?;
-    let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_FROM_BYTES).then(|| {
-        let pb = ProgressBar::new(0);
-        pb.set_style(
-            ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len} rows ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb.set_message("reading");
-        pb
-    });
-    let input = Input {
-        file_name: file_name.clone(),
-        bytes,
-        agency_id: args.agency.clone(),
-        user_email: args.user.as_ref().map(|u| u.to_ascii_lowercase()),
-        default_campaign: args.campaign.clone(),
-        company_country: None,
-        channel: Channel::Cli,
-        sender: args.user.clone().unwrap_or_default(),
-        check_only: args.dry_run,
-        received_at: Utc::now(),
-    };
-    let result = pipeline(app).process(input, progress.clone()).await?;
-    if let Some(pb) = progress {
-        pb.finish_and_clear();
-    }
+    let (file_name, result) = process_file(
+        app,
+        &args.file,
+        Input {
+            file_name: String::new(),
+            bytes: Vec::new(),
+            agency_id: args.agency.clone(),
+            user_email: args.user.as_ref().map(|u| u.to_ascii_lowercase()),
+            default_campaign: args.campaign.clone(),
+            company_country: None,
+            channel: Channel::Cli,
+            sender: args.user.clone().unwrap_or_default(),
+            check_only: args.dry_run,
+            received_at: Utc::now(),
+        },
+    )
+    .await?;
     match result {
-        pipeline::Result::Unreadable { reason, .. } => {
-            Err(BadInput(format!("{}: {reason}", args.file.display())).into())
+        pipeline::Result::Unreadable { .. } => {
+            unreachable!("process_file refuses unreadable files")
         }
         pipeline::Result::AlreadyProcessed { submission_id } => {
             if args.json {
@@ -136,7 +215,7 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
             if args.json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&to_json(args, &file_name, &p))?
+                    serde_json::to_string_pretty(&to_json(&args.agency, &file_name, &p))?
                 );
             } else {
                 print_human(args, &file_name, &p, &written);
@@ -163,7 +242,7 @@ fn write_results(file: &Path, p: &Processed) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-fn to_json(args: &IngestArgs, file_name: &str, p: &Processed) -> Value {
+fn to_json(agency: &str, file_name: &str, p: &Processed) -> Value {
     let counts: Map<String, Value> = Outcome::ALL
         .iter()
         .zip(p.counts())
@@ -184,7 +263,7 @@ fn to_json(args: &IngestArgs, file_name: &str, p: &Processed) -> Value {
         .collect();
     json!({
         "submission_id": p.submission_id,
-        "agency": args.agency,
+        "agency": agency,
         "file": file_name,
         "rows": p.outcomes.len(),
         "counts": counts,

@@ -14,6 +14,7 @@ pub mod header;
 pub mod ingest;
 pub mod normalise;
 pub mod outcome;
+pub mod owner;
 pub mod pipeline;
 pub mod results;
 pub mod rows;

@@ -80,7 +80,7 @@ pub fn cleaned_value(cell: &Cell) -> Option<String> {
 // Names
 
 /// A name part as stored: what the agency wrote (cleaned) and its match key.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Name {
     pub display: String,
     pub key: String,

@@ -35,7 +35,7 @@ pub struct Context<'a> {
 }
 
 /// A row's values after normalisation: everything that could be parsed, also for invalid rows.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub first_name: Name,
     pub last_name: Name,

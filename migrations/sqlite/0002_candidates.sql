@@ -86,6 +86,7 @@ CREATE TABLE submission_rows (
     same_as_row   INTEGER,
     campaign_id   TEXT,
     cells         TEXT NOT NULL DEFAULT '[]',    -- JSON: the row as the agency wrote it (erase clears it)
+    person        TEXT,                          -- review rows: JSON of the normalised values, for accept
     review_state  TEXT                           -- review rows: pending | accepted | rejected
 );
 CREATE INDEX submission_rows_submission ON submission_rows (submission_id);

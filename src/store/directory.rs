@@ -21,7 +21,7 @@ pub struct AgencyView {
     pub added_on: Option<NaiveDate>,
     /// Active users.
     pub users: i64,
-    /// Candidates attributed to the agency.
+    /// Candidates the agency currently owns.
     pub candidates: i64,
 }
 
@@ -34,7 +34,7 @@ pub struct CampaignView {
     pub active: bool,
     pub created_by: String,
     pub created_on: Option<NaiveDate>,
-    /// Candidates in the campaign.
+    /// Candidates currently owned through a submission to the campaign.
     pub candidates: i64,
 }
 
@@ -354,7 +354,9 @@ impl Store {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT a.id, a.name, a.country, a.active, a.added_by, a.added_on,
-                   (SELECT COUNT(*) FROM agency_users u WHERE u.agency_id = a.id AND u.active) AS users
+                   (SELECT COUNT(*) FROM agency_users u WHERE u.agency_id = a.id AND u.active) AS users,
+                   (SELECT COUNT(DISTINCT o.candidate_id) FROM ownerships o
+                     WHERE o.agency_id = a.id AND o.superseded_at IS NULL) AS candidates
                  FROM agencies a ORDER BY a.country, a.name, a.id",
             )
             .fetch_all(pool)
@@ -369,7 +371,7 @@ impl Store {
                         added_by: row.try_get("added_by")?,
                         added_on: row.try_get("added_on")?,
                         users: row.try_get("users")?,
-                        candidates: 0,
+                        candidates: row.try_get("candidates")?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -381,8 +383,10 @@ impl Store {
     pub async fn campaigns(&self) -> Result<Vec<CampaignView>, StoreError> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
-                "SELECT id, name, country, active, created_by, created_on FROM campaigns
-                 ORDER BY country, name, id",
+                "SELECT c.id, c.name, c.country, c.active, c.created_by, c.created_on,
+                   (SELECT COUNT(DISTINCT o.candidate_id) FROM ownerships o
+                     WHERE o.campaign_id = c.id AND o.superseded_at IS NULL) AS candidates
+                 FROM campaigns c ORDER BY c.country, c.name, c.id",
             )
             .fetch_all(pool)
             .await?;
@@ -395,7 +399,7 @@ impl Store {
                         active: row.try_get("active")?,
                         created_by: row.try_get("created_by")?,
                         created_on: row.try_get("created_on")?,
-                        candidates: 0,
+                        candidates: row.try_get("candidates")?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

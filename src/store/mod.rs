@@ -13,6 +13,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 
 mod directory;
+pub mod people;
+pub mod review;
 pub mod submissions;
 pub use directory::{AgencyView, CampaignView};
 
@@ -60,6 +62,8 @@ pub(crate) enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// As configured (with any password): never logged; see [`redact_url`].
+    url: String,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.
@@ -119,6 +123,7 @@ impl Store {
                 .map_err(connect_err)?;
             Ok(Store {
                 db: Db::Sqlite(pool),
+                url: url.to_string(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = sqlx::postgres::PgConnectOptions::from_str(url)
@@ -135,6 +140,7 @@ impl Store {
                 .connect_lazy_with(options);
             Ok(Store {
                 db: Db::Postgres(pool),
+                url: url.to_string(),
             })
         } else {
             Err(StoreError::BadUrl(redact_url(url)))
@@ -162,6 +168,11 @@ impl Store {
             Db::Sqlite(_) => SQLITE_MIGRATIONS.iter().count(),
             Db::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
         }
+    }
+
+    /// The database URL this store was opened with, password included: for tools, never for logs.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn backend(&self) -> Backend {

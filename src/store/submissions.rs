@@ -561,10 +561,10 @@ impl Store {
 
             // Every row's outcome.
             let order: Vec<usize> = (0..results.len()).collect();
-            for chunk in order.chunks(chunk_len(9)) {
+            for chunk in order.chunks(chunk_len(10)) {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO submission_rows (submission_id, row_number, outcome, reason,
-                       candidate_id, same_as_row, campaign_id, cells, review_state) ",
+                       candidate_id, same_as_row, campaign_id, cells, person, review_state) ",
                 );
                 qb.push_values(chunk, |mut b, &i| {
                     let r = &results[i];
@@ -576,6 +576,11 @@ impl Store {
                         .push_bind(r.same_as_row.map(i64::from))
                         .push_bind(inputs[i].campaign_id.clone())
                         .push_bind(serde_json::to_string(&rows[i].cells).unwrap_or_default())
+                        .push_bind(
+                            (r.outcome == Outcome::Review).then(|| {
+                                serde_json::to_string(&rows[i].candidate).unwrap_or_default()
+                            }),
+                        )
                         .push_bind((r.outcome == Outcome::Review).then_some("pending"));
                 });
                 qb.build().execute(&mut *tx).await?;

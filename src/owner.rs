@@ -1,0 +1,230 @@
+//! Owner commands on the records (SPEC §9, §6.5): `candidates`, `submissions`, `review`, `erase`.
+
+use chrono::Utc;
+
+use crate::cli::{App, BadInput, CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
+use crate::ingest;
+use crate::normalise::{email_key, PhoneRules};
+use crate::sheet::Cell;
+use crate::store::review::{ReviewError, Verdict};
+use crate::views::table;
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+pub async fn candidates(app: &App, args: &CandidatesArgs) -> anyhow::Result<()> {
+    let rows = app
+        .store
+        .candidates_view(args.agency.as_deref(), args.campaign.as_deref(), args.since)
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let headers = [
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "agency",
+        "campaign",
+        "owned_since",
+        "owned_until",
+        "source",
+        "created_at",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                c.first_name.clone(),
+                c.last_name.clone(),
+                opt(&c.email),
+                opt(&c.phone),
+                opt(&c.agency),
+                opt(&c.campaign),
+                c.owned_since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                c.owned_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                c.source.clone(),
+                c.created_at.to_rfc3339(),
+            ]
+        })
+        .collect();
+    if args.csv {
+        let mut w = csv::Writer::from_writer(std::io::stdout());
+        w.write_record(headers)?;
+        for row in &cells {
+            w.write_record(row)?;
+        }
+        w.flush()?;
+    } else if cells.is_empty() {
+        println!("no candidate matches");
+    } else {
+        let short: Vec<Vec<String>> = cells.iter().map(|r| r[..8].to_vec()).collect();
+        print!(
+            "{}",
+            table(
+                &[
+                    "ID",
+                    "First name",
+                    "Last name",
+                    "Email",
+                    "Phone",
+                    "Agency",
+                    "Campaign",
+                    "Since"
+                ],
+                &short
+            )
+        );
+    }
+    Ok(())
+}
+
+pub async fn submissions(app: &App, args: &SubmissionsArgs) -> anyhow::Result<()> {
+    let rows = app
+        .store
+        .submissions_view(args.agency.as_deref(), args.since)
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no submission matches");
+        return Ok(());
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|s| {
+            let counts = crate::outcome::Outcome::ALL
+                .iter()
+                .map(|o| format!("{} {}", o.as_str(), s.counts[o.as_str()]))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                s.id.to_string(),
+                s.received_at.format("%Y-%m-%d %H:%M").to_string(),
+                opt(&s.agency),
+                s.channel.clone(),
+                s.file.clone(),
+                if s.status == "processed" {
+                    counts
+                } else {
+                    format!("{}: {}", s.status, s.reason)
+                },
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "ID",
+                "Received (UTC)",
+                "Agency",
+                "Channel",
+                "File",
+                "Outcomes"
+            ],
+            &cells
+        )
+    );
+    Ok(())
+}
+
+pub async fn review(app: &App, command: Option<ReviewCommand>) -> anyhow::Result<()> {
+    let command = command.unwrap_or(ReviewCommand::List { json: false });
+    let rules = ingest::pipeline(app).rules;
+    let (row_id, accept) = match command {
+        ReviewCommand::List { json } => {
+            let items = app.store.review_queue().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else if items.is_empty() {
+                println!("nothing to review");
+            } else {
+                let cells: Vec<Vec<String>> = items
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            i.row_id.to_string(),
+                            opt(&i.agency),
+                            format!("{} row {}", i.file, i.row),
+                            i.name.clone(),
+                            opt(&i.email),
+                            opt(&i.phone),
+                            i.candidate_id.map(|c| c.to_string()).unwrap_or_default(),
+                            i.reason.clone(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(
+                        &["ROW-ID", "Agency", "Where", "Name", "Email", "Phone", "May be", "Why"],
+                        &cells
+                    )
+                );
+                println!("\naccept ROW-ID: a different person (new); reject ROW-ID: the same person (duplicate)");
+            }
+            return Ok(());
+        }
+        ReviewCommand::Accept { row_id } => (row_id, true),
+        ReviewCommand::Reject { row_id } => (row_id, false),
+    };
+    match app
+        .store
+        .decide_review(row_id, accept, rules, Utc::now())
+        .await
+    {
+        Ok(Verdict::Accepted { candidate_id }) => {
+            println!("row {row_id} accepted: new candidate {candidate_id}")
+        }
+        Ok(Verdict::Rejected) => println!("row {row_id} rejected: duplicate"),
+        Err(ReviewError::NotPending(id)) => {
+            return Err(BadInput(ReviewError::NotPending(id).to_string()).into())
+        }
+        Err(ReviewError::Store(e)) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+pub async fn erase(app: &App, args: &EraseArgs) -> anyhow::Result<()> {
+    let mut needles = Vec::new();
+    let email = args.email.as_deref().map(|e| {
+        needles.push(e.trim().to_string());
+        email_key(e.trim())
+    });
+    let phone = match &args.phone {
+        Some(p) => {
+            let rules = PhoneRules::new(&args.country).ok_or_else(|| {
+                BadInput(format!(
+                    "--country {}: not a country code we know",
+                    args.country
+                ))
+            })?;
+            let phone = rules
+                .normalise(&Cell::Text(p.clone()))
+                .map_err(|e| BadInput(format!("--phone: {}", e.describe())))?
+                .ok_or_else(|| BadInput("--phone is empty".into()))?;
+            needles.push(p.trim().to_string());
+            needles.push(phone.e164.clone());
+            needles.push(phone.key().to_string());
+            Some(phone.key().to_string())
+        }
+        None => None,
+    };
+    let erased = app
+        .store
+        .erase(email.as_deref(), phone.as_deref(), &needles, Utc::now())
+        .await?;
+    println!(
+        "erased {} candidate(s) and the values of {} submitted row(s); the attribution is kept without personal data",
+        erased.candidates, erased.rows
+    );
+    Ok(())
+}
