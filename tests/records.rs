@@ -228,7 +228,7 @@ async fn dump(store: &Store) -> String {
         }
         Backend::Postgres => {
             let out = std::process::Command::new("/usr/lib/postgresql/15/bin/pg_dump")
-                .args(["--data-only", "--dbname", &store.url()])
+                .args(["--data-only", "--dbname", store.url()])
                 .output()
                 .expect("pg_dump runs");
             assert!(
