@@ -1,0 +1,224 @@
+//! `agency-portal ingest` and the sheet engine end to end (SPEC §4.3, §5): the same people from every
+//! writer normalise identically, and the command's JSON and result files are as specified.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agency_portal::directory;
+use agency_portal::pipeline::{read_and_prepare, Input};
+use agency_portal::sheet::Limits;
+use agency_portal::store::submissions::Channel;
+use calamine::{Data, Reader, Xlsx};
+use chrono::Utc;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_same_people_from_every_writer_normalise_identically() {
+    let dir = directory::load(&repo().join("config/directory.toml")).unwrap();
+    let mut seen: Vec<(String, Vec<String>)> = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("people")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "{files:?}");
+    for file in &files {
+        let input = Input {
+            file_name: file.file_name().unwrap().to_string_lossy().into_owned(),
+            bytes: std::fs::read(file).unwrap(),
+            agency_id: "acme".into(),
+            user_email: None,
+            default_campaign: None,
+            company_country: None,
+            channel: Channel::Cli,
+            sender: String::new(),
+            check_only: true,
+            received_at: Utc::now(),
+        };
+        let (_, rows) = read_and_prepare(&dir, &input, &Limits::default(), None)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_eq!(rows.len(), 50, "{}", file.display());
+        // Everything normalised, and the custom values (their headers differ by language).
+        let normalised: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let c = &r.candidate;
+                let custom: Vec<&str> = c.custom.iter().map(|(_, v)| v.as_str()).collect();
+                format!(
+                    "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    c.first_name,
+                    c.last_name,
+                    c.email,
+                    c.email_key,
+                    c.phone,
+                    c.phone_key,
+                    c.campaign_id,
+                    custom,
+                    r.invalid
+                )
+            })
+            .collect();
+        seen.push((file.display().to_string(), normalised));
+    }
+    let (first_name, first) = &seen[0];
+    let valid = first.iter().filter(|r| r.ends_with("|None")).count();
+    assert!(
+        valid >= 20,
+        "most PH rows are valid for a PH agency: {valid}"
+    );
+    for (name, rows) in &seen[1..] {
+        for (i, (a, b)) in first.iter().zip(rows).enumerate() {
+            assert_eq!(a, b, "row {i}: {first_name} vs {name}");
+        }
+    }
+}
+
+fn portal(db_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+    cmd.arg("--config")
+        .arg(repo().join("config/agency-portal.toml"))
+        .env_remove("AGENCY_PORTAL_CONFIG")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", db_dir.join("portal.db").display()),
+        )
+        .env("AGENCY_PORTAL_LOG", "error");
+    cmd
+}
+
+#[test]
+fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("week 48.csv");
+    std::fs::write(
+        &file,
+        "First Name,Last Name,Email,Mobile,Campaign,Notes\n\
+         Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123,=HYPERLINK(\"http://x\")\n\
+         Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123,\n\
+         Ben,,ben@gmail.com,,40123,\n",
+    )
+    .unwrap();
+
+    // A dry run decides but writes nothing.
+    let out = portal(tmp.path())
+        .args(["ingest", "--agency", "acme", "--dry-run", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["submission_id"], serde_json::Value::Null);
+    assert!(!tmp.path().join("week 48-results.xlsx").exists());
+
+    let out = portal(tmp.path())
+        .args(["ingest", "--agency", "acme", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = j.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "agency",
+            "counts",
+            "file",
+            "results",
+            "rows",
+            "submission_id"
+        ]
+    );
+    assert_eq!(j["agency"], "acme");
+    assert_eq!(j["file"], "week 48.csv");
+    assert_eq!(j["rows"], 3);
+    let counts = j["counts"].as_object().unwrap();
+    assert_eq!(counts.len(), 7);
+    assert_eq!(counts["new"], 1);
+    assert_eq!(counts["repeated"], 1);
+    assert_eq!(counts["invalid"], 1);
+    let results = j["results"].as_array().unwrap();
+    assert_eq!(results[0]["row"], 2);
+    assert_eq!(results[1]["same_as_row"], 2);
+    assert_eq!(results[1]["candidate_id"], results[0]["candidate_id"]);
+    assert_eq!(results[2]["outcome"], "invalid");
+    assert_eq!(results[2]["candidate_id"], serde_json::Value::Null);
+    for r in results {
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["candidate_id", "outcome", "reason", "row", "same_as_row"]
+        );
+    }
+
+    // The results workbook: original columns, then Outcome, Reason, Candidate ID; formulas as text.
+    let mut wb: Xlsx<_> = calamine::open_workbook(tmp.path().join("week 48-results.xlsx")).unwrap();
+    let range = wb.worksheet_range_at(0).unwrap().unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "First Name",
+            "Last Name",
+            "Email",
+            "Mobile",
+            "Campaign",
+            "Notes",
+            "Outcome",
+            "Reason",
+            "Candidate ID"
+        ]
+    );
+    let row2: Vec<&Data> = range.rows().nth(1).unwrap().iter().collect();
+    assert_eq!(row2[5], &Data::String("=HYPERLINK(\"http://x\")".into()));
+    assert_eq!(row2[6], &Data::String("new".into()));
+    assert!(tmp.path().join("week 48-to-fix.xlsx").exists());
+
+    // The same file again: recognised, nothing changes.
+    let out = portal(tmp.path())
+        .args(["ingest", "--agency", "acme"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already processed"));
+}
+
+#[test]
+fn an_unreadable_file_is_exit_2_with_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("x.xlsx");
+    std::fs::write(&file, b"PK\x03\x04 this is not really a zip").unwrap();
+    let out = portal(tmp.path())
+        .args(["ingest", "--agency", "acme"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("x.xlsx"), "{err}");
+}
