@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sha2::{Digest as _, Sha256};
 
@@ -233,7 +232,7 @@ impl App {
                 &directory,
                 &settings.directory.path.display().to_string(),
                 &sha256_hex(text.as_bytes()),
-                Utc::now(),
+                crate::clock::now(),
             )
             .await
             .context("syncing the directory into the database")?;
@@ -426,7 +425,7 @@ fn config_check(config: Option<&Path>) -> anyhow::Result<()> {
         dir.campaigns.len(),
         dir.campaigns.iter().filter(|c| c.active).count()
     );
-    let now = Utc::now();
+    let now = crate::clock::now();
     for d in &settings.digests {
         let schedule = Schedule::new(&d.schedule, &d.timezone)?;
         let next: Vec<String> = schedule

@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 
@@ -98,7 +97,7 @@ pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()>
             channel: Channel::Import,
             sender: String::new(),
             check_only: false,
-            received_at: Utc::now(),
+            received_at: crate::clock::now(),
         },
     )
     .await?;
@@ -172,7 +171,7 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
             channel: Channel::Cli,
             sender: args.user.clone().unwrap_or_default(),
             check_only: args.dry_run,
-            received_at: Utc::now(),
+            received_at: crate::clock::now(),
         },
     )
     .await?;

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod country;
 pub mod decide;
 pub mod directory;

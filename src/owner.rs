@@ -1,7 +1,5 @@
 //! Owner commands on the records (SPEC §9, §6.5): `candidates`, `submissions`, `review`, `erase`.
 
-use chrono::Utc;
-
 use crate::cli::{App, BadInput, CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
 use crate::ingest;
 use crate::normalise::{email_key, PhoneRules};
@@ -178,7 +176,7 @@ pub async fn review(app: &App, command: Option<ReviewCommand>) -> anyhow::Result
     };
     match app
         .store
-        .decide_review(row_id, accept, rules, Utc::now())
+        .decide_review(row_id, accept, rules, crate::clock::now())
         .await
     {
         Ok(Verdict::Accepted { candidate_id }) => {
@@ -220,7 +218,12 @@ pub async fn erase(app: &App, args: &EraseArgs) -> anyhow::Result<()> {
     };
     let erased = app
         .store
-        .erase(email.as_deref(), phone.as_deref(), &needles, Utc::now())
+        .erase(
+            email.as_deref(),
+            phone.as_deref(),
+            &needles,
+            crate::clock::now(),
+        )
         .await?;
     println!(
         "erased {} candidate(s) and the values of {} submitted row(s); the attribution is kept without personal data",

@@ -222,3 +222,41 @@ fn an_unreadable_file_is_exit_2_with_its_reason() {
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains("x.xlsx"), "{err}");
 }
+
+#[test]
+fn the_clock_can_be_set_so_ownership_expiry_shows_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |agency: &str, name: &str, now: &str| -> serde_json::Value {
+        let file = tmp.path().join(name);
+        std::fs::write(
+            &file,
+            "First Name,Last Name,Email,Mobile,Campaign\nAna,Cruz,ana.cruz@gmail.com,0917 123 4567,40123\n",
+        )
+        .unwrap();
+        let out = portal(tmp.path())
+            .env("AGENCY_PORTAL_NOW", now)
+            .args(["ingest", "--agency", agency, "--json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let a = run("acme", "a.csv", "2026-11-02T08:00:00+08:00");
+    assert_eq!(a["results"][0]["outcome"], "new");
+    let b = run("bayanihan", "b.csv", "2027-04-30T08:00:00+08:00");
+    assert_eq!(b["results"][0]["outcome"], "duplicate", "day 179");
+    let c = run("bayanihan", "c.csv", "2027-05-02T08:00:00+08:00");
+    assert_eq!(
+        c["results"][0]["outcome"], "new",
+        "day 181: acme's ownership expired"
+    );
+    assert_eq!(
+        c["results"][0]["candidate_id"],
+        a["results"][0]["candidate_id"]
+    );
+}
