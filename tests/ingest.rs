@@ -230,7 +230,11 @@ fn the_clock_can_be_set_so_ownership_expiry_shows_from_the_command_line() {
         let file = tmp.path().join(name);
         std::fs::write(
             &file,
-            "First Name,Last Name,Email,Mobile,Campaign\nAna,Cruz,ana.cruz@gmail.com,0917 123 4567,40123\n",
+            // A blank line per call letter keeps the files' bytes apart (a re-sent file changes nothing).
+            format!(
+                "First Name,Last Name,Email,Mobile,Campaign\nAna,Cruz,ana.cruz@gmail.com,0917 123 4567,40123\n{}",
+                "\n".repeat(name.len() + usize::from(name.as_bytes()[0]))
+            ),
         )
         .unwrap();
         let out = portal(tmp.path())
