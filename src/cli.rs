@@ -281,12 +281,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 store.migrations_known()
             );
             store.close().await;
+            Ok(())
         }
         Command::Config {
             command: ConfigCommand::Check,
-        } => config_check(config)?,
-        Command::Agencies(args) => {
+        } => config_check(config),
+        command => {
             let app = App::open(config).await?;
+            let result = with_app(&app, command).await;
+            app.store.close().await;
+            result
+        }
+    }
+}
+
+/// The commands that work on the database with the directory applied.
+async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Agencies(args) => {
             let filter = AgencyFilter {
                 country: args.country,
                 active: if args.active {
@@ -298,78 +310,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 search: args.search,
             };
-            let rows: Vec<_> = app
-                .store
-                .agencies()
-                .await?
-                .into_iter()
-                .filter(|a| filter.matches(a))
-                .collect();
+            let mut rows = app.store.agencies().await?;
+            rows.retain(|a| filter.matches(a));
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print!("{}", views::agencies_table(&rows));
             }
-            app.store.close().await;
+            Ok(())
         }
         Command::Campaigns(args) => {
-            let app = App::open(config).await?;
             let filter = CampaignFilter {
                 country: args.country,
                 search: args.search,
             };
-            let rows: Vec<_> = app
-                .store
-                .campaigns()
-                .await?
-                .into_iter()
-                .filter(|c| filter.matches(c))
-                .collect();
+            let mut rows = app.store.campaigns().await?;
+            rows.retain(|c| filter.matches(c));
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 print!("{}", views::campaigns_table(&rows));
             }
-            app.store.close().await;
+            Ok(())
         }
-        Command::Ingest(args) => {
-            let app = App::open(config).await?;
-            let result = crate::ingest::run(&app, &args).await;
-            app.store.close().await;
-            result?;
-        }
-        Command::ImportExisting(args) => {
-            let app = App::open(config).await?;
-            let result = crate::ingest::import_existing(&app, &args).await;
-            app.store.close().await;
-            result?;
-        }
-        Command::Erase(args) => {
-            let app = App::open(config).await?;
-            let result = crate::owner::erase(&app, &args).await;
-            app.store.close().await;
-            result?;
-        }
-        Command::Candidates(args) => {
-            let app = App::open(config).await?;
-            let result = crate::owner::candidates(&app, &args).await;
-            app.store.close().await;
-            result?;
-        }
-        Command::Submissions(args) => {
-            let app = App::open(config).await?;
-            let result = crate::owner::submissions(&app, &args).await;
-            app.store.close().await;
-            result?;
-        }
-        Command::Review { command } => {
-            let app = App::open(config).await?;
-            let result = crate::owner::review(&app, command).await;
-            app.store.close().await;
-            result?;
-        }
+        Command::Ingest(args) => crate::ingest::run(app, &args).await,
+        Command::ImportExisting(args) => crate::ingest::import_existing(app, &args).await,
+        Command::Erase(args) => crate::owner::erase(app, &args).await,
+        Command::Candidates(args) => crate::owner::candidates(app, &args).await,
+        Command::Submissions(args) => crate::owner::submissions(app, &args).await,
+        Command::Review { command } => crate::owner::review(app, command).await,
+        Command::Migrate | Command::Config { .. } => unreachable!("handled without the app"),
     }
-    Ok(())
 }
 
 /// `config check`: every problem of both files at once; when valid, a summary and the next three fire
