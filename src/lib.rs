@@ -9,6 +9,7 @@ pub mod country;
 pub mod directory;
 pub mod email;
 pub mod field;
+pub mod mail;
 pub mod schedule;
 pub mod settings;
 pub mod sheet;
