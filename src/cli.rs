@@ -2,6 +2,7 @@
 //! and exit codes (0 ok; 2 bad input or config; 1 anything else).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -10,6 +11,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::check::Problems;
 use crate::directory::{self, Directory};
+use crate::mail::sender::Sender;
+use crate::mail::{Composer, MailError};
 use crate::schedule::Schedule;
 use crate::settings::{self, Settings, SettingsError};
 use crate::store::{Store, StoreError};
@@ -51,6 +54,19 @@ pub enum Command {
     Agencies(AgenciesArgs),
     /// List campaigns, grouped by country.
     Campaigns(CampaignsArgs),
+    /// Outgoing mail: the outbox.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Send every message due now (through [mail]), then exit.
+    Flush,
+    /// List the outbox: id, kind, status, attempts, recipients, last error.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +120,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || e.is::<Problems>()
             || e.downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_config)
+            || e.downcast_ref::<MailError>()
+                .is_some_and(MailError::is_config)
     });
     if bad_input {
         2
@@ -118,12 +136,15 @@ pub struct App {
     pub settings: Settings,
     pub directory: Directory,
     pub store: Store,
+    /// Builds the mail we send (templates from `config/templates/`).
+    pub composer: Arc<Composer>,
 }
 
 impl App {
     pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
         let settings = Settings::load(&settings::resolve_path(config))?;
         let (directory, text) = read_directory(&settings)?;
+        let composer = Arc::new(Composer::from_settings(&settings)?);
         let store = Store::open(&settings.database.url).await?;
         let changes = store
             .sync_directory(
@@ -131,6 +152,7 @@ impl App {
                 &settings.directory.path.display().to_string(),
                 &sha256_hex(text.as_bytes()),
                 Utc::now(),
+                &composer,
             )
             .await
             .context("syncing the directory into the database")?;
@@ -146,6 +168,7 @@ impl App {
             settings,
             directory,
             store,
+            composer,
         })
     }
 }
@@ -183,6 +206,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check,
         } => config_check(config)?,
+        Command::Outbox { command } => {
+            let app = App::open(config).await?;
+            match command {
+                OutboxCommand::Flush => {
+                    let sender = Sender::from_settings(
+                        &app.settings,
+                        app.store.clone(),
+                        app.composer.clone(),
+                    )?;
+                    let report = sender.flush().await?;
+                    println!(
+                        "outbox: {} sent, {} to retry later, {} failed",
+                        report.sent, report.retrying, report.failed
+                    );
+                }
+                OutboxCommand::List => {
+                    for r in app.store.outbox_rows().await? {
+                        println!(
+                            "{}\t{}\t{}\tattempts {}\t{}\t{}{}",
+                            r.id,
+                            r.kind,
+                            r.status,
+                            r.attempts,
+                            r.recipients.join(","),
+                            r.created_at.format("%Y-%m-%d %H:%M:%S"),
+                            if r.last_error.is_empty() {
+                                String::new()
+                            } else {
+                                format!("\t{}", r.last_error)
+                            }
+                        );
+                    }
+                }
+            }
+            app.store.close().await;
+        }
         Command::Agencies(args) => {
             let app = App::open(config).await?;
             let filter = AgencyFilter {

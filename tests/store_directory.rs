@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use agency_portal::directory::sync::{ChangeKind, Kind};
 use agency_portal::directory::{self, Directory};
+use agency_portal::mail::Composer;
 use agency_portal::store::Store;
 use chrono::{TimeZone, Utc};
 
@@ -38,6 +39,15 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
+fn composer() -> Composer {
+    Composer::new(
+        "Agency Portal <portal@example.test>",
+        "portal@example.test",
+        &config_dir().join("templates"),
+    )
+    .unwrap()
+}
+
 fn parse(text: &str) -> Directory {
     directory::parse(text, &config_dir().join("directory.toml")).expect("valid directory")
 }
@@ -46,7 +56,13 @@ on_both_backends!(sync_keeps_history_and_records_only_changes);
 async fn sync_keeps_history_and_records_only_changes(store: Store) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap();
     let first = store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &composer(),
+        )
         .await
         .unwrap();
     assert!(first.iter().all(|c| c.change == ChangeKind::Added));
@@ -58,7 +74,13 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
 
     // An unchanged file records nothing.
     let again = store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &composer(),
+        )
         .await
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
@@ -77,7 +99,7 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
             1,
         );
     let changes = store
-        .sync_directory(&parse(&edited), "directory.toml", "h2", t0)
+        .sync_directory(&parse(&edited), "directory.toml", "h2", t0, &composer())
         .await
         .unwrap();
     let shown: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
@@ -111,7 +133,13 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
 
     // Putting both back reactivates them; again only that is recorded.
     let back = store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &composer(),
+        )
         .await
         .unwrap();
     assert_eq!(back.len(), 2);
@@ -123,7 +151,13 @@ on_both_backends!(edits_update_in_place);
 async fn edits_update_in_place(store: Store) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap();
     store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &composer(),
+        )
         .await
         .unwrap();
     let edited = shipped_text()
@@ -136,7 +170,7 @@ async fn edits_update_in_place(store: Store) {
             "name = \"Servicio al Cliente Medellín\"",
         );
     let changes = store
-        .sync_directory(&parse(&edited), "directory.toml", "h2", t0)
+        .sync_directory(&parse(&edited), "directory.toml", "h2", t0, &composer())
         .await
         .unwrap();
     let shown: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
