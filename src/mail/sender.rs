@@ -225,8 +225,21 @@ impl Sender {
 
     /// Sends everything due now (for `run --once` and `outbox flush`); rows that fail temporarily
     /// are due again later and not retried within this call.
+    ///
+    /// Alerts raised by permanent failures during the flush are sent in a second pass of the same
+    /// call, so `run --once` leaves nothing behind that it caused.
     pub async fn flush(&self) -> Result<FlushReport, MailError> {
-        let due_by = Utc::now();
+        let mut report = self.flush_due(Utc::now()).await?;
+        if report.failed > 0 {
+            let more = self.flush_due(Utc::now()).await?;
+            report.sent += more.sent;
+            report.retrying += more.retrying;
+            report.failed += more.failed;
+        }
+        Ok(report)
+    }
+
+    async fn flush_due(&self, due_by: chrono::DateTime<Utc>) -> Result<FlushReport, MailError> {
         let mut report = FlushReport::default();
         loop {
             let now = Utc::now();

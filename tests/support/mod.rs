@@ -5,6 +5,8 @@
 //! saying how to run them.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod mail;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
