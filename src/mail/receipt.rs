@@ -6,7 +6,7 @@
 //! The pipeline builds a [`ReceiptInput`] inside its transaction (after the submission row exists),
 //! calls [`Composer::receipt`] and enqueues the result in the same transaction:
 //!
-//! ```ignore
+//! ```text
 //! let msg = composer.receipt(&input)?;
 //! crate::store::outbox::enqueue(&mut *tx, &msg, now).await?;
 //! ```

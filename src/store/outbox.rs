@@ -3,7 +3,7 @@
 //!
 //! **Enqueueing inside a store transaction** (either backend, inside an [`on_pool!`] body):
 //!
-//! ```ignore
+//! ```text
 //! let msg = composer.receipt(&input)?;          // or invitation, alert, …
 //! outbox::enqueue(&mut *tx, &msg, now).await?;   // tx: Transaction<'_, Sqlite | Postgres>
 //! ```
