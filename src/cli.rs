@@ -2,6 +2,7 @@
 //! and exit codes (0 ok; 2 bad input or config; 1 anything else).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -9,6 +10,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::check::Problems;
 use crate::directory::{self, Directory};
+use crate::mail::sender::Sender;
+use crate::mail::{Composer, MailError};
 use crate::schedule::Schedule;
 use crate::settings::{self, Settings, SettingsError};
 use crate::store::{Store, StoreError};
@@ -66,6 +69,19 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ReviewCommand>,
     },
+    /// Outgoing mail: the outbox.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Send every message due now (through [mail]), then exit.
+    Flush,
+    /// List the outbox: id, kind, status, attempts, recipients, last error.
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +222,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || e.is::<Problems>()
             || e.downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_config)
+            || e.downcast_ref::<MailError>()
+                .is_some_and(MailError::is_config)
     });
     if bad_input {
         2
@@ -220,12 +238,15 @@ pub struct App {
     pub settings: Settings,
     pub directory: Directory,
     pub store: Store,
+    /// Builds the mail we send (templates from `config/templates/`).
+    pub composer: Arc<Composer>,
 }
 
 impl App {
     pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
         let settings = Settings::load(&settings::resolve_path(config))?;
         let (directory, text) = read_directory(&settings)?;
+        let composer = Arc::new(Composer::from_settings(&settings)?);
         let store = Store::open(&settings.database.url).await?;
         let changes = store
             .sync_directory(
@@ -233,6 +254,7 @@ impl App {
                 &settings.directory.path.display().to_string(),
                 &sha256_hex(text.as_bytes()),
                 crate::clock::now(),
+                &composer,
             )
             .await
             .context("syncing the directory into the database")?;
@@ -248,6 +270,7 @@ impl App {
             settings,
             directory,
             store,
+            composer,
         })
     }
 }
@@ -339,8 +362,42 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Candidates(args) => crate::owner::candidates(app, &args).await,
         Command::Submissions(args) => crate::owner::submissions(app, &args).await,
         Command::Review { command } => crate::owner::review(app, command).await,
+        Command::Outbox { command } => outbox(app, command).await,
         Command::Migrate | Command::Config { .. } => unreachable!("handled without the app"),
     }
+}
+
+async fn outbox(app: &App, command: OutboxCommand) -> anyhow::Result<()> {
+    match command {
+        OutboxCommand::Flush => {
+            let sender =
+                Sender::from_settings(&app.settings, app.store.clone(), app.composer.clone())?;
+            let report = sender.flush().await?;
+            println!(
+                "outbox: {} sent, {} to retry later, {} failed",
+                report.sent, report.retrying, report.failed
+            );
+        }
+        OutboxCommand::List => {
+            for r in app.store.outbox_rows().await? {
+                println!(
+                    "{}\t{}\t{}\tattempts {}\t{}\t{}{}",
+                    r.id,
+                    r.kind,
+                    r.status,
+                    r.attempts,
+                    r.recipients.join(","),
+                    r.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    if r.last_error.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\t{}", r.last_error)
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `config check`: every problem of both files at once; when valid, a summary and the next three fire

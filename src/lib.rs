@@ -15,6 +15,7 @@ pub mod field;
 pub mod header;
 pub mod inbound;
 pub mod ingest;
+pub mod mail;
 pub mod maildir;
 pub mod normalise;
 pub mod outcome;

@@ -6,6 +6,9 @@ use agency_portal::check::Problems;
 use agency_portal::cli::{self, Cli, LogFormat};
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (lettre's rustls uses ring); installing it
+    // first means no other dependency can make the first handshake ambiguous.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -229,3 +229,55 @@ fn operator_mistakes_are_one_clear_line_and_exit_2() {
         assert!(!err.contains("secret"), "{what}: password shown: {err}");
     }
 }
+
+#[test]
+fn outbox_flush_sends_invitations_once_with_the_owners_wording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = edited_config(tmp.path(), |t| t);
+    // The owners reworded the invitation's subject; the other templates are the shipped ones.
+    let templates = tmp.path().join("config/templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("invitation.txt"),
+        "{% block subject %}Bienvenida, {{ name }} ({{ agency_name }}){% endblock %}\n\
+         {% block body %}Send files to {{ intake_address }}; your folder is {{ sftp_folder }}.{% endblock %}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(portal(&config, tmp.path()).args(["outbox", "flush"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "outbox: 8 sent, 0 to retry later, 0 failed");
+    let outbox = tmp.path().join("var/outbox");
+    let mut files: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8, "{files:?}");
+    let first = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        first.contains("Subject: Bienvenida, Ana Admin (Acme Staffing)"),
+        "{first}"
+    );
+    assert!(first.contains("your folder is acme."), "{first}");
+
+    let (code, out, _) = run(portal(&config, tmp.path()).args(["outbox", "flush"]));
+    assert_eq!(
+        (code, out.trim()),
+        (0, "outbox: 0 sent, 0 to retry later, 0 failed")
+    );
+    let (code, out, _) = run(portal(&config, tmp.path()).args(["outbox", "list"]));
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("\tinvitation\tsent\t"))
+            .count(),
+        8,
+        "{out}"
+    );
+
+    // A template that does not compile stops the command with exit 2 and says which file.
+    std::fs::write(templates.join("receipt.html"), "{% if %}").unwrap();
+    let (code, _, err) = run(portal(&config, tmp.path()).args(["outbox", "flush"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("receipt.html"), "{err}");
+}

@@ -34,7 +34,7 @@ impl World {
     async fn new(store: Store, scope: Scope) -> World {
         let dir = directory();
         store
-            .sync_directory(&dir, "directory.toml", "x", t0())
+            .sync_directory(&dir, "directory.toml", "x", t0(), &support::composer())
             .await
             .unwrap();
         World {

@@ -26,7 +26,10 @@ async fn pipeline(store: Store) -> Pipeline {
     let dir = directory::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/directory.toml"))
         .unwrap();
     let t = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
-    store.sync_directory(&dir, "d", "x", t).await.unwrap();
+    store
+        .sync_directory(&dir, "d", "x", t, &support::composer())
+        .await
+        .unwrap();
     Pipeline {
         store,
         directory: Arc::new(dir),

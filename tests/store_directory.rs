@@ -27,7 +27,13 @@ on_both_backends!(sync_keeps_history_and_records_only_changes);
 async fn sync_keeps_history_and_records_only_changes(store: Store) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap();
     let first = store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &support::composer(),
+        )
         .await
         .unwrap();
     assert!(first.iter().all(|c| c.change == ChangeKind::Added));
@@ -39,7 +45,13 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
 
     // An unchanged file records nothing.
     let again = store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &support::composer(),
+        )
         .await
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
@@ -58,7 +70,13 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
             1,
         );
     let changes = store
-        .sync_directory(&parse(&edited), "directory.toml", "h2", t0)
+        .sync_directory(
+            &parse(&edited),
+            "directory.toml",
+            "h2",
+            t0,
+            &support::composer(),
+        )
         .await
         .unwrap();
     let shown: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
@@ -92,7 +110,13 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
 
     // Putting both back reactivates them; again only that is recorded.
     let back = store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &support::composer(),
+        )
         .await
         .unwrap();
     assert_eq!(back.len(), 2);
@@ -104,7 +128,13 @@ on_both_backends!(edits_update_in_place);
 async fn edits_update_in_place(store: Store) {
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap();
     store
-        .sync_directory(&parse(&shipped_text()), "directory.toml", "h1", t0)
+        .sync_directory(
+            &parse(&shipped_text()),
+            "directory.toml",
+            "h1",
+            t0,
+            &support::composer(),
+        )
         .await
         .unwrap();
     let edited = shipped_text()
@@ -117,7 +147,13 @@ async fn edits_update_in_place(store: Store) {
             "name = \"Servicio al Cliente Medellín\"",
         );
     let changes = store
-        .sync_directory(&parse(&edited), "directory.toml", "h2", t0)
+        .sync_directory(
+            &parse(&edited),
+            "directory.toml",
+            "h2",
+            t0,
+            &support::composer(),
+        )
         .await
         .unwrap();
     let shown: Vec<String> = changes.iter().map(|c| c.to_string()).collect();

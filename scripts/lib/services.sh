@@ -25,7 +25,9 @@
 #     AGENCY_PORTAL_TEST_SMTP_HOST        127.0.0.1
 #     AGENCY_PORTAL_TEST_SMTP_PORT        OpenSMTPD, plain SMTP, no TLS, no auth; accepts mail for any
 #                                         address and delivers it to the Dovecot user of the address'
-#                                         local part (full address also accepted as user name)
+#                                         local part (full address also accepted as user name),
+#                                         except the domain below
+#     AGENCY_PORTAL_TEST_SMTP_REJECT_DOMAIN  reject.test: every recipient there gets a permanent 5xx
 #     AGENCY_PORTAL_TEST_IMAP_HOST        127.0.0.1
 #     AGENCY_PORTAL_TEST_IMAP_PORT        Dovecot IMAP, plaintext login allowed, no TLS
 #     AGENCY_PORTAL_TEST_LMTP_PORT        Dovecot LMTP (OpenSMTPD delivers here)
@@ -310,6 +312,7 @@ postgres_stop() {
 # runs can coexist and nothing outside the temp dir is touched. Otherwise the system paths are used.
 
 MAIL_UID_USER=${MAIL_UID_USER:-mail}
+SMTPD_REJECT_DOMAIN=reject.test
 
 mail_start() {
     dovecot_start
@@ -473,6 +476,8 @@ smtpd_start() {
 table vusers file:$d/userbase
 listen on 127.0.0.1 port $port hostname agency-portal-test.localhost
 action "dovecot" lmtp "127.0.0.1:$AGENCY_PORTAL_TEST_LMTP_PORT" rcpt-to virtual { "@" = vmail } userbase <vusers>
+# mail for the domain reject.test is refused with a permanent 5xx (tests of permanent failures)
+match from any for domain "$SMTPD_REJECT_DOMAIN" reject
 match from any for any action "dovecot"
 SMTPD_CONF
     if ! smtpd -n -f "$d/smtpd.conf" >"$d/check.log" 2>&1; then
@@ -502,6 +507,7 @@ SMTPD_CONF
     services_on_stop smtpd_stop
     export AGENCY_PORTAL_TEST_SMTP_HOST=127.0.0.1
     export AGENCY_PORTAL_TEST_SMTP_PORT=$port
+    export AGENCY_PORTAL_TEST_SMTP_REJECT_DOMAIN=$SMTPD_REJECT_DOMAIN
     say "OpenSMTPD on 127.0.0.1:$port -> LMTP $AGENCY_PORTAL_TEST_LMTP_PORT (config and log in $d)"
 }
 

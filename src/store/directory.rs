@@ -6,9 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{on_pool, Store, StoreError, WritePool};
+use super::{on_pool, outbox, Store, StoreError, WritePool};
 use crate::directory::sync::{self, Change, ChangeKind, Kind, Record};
-use crate::directory::Directory;
+use crate::directory::{Agency, Directory, User};
+use crate::mail::invitation::{self, InvitationInput};
+use crate::mail::Composer;
 
 /// One agency as `agency-portal agencies` shows it (SPEC §9; JSON keys are the contract).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,12 +46,17 @@ impl Store {
     /// Brings the database in line with a validated directory, in one transaction: inserts and updates
     /// what the file has, deactivates what left it, and records the changes. An unchanged file writes
     /// nothing and returns no changes.
+    ///
+    /// In the same transaction, every user who appeared (added, reactivated, or whose agency was
+    /// added or reactivated) in an active agency and was never invited gets an invitation in the
+    /// outbox (SPEC §2): once per user, ever (dedupe key `invitation:<email>`).
     pub async fn sync_directory(
         &self,
         dir: &Directory,
         file: &str,
         sha256: &str,
         now: DateTime<Utc>,
+        composer: &Composer,
     ) -> Result<Vec<Change>, StoreError> {
         let wanted = sync::records(dir);
         on_pool!(self, |pool| {
@@ -297,6 +304,27 @@ impl Store {
                     .await?;
             }
 
+            for (agency, user) in invitations_due(dir, &changes) {
+                let key = invitation::dedupe_key(&user.email);
+                let known: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM outbox WHERE dedupe_key = $1")
+                        .bind(&key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if known.is_some() {
+                    continue;
+                }
+                let input = InvitationInput::from_directory(dir, agency, user);
+                match composer.invitation(&input) {
+                    Ok(msg) => {
+                        outbox::enqueue(&mut *tx, &msg, now).await?;
+                    }
+                    // Only an address the mail builder refuses gets here (the directory check
+                    // accepted it); the sync itself must not fail for it.
+                    Err(e) => tracing::error!(user = %user.email, "no invitation: {e}"),
+                }
+            }
+
             let sync_id: i64 = sqlx::query_scalar(
                 "INSERT INTO directory_syncs (applied_at, file, sha256) VALUES ($1, $2, $3) RETURNING id",
             )
@@ -420,6 +448,33 @@ impl Store {
             }
         })
     }
+}
+
+/// The users a sync should invite: those added or reactivated, and every user of an agency that was
+/// added or reactivated; only users of active agencies (an inactive agency cannot submit).
+fn invitations_due<'d>(dir: &'d Directory, changes: &[Change]) -> Vec<(&'d Agency, &'d User)> {
+    let appeared = |c: &&Change| matches!(c.change, ChangeKind::Added | ChangeKind::Reactivated);
+    let users: BTreeSet<&str> = changes
+        .iter()
+        .filter(appeared)
+        .filter(|c| c.kind == Kind::User)
+        .map(|c| c.key.as_str())
+        .collect();
+    let agencies: BTreeSet<&str> = changes
+        .iter()
+        .filter(appeared)
+        .filter(|c| c.kind == Kind::Agency)
+        .map(|c| c.key.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for a in dir.agencies.iter().filter(|a| a.active) {
+        for u in &a.users {
+            if agencies.contains(a.id.as_str()) || users.contains(u.email.as_str()) {
+                out.push((a, u));
+            }
+        }
+    }
+    out
 }
 
 fn parse_kind(s: &str) -> Kind {

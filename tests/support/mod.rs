@@ -5,6 +5,8 @@
 //! saying how to run them.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod mail;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -95,4 +97,14 @@ macro_rules! on_both_backends {
             }
         }
     };
+}
+
+/// The mail composer of the shipped config (its templates, the example addresses).
+pub fn composer() -> agency_portal::mail::Composer {
+    agency_portal::mail::Composer::new(
+        "Agency Portal <portal@example.test>",
+        "portal@example.test",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates"),
+    )
+    .expect("the shipped templates load")
 }

@@ -1,0 +1,64 @@
+//! Owner alerts (SPEC §3.2, §7): an invalid directory reload (every problem listed) and a message we
+//! could not deliver (permanent failure). They go to the active owners the database knows.
+
+use super::message::{Address, Draft};
+use super::{Composer, MailError, MailKind, Outgoing};
+use crate::check::Problems;
+
+/// A message the worker gave up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedMessage {
+    pub outbox_id: i64,
+    pub kind: String,
+    pub message_id: String,
+    pub recipients: Vec<String>,
+    pub attempts: i64,
+    pub error: String,
+}
+
+impl Composer {
+    /// The alert for an invalid directory file: once per file content (`sha256`).
+    pub fn directory_alert(
+        &self,
+        owners: &[Address],
+        file: &str,
+        sha256: &str,
+        problems: &Problems,
+    ) -> Result<Outgoing, MailError> {
+        let list: Vec<String> = problems.0.iter().map(ToString::to_string).collect();
+        let ctx = minijinja::Value::from_serialize(serde_json::json!({
+            "file": file,
+            "problems": list,
+        }));
+        let rendered = self.templates.render("alert-directory", &ctx);
+        let mut draft = Draft::new(MailKind::Alert, self.from.clone(), owners.to_vec());
+        draft.subject = rendered.subject;
+        draft.text = rendered.text;
+        draft.html = rendered.html;
+        draft.dedupe_key = Some(format!("alert:directory:{sha256}"));
+        draft.build(self.domain())
+    }
+
+    /// The alert for a message that could not be delivered: once per outbox row.
+    pub fn send_failure_alert(
+        &self,
+        owners: &[Address],
+        failed: &FailedMessage,
+    ) -> Result<Outgoing, MailError> {
+        let ctx = minijinja::Value::from_serialize(serde_json::json!({
+            "outbox_id": failed.outbox_id,
+            "kind": failed.kind,
+            "message_id": failed.message_id,
+            "recipients": failed.recipients,
+            "attempts": failed.attempts,
+            "error": failed.error,
+        }));
+        let rendered = self.templates.render("alert-send-failure", &ctx);
+        let mut draft = Draft::new(MailKind::Alert, self.from.clone(), owners.to_vec());
+        draft.subject = rendered.subject;
+        draft.text = rendered.text;
+        draft.html = rendered.html;
+        draft.dedupe_key = Some(format!("alert:send-failure:{}", failed.outbox_id));
+        draft.build(self.domain())
+    }
+}
