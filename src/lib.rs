@@ -8,6 +8,7 @@ pub mod cli;
 pub mod country;
 pub mod decide;
 pub mod directory;
+pub mod drop;
 pub mod email;
 pub mod field;
 pub mod header;
