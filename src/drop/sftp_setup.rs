@@ -224,6 +224,9 @@ pub fn ensure_account(agency_id: &str) -> Result<(u32, u32, bool), SetupError> {
             &format!("agency-portal drop folder {agency_id}"),
             &user,
         ]))?;
+        // useradd leaves the password locked (`!`), and sshd without PAM refuses a locked account
+        // even with a key: `*` means "no password" without locking.
+        run(Command::new("usermod").args(["--password", "*", &user]))?;
         created = true;
     }
     match (id_of(&user, "-u"), id_of(&user, "-g")) {
@@ -309,17 +312,16 @@ pub fn apply(
     }
     // Keys folder, when the pattern names a fixed one.
     if let Some(parent) = Path::new(&opts.authorized_keys).parent() {
-        if !parent.as_os_str().is_empty() && !parent.to_string_lossy().contains('%') {
-            if !parent.exists() {
-                std::fs::create_dir_all(parent).map_err(io_err("cannot create", parent))?;
-                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
-                    .map_err(io_err("cannot set the mode of", parent))?;
-                done.push(format!(
-                    "created {} (put each account's public keys in {})",
-                    parent.display(),
-                    opts.authorized_keys
-                ));
-            }
+        let fixed = !parent.as_os_str().is_empty() && !parent.to_string_lossy().contains('%');
+        if fixed && !parent.exists() {
+            std::fs::create_dir_all(parent).map_err(io_err("cannot create", parent))?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                .map_err(io_err("cannot set the mode of", parent))?;
+            done.push(format!(
+                "created {} (put each account's public keys in {})",
+                parent.display(),
+                opts.authorized_keys
+            ));
         }
     }
     write_atomically(sshd_config_path, text.as_bytes())?;
