@@ -74,6 +74,12 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Print (or with --apply, write) the OpenSSH configuration and folder ownership that give
+    /// every active agency a chrooted, SFTP-only account on its own drop folder.
+    SftpSetup(SftpSetupArgs),
+    /// Run the drop-folder intake alone (until Ctrl-C, or one round with --once).
+    #[command(hide = true)]
+    Drop(DropArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +88,26 @@ pub enum OutboxCommand {
     Flush,
     /// List the outbox: id, kind, status, attempts, recipients, last error.
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct SftpSetupArgs {
+    /// Create the accounts, set folder owners and modes, and write the sshd configuration.
+    #[arg(long)]
+    pub apply: bool,
+    /// Where --apply writes the Match blocks.
+    #[arg(long, default_value = crate::drop::sftp_setup::DEFAULT_SSHD_CONFIG)]
+    pub sshd_config: PathBuf,
+    /// AuthorizedKeysFile for the accounts (%u = the account, ap-<agency-id>).
+    #[arg(long, default_value = crate::drop::sftp_setup::DEFAULT_AUTHORIZED_KEYS)]
+    pub authorized_keys: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DropArgs {
+    /// Take what is in the drop folders now (waiting for uploads in progress to settle), then exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +335,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check,
         } => config_check(config),
+        Command::SftpSetup(args) => sftp_setup(config, &args),
         command => {
             let app = App::open(config).await?;
             let result = with_app(&app, command).await;
@@ -363,7 +390,10 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Submissions(args) => crate::owner::submissions(app, &args).await,
         Command::Review { command } => crate::owner::review(app, command).await,
         Command::Outbox { command } => outbox(app, command).await,
-        Command::Migrate | Command::Config { .. } => unreachable!("handled without the app"),
+        Command::Drop(args) => drop_intake(app, &args).await,
+        Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) => {
+            unreachable!("handled without the app")
+        }
     }
 }
 
@@ -468,6 +498,95 @@ fn config_check(config: Option<&Path>) -> anyhow::Result<()> {
             d.timezone,
             next.join(", ")
         );
+    }
+    Ok(())
+}
+
+/// `sftp-setup [--apply]`.
+fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()> {
+    use crate::drop::sftp_setup::{self, SetupError, SetupOptions};
+    let settings = Settings::load(&settings::resolve_path(config))?;
+    let (directory, _) = read_directory(&settings)?;
+    let drop_root = &settings.intake.drop.path;
+    if drop_root.as_os_str().is_empty() {
+        return Err(BadInput(
+            "intake.drop.path is empty: the drop folder is off, there is nothing to set up".into(),
+        )
+        .into());
+    }
+    let drop_root = drop_root
+        .canonicalize()
+        .unwrap_or_else(|_| drop_root.clone());
+    let opts = SetupOptions {
+        drop_root,
+        authorized_keys: args.authorized_keys.clone(),
+    };
+    let bad = |e: SetupError| match e {
+        SetupError::Bad(m) => anyhow::Error::from(BadInput(m)),
+        e => anyhow::Error::from(e),
+    };
+    if args.apply {
+        for line in sftp_setup::apply(&directory, &opts, &args.sshd_config).map_err(bad)? {
+            println!("{line}");
+        }
+    } else {
+        print!(
+            "{}",
+            sftp_setup::sshd_config(&directory, &opts).map_err(bad)?
+        );
+        println!();
+        print!(
+            "{}",
+            sftp_setup::ownership_plan(&directory, &opts.drop_root)
+        );
+    }
+    Ok(())
+}
+
+/// The hidden `drop [--once]`: the drop-folder intake alone.
+async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
+    use crate::drop::{CollectReceipts, DropOptions, DropSource};
+    use std::sync::Arc;
+    let Some(opts) = DropOptions::from_settings(&app.settings.intake.drop) else {
+        return Err(BadInput("intake.drop.path is empty: the drop folder is off".into()).into());
+    };
+    let settle = opts.settle;
+    let sink = Arc::new(CollectReceipts::default());
+    let source = DropSource::new(opts, crate::ingest::pipeline(app), sink.clone());
+    if !args.once {
+        source
+            .run(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        return Ok(());
+    }
+    source.ensure_layout().await?;
+    // Uploads in progress are waited for, a while: at most 10 settle periods after the first pass.
+    let give_up = std::time::Instant::now() + settle * 10 + std::time::Duration::from_secs(1);
+    loop {
+        let pass = source.process_pending().await?;
+        for r in &pass.receipts {
+            println!(
+                "{}/{}: {}{}{}",
+                r.agency_id,
+                r.file_name,
+                r.outcome.code(),
+                if r.moved_to.is_empty() { "" } else { " -> " },
+                r.moved_to
+            );
+        }
+        match pass.next_check {
+            Some(t) if pass.waiting > 0 && t < give_up => {
+                tokio::time::sleep_until(t.into()).await;
+            }
+            _ => {
+                if pass.waiting > 0 {
+                    println!("{} uploads still in progress, left for later", pass.waiting);
+                }
+                break;
+            }
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod country;
 pub mod decide;
 pub mod directory;
+pub mod drop;
 pub mod email;
 pub mod email_commands;
 pub mod field;

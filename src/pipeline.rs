@@ -93,6 +93,25 @@ impl Processed {
     pub fn counts_line(&self) -> String {
         counts_line(&self.counts())
     }
+
+    /// A submission rebuilt from its rows (read again from the same bytes) and the outcomes
+    /// recorded for them, with its workbooks: what an intake shows for a file already processed.
+    pub fn rebuild(
+        submission_id: i64,
+        headers: Vec<String>,
+        rows: Vec<PreparedRow>,
+        outcomes: Vec<RowOutcome>,
+    ) -> std::result::Result<Processed, results::ResultsError> {
+        let (results_xlsx, to_fix_xlsx) = workbooks(&headers, &rows, &outcomes);
+        Ok(Processed {
+            submission_id: Some(submission_id),
+            headers,
+            rows,
+            outcomes,
+            results_xlsx: results_xlsx?,
+            to_fix_xlsx: to_fix_xlsx?,
+        })
+    }
 }
 
 pub fn counts_line(counts: &[u64; 7]) -> String {

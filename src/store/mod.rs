@@ -15,6 +15,7 @@ use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 mod directory;
 pub mod outbox;
 pub mod people;
+pub mod recovery;
 pub mod review;
 pub mod submissions;
 pub use directory::{AgencyView, CampaignView};

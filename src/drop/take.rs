@@ -1,0 +1,457 @@
+//! Taking one settled upload: read it safely, run the pipeline, and put the file in its one final
+//! place with what the agency needs to read.
+//!
+//! Order, for crash safety: the pipeline commits the submission first; then result files are
+//! written; then the input is moved (`processed/` or `failed/`). A run stopped anywhere in between
+//! finds the file again at start: the same bytes are then `AlreadyProcessed` (or, for an unreadable
+//! or refused file, the failed record made for this very upload is found by
+//! [`Store::failed_submission_since`](crate::store::Store::failed_submission_since)), so the
+//! restart only completes the move and writes the results: nothing is recorded twice.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::pipeline::{self, Input, Pipeline, Processed};
+use crate::sheet::SheetError;
+use crate::store::submissions::{Channel, SubmissionMeta};
+
+use super::folder::{Folder, Read};
+use super::layout::{Place, FAILED, PROCESSED, RESULTS};
+use super::name::{self, os};
+use super::receipt::{DropOutcome, DropReceipt};
+use super::settle::Fingerprint;
+use super::{DropError, Hooks};
+
+/// An entry found by a scan.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub agency: String,
+    pub place: Place,
+    pub name: OsString,
+    pub meta: Metadata,
+    /// Why it is refused, when it is.
+    pub refuse: Option<String>,
+}
+
+impl Found {
+    /// The name for people: as uploaded when acceptable, else sanitised.
+    pub fn display(&self) -> String {
+        name::sanitize(&self.name)
+    }
+}
+
+/// The agency's folder and the folder the upload is in.
+struct Places {
+    agency: Folder,
+    input: Option<Folder>,
+}
+
+impl Places {
+    fn open(root: &Path, agency: &str, place: &Place) -> io::Result<Places> {
+        let agency = Folder::open_trusted(root)?.sub(OsStr::new(agency))?;
+        let input = match place.dir() {
+            None => None,
+            Some(d) => Some(agency.sub(OsStr::new(d))?),
+        };
+        Ok(Places { agency, input })
+    }
+
+    fn input(&self) -> &Folder {
+        self.input.as_ref().unwrap_or(&self.agency)
+    }
+
+    fn output(&self, name: &str) -> io::Result<Folder> {
+        self.agency.ensure_sub(OsStr::new(name), 0o750)
+    }
+}
+
+/// What reading found.
+enum Taken {
+    Refused(String),
+    TooLarge(u64),
+    Bytes(Vec<u8>, Fingerprint),
+    /// Changed or replaced since the scan: look again later.
+    NotReady,
+}
+
+fn read(root: &Path, f: &Found, max: u64) -> io::Result<Taken> {
+    if let Some(reason) = &f.refuse {
+        return Ok(Taken::Refused(reason.clone()));
+    }
+    let places = Places::open(root, &f.agency, &f.place)?;
+    match places.input().read_regular(&f.name, &f.meta, max) {
+        Ok(Read::Bytes(bytes, meta)) => Ok(Taken::Bytes(bytes, Fingerprint::of(&meta))),
+        Ok(Read::TooLarge(size)) => Ok(Taken::TooLarge(size)),
+        Ok(Read::Replaced | Read::Changing) => Ok(Taken::NotReady),
+        // A symlink swapped in after the scan (O_NOFOLLOW), or the file is gone.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(Taken::NotReady),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Taken::NotReady),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the entry is still the one that was read (the move must not take a newer upload).
+fn unchanged(places: &Places, name: &OsStr, fp: Option<&Fingerprint>) -> io::Result<bool> {
+    match fp {
+        None => Ok(true),
+        Some(fp) => match places.input().lstat(name) {
+            Ok(m) => Ok(Fingerprint::of(&m) == *fp),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Writes the result files and moves the input to `processed/`. Returns (moved to, results).
+fn finish_processed(
+    root: &Path,
+    f: &Found,
+    fp: &Fingerprint,
+    at: DateTime<Utc>,
+    files: &[(String, &[u8])],
+) -> io::Result<(Option<String>, Vec<String>)> {
+    let places = Places::open(root, &f.agency, &f.place)?;
+    let results = places.output(RESULTS)?;
+    let mut written = Vec::new();
+    for (wanted, bytes) in files {
+        let name = create_unique(&results, wanted, bytes)?;
+        written.push(format!("{RESULTS}/{name}"));
+    }
+    if !unchanged(&places, &f.name, Some(fp))? {
+        return Ok((None, written));
+    }
+    let processed = places.output(PROCESSED)?;
+    let target = move_unique(
+        &places,
+        &f.name,
+        &processed,
+        &name::processed_name(at, &f.display()),
+    )?;
+    Ok((Some(format!("{PROCESSED}/{target}")), written))
+}
+
+/// Writes `failed/<name>.error.txt`, then moves the input to `failed/<name>`.
+fn finish_failed(
+    root: &Path,
+    f: &Found,
+    fp: Option<&Fingerprint>,
+    text: &str,
+) -> io::Result<Option<String>> {
+    let places = Places::open(root, &f.agency, &f.place)?;
+    if !unchanged(&places, &f.name, fp)? {
+        return Ok(None);
+    }
+    let failed = places.output(FAILED)?;
+    let display = f.display();
+    loop {
+        let target = name::unique(&display, |n| {
+            !failed.exists(OsStr::new(n)) && !failed.exists(&os(&format!("{n}.error.txt")))
+        });
+        match failed.create_new(&os(&format!("{target}.error.txt")), text.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        match places.input().rename_to(&f.name, &failed, &os(&target)) {
+            Ok(()) => return Ok(Some(format!("{FAILED}/{target}"))),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn create_unique(folder: &Folder, wanted: &str, bytes: &[u8]) -> io::Result<String> {
+    loop {
+        let name = name::unique_in(folder, wanted);
+        match folder.create_new(&os(&name), bytes) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn move_unique(places: &Places, from: &OsStr, to: &Folder, wanted: &str) -> io::Result<String> {
+    loop {
+        let name = name::unique_in(to, wanted);
+        match places.input().rename_to(from, to, &os(&name)) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The `.error.txt` text: what, why, what to do.
+fn error_text(
+    f: &Found,
+    reason: &str,
+    todo: &str,
+    submission_id: Option<i64>,
+    at: DateTime<Utc>,
+) -> String {
+    let mut s = format!(
+        "{} could not be processed.\n\nWhy: {reason}\n\nWhat to do: {todo}\n\nReceived: {}\n",
+        f.place.show(&f.display()),
+        at.format("%Y-%m-%d %H:%M:%S UTC"),
+    );
+    if let Some(id) = submission_id {
+        s.push_str(&format!("Submission: {id}\n"));
+    }
+    s
+}
+
+const TODO_UNREADABLE: &str =
+    "correct the file as explained above and upload it again (under any name).";
+const TODO_REFUSED: &str = "upload the spreadsheet itself, as a regular file with a plain name \
+     (letters, digits, spaces, dashes and one dot before the extension), directly in your folder, \
+     in a campaign folder or in check/.";
+
+fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, DropError>> {
+    let task = tokio::task::spawn_blocking(f);
+    async move { task.await.map_err(|e| DropError::Task(what, e)) }
+}
+
+/// Takes one settled entry. `Ok(None)`: it changed since the scan, look again later.
+pub async fn take(
+    root: &Path,
+    pipeline: &Pipeline,
+    hooks: &Hooks,
+    f: Found,
+) -> Result<Option<DropReceipt>, DropError> {
+    let root = root.to_path_buf();
+    let max = pipeline.limits.max_file_bytes;
+    let taken = {
+        let (root, f) = (root.clone(), f.clone());
+        blocking("reading an upload", move || read(&root, &f, max)).await?
+    }
+    .map_err(|e| io_error(&root, &f, e))?;
+    let display = f.display();
+    let check_only = f.place == Place::Check;
+    let campaign = match &f.place {
+        Place::Campaign(id) => Some(id.clone()),
+        _ => None,
+    };
+    let now = Utc::now();
+    let mut receipt = DropReceipt {
+        agency_id: f.agency.clone(),
+        submission_id: None,
+        file_name: display.clone(),
+        campaign: campaign.clone(),
+        check_only,
+        moved_to: String::new(),
+        results: Vec::new(),
+        outcome: DropOutcome::Refused(String::new()),
+    };
+    let meta = |sha256: String| SubmissionMeta {
+        channel: Channel::Drop,
+        sender: super::sftp_setup::account(&f.agency),
+        agency_id: f.agency.clone(),
+        user_email: None,
+        file_name: display.clone(),
+        sha256,
+        received_at: now,
+    };
+    let changed_at: DateTime<Utc> = Fingerprint::of(&f.meta).changed_at().into();
+
+    let (failure, fp) = match taken {
+        Taken::NotReady => return Ok(None),
+        Taken::Refused(reason) => (Some((reason, true, String::new())), None),
+        Taken::TooLarge(size) => {
+            let reason = SheetError::FileTooLarge { size, max }.to_string();
+            (Some((reason, false, String::new())), None)
+        }
+        Taken::Bytes(bytes, fp) => {
+            let sha = crate::cli::sha256_hex(&bytes);
+            // A failed record made for this very upload by a run that stopped before the move?
+            let earlier = pipeline
+                .store
+                .failed_submission_since(Channel::Drop, &f.agency, &display, &sha, changed_at)
+                .await?;
+            if let Some(earlier) = earlier {
+                receipt.submission_id = Some(earlier.id);
+                (Some((earlier.reason, false, sha)), Some(fp))
+            } else {
+                let input = Input {
+                    file_name: display.clone(),
+                    bytes,
+                    agency_id: f.agency.clone(),
+                    user_email: None,
+                    default_campaign: campaign.clone(),
+                    company_country: None,
+                    channel: Channel::Drop,
+                    sender: super::sftp_setup::account(&f.agency),
+                    check_only,
+                    received_at: now,
+                };
+                let result = pipeline.process(input.clone(), None).await?;
+                let committed = match &result {
+                    pipeline::Result::Processed(p) => p.submission_id.is_some(),
+                    pipeline::Result::Unreadable { submission_id, .. } => submission_id.is_some(),
+                    pipeline::Result::AlreadyProcessed { .. } => false,
+                };
+                if committed {
+                    if let Some(hook) = &hooks.after_commit {
+                        if hook(&f.agency, &display) {
+                            return Err(DropError::Halted(display));
+                        }
+                    }
+                }
+                match result {
+                    pipeline::Result::Unreadable {
+                        submission_id,
+                        reason,
+                    } => {
+                        receipt.submission_id = submission_id;
+                        (Some((reason.to_string(), false, sha)), Some(fp))
+                    }
+                    pipeline::Result::Processed(p) => {
+                        receipt.submission_id = p.submission_id;
+                        receipt.outcome = DropOutcome::Processed(Box::new(p));
+                        (None, Some(fp))
+                    }
+                    pipeline::Result::AlreadyProcessed { submission_id } => {
+                        receipt.submission_id = Some(submission_id);
+                        let processed = rebuild(pipeline, input, submission_id).await;
+                        receipt.outcome = DropOutcome::AlreadyProcessed {
+                            submission_id,
+                            processed: processed.map(Box::new),
+                        };
+                        (None, Some(fp))
+                    }
+                }
+            }
+        }
+    };
+
+    if let Some((reason, refused, sha)) = failure {
+        if refused || (sha.is_empty() && !check_only) {
+            // Not read (refused, or too large): recorded here, once per upload.
+            if receipt.submission_id.is_none() {
+                let earlier = pipeline
+                    .store
+                    .failed_submission_since(Channel::Drop, &f.agency, &display, &sha, changed_at)
+                    .await?;
+                receipt.submission_id = Some(match earlier {
+                    Some(e) => e.id,
+                    None => {
+                        let id = pipeline
+                            .store
+                            .record_failed_submission(&meta(sha.clone()), &reason)
+                            .await?;
+                        if let Some(hook) = &hooks.after_commit {
+                            if hook(&f.agency, &display) {
+                                return Err(DropError::Halted(display));
+                            }
+                        }
+                        id
+                    }
+                });
+            }
+        }
+        let todo = if refused {
+            TODO_REFUSED
+        } else {
+            TODO_UNREADABLE
+        };
+        let text = error_text(&f, &reason, todo, receipt.submission_id, now);
+        let moved = {
+            let (root, f2) = (root.clone(), f.clone());
+            blocking("moving an upload to failed/", move || {
+                finish_failed(&root, &f2, fp.as_ref(), &text)
+            })
+            .await?
+        }
+        .map_err(|e| io_error(&root, &f, e))?;
+        receipt.moved_to = moved.unwrap_or_default();
+        receipt.outcome = if refused {
+            DropOutcome::Refused(reason)
+        } else {
+            DropOutcome::Unreadable(reason)
+        };
+        return Ok(Some(receipt));
+    }
+
+    let fp = fp.expect("a read file has a fingerprint");
+    let processed: Option<&Processed> = match &receipt.outcome {
+        DropOutcome::Processed(p) => Some(p),
+        DropOutcome::AlreadyProcessed { processed, .. } => processed.as_deref(),
+        _ => None,
+    };
+    let stem = name::stem(&display).to_string();
+    let files: Vec<(String, Vec<u8>)> = match processed {
+        Some(p) => {
+            let mut v = vec![(format!("{stem}-results.xlsx"), p.results_xlsx.clone())];
+            if let Some(fix) = &p.to_fix_xlsx {
+                v.push((format!("{stem}-to-fix.xlsx"), fix.clone()));
+            }
+            v
+        }
+        None => Vec::new(),
+    };
+    let (moved, written) = {
+        let (root, f2) = (root.clone(), f.clone());
+        blocking("moving an upload to processed/", move || {
+            let refs: Vec<(String, &[u8])> = files
+                .iter()
+                .map(|(n, b)| (n.clone(), b.as_slice()))
+                .collect();
+            finish_processed(&root, &f2, &fp, now, &refs)
+        })
+        .await?
+    }
+    .map_err(|e| io_error(&root, &f, e))?;
+    receipt.moved_to = moved.unwrap_or_default();
+    receipt.results = written;
+    Ok(Some(receipt))
+}
+
+/// The outcomes recorded for an already processed file, with the rows read again from its bytes.
+async fn rebuild(pipeline: &Pipeline, input: Input, submission_id: i64) -> Option<Processed> {
+    let outcomes = match pipeline.store.recorded_outcomes(submission_id).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(submission_id, "cannot read the recorded outcomes: {e}");
+            return None;
+        }
+    };
+    let directory = pipeline.directory.clone();
+    let limits = pipeline.limits;
+    let prepared = tokio::task::spawn_blocking(move || {
+        pipeline::read_and_prepare(&directory, &input, &limits, None)
+    })
+    .await
+    .ok()?
+    .ok()?;
+    let (headers, rows) = prepared;
+    let matches = rows.len() == outcomes.len()
+        && rows
+            .iter()
+            .zip(&outcomes)
+            .all(|(r, o)| r.number == o.number);
+    if !matches {
+        tracing::warn!(
+            submission_id,
+            "the recorded rows no longer match the file; no results workbook rebuilt"
+        );
+        return None;
+    }
+    Processed::rebuild(submission_id, headers, rows, outcomes).ok()
+}
+
+fn io_error(root: &Path, f: &Found, source: io::Error) -> DropError {
+    let mut path = PathBuf::from(root);
+    path.push(&f.agency);
+    if let Some(d) = f.place.dir() {
+        path.push(d);
+    }
+    path.push(f.display());
+    DropError::File { path, source }
+}

@@ -1,0 +1,665 @@
+//! The drop-folder source (SPEC §4.2) on real folders: layout, settling, exactly one final place
+//! per file, crash recovery, lost watcher events and hostile entries. (The SFTP end-to-end test
+//! with OpenSSH is tests/sftp.rs.)
+
+mod support;
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agency_portal::directory::{self, Directory};
+use agency_portal::drop::{
+    DropOptions, DropOutcome, DropReceipt, DropSource, Hooks, NoReceipts, Pass,
+};
+use agency_portal::pipeline::Pipeline;
+use agency_portal::settings::Scope;
+use agency_portal::sheet::Limits;
+use agency_portal::store::submissions::Rules;
+use agency_portal::store::Store;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn the_directory() -> Directory {
+    directory::load(&repo().join("config/directory.toml")).unwrap()
+}
+
+fn pipeline(store: Store) -> Pipeline {
+    Pipeline {
+        store,
+        directory: Arc::new(the_directory()),
+        rules: Rules {
+            scope: Scope::Company,
+            ownership_days: 180,
+            name_similarity: 0.92,
+        },
+        limits: Limits::default(),
+    }
+}
+
+async fn sync(store: &Store) {
+    store
+        .sync_directory(
+            &the_directory(),
+            "directory.toml",
+            "x",
+            chrono::Utc::now(),
+            &support::composer(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn sqlite(dir: &Path) -> Store {
+    let store = Store::open(&support::fresh_sqlite_url(dir)).await.unwrap();
+    sync(&store).await;
+    store
+}
+
+fn options(root: &Path, settle_ms: u64) -> DropOptions {
+    DropOptions {
+        path: root.to_path_buf(),
+        settle: Duration::from_millis(settle_ms),
+        rescan_every: Duration::from_secs(60),
+        watch: false,
+        hooks: Hooks::default(),
+    }
+}
+
+fn source(root: &Path, store: &Store, settle_ms: u64) -> DropSource {
+    DropSource::new(
+        options(root, settle_ms),
+        pipeline(store.clone()),
+        Arc::new(NoReceipts),
+    )
+}
+
+/// A made-up word from a number: distinct numbers give clearly distinct names.
+fn word(mut n: usize) -> String {
+    const C: &[u8] = b"bdfgklmnprstvz";
+    const V: &[u8] = b"aeiou";
+    let mut s = String::new();
+    for _ in 0..4 {
+        s.push(C[n % C.len()] as char);
+        n /= C.len();
+        s.push(V[n % V.len()] as char);
+        n /= V.len();
+    }
+    let mut c = s.chars();
+    let first = c.next().unwrap().to_ascii_uppercase();
+    std::iter::once(first).chain(c).collect()
+}
+
+/// A one-person CSV, different for every `n`; `campaign` column omitted when `None`.
+fn csv(n: usize, campaign: Option<&str>) -> String {
+    let first = word(n * 7 + 1);
+    let last = word(n * 13 + 5);
+    let email = format!("{}.{}@gmail.com", first.to_lowercase(), last.to_lowercase());
+    let phone = format!("0917 {:03} {:04}", (n / 10_000) % 1000, n % 10_000);
+    match campaign {
+        Some(c) => format!(
+            "First Name,Last Name,Email,Mobile,Campaign\n{first},{last},{email},{phone},{c}\n"
+        ),
+        None => format!("First Name,Last Name,Email,Mobile\n{first},{last},{email},{phone}\n"),
+    }
+}
+
+/// Passes until nothing is settling any more; all receipts.
+async fn drain(src: &DropSource) -> Vec<DropReceipt> {
+    let mut all = Vec::new();
+    let give_up = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pass: Pass = src.process_pending().await.unwrap();
+        all.extend(pass.receipts);
+        match pass.next_check {
+            Some(t) if pass.waiting > 0 => {
+                assert!(Instant::now() < give_up, "still waiting: {}", pass.waiting);
+                tokio::time::sleep_until(t.into()).await;
+            }
+            _ => return all,
+        }
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layout_is_kept_for_every_active_agency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let root = tmp.path().join("drop");
+    let src = source(&root, &store, 100);
+    let pass = src.process_pending().await.unwrap();
+    assert!(pass.receipts.is_empty());
+    assert_eq!(
+        names(&root),
+        ["acme", "andina", "bayanihan", "talento-mx"],
+        "inactive rio-rh gets no folder"
+    );
+    assert_eq!(
+        names(&root.join("acme")),
+        ["40123", "40124", "check", "failed", "processed", "results"],
+        "active PH campaigns only (40100 is closed)"
+    );
+    assert_eq!(
+        names(&root.join("talento-mx")),
+        ["50210", "check", "failed", "processed", "results"]
+    );
+    // A removed folder comes back at the next pass.
+    std::fs::remove_dir(root.join("acme/check")).unwrap();
+    src.process_pending().await.unwrap();
+    assert!(root.join("acme/check").is_dir());
+}
+
+on_both_backends!(uploads_end_in_exactly_one_place);
+async fn uploads_end_in_exactly_one_place(store: Store) {
+    sync(&store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let src = source(&root, &store, 150);
+    src.process_pending().await.unwrap();
+    let acme = root.join("acme");
+    std::fs::write(
+        acme.join("week 48.csv"),
+        format!("{}Ben,,,,40123\n", csv(1, Some("40123"))),
+    )
+    .unwrap();
+    std::fs::write(acme.join("40124/manila.csv"), csv(2, None)).unwrap();
+    std::fs::write(acme.join("check/try.csv"), csv(3, Some("40123"))).unwrap();
+    std::fs::write(acme.join("broken.xlsx"), b"PK\x03\x04 not really a zip").unwrap();
+    std::fs::write(acme.join("x.xlsx.filepart"), b"still uploading").unwrap();
+    std::fs::write(acme.join(".hidden.csv"), csv(4, Some("40123"))).unwrap();
+
+    // Just written: nothing is taken before it has settled.
+    let first = src.process_pending().await.unwrap();
+    assert!(first.receipts.is_empty(), "{:?}", first.receipts);
+    assert_eq!(first.waiting, 4);
+
+    let receipts = drain(&src).await;
+    assert_eq!(receipts.len(), 4, "{receipts:#?}");
+    let by_name = |n: &str| receipts.iter().find(|r| r.file_name == n).unwrap();
+
+    let week = by_name("week 48.csv");
+    let DropOutcome::Processed(p) = &week.outcome else {
+        panic!("{week:?}")
+    };
+    assert_eq!(
+        p.counts_line(),
+        "new 1, previously_submitted 0, duplicate 0, blocked 0, review 0, repeated 0, invalid 1"
+    );
+    assert!(week.moved_to.starts_with("processed/") && week.moved_to.ends_with("-week 48.csv"));
+    assert_eq!(
+        week.results,
+        [
+            "results/week 48-results.xlsx",
+            "results/week 48-to-fix.xlsx"
+        ]
+    );
+    assert!(week.submission_id.is_some());
+
+    // The campaign folder gives the campaign.
+    let manila = by_name("manila.csv");
+    assert_eq!(manila.campaign.as_deref(), Some("40124"));
+    let DropOutcome::Processed(p) = &manila.outcome else {
+        panic!("{manila:?}")
+    };
+    assert_eq!(p.counts()[0], 1, "{}", p.counts_line());
+    assert_eq!(manila.results, ["results/manila-results.xlsx"]);
+
+    // check/: results, nothing created or recorded.
+    let check = by_name("try.csv");
+    assert!(check.check_only);
+    assert_eq!(check.submission_id, None);
+    assert!(check.moved_to.starts_with("processed/"));
+    assert_eq!(check.results, ["results/try-results.xlsx"]);
+
+    // Unreadable: failed/ with the reason in plain words.
+    let broken = by_name("broken.xlsx");
+    assert!(
+        matches!(broken.outcome, DropOutcome::Unreadable(_)),
+        "{broken:?}"
+    );
+    assert_eq!(broken.moved_to, "failed/broken.xlsx");
+    let why = std::fs::read_to_string(acme.join("failed/broken.xlsx.error.txt")).unwrap();
+    assert!(
+        why.starts_with("broken.xlsx could not be processed."),
+        "{why}"
+    );
+    assert!(why.contains("Why: "), "{why}");
+
+    // What is left: the upload in progress and the dot-file, untouched.
+    assert_eq!(
+        names(&acme),
+        [
+            ".hidden.csv",
+            "40123",
+            "40124",
+            "check",
+            "failed",
+            "processed",
+            "results",
+            "x.xlsx.filepart"
+        ]
+    );
+    assert_eq!(names(&acme.join("processed")).len(), 3);
+    assert_eq!(
+        names(&acme.join("results")),
+        [
+            "manila-results.xlsx",
+            "try-results.xlsx",
+            "week 48-results.xlsx",
+            "week 48-to-fix.xlsx"
+        ]
+    );
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(
+        subs.len(),
+        3,
+        "two processed, one failed; the check is not recorded"
+    );
+    assert!(subs
+        .iter()
+        .all(|s| s.channel == "drop" && s.sender == "ap-acme"));
+
+    // The identical file again: already processed, nothing changes, the same answer is given.
+    std::fs::write(
+        acme.join("week 48.csv"),
+        format!("{}Ben,,,,40123\n", csv(1, Some("40123"))),
+    )
+    .unwrap();
+    let again = drain(&src).await;
+    assert_eq!(again.len(), 1);
+    let DropOutcome::AlreadyProcessed {
+        submission_id,
+        processed: Some(p),
+    } = &again[0].outcome
+    else {
+        panic!("{:?}", again[0])
+    };
+    assert_eq!(Some(*submission_id), week.submission_id);
+    assert_eq!(p.counts()[0], 1, "the outcomes recorded the first time");
+    assert_eq!(
+        again[0].results,
+        [
+            "results/week 48-results-2.xlsx",
+            "results/week 48-to-fix-2.xlsx"
+        ],
+        "names never collide"
+    );
+    assert_eq!(names(&acme.join("processed")).len(), 4);
+    assert_eq!(
+        store
+            .submissions_view(Some("acme"), None)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_copied_in_while_stopped_are_all_taken_once_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let root = tmp.path().join("drop");
+    source(&root, &store, 100).process_pending().await.unwrap();
+    for n in 0..200 {
+        std::fs::write(
+            root.join(format!("acme/f{n:03}.csv")),
+            csv(1000 + n, Some("40123")),
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // A new source (the daemon starting): everything quiet for settle_ms is taken in the first pass.
+    let started = Instant::now();
+    let src = source(&root, &store, 100);
+    let pass = src.process_pending().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(pass.receipts.len(), 200);
+    assert_eq!(pass.waiting, 0);
+    eprintln!("200 files in one pass: {took:?}");
+    assert_eq!(names(&root.join("acme/processed")).len(), 200);
+    assert_eq!(names(&root.join("acme/results")).len(), 200);
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 200);
+    assert!(subs.iter().all(|s| s.status == "processed" && s.rows == 1));
+    // Nothing left, nothing taken twice.
+    assert!(drain(&src).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_watcher_events_lose_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let root = tmp.path().join("drop");
+    let mut opts = options(&root, 100);
+    opts.watch = true;
+    opts.rescan_every = Duration::from_millis(500);
+    opts.hooks.lose_watch_events = true; // as after an inotify queue overflow
+    let src = Arc::new(DropSource::new(
+        opts,
+        pipeline(store.clone()),
+        Arc::new(NoReceipts),
+    ));
+    src.ensure_layout().await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let src = Arc::clone(&src);
+        tokio::spawn(async move {
+            src.run(async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let started = Instant::now();
+    for n in 0..500 {
+        std::fs::write(
+            root.join(format!("bayanihan/g{n:03}.csv")),
+            csv(5000 + n, Some("40124")),
+        )
+        .unwrap();
+    }
+    let processed = root.join("bayanihan/processed");
+    while names(&processed).len() < 500 {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "only {} of 500",
+            names(&processed).len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("500 files without watcher events: {:?}", started.elapsed());
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    assert_eq!(names(&processed).len(), 500);
+    let subs = store
+        .submissions_view(Some("bayanihan"), None)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 500);
+    let mut shas: Vec<&str> = subs.iter().map(|s| s.sha256.as_str()).collect();
+    shas.sort();
+    shas.dedup();
+    assert_eq!(shas.len(), 500, "each file once");
+    assert_eq!(
+        names(&root.join("bayanihan")).len(),
+        5 + 1,
+        "only the layout is left (40123, 40124 are PH)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_takes_uploads_once_they_have_settled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let root = tmp.path().join("drop");
+    let mut opts = options(&root, 300);
+    opts.watch = true;
+    opts.rescan_every = Duration::from_secs(3600); // only the watcher can wake it
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DropReceipt>();
+    let src = Arc::new(DropSource::new(opts, pipeline(store.clone()), Arc::new(tx)));
+    src.ensure_layout().await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let src = Arc::clone(&src);
+        tokio::spawn(async move {
+            src.run(async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acme = root.join("acme");
+
+    // A slow writer: 2 MB in 40 chunks over ~2 s (each pause shorter than settle_ms).
+    let mut text = csv(1, Some("40123")).replace("Campaign\n", "Campaign,Notes\n");
+    let note: String = (0..1000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    while text.len() < 2_000_000 {
+        text.push_str(&format!(",,,,,{note}\n"));
+    }
+    let whole = text.into_bytes();
+    let chunks: Vec<Vec<u8>> = whole.chunks(50_000).map(<[u8]>::to_vec).collect();
+    let writer = {
+        let path = acme.join("slow.csv");
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut f = std::fs::File::create(path).unwrap();
+            for c in chunks {
+                f.write_all(&c).unwrap();
+                f.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Instant::now()
+        })
+    };
+    let finished = tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let waited = finished.elapsed();
+    assert_eq!(r.file_name, "slow.csv");
+    assert!(
+        matches!(r.outcome, DropOutcome::Processed(_)),
+        "{:?}",
+        r.outcome
+    );
+    let moved = std::fs::read(acme.join(&r.moved_to)).unwrap();
+    assert_eq!(moved.len(), whole.len(), "never taken truncated");
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].sha256, agency_portal::cli::sha256_hex(&whole));
+    eprintln!("taken {waited:?} after the upload ended");
+
+    // WinSCP: x.xlsx.filepart, then renamed to x.xlsx.
+    let xlsx = std::fs::read(repo().join("samples/people-xlsxwriter.xlsx")).unwrap();
+    std::fs::write(acme.join("x.xlsx.filepart"), &xlsx).unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(rx.try_recv().is_err(), "a .filepart is never taken");
+    std::fs::rename(acme.join("x.xlsx.filepart"), acme.join("x.xlsx")).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.file_name, "x.xlsx");
+    assert!(matches!(r.outcome, DropOutcome::Processed(_)));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(rx.try_recv().is_err(), "taken once");
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .submissions_view(Some("acme"), None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+on_both_backends!(a_crash_between_commit_and_move_is_finished_not_redone);
+async fn a_crash_between_commit_and_move_is_finished_not_redone(store: Store) {
+    sync(&store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let acme = root.join("acme");
+    source(&root, &store, 100).process_pending().await.unwrap();
+    // The process "dies" right after a commit: first with an unreadable file, then (the files
+    // are taken in name order) with a readable one.
+    let halted = Arc::new(AtomicBool::new(false));
+    let mut opts = options(&root, 100);
+    opts.hooks.after_commit = Some(Arc::new(|_: &str, _: &str| true));
+    for (name, bytes) in [
+        ("garbage.xls", b"\xD0\xCF\x11\xE0 truncated".to_vec()),
+        ("crash.csv", csv(7, Some("40123")).into_bytes()),
+    ] {
+        std::fs::write(acme.join(name), bytes).unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let dying = DropSource::new(opts.clone(), pipeline(store.clone()), Arc::new(NoReceipts));
+        let err = dying.process_pending().await.unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+        halted.store(true, Ordering::Relaxed);
+    }
+    assert!(acme.join("crash.csv").exists() && acme.join("garbage.xls").exists());
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 2, "both committed before the crash");
+    let people = store.candidates_view(None, None, None).await.unwrap().len();
+
+    // Restart: finished, not redone.
+    let receipts = drain(&source(&root, &store, 100)).await;
+    assert_eq!(receipts.len(), 2, "{receipts:#?}");
+    let crash = receipts
+        .iter()
+        .find(|r| r.file_name == "crash.csv")
+        .unwrap();
+    let DropOutcome::AlreadyProcessed {
+        submission_id,
+        processed: Some(p),
+    } = &crash.outcome
+    else {
+        panic!("{crash:?}")
+    };
+    assert_eq!(
+        *submission_id,
+        subs.iter().find(|s| s.file == "crash.csv").unwrap().id
+    );
+    assert_eq!(
+        p.counts()[0],
+        1,
+        "the outcome recorded before the crash: {}",
+        p.counts_line()
+    );
+    assert!(crash.moved_to.starts_with("processed/"));
+    assert_eq!(crash.results, ["results/crash-results.xlsx"]);
+    let garbage = receipts
+        .iter()
+        .find(|r| r.file_name == "garbage.xls")
+        .unwrap();
+    assert!(matches!(garbage.outcome, DropOutcome::Unreadable(_)));
+    assert_eq!(garbage.moved_to, "failed/garbage.xls");
+    assert_eq!(
+        garbage.submission_id,
+        Some(subs.iter().find(|s| s.file == "garbage.xls").unwrap().id),
+        "the failed record of the first run"
+    );
+    assert!(acme.join("failed/garbage.xls.error.txt").is_file());
+    assert_eq!(
+        store
+            .submissions_view(Some("acme"), None)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "one record each"
+    );
+    assert_eq!(
+        store.candidates_view(None, None, None).await.unwrap().len(),
+        people,
+        "rows not created twice"
+    );
+    assert!(halted.load(Ordering::Relaxed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_entries_are_refused_and_the_source_keeps_going() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let root = tmp.path().join("drop");
+    let src = source(&root, &store, 100);
+    src.process_pending().await.unwrap();
+    let acme = root.join("acme");
+    let passwd_before = std::fs::read("/etc/passwd").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", acme.join("passwd.csv")).unwrap();
+    std::os::unix::fs::symlink("/etc", acme.join("etc")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", acme.join("check/pw.csv")).unwrap();
+    let fifo = std::ffi::CString::new(acme.join("pipe.csv").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::fs::write(acme.join("a\nb.csv"), csv(11, Some("40123"))).unwrap();
+    std::fs::write(tmp.path().join("elsewhere.csv"), csv(12, Some("40123"))).unwrap();
+    std::fs::hard_link(tmp.path().join("elsewhere.csv"), acme.join("linked.csv")).unwrap();
+    std::fs::create_dir(acme.join("folder")).unwrap();
+    std::fs::write(acme.join("good.csv"), csv(13, Some("40123"))).unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    // A FIFO must never block the source.
+    let receipts = tokio::time::timeout(Duration::from_secs(30), drain(&src))
+        .await
+        .expect("the source does not block");
+    assert_eq!(receipts.len(), 8, "{receipts:#?}");
+    for r in &receipts {
+        if r.file_name == "good.csv" {
+            assert!(matches!(r.outcome, DropOutcome::Processed(_)));
+            continue;
+        }
+        let DropOutcome::Refused(why) = &r.outcome else {
+            panic!("{r:?}")
+        };
+        assert!(r.moved_to.starts_with("failed/"), "{r:?}");
+        assert!(r.submission_id.is_some(), "recorded: {r:?}");
+        let text = std::fs::read_to_string(acme.join(format!("{}.error.txt", r.moved_to))).unwrap();
+        assert!(text.contains(why.as_str()), "{text}");
+    }
+    let failed = acme.join("failed");
+    assert_eq!(
+        names(&failed),
+        [
+            "a_b.csv",
+            "a_b.csv.error.txt",
+            "etc",
+            "etc.error.txt",
+            "folder",
+            "folder.error.txt",
+            "linked.csv",
+            "linked.csv.error.txt",
+            "passwd.csv",
+            "passwd.csv.error.txt",
+            "pipe.csv",
+            "pipe.csv.error.txt",
+            "pw.csv",
+            "pw.csv.error.txt"
+        ]
+    );
+    // Moved as they are, never followed: the links are still links, the FIFO still a FIFO.
+    assert!(std::fs::symlink_metadata(failed.join("passwd.csv"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::symlink_metadata(failed.join("etc"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    use std::os::unix::fs::FileTypeExt as _;
+    assert!(std::fs::symlink_metadata(failed.join("pipe.csv"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), passwd_before);
+    assert_eq!(
+        std::fs::metadata(tmp.path().join("elsewhere.csv"))
+            .unwrap()
+            .nlink(),
+        2
+    );
+    let why = std::fs::read_to_string(failed.join("a_b.csv.error.txt")).unwrap();
+    assert!(why.contains("control character"), "{why}");
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.iter().filter(|s| s.status == "failed").count(), 7);
+    assert_eq!(subs.iter().filter(|s| s.status == "processed").count(), 1);
+}

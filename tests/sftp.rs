@@ -1,0 +1,424 @@
+//! End to end over real OpenSSH (SPEC §4.2): `sftp-setup --apply` configures the private sshd of
+//! scripts/test (AGENCY_PORTAL_TEST_SERVICES with `sshd`); the OpenSSH `sftp` client in batch mode
+//! uploads as an agency into its chroot; the hidden `drop` command (the drop source alone)
+//! processes the files; results are downloaded over SFTP. Also: one agency cannot see another's
+//! folder, a slow 20 MB upload is taken once and whole, a WinSCP-style `.filepart` rename is taken
+//! once.
+
+mod support;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use agency_portal::store::Store;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests with scripts/test, whose private sshd this test \
+             configures (AGENCY_PORTAL_TEST_SERVICES must include sshd)"
+        )
+    })
+}
+
+struct Ssh {
+    port: String,
+    key: String,
+    known_hosts: String,
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Ssh {
+    fn from_env() -> Ssh {
+        Ssh {
+            port: var("AGENCY_PORTAL_TEST_SSH_PORT"),
+            key: var("AGENCY_PORTAL_TEST_SSH_KEY"),
+            known_hosts: var("AGENCY_PORTAL_TEST_SSH_KNOWN_HOSTS"),
+            dir: PathBuf::from(var("AGENCY_PORTAL_TEST_SSH_DIR")),
+            config: PathBuf::from(var("AGENCY_PORTAL_TEST_SSH_CONFIG")),
+        }
+    }
+
+    /// `sftp -b` as `user`, optionally throttled to `limit` Kbit/s.
+    fn sftp(&self, work: &Path, user: &str, batch: &str, limit: Option<u32>) -> Output {
+        let file = work.join(format!("batch-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&file, batch).unwrap();
+        let mut cmd = Command::new("sftp");
+        cmd.arg("-b")
+            .arg(&file)
+            .args(["-i", &self.key, "-P", &self.port])
+            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .args(["-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts));
+        if let Some(l) = limit {
+            cmd.args(["-l", &l.to_string()]);
+        }
+        cmd.arg(format!("{user}@127.0.0.1"));
+        cmd.output().unwrap()
+    }
+
+    fn ok(&self, work: &Path, user: &str, batch: &str) -> String {
+        let out = self.sftp(work, user, batch, None);
+        assert!(
+            out.status.success(),
+            "sftp as {user} failed for:\n{batch}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The batch fails, or (sftp's `ls` of the current folder exits 0 on errors) reports them.
+    fn fails(&self, work: &Path, user: &str, batch: &str) -> String {
+        let out = self.sftp(work, user, batch, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() || stderr.contains("Permission denied"),
+            "sftp as {user} should have failed:\n{batch}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Puts the generated Match blocks at the end of the test sshd's config and reloads it.
+    fn install(&self, generated: &str) {
+        const MARK: &str = "# ---- agency-portal tests/sftp.rs ----\n";
+        let mut conf = std::fs::read_to_string(&self.config).unwrap();
+        if let Some(i) = conf.find(MARK) {
+            conf.truncate(i);
+        }
+        conf.push_str(MARK);
+        conf.push_str(generated);
+        std::fs::write(&self.config, conf).unwrap();
+        let check = Command::new("/usr/sbin/sshd")
+            .arg("-t")
+            .arg("-f")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "sshd rejects the generated configuration: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let pid = std::fs::read_to_string(self.dir.join("pid")).unwrap();
+        let status = Command::new("kill")
+            .args(["-HUP", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // sshd re-executes itself: wait for the port.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        std::thread::sleep(Duration::from_millis(300));
+        while std::net::TcpStream::connect(format!("127.0.0.1:{}", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not come back");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn authorize(&self, user: &str) {
+        let public = std::fs::read_to_string(format!("{}.pub", self.key)).unwrap();
+        let path = self.dir.join("authorized_keys").join(user);
+        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        if !existing.contains(public.trim()) {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            writeln!(f, "{}", public.trim()).unwrap();
+        }
+    }
+}
+
+fn portal(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+    cmd.arg("--config")
+        .arg(config)
+        .env_remove("AGENCY_PORTAL_CONFIG")
+        .env_remove("DATABASE_URL");
+    cmd
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A workbook of about `size` bytes: a real sample plus a stored part of incompressible bytes.
+fn padded_xlsx(size: usize) -> Vec<u8> {
+    let sample = std::fs::read(repo().join("samples/people-libreoffice.xlsx")).unwrap();
+    let mut cursor = std::io::Cursor::new(sample);
+    {
+        let mut zip = zip::ZipWriter::new_append(&mut cursor).unwrap();
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(false);
+        zip.start_file("xl/media/padding.bin", opts).unwrap();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut buf = Vec::with_capacity(size);
+        while buf.len() < size {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        zip.write_all(&buf).unwrap();
+        zip.finish().unwrap();
+    }
+    cursor.into_inner()
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
+    let ssh = Ssh::from_env();
+    // OpenSSH wants every folder above a chroot owned by root and not group/world-writable: the
+    // target dir qualifies, /tmp does not.
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "sftp-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    let drop_root = base.join("drop");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(&base).unwrap();
+    let db_url = format!("sqlite://{}", base.join("portal.db").display());
+    let config = base.join("agency-portal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{db_url}\"\n\n[directory]\npath = \"{}\"\n\n\
+             [intake.mailbox]\nkind = \"none\"\n\n[intake.drop]\npath = \"{}\"\nsettle_ms = 1000\n",
+            repo().join("config/directory.toml").display(),
+            drop_root.display()
+        ),
+    )
+    .unwrap();
+
+    // sftp-setup prints the plan; --apply creates accounts, folders, owners, and the config.
+    let printed = portal(&config).arg("sftp-setup").output().unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let printed = String::from_utf8_lossy(&printed.stdout).into_owned();
+    assert!(printed.contains("Match User ap-acme"), "{printed}");
+    assert!(
+        printed.contains("ForceCommand internal-sftp -d /acme"),
+        "{printed}"
+    );
+    let generated = ssh.dir.join("agency-portal.conf");
+    let applied = portal(&config)
+        .arg("sftp-setup")
+        .arg("--apply")
+        .arg("--sshd-config")
+        .arg(&generated)
+        .arg("--authorized-keys")
+        .arg(ssh.dir.join("authorized_keys/%u"))
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let generated = std::fs::read_to_string(&generated).unwrap();
+    ssh.install(&generated);
+    ssh.authorize("ap-acme");
+    ssh.authorize("ap-bayanihan");
+
+    // Schema first: the daemon and this test then only read it.
+    let migrated = portal(&config).arg("migrate").output().unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let log = std::fs::File::create(base.join("drop.log")).unwrap();
+    let _daemon = Daemon(
+        portal(&config)
+            .arg("drop")
+            .env("AGENCY_PORTAL_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let w = work.path();
+    let acme = drop_root.join("acme");
+    let store = Store::open(&db_url).await.unwrap();
+
+    // 1. Upload, processing, results downloaded over SFTP.
+    let sample = repo().join("samples/people-xlsxwriter.xlsx");
+    ssh.ok(
+        w,
+        "ap-acme",
+        &format!("put {} week48.xlsx\n", sample.display()),
+    );
+    wait_for("week48-results.xlsx", 30, || {
+        ssh.ok(w, "ap-acme", "ls results\n")
+            .contains("week48-results.xlsx")
+    });
+    let got = w.join("got.xlsx");
+    ssh.ok(
+        w,
+        "ap-acme",
+        &format!("get results/week48-results.xlsx {}\n", got.display()),
+    );
+    {
+        use calamine::Reader as _;
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&got).unwrap();
+        let range = book.worksheet_range_at(0).unwrap().unwrap();
+        assert_eq!(range.height(), 51, "a header and the 50 people");
+    }
+    let processed = ssh.ok(w, "ap-acme", "ls processed\n");
+    assert!(processed.contains("-week48.xlsx"), "{processed}");
+
+    // 2. Isolation: agency A cannot see or touch agency B, the chroot root, or its own outputs.
+    std::fs::write(drop_root.join("bayanihan/results/secret.xlsx"), b"secret").unwrap();
+    for batch in [
+        "ls /bayanihan\n",
+        "ls /bayanihan/results\n",
+        "get /bayanihan/results/secret.xlsx /dev/null\n",
+        "cd /bayanihan\nls\n",
+        "ls /\n",
+        "put /etc/hostname /bayanihan/x.csv\n",
+        "put /etc/hostname results/evil.xlsx\n",
+        "rm results/week48-results.xlsx\n",
+        "rename results gone\n",
+        "rmdir check\n",
+    ] {
+        let err = ssh.fails(w, "ap-acme", batch);
+        assert!(
+            err.contains("denied") || err.contains("not found") || err.contains("Failure"),
+            "{batch}: {err}"
+        );
+    }
+    ssh.fails(w, "ap-bayanihan", "ls /acme\n");
+    ssh.ok(w, "ap-bayanihan", "ls\n");
+    assert!(acme.join("results/week48-results.xlsx").is_file());
+
+    // 3. WinSCP style: x.xlsx.filepart, left a while, then renamed to x.xlsx: taken once.
+    let other = repo().join("samples/people-openpyxl.xlsx");
+    ssh.ok(
+        w,
+        "ap-acme",
+        &format!("put {} x.xlsx.filepart\n", other.display()),
+    );
+    std::thread::sleep(Duration::from_millis(2500)); // longer than settle_ms
+    assert!(
+        acme.join("x.xlsx.filepart").is_file(),
+        "a .filepart is not taken"
+    );
+    ssh.ok(w, "ap-acme", "rename x.xlsx.filepart x.xlsx\n");
+    wait_for("x.xlsx processed", 30, || {
+        listing(&acme.join("processed"))
+            .iter()
+            .any(|n| n.ends_with("-x.xlsx"))
+    });
+
+    // 4. 20 MB uploaded slowly (16 Mbit/s, ~10 s): taken once, after the upload, whole.
+    let big = padded_xlsx(20 * 1024 * 1024);
+    let big_path = w.join("big.xlsx");
+    std::fs::write(&big_path, &big).unwrap();
+    let started = Instant::now();
+    let uploader = {
+        let batch = format!("put {} big.xlsx\n", big_path.display());
+        let ssh = Ssh::from_env();
+        let w = w.to_path_buf();
+        std::thread::spawn(move || ssh.sftp(&w, "ap-acme", &batch, Some(16_000)))
+    };
+    let mut seen_growing = false;
+    while !uploader.is_finished() {
+        assert!(
+            !listing(&acme.join("processed"))
+                .iter()
+                .any(|n| n.ends_with("-big.xlsx")),
+            "taken while still uploading"
+        );
+        assert!(!listing(&acme.join("failed"))
+            .iter()
+            .any(|n| n.starts_with("big")));
+        if let Ok(m) = std::fs::metadata(acme.join("big.xlsx")) {
+            seen_growing |= m.len() < big.len() as u64;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = uploader.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let upload_time = started.elapsed();
+    assert!(seen_growing, "the upload was observed in progress");
+    wait_for("big.xlsx processed", 30, || {
+        listing(&acme.join("processed"))
+            .iter()
+            .any(|n| n.ends_with("-big.xlsx"))
+    });
+    eprintln!(
+        "20 MB upload took {upload_time:?}; taken {:?} after it ended",
+        started.elapsed() - upload_time
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    let files: Vec<&str> = subs.iter().map(|s| s.file.as_str()).collect();
+    assert_eq!(files, ["week48.xlsx", "x.xlsx", "big.xlsx"], "each once");
+    let big_sub = &subs[2];
+    assert_eq!(
+        big_sub.sha256,
+        agency_portal::cli::sha256_hex(&big),
+        "never truncated"
+    );
+    assert_eq!(big_sub.status, "processed", "{}", big_sub.reason);
+    let moved: Vec<String> = listing(&acme.join("processed"));
+    let big_moved = moved.iter().find(|n| n.ends_with("-big.xlsx")).unwrap();
+    assert_eq!(
+        std::fs::read(acme.join("processed").join(big_moved)).unwrap(),
+        big
+    );
+    assert!(
+        listing(&acme)
+            .iter()
+            .all(|n| !n.ends_with(".xlsx") && !n.ends_with(".filepart")),
+        "{:?}",
+        listing(&acme)
+    );
+    store.close().await;
+    drop(_daemon);
+    let _ = std::fs::remove_dir_all(&base);
+}
