@@ -236,7 +236,7 @@ pub fn read_and_prepare(
     limits: &Limits,
     progress: Option<ProgressBar>,
 ) -> std::result::Result<(Vec<String>, Vec<PreparedRow>), Unreadable> {
-    let workbook = sheet::read(&input.bytes, limits)?;
+    let mut workbook = sheet::read(&input.bytes, limits)?;
     let mapping = crate::header::find_header(&workbook)?;
     let company;
     let agency = match directory.agency(&input.agency_id) {
@@ -256,14 +256,24 @@ pub fn read_and_prepare(
         default_campaign: input.default_campaign.as_deref(),
     };
     let preparer = Preparer::new(mapping, ctx);
-    let data = preparer.data_rows(&workbook);
+    // The rows are handed over one by one and freed as they are prepared: the file is never
+    // held twice.
+    let n = preparer.data_rows(&workbook).len();
+    let data = workbook
+        .sheets
+        .get_mut(preparer.mapping().sheet_index)
+        .map(|s| std::mem::take(&mut s.rows))
+        .unwrap_or_default()
+        .into_iter()
+        .skip(preparer.mapping().first_data_row);
+    drop(workbook);
     if let Some(pb) = &progress {
-        pb.set_length(data.len() as u64);
+        pb.set_length(n as u64);
         pb.set_message("checking rows");
     }
-    let mut rows = Vec::with_capacity(data.len());
-    for (i, row) in data.iter().enumerate() {
-        rows.extend(preparer.row(row));
+    let mut rows = Vec::with_capacity(n);
+    for (i, row) in data.enumerate() {
+        rows.extend(preparer.take_row(row));
         if let Some(pb) = &progress {
             if i % 1024 == 0 {
                 pb.set_position(i as u64);
@@ -271,7 +281,7 @@ pub fn read_and_prepare(
         }
     }
     if let Some(pb) = &progress {
-        pb.set_position(data.len() as u64);
+        pb.set_position(n as u64);
     }
     let headers = preparer
         .mapping()

@@ -6,11 +6,12 @@
 //! twice), are skipped: they get no outcome. Only columns with a non-blank header are kept; cells
 //! under a blank header are not carried to the results workbook.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::header::{self, HeaderError, Mapping, Role};
 use crate::normalise::cell_text;
-use crate::sheet::{Row, Workbook};
+use crate::sheet::{Cell, Row, Workbook};
 use crate::text;
 use crate::validation::{Candidate, Context, RowCells, Validator};
 
@@ -55,6 +56,8 @@ pub struct Preparer<'a> {
     campaign: Option<usize>,
     /// (position in `mapping.columns`, header) of custom columns.
     custom: Vec<(usize, Arc<str>)>,
+    /// Per column: the position of an earlier column reading the same cell, if any.
+    first_of_index: Vec<Option<usize>>,
 }
 
 impl<'a> Preparer<'a> {
@@ -72,7 +75,14 @@ impl<'a> Preparer<'a> {
             .filter(|(_, c)| c.role == Role::Custom)
             .map(|(pos, c)| (pos, Arc::from(c.header.as_str())))
             .collect();
+        let first_of_index = mapping
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(k, c)| mapping.columns[..k].iter().position(|p| p.index == c.index))
+            .collect();
         Preparer {
+            first_of_index,
             first_name: field(Field::FirstName),
             last_name: field(Field::LastName),
             email: field(Field::Email),
@@ -104,13 +114,23 @@ impl<'a> Preparer<'a> {
 
     /// One data row, or `None` when it is skipped (all kept cells empty, or a repeated header).
     pub fn row(&self, row: &Row) -> Option<PreparedRow> {
-        let cells: Vec<String> = self
+        self.take_row(row.clone())
+    }
+
+    /// [`Preparer::row`] taking the row: its texts move into the prepared row instead of being
+    /// copied, so a caller that hands over the workbook's rows one by one never holds a file twice.
+    pub fn take_row(&self, mut row: Row) -> Option<PreparedRow> {
+        let texts: Vec<Cow<'_, str>> = self
             .mapping
             .columns
             .iter()
-            .map(|c| row.cells.get(c.index).map(cell_text).unwrap_or_default())
+            .map(|c| match row.cells.get(c.index) {
+                Some(Cell::Text(s)) => Cow::Borrowed(s.as_str()),
+                Some(other) => Cow::Owned(cell_text(other)),
+                None => Cow::Borrowed(""),
+            })
             .collect();
-        if cells.iter().all(|s| is_blank(s)) || self.repeats_header(&cells) {
+        if texts.iter().all(|s| is_blank(s)) || self.repeats_header(&texts) {
             return None;
         }
         let get = |i: Option<usize>| i.and_then(|i| row.cells.get(i));
@@ -123,13 +143,36 @@ impl<'a> Preparer<'a> {
             campaign: get(self.campaign),
         });
         for (pos, header) in &self.custom {
-            let raw = &cells[*pos];
+            let raw = &texts[*pos];
             if !raw.is_empty() {
                 let value = text::clean(raw);
                 if !value.is_empty() {
                     candidate.custom.push((header.clone(), value));
                 }
             }
+        }
+        // The texts as the agency wrote them: moved out of the row (a column read twice is copied).
+        let owned: Vec<Option<String>> = texts
+            .into_iter()
+            .map(|t| match t {
+                Cow::Owned(s) => Some(s),
+                Cow::Borrowed(_) => None,
+            })
+            .collect();
+        let mut cells = Vec::with_capacity(owned.len());
+        for (k, (c, o)) in self.mapping.columns.iter().zip(owned).enumerate() {
+            let text = match (o, self.first_of_index[k]) {
+                (Some(s), _) => s,
+                (None, Some(earlier)) => {
+                    let s: &String = &cells[earlier];
+                    s.clone()
+                }
+                (None, None) => match row.cells.get_mut(c.index) {
+                    Some(Cell::Text(s)) => std::mem::take(s),
+                    _ => String::new(),
+                },
+            };
+            cells.push(text);
         }
         Some(PreparedRow {
             number: row.number,
@@ -139,7 +182,7 @@ impl<'a> Preparer<'a> {
         })
     }
 
-    fn repeats_header(&self, cells: &[String]) -> bool {
+    fn repeats_header(&self, cells: &[Cow<'_, str>]) -> bool {
         let mut any = false;
         for (cell, column) in cells.iter().zip(&self.mapping.columns) {
             if is_blank(cell) {

@@ -1,0 +1,732 @@
+//! Not a test: the ingest benchmark of issue 4 (acceptance 4). Run it with `scripts/bench-ingest`,
+//! which starts a private Postgres and calls
+//! `bench_ingest --bin target/release/agency-portal --work DIR --pg URL [--people N] [--rows N]`.
+//!
+//! 1. Prefills (untimed) a migrated Postgres database and a migrated SQLite database with N people
+//!    (default 1,000,000): candidates, their block keys and current ownerships (half acme's, half
+//!    bayanihan's), made by the real row pipeline from generated Philippine people; Postgres by
+//!    `COPY … FROM STDIN`, SQLite by batched inserts in one transaction.
+//! 2. Writes a ROWS-row xlsx (default 100,000): 10% people already in the database, 2% rows repeating
+//!    an earlier row of the file, 3% invalid, the rest new people.
+//! 3. Times `agency-portal ingest FILE --agency acme` (the release binary, DATABASE_URL set) as a child
+//!    process: wall time and peak RSS (`wait4` rusage).
+//! 4. Baseline, same run: a raw calamine read of the file (`worksheet_range` of the first sheet) plus a
+//!    server-side `COPY bench_copy FROM 'file.csv'` of the same rows (as candidate columns) into an
+//!    empty table with the same columns and indexes as `candidates` (the unique indexes made plain:
+//!    the file's repeated rows share keys by design).
+//!
+//! Budget (Postgres): ingest at most 2 x the baseline, at most 250 MB peak RSS. The SQLite time is
+//! printed too.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agency_portal::directory::Directory;
+use agency_portal::rows::{prepare, PreparedRow};
+use agency_portal::sheet::{Cell, Format, Row, Sheet, Workbook};
+use agency_portal::store::submissions::identity;
+use agency_portal::validation::Context;
+use agency_portal::who_is_who;
+use calamine::{Reader, Xlsx};
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{Connection, Executor, QueryBuilder};
+
+const TIME_RATIO_MAX: f64 = 2.0;
+const RSS_MAX_MB: f64 = 250.0;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Juan",
+    "María",
+    "José",
+    "Ana",
+    "Mark Anthony",
+    "John Paul",
+    "Kristine",
+    "Jericho",
+    "Angelica",
+    "Rhea",
+    "Mary Grace",
+    "Jonathan",
+    "Princess",
+    "Ramon",
+    "Lourdes",
+    "Carlo",
+    "Jasmine",
+    "Rodel",
+    "Aileen",
+    "Christian",
+    "Ma. Theresa",
+    "Jun",
+    "Lovely",
+    "Ronaldo",
+    "Cherry Ann",
+    "Joshua",
+    "Nicole",
+    "Reynaldo",
+    "Shiela",
+    "Emmanuel",
+];
+const LAST: &[&str] = &[
+    "Santos",
+    "Reyes",
+    "Cruz",
+    "Bautista",
+    "Ocampo",
+    "Garcia",
+    "Mendoza",
+    "Torres",
+    "Tomas",
+    "Andrada",
+    "Castillo",
+    "Flores",
+    "Villanueva",
+    "Ramos",
+    "Castro",
+    "Rivera",
+    "Aquino",
+    "Navarro",
+    "Salazar",
+    "Mercado",
+    "dela Cruz",
+    "de los Santos",
+    "Gonzales",
+    "Lopez",
+    "Pascual",
+    "Dizon",
+    "Fernández",
+    "Manalo",
+    "Sison",
+    "Macapagal",
+];
+const DOMAINS: &[&str] = &[
+    "gmail.com",
+    "gmail.com",
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+];
+const PREFIXES: &[&str] = &[
+    "917", "918", "919", "920", "921", "927", "928", "939", "945", "956", "966", "977", "995",
+    "998",
+];
+const SOURCES: &[&str] = &[
+    "Facebook",
+    "Referral",
+    "JobStreet",
+    "Walk-in",
+    "Indeed",
+    "Kalibrr",
+];
+const CITIES: &[&str] = &[
+    "Quezon City",
+    "Manila",
+    "Makati",
+    "Pasig",
+    "Taguig",
+    "Cebu City",
+    "Davao City",
+    "Caloocan",
+];
+
+/// Person `p`: names, email and mobile (all distinct per person).
+struct Person {
+    first: &'static str,
+    last: &'static str,
+    email: String,
+    prefix: &'static str,
+    sub: u64,
+}
+
+fn person(p: u64) -> Person {
+    let mut rng = Rng(p ^ 0x5eed);
+    let first = rng.pick(FIRST);
+    let last = rng.pick(LAST);
+    let local = |s: &str| -> String {
+        deunicode::deunicode(s)
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect()
+    };
+    Person {
+        first,
+        last,
+        email: format!("{}.{}.{p}@{}", local(first), local(last), rng.pick(DOMAINS)),
+        prefix: PREFIXES[(p % PREFIXES.len() as u64) as usize],
+        // Injective for p < 10^7 (7919 is prime to 10^7).
+        sub: (p * 7919) % 10_000_000,
+    }
+}
+
+/// The mobile cell, in one of the ways agencies write it.
+fn phone_cell(pe: &Person, style: u64) -> Cell {
+    let (prefix, sub) = (pe.prefix, pe.sub);
+    match style % 10 {
+        0..4 => Cell::Number(format!("{prefix}{sub:07}").parse().unwrap_or(0.0)),
+        4..7 => Cell::Text(format!("0{prefix} {:03} {:04}", sub / 10_000, sub % 10_000)),
+        7..9 => Cell::Text(format!(
+            "+63 {prefix} {:03} {:04}",
+            sub / 10_000,
+            sub % 10_000
+        )),
+        _ => Cell::Text(format!("63{prefix}{sub:07}")),
+    }
+}
+
+const HEADER: [&str; 10] = [
+    "First Name",
+    "Last Name",
+    "Email",
+    "Mobile",
+    "Campaign",
+    "Source",
+    "City",
+    "Position",
+    "Shift",
+    "Notes",
+];
+
+fn person_row(pe: &Person, i: u64) -> Vec<Cell> {
+    let t = |s: &str| Cell::Text(s.to_string());
+    vec![
+        t(pe.first),
+        t(pe.last),
+        Cell::Text(pe.email.clone()),
+        phone_cell(pe, i),
+        Cell::Number(40123.0),
+        t(SOURCES[(i % 6) as usize]),
+        t(CITIES[(i % 8) as usize]),
+        t("CSR"),
+        t(if i.is_multiple_of(2) { "Night" } else { "Day" }),
+        Cell::Empty,
+    ]
+}
+
+/// The rows of the file to ingest: (cells, kind) with kind existing / repeated / invalid / new.
+fn file_rows(rows: u64, people: u64) -> Vec<(Vec<Cell>, &'static str)> {
+    let mut out: Vec<(Vec<Cell>, &'static str)> = Vec::with_capacity(rows as usize);
+    let mut rng = Rng(77);
+    for i in 0..rows {
+        let kind = match i % 100 {
+            0..3 => "invalid",
+            3..5 if i > 100 => "repeated",
+            5..15 => "existing",
+            _ => "new",
+        };
+        let cells = match kind {
+            "invalid" => {
+                let pe = person(people + 10_000_000 + i);
+                let mut c = person_row(&pe, i);
+                c[2] = Cell::Text(format!("{}@", pe.first.to_lowercase()));
+                c[3] = Cell::Empty;
+                c
+            }
+            "repeated" => {
+                // A new person of an earlier row of this file again, the phone written another way.
+                let j = 100 * (rng.next() % (i / 100)) + 15 + rng.next() % 85;
+                let mut c = person_row(&person(people + j), i + 3);
+                if rng.next().is_multiple_of(2) {
+                    c[2] = Cell::Empty; // found by phone only
+                }
+                c
+            }
+            "existing" => person_row(&person(rng.next() % people), i),
+            _ => person_row(&person(people + i), i),
+        };
+        out.push((cells, kind));
+    }
+    out
+}
+
+fn write_xlsx(path: &Path, rows: &[(Vec<Cell>, &'static str)]) -> anyhow::Result<()> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (c, h) in HEADER.iter().enumerate() {
+        ws.write_string(0, c as u16, *h)?;
+    }
+    for (i, (cells, _)) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        for (c, cell) in cells.iter().enumerate() {
+            match cell {
+                Cell::Text(s) => {
+                    ws.write_string(r, c as u16, s)?;
+                }
+                Cell::Number(n) => {
+                    ws.write_number(r, c as u16, *n)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    wb.save(path)?;
+    Ok(())
+}
+
+fn shipped_directory() -> anyhow::Result<Directory> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    agency_portal::directory::load(&root.join("config/directory.toml"))
+        .map_err(|p| anyhow::anyhow!("{p}"))
+}
+
+/// Prepares generated rows with the real pipeline (as agency acme).
+fn prepared(dir: &Directory, rows: Vec<Vec<Cell>>) -> Vec<PreparedRow> {
+    let mut all = vec![Row {
+        number: 1,
+        cells: HEADER.iter().map(|h| Cell::Text(h.to_string())).collect(),
+    }];
+    all.extend(rows.into_iter().enumerate().map(|(i, cells)| Row {
+        number: i as u32 + 2,
+        cells,
+    }));
+    let wb = Workbook {
+        format: Format::Xlsx,
+        sheets: vec![Sheet {
+            name: "Sheet1".into(),
+            rows: all,
+        }],
+    };
+    let ctx = Context {
+        directory: dir,
+        agency: dir.agency("acme").expect("acme in the shipped directory"),
+        submitter_active: true,
+        default_campaign: None,
+    };
+    prepare(&wb, &ctx).expect("header found").rows
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()
+}
+
+/// Candidates, blocks and ownerships of one chunk of prefilled people, as CSV for COPY.
+struct Chunk {
+    candidates: Vec<u8>,
+    blocks: Vec<u8>,
+    ownerships: Vec<u8>,
+}
+
+const CANDIDATE_COLUMNS: &str =
+    "id, first_name, last_name, first_key, last_key, email, email_key, \
+     phone, phone_key, custom, source, created_at, updated_at";
+
+fn candidate_record(id: i64, r: &PreparedRow) -> [String; 13] {
+    let c = &r.candidate;
+    [
+        id.to_string(),
+        c.first_name.display.clone(),
+        c.last_name.display.clone(),
+        c.first_name.key.clone(),
+        c.last_name.key.clone(),
+        c.email.clone().unwrap_or_default(),
+        c.email_key.clone().unwrap_or_default(),
+        c.phone.clone().unwrap_or_default(),
+        c.phone_key.clone().unwrap_or_default(),
+        serde_json::to_string(&c.custom).unwrap_or_default(),
+        "agency".into(),
+        t0().to_rfc3339(),
+        t0().to_rfc3339(),
+    ]
+}
+
+fn owner(id: i64) -> &'static str {
+    if id % 2 == 0 {
+        "acme"
+    } else {
+        "bayanihan"
+    }
+}
+
+fn chunk_csv(first_id: i64, rows: &[PreparedRow]) -> anyhow::Result<Chunk> {
+    let mut cand = csv::Writer::from_writer(Vec::new());
+    let mut blocks = csv::Writer::from_writer(Vec::new());
+    let mut own = csv::Writer::from_writer(Vec::new());
+    let expires = (t0() + chrono::Duration::days(180)).to_rfc3339();
+    for (k, r) in rows.iter().enumerate() {
+        anyhow::ensure!(
+            r.is_valid(),
+            "a generated person is invalid: {:?}",
+            r.invalid
+        );
+        let id = first_id + k as i64;
+        cand.write_record(candidate_record(id, r))?;
+        for key in who_is_who::block_keys(&identity(r)) {
+            blocks.write_record([key, id.to_string()])?;
+        }
+        own.write_record([
+            id.to_string(),
+            String::new(),
+            owner(id).into(),
+            "cli".into(),
+            "40123".into(),
+            t0().to_rfc3339(),
+            expires.clone(),
+        ])?;
+    }
+    Ok(Chunk {
+        candidates: cand.into_inner()?,
+        blocks: blocks.into_inner()?,
+        ownerships: own.into_inner()?,
+    })
+}
+
+const CHUNK: u64 = 50_000;
+
+async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM candidates")
+        .fetch_one(&mut conn)
+        .await?;
+    anyhow::ensure!(n == 0, "the Postgres database already has candidates");
+    let mut p = 0;
+    while p < people {
+        let end = (p + CHUNK).min(people);
+        let mut rows = Vec::new();
+        for_each_chunk_range(dir, p, end, &mut rows)?;
+        let c = chunk_csv(p as i64 + 1, &rows)?;
+        drop(rows);
+        p = end;
+        let mut copy = conn
+            .copy_in_raw(&format!(
+                "COPY candidates ({CANDIDATE_COLUMNS}) FROM STDIN WITH (FORMAT csv)"
+            ))
+            .await?;
+        copy.send(c.candidates).await?;
+        copy.finish().await?;
+        let mut copy = conn
+            .copy_in_raw("COPY candidate_blocks (key, candidate_id) FROM STDIN WITH (FORMAT csv)")
+            .await?;
+        copy.send(c.blocks).await?;
+        copy.finish().await?;
+        let mut copy = conn
+            .copy_in_raw(
+                "COPY ownerships (candidate_id, scope_key, agency_id, channel, campaign_id, \
+                 started_at, expires_at) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (scope_key))",
+            )
+            .await?;
+        copy.send(c.ownerships).await?;
+        copy.finish().await?;
+    }
+    conn.execute(
+        "SELECT setval(pg_get_serial_sequence('candidates', 'id'), (SELECT max(id) FROM candidates))",
+    )
+    .await?;
+    conn.execute("VACUUM ANALYZE").await?;
+    Ok(())
+}
+
+async fn prefill_sqlite(url: &str, dir: &Directory, people: u64) -> anyhow::Result<()> {
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    let mut tx = conn.begin().await?;
+    let mut all: Vec<(i64, Vec<PreparedRow>)> = Vec::new();
+    // Prepared first (sync), then written (async), one chunk at a time.
+    let mut p = 0;
+    while p < people {
+        let end = (p + CHUNK).min(people);
+        let mut chunk = Vec::new();
+        for_each_chunk_range(dir, p, end, &mut chunk)?;
+        all.push((p as i64 + 1, chunk));
+        for (first, rows) in all.drain(..) {
+            for (k0, part) in rows.chunks(2_000).enumerate() {
+                let base = first + (k0 * 2_000) as i64;
+                let mut qb =
+                    QueryBuilder::new(format!("INSERT INTO candidates ({CANDIDATE_COLUMNS}) "));
+                qb.push_values(part.iter().enumerate(), |mut b, (k, r)| {
+                    let c = &r.candidate;
+                    b.push_bind(base + k as i64)
+                        .push_bind(c.first_name.display.clone())
+                        .push_bind(c.last_name.display.clone())
+                        .push_bind(c.first_name.key.clone())
+                        .push_bind(c.last_name.key.clone())
+                        .push_bind(c.email.clone())
+                        .push_bind(c.email_key.clone())
+                        .push_bind(c.phone.clone())
+                        .push_bind(c.phone_key.clone())
+                        .push_bind(serde_json::to_string(&c.custom).unwrap_or_default())
+                        .push_bind("agency")
+                        .push_bind(t0())
+                        .push_bind(t0());
+                });
+                qb.build().execute(&mut *tx).await?;
+                let blocks: Vec<(String, i64)> = part
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, r)| {
+                        who_is_who::block_keys(&identity(r))
+                            .into_iter()
+                            .map(move |key| (key, base + k as i64))
+                    })
+                    .collect();
+                let mut qb = QueryBuilder::new("INSERT INTO candidate_blocks (key, candidate_id) ");
+                qb.push_values(blocks, |mut b, (key, id)| {
+                    b.push_bind(key).push_bind(id);
+                });
+                qb.build().execute(&mut *tx).await?;
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO ownerships (candidate_id, scope_key, agency_id, channel, \
+                     campaign_id, started_at, expires_at) ",
+                );
+                qb.push_values(0..part.len(), |mut b, k| {
+                    let id = base + k as i64;
+                    b.push_bind(id)
+                        .push_bind("")
+                        .push_bind(owner(id))
+                        .push_bind("cli")
+                        .push_bind("40123")
+                        .push_bind(t0())
+                        .push_bind(t0() + chrono::Duration::days(180));
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+        }
+        p = end;
+    }
+    tx.commit().await?;
+    conn.execute("ANALYZE").await?;
+    Ok(())
+}
+
+fn for_each_chunk_range(
+    dir: &Directory,
+    from: u64,
+    to: u64,
+    out: &mut Vec<PreparedRow>,
+) -> anyhow::Result<()> {
+    let rows: Vec<Vec<Cell>> = (from..to).map(|q| person_row(&person(q), q)).collect();
+    let prepared = prepared(dir, rows);
+    anyhow::ensure!(
+        prepared.iter().all(|r| r.is_valid()),
+        "a generated person is invalid"
+    );
+    out.extend(prepared);
+    Ok(())
+}
+
+/// Runs a command to its end: wall time and peak RSS (kB) of that child alone.
+fn run_measured(cmd: &mut Command) -> anyhow::Result<(Duration, u64, std::process::ExitStatus)> {
+    use std::os::unix::process::ExitStatusExt;
+    let t = Instant::now();
+    let child = cmd.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain wait4 on our own child with valid out-pointers; `child` is never waited on
+    // through std afterwards.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = t.elapsed();
+    anyhow::ensure!(
+        r == pid,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
+    std::mem::forget(child);
+    Ok((
+        wall,
+        usage.ru_maxrss as u64,
+        std::process::ExitStatus::from_raw(status),
+    ))
+}
+
+fn portal(bin: &Path, url: &str, args: &[&str], stdout: &Path) -> anyhow::Result<Command> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(&root)
+        .env("DATABASE_URL", url)
+        .env(
+            "AGENCY_PORTAL_CONFIG",
+            root.join("config/agency-portal.toml"),
+        )
+        .stdout(std::fs::File::create(stdout)?)
+        .stderr(std::fs::File::create(stdout.with_extension("err"))?);
+    Ok(cmd)
+}
+
+/// `agency-portal migrate`, then `agency-portal agencies` (which applies the directory).
+fn migrate(bin: &Path, url: &str, work: &Path) -> anyhow::Result<()> {
+    for cmd in ["migrate", "agencies"] {
+        let log = work.join(format!("{cmd}.out"));
+        let (_, _, status) = run_measured(&mut portal(bin, url, &[cmd], &log)?)?;
+        anyhow::ensure!(
+            status.success(),
+            "agency-portal {cmd} failed: {}",
+            std::fs::read_to_string(log.with_extension("err")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn ingest(bin: &Path, url: &str, file: &Path, out: &Path) -> anyhow::Result<(Duration, u64)> {
+    let f = file.to_string_lossy();
+    let (wall, rss, status) = run_measured(&mut portal(
+        bin,
+        url,
+        &["ingest", &f, "--agency", "acme"],
+        out,
+    )?)?;
+    anyhow::ensure!(
+        status.success(),
+        "agency-portal ingest failed ({status}): {}",
+        std::fs::read_to_string(out.with_extension("err")).unwrap_or_default()
+    );
+    Ok((wall, rss))
+}
+
+/// The counts line `ingest` printed.
+fn counts_line(out: &Path) -> String {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let bin = PathBuf::from(arg("--bin").ok_or_else(|| anyhow::anyhow!("--bin PATH needed"))?);
+    let work = PathBuf::from(arg("--work").ok_or_else(|| anyhow::anyhow!("--work DIR needed"))?);
+    let pg = arg("--pg").ok_or_else(|| anyhow::anyhow!("--pg URL needed"))?;
+    let people: u64 = arg("--people")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let rows: u64 = arg("--rows")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let dir = shipped_directory()?;
+
+    // The database and the file.
+    let t = Instant::now();
+    let mut admin = sqlx::PgConnection::connect(&pg).await?;
+    admin.execute("DROP DATABASE IF EXISTS bench").await?;
+    admin.execute("CREATE DATABASE bench").await?;
+    let (base, _) = pg.rsplit_once('/').expect("a postgres URL");
+    let pg_url = format!("{base}/bench");
+    migrate(&bin, &pg_url, &work)?;
+    prefill_postgres(&pg_url, &dir, people).await?;
+    println!(
+        "Postgres prefilled with {people} candidates, their blocks and ownerships in {:.0}s (untimed)",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let sqlite_url = format!("sqlite://{}/bench.db", work.display());
+    migrate(&bin, &sqlite_url, &work)?;
+    prefill_sqlite(&sqlite_url, &dir, people).await?;
+    println!(
+        "SQLite prefilled with {people} in {:.0}s (untimed)",
+        t.elapsed().as_secs_f64()
+    );
+
+    let file_rows = file_rows(rows, people);
+    let mut kinds = std::collections::BTreeMap::new();
+    for (_, k) in &file_rows {
+        *kinds.entry(*k).or_insert(0u64) += 1;
+    }
+    let file = work.join("ingest.xlsx");
+    write_xlsx(&file, &file_rows)?;
+    println!(
+        "file: {rows} rows x 10 columns, {} bytes; rows by kind: {kinds:?}",
+        std::fs::metadata(&file)?.len()
+    );
+    // The same rows as candidate columns, for the baseline COPY (read by the server).
+    let prepared_rows = prepared(&dir, file_rows.into_iter().map(|(c, _)| c).collect());
+    let copy_csv = work.join("copy.csv");
+    {
+        let mut w = csv::Writer::from_path(&copy_csv)?;
+        for (k, r) in prepared_rows.iter().enumerate() {
+            w.write_record(candidate_record(k as i64 + 1, r))?;
+        }
+        w.flush()?;
+    }
+    drop(prepared_rows);
+
+    // Baseline: raw read + server-side COPY into an empty table with the candidates' indexes.
+    let bytes = std::fs::read(&file)?;
+    let t = Instant::now();
+    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(&bytes[..]))?;
+    let name = wb.sheet_names()[0].clone();
+    let range = wb.worksheet_range(&name)?;
+    let raw_read = t.elapsed();
+    let raw_rows = range.height();
+    drop((range, wb));
+    drop(bytes);
+    let mut conn = sqlx::PgConnection::connect(&pg_url).await?;
+    conn.execute(
+        "DROP TABLE IF EXISTS bench_copy;
+         CREATE TABLE bench_copy (LIKE candidates INCLUDING DEFAULTS INCLUDING IDENTITY);
+         CREATE INDEX bench_copy_email_key ON bench_copy (email_key);
+         CREATE INDEX bench_copy_phone_key ON bench_copy (phone_key);
+         ALTER TABLE bench_copy ADD PRIMARY KEY (id);",
+    )
+    .await?;
+    let t = Instant::now();
+    sqlx::query(&format!(
+        "COPY bench_copy ({CANDIDATE_COLUMNS}) FROM '{}' WITH (FORMAT csv)",
+        copy_csv.display()
+    ))
+    .execute(&mut conn)
+    .await?;
+    let copy = t.elapsed();
+    conn.execute("DROP TABLE bench_copy").await?;
+    conn.close().await?;
+    let baseline = raw_read + copy;
+    println!(
+        "baseline: raw calamine read {:.3}s ({raw_rows} rows) + server-side COPY {:.3}s = {:.3}s",
+        raw_read.as_secs_f64(),
+        copy.as_secs_f64(),
+        baseline.as_secs_f64()
+    );
+
+    // The ingests.
+    let out = work.join("ingest-postgres.out");
+    let (wall, rss) = ingest(&bin, &pg_url, &file, &out)?;
+    let rss_mb = rss as f64 / 1024.0;
+    println!(
+        "Postgres: agency-portal ingest {:.3}s wall, peak RSS {rss_mb:.1} MB; {}",
+        wall.as_secs_f64(),
+        counts_line(&out)
+    );
+    let out = work.join("ingest-sqlite.out");
+    let (swall, srss) = ingest(&bin, &sqlite_url, &file, &out)?;
+    println!(
+        "SQLite:   agency-portal ingest {:.3}s wall, peak RSS {:.1} MB; {}",
+        swall.as_secs_f64(),
+        srss as f64 / 1024.0,
+        counts_line(&out)
+    );
+    let ratio = wall.as_secs_f64() / baseline.as_secs_f64();
+    let ok_time = ratio <= TIME_RATIO_MAX;
+    let ok_rss = rss_mb <= RSS_MAX_MB;
+    println!(
+        "Postgres ingest {ratio:.2}x the baseline (budget {TIME_RATIO_MAX}x): {}; peak RSS {rss_mb:.1} MB (budget {RSS_MAX_MB} MB): {}",
+        if ok_time { "ok" } else { "OVER BUDGET" },
+        if ok_rss { "ok" } else { "OVER BUDGET" }
+    );
+    if !(ok_time && ok_rss) {
+        std::process::exit(1);
+    }
+    Ok(())
+}
