@@ -246,8 +246,13 @@ impl World {
         let tmp = tempfile::tempdir()?;
         let dir = bench_directory(root, tmp.path())?;
         let store = Store::open(&format!("sqlite://{}/bench.db", tmp.path().display())).await?;
+        let composer = agency_portal::mail::Composer::new(
+            "Agency Portal <portal@example.test>",
+            "portal@example.test",
+            &root.join("config/templates"),
+        )?;
         store
-            .sync_directory(&dir, "directory.toml", "bench", t0())
+            .sync_directory(&dir, "directory.toml", "bench", t0(), &composer)
             .await?;
         Ok(World {
             pipeline: Pipeline {
