@@ -138,27 +138,58 @@ fn inputs(rows: &[PreparedRow]) -> Vec<RowInput> {
         .collect()
 }
 
-/// The keys to look people up by, for the valid rows.
+/// The exact keys to look people up by, for the valid rows.
 struct LookupKeys {
     emails: Vec<String>,
     phones: Vec<String>,
-    blocks: Vec<String>,
 }
 
 fn lookup_keys(inputs: &[RowInput]) -> LookupKeys {
     let mut emails = BTreeSet::new();
     let mut phones = BTreeSet::new();
-    let mut blocks = BTreeSet::new();
     for r in inputs.iter().filter(|r| r.invalid.is_none()) {
         emails.extend(r.identity.email_key.clone());
         phones.extend(r.identity.phone_key.clone());
-        blocks.extend(who_is_who::lookup_keys(&r.identity));
     }
     LookupKeys {
         emails: emails.into_iter().collect(),
         phones: phones.into_iter().collect(),
-        blocks: blocks.into_iter().collect(),
     }
+}
+
+/// A block shared by more people than this says too little to compare on (a very common name with a
+/// common address pattern): it is left out, so that no row ever compares against thousands. Such
+/// people are still caught by an equal email or phone.
+pub const MAX_BLOCK: usize = 64;
+
+/// The block keys worth looking up: those of valid rows that are nobody the database knows by email
+/// or phone and that repeat no earlier row of the file (those are decided without the review rule).
+fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
+    let known_emails: BTreeSet<&str> = found
+        .iter()
+        .filter_map(|k| k.identity.email_key.as_deref())
+        .collect();
+    let known_phones: BTreeSet<&str> = found
+        .iter()
+        .filter_map(|k| k.identity.phone_key.as_deref())
+        .collect();
+    let mut earlier: BTreeSet<&str> = BTreeSet::new();
+    let mut blocks = BTreeSet::new();
+    for r in inputs.iter().filter(|r| r.invalid.is_none()) {
+        let id = &r.identity;
+        let e = id.email_key.as_deref();
+        let p = id.phone_key.as_deref();
+        let known = e.is_some_and(|e| known_emails.contains(e))
+            || p.is_some_and(|p| known_phones.contains(p));
+        let repeats =
+            e.is_some_and(|e| earlier.contains(e)) || p.is_some_and(|p| earlier.contains(p));
+        earlier.extend(e);
+        earlier.extend(p);
+        if !known && !repeats {
+            blocks.extend(who_is_who::lookup_keys(id));
+        }
+    }
+    blocks.into_iter().collect()
 }
 
 /// Candidate rows as read for deciding.
@@ -326,15 +357,14 @@ impl Store {
                 |r| known_row(&r)?
             ));
             let seen: BTreeSet<i64> = found.iter().map(|k| k.id).collect();
-            let block_ids: BTreeSet<i64> = fetch_in!(
-                tx,
-                "SELECT candidate_id FROM candidate_blocks WHERE key",
-                keys.blocks,
-                |r| r.try_get::<i64, _>("candidate_id")?
-            )
-            .into_iter()
-            .filter(|id| !seen.contains(id))
-            .collect();
+            let blocks = block_keys(&inputs, &found);
+            let block_ids: BTreeSet<i64> = tx
+                .capped_blocks(&blocks, MAX_BLOCK)
+                .await?
+                .into_iter()
+                .flatten()
+                .filter(|id| !seen.contains(id))
+                .collect();
             let block_ids: Vec<i64> = block_ids.into_iter().collect();
             found.extend(fetch_in!(
                 tx,
@@ -616,6 +646,67 @@ fn outcomes(
             same_as_row: d.same_as_row,
         })
         .collect()
+}
+
+/// The candidates of each block key, leaving out keys with more than `cap` candidates (read with a
+/// per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all of them).
+pub(crate) trait CappedBlocks {
+    async fn capped_blocks(
+        &mut self,
+        keys: &[String],
+        cap: usize,
+    ) -> Result<Vec<Vec<i64>>, sqlx::Error>;
+}
+
+fn parse_ids(ids: Option<String>, cap: usize) -> Option<Vec<i64>> {
+    let ids: Vec<i64> = ids?
+        .split(',')
+        .filter_map(|i| i.trim().parse().ok())
+        .collect();
+    (ids.len() <= cap).then_some(ids)
+}
+
+impl CappedBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn capped_blocks(
+        &mut self,
+        keys: &[String],
+        cap: usize,
+    ) -> Result<Vec<Vec<i64>>, sqlx::Error> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(chunk_len(1)) {
+            let mut qb = QueryBuilder::new("WITH k(key) AS (");
+            qb.push_values(chunk, |mut b, key| {
+                b.push_bind(key.clone());
+            });
+            qb.push(") SELECT (SELECT group_concat(candidate_id) FROM (SELECT candidate_id FROM candidate_blocks b WHERE b.key = k.key LIMIT ");
+            qb.push((cap + 1).to_string());
+            qb.push(")) AS ids FROM k");
+            for row in qb.build().fetch_all(&mut **self).await? {
+                out.extend(parse_ids(row.try_get("ids")?, cap));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl CappedBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn capped_blocks(
+        &mut self,
+        keys: &[String],
+        cap: usize,
+    ) -> Result<Vec<Vec<i64>>, sqlx::Error> {
+        let sql = format!(
+            "SELECT (SELECT string_agg(candidate_id::text, ',') FROM (SELECT candidate_id FROM candidate_blocks b
+               WHERE b.key = k.key LIMIT {}) s) AS ids FROM unnest($1::text[]) AS k(key)",
+            cap + 1
+        );
+        let rows = sqlx::query(&sql).bind(keys).fetch_all(&mut **self).await?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(parse_ids(row.try_get("ids")?, cap));
+        }
+        Ok(out)
+    }
 }
 
 /// Reserving `n` consecutive candidate ids (under the write lock); returns the first.
