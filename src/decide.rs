@@ -214,10 +214,15 @@ fn decide_row(
     .copied();
     if let Some(j) = first_same {
         let number = rows[j].number;
+        // An earlier row waiting for review names only a possible match: not this row's person.
+        let person = match decided[j].outcome {
+            Outcome::Review => None,
+            _ => decided[j].person,
+        };
         return Decision {
             outcome: Outcome::Repeated,
             reason: format!("the same person as row {number} of this file"),
-            person: decided[j].person,
+            person,
             same_as_row: Some(number),
             take: None,
         };

@@ -281,3 +281,26 @@ fn outbox_flush_sends_invitations_once_with_the_owners_wording() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("receipt.html"), "{err}");
 }
+
+#[test]
+fn processes_opening_a_new_sqlite_database_at_once_all_succeed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            portal(&shipped(), tmp.path())
+                .arg("migrate")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -158,10 +158,36 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Sqlite(pool) => {
+                // sqlx takes no lock on SQLite: two processes opening a new database at once would
+                // both create the tables. A lock file beside the database serialises them.
+                let _lock = self.sqlite_migration_lock()?;
+                SQLITE_MIGRATIONS.run(pool).await?
+            }
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// An exclusive lock on `<database>.migrate.lock`, held while the returned file lives.
+    fn sqlite_migration_lock(&self) -> Result<Option<std::fs::File>, StoreError> {
+        let Db::Sqlite(pool) = &self.db else {
+            return Ok(None);
+        };
+        let file = pool.connect_options().get_filename().to_path_buf();
+        if file.as_os_str().is_empty() || file == Path::new(":memory:") {
+            return Ok(None);
+        }
+        let lock_path = format!("{}.migrate.lock", file.display());
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Sql(sqlx::Error::Io(e)))?;
+        lock.lock()
+            .map_err(|e| StoreError::Sql(sqlx::Error::Io(e)))?;
+        Ok(Some(lock))
     }
 
     /// How many migrations this build knows (what `migrate` reports).
