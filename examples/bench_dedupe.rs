@@ -260,6 +260,7 @@ impl World {
                 directory: Arc::new(dir),
                 rules,
                 limits: Limits::default(),
+                composer: None,
             },
             _tmp: tmp,
         })
@@ -282,6 +283,7 @@ impl World {
             sender: String::new(),
             check_only: false,
             received_at: at,
+            receipt: None,
         };
         match self.pipeline.process(input, None).await? {
             pipeline::Result::Processed(p) => {

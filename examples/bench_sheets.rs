@@ -278,6 +278,7 @@ fn child(mode: &str, path: &Path) -> anyhow::Result<()> {
                 sender: String::new(),
                 check_only: true,
                 received_at: Utc::now(),
+                receipt: None,
             };
             let t = Instant::now();
             let (_, rows) = read_and_prepare(&dir, &input, &Limits::default(), None)

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cli::{App, BadInput, ImportArgs, IngestArgs};
 use crate::outcome::Outcome;
-use crate::pipeline::{self, Input, Pipeline, Processed};
+use crate::pipeline::{self, Input, Pipeline, Processed, ReceiptRequest};
 use crate::store::submissions::{Channel, Rules};
 
 /// Files from this size on get a progress bar (on a terminal).
@@ -27,6 +27,7 @@ pub fn pipeline(app: &App) -> Pipeline {
             name_similarity: policy.name_similarity,
         },
         limits: app.settings.limits,
+        composer: Some(app.composer.clone()),
     }
 }
 
@@ -98,6 +99,7 @@ pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()>
             sender: String::new(),
             check_only: false,
             received_at: crate::clock::now(),
+            receipt: None,
         },
     )
     .await?;
@@ -172,6 +174,11 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
             sender: args.user.clone().unwrap_or_default(),
             check_only: args.dry_run,
             received_at: crate::clock::now(),
+            // With --user the receipt goes to that user, as if they had emailed the file.
+            receipt: args.user.as_deref().map(|u| ReceiptRequest {
+                to: vec![(u.to_ascii_lowercase(), user_name(app, u))],
+                reply_to: None,
+            }),
         },
     )
     .await?;
@@ -222,6 +229,25 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A user's or owner's name from the directory (empty when unknown).
+fn user_name(app: &App, email: &str) -> String {
+    let email = email.to_ascii_lowercase();
+    app.directory
+        .agencies
+        .iter()
+        .flat_map(|a| &a.users)
+        .find(|u| u.email == email)
+        .map(|u| u.name.clone())
+        .or_else(|| {
+            app.directory
+                .owners
+                .iter()
+                .find(|o| o.email == email)
+                .map(|o| o.name.clone())
+        })
+        .unwrap_or_default()
 }
 
 /// `<stem>-results.xlsx` (and `<stem>-to-fix.xlsx`) beside the input.

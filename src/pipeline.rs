@@ -7,8 +7,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 
-use crate::directory::Directory;
+use crate::directory::{Directory, Role};
 use crate::header::HeaderError;
+use crate::mail::receipt::{self, AttentionRow, ReceiptInput, ReplyTo};
+use crate::mail::{Composer, Outgoing};
 use crate::outcome::Outcome;
 use crate::results::{self, FixRow, ResultRow};
 use crate::rows::{PreparedRow, Preparer};
@@ -34,6 +36,21 @@ pub struct Input {
     /// Validate and decide only: nothing is created (`--dry-run`, `[check]`, `check/`).
     pub check_only: bool,
     pub received_at: DateTime<Utc>,
+    /// Who gets the receipt (SPEC §7), written to the outbox in the submission's transaction; `None`:
+    /// no receipt (a command-line run without `--user`, a check).
+    pub receipt: Option<ReceiptRequest>,
+}
+
+/// The results and to-fix workbooks made for a receipt, kept for the caller.
+type BuiltWorkbooks = std::sync::Mutex<Option<(Vec<u8>, Option<Vec<u8>>)>>;
+
+/// Where a receipt goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRequest {
+    /// (address, display name).
+    pub to: Vec<(String, String)>,
+    /// For email submissions: the receipt is a reply in that thread.
+    pub reply_to: Option<ReplyTo>,
 }
 
 /// Why a file could not be processed at all.
@@ -145,6 +162,8 @@ pub struct Pipeline {
     pub directory: Arc<Directory>,
     pub rules: Rules,
     pub limits: Limits,
+    /// Builds receipts; `None`: no receipts are written (tests, benchmarks).
+    pub composer: Option<Arc<Composer>>,
 }
 
 impl Pipeline {
@@ -195,9 +214,20 @@ impl Pipeline {
         if let Some(pb) = &progress {
             pb.set_message("deciding");
         }
+        // The receipt is built inside the submission's transaction (it needs the submission's id),
+        // and the workbooks made for it are kept for the caller.
+        let built: BuiltWorkbooks = Default::default();
+        let make_receipt = |submission_id: i64, outcomes: &[RowOutcome]| {
+            self.receipt(&input, &headers, &rows, submission_id, outcomes, &built)
+        };
+        let maker: Option<&crate::store::submissions::ReceiptMaker> =
+            match (&self.composer, &input.receipt, input.check_only) {
+                (Some(_), Some(_), false) => Some(&make_receipt),
+                _ => None,
+            };
         let recorded = self
             .store
-            .record_submission(&meta, &rows, self.rules, input.check_only)
+            .record_submission(&meta, &rows, self.rules, input.check_only, maker)
             .await?;
         let (submission_id, outcomes) = match recorded {
             Recorded::AlreadyProcessed { submission_id } => {
@@ -210,6 +240,18 @@ impl Pipeline {
         };
         if let Some(pb) = &progress {
             pb.set_message("writing results");
+        }
+        if let Some((results_xlsx, to_fix_xlsx)) =
+            built.into_inner().unwrap_or_else(|e| e.into_inner())
+        {
+            return Ok(Result::Processed(Processed {
+                submission_id,
+                headers,
+                rows,
+                outcomes,
+                results_xlsx,
+                to_fix_xlsx,
+            }));
         }
         let (headers, rows, outcomes, results_xlsx, to_fix_xlsx) =
             tokio::task::spawn_blocking(move || {
@@ -226,6 +268,65 @@ impl Pipeline {
             results_xlsx: results_xlsx?,
             to_fix_xlsx: to_fix_xlsx?,
         }))
+    }
+
+    /// The receipt request for a drop-folder file: the agency's admins.
+    pub fn admins_receipt(&self, agency_id: &str) -> Option<ReceiptRequest> {
+        let agency = self.directory.agency(agency_id)?;
+        let to: Vec<(String, String)> = agency
+            .users
+            .iter()
+            .filter(|u| u.role == Role::Admin)
+            .map(|u| (u.email.clone(), u.name.clone()))
+            .collect();
+        (!to.is_empty()).then_some(ReceiptRequest { to, reply_to: None })
+    }
+
+    /// Builds the receipt of a decided submission (and keeps the workbooks made for it in `built`).
+    fn receipt(
+        &self,
+        input: &Input,
+        headers: &[String],
+        rows: &[PreparedRow],
+        submission_id: i64,
+        outcomes: &[RowOutcome],
+        built: &BuiltWorkbooks,
+    ) -> std::result::Result<Option<Outgoing>, String> {
+        let (Some(composer), Some(request)) = (&self.composer, &input.receipt) else {
+            return Ok(None);
+        };
+        let (results_xlsx, to_fix_xlsx) = workbooks(headers, rows, outcomes);
+        let results_xlsx = results_xlsx.map_err(|e| e.to_string())?;
+        let to_fix_xlsx = to_fix_xlsx.map_err(|e| e.to_string())?;
+        let agency_name = self
+            .directory
+            .agency(&input.agency_id)
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| input.agency_id.clone());
+        let attention = outcomes
+            .iter()
+            .filter(|o| !matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
+            .map(|o| AttentionRow {
+                row: u64::from(o.number),
+                outcome: o.outcome.as_str().to_string(),
+                reason: o.reason.clone(),
+            })
+            .collect();
+        let message = composer
+            .receipt(&ReceiptInput {
+                submission_id,
+                agency_name,
+                file_name: input.file_name.clone(),
+                counts: receipt::counts(crate::store::submissions::counts(outcomes)),
+                attention,
+                results_xlsx: results_xlsx.clone(),
+                to_fix_xlsx: to_fix_xlsx.clone(),
+                recipients: request.to.clone(),
+                reply_to: request.reply_to.clone(),
+            })
+            .map_err(|e| e.to_string())?;
+        *built.lock().unwrap_or_else(|e| e.into_inner()) = Some((results_xlsx, to_fix_xlsx));
+        Ok(Some(message))
     }
 }
 

@@ -38,6 +38,7 @@ fn pipeline(store: Store) -> Pipeline {
             name_similarity: 0.92,
         },
         limits: Limits::default(),
+        composer: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn the_same_people_from_every_writer_normalise_identically() {
             sender: String::new(),
             check_only: true,
             received_at: Utc::now(),
+            receipt: None,
         };
         let (_, rows) = read_and_prepare(&dir, &input, &Limits::default(), None)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -47,6 +47,7 @@ impl World {
                     name_similarity: 0.92,
                 },
                 limits: Limits::default(),
+                composer: None,
             },
         }
     }
@@ -79,6 +80,7 @@ impl World {
             sender: String::new(),
             check_only: false,
             received_at: at,
+            receipt: None,
         };
         match self.pipeline.process(input, None).await.unwrap() {
             pipeline::Result::Processed(p) => p,
@@ -244,6 +246,7 @@ async fn resending_a_file_changes_nothing(store: Store) {
         sender: String::new(),
         check_only: false,
         received_at: at,
+        receipt: None,
     };
     let first = match w
         .pipeline
@@ -279,6 +282,7 @@ async fn a_check_decides_but_creates_nothing(store: Store) {
         sender: String::new(),
         check_only: true,
         received_at: at,
+        receipt: None,
     };
     for _ in 0..2 {
         match w.pipeline.process(check(t0()), None).await.unwrap() {

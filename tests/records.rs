@@ -35,6 +35,7 @@ async fn pipeline(store: Store) -> Pipeline {
         directory: Arc::new(dir),
         rules: RULES,
         limits: Limits::default(),
+        composer: None,
     }
 }
 
@@ -50,6 +51,7 @@ async fn submit(p: &Pipeline, agency: &str, rows: &str, hours: i64) -> Processed
         sender: "someone@acme-staffing.ph".into(),
         check_only: false,
         received_at: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::hours(hours),
+        receipt: None,
     };
     match p.process(input, None).await.unwrap() {
         pipeline::Result::Processed(p) => p,

@@ -290,6 +290,8 @@ pub async fn take(
                     sender: super::sftp_setup::account(&f.agency),
                     check_only,
                     received_at: now,
+                    // Drop-folder receipts go to the agency's admins (SPEC §4.2).
+                    receipt: pipeline.admins_receipt(&f.agency),
                 };
                 let result = pipeline.process(input.clone(), None).await?;
                 let committed = match &result {

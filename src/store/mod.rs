@@ -39,6 +39,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("the receipt could not be written: {0}")]
+    Receipt(String),
 }
 
 impl StoreError {

@@ -89,6 +89,11 @@ pub enum Recorded {
     AlreadyProcessed { submission_id: i64 },
 }
 
+/// Builds the receipt of a submission inside its transaction, from its id and outcomes; `Ok(None)`:
+/// no receipt. An error rolls the submission back (nothing is recorded without its receipt).
+pub type ReceiptMaker<'a> =
+    dyn Fn(i64, &[RowOutcome]) -> Result<Option<crate::mail::Outgoing>, String> + Send + Sync + 'a;
+
 /// One ownership of a person, current or superseded (SPEC §6.5: attribution is never overwritten).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnershipRecord {
@@ -311,6 +316,7 @@ impl Store {
         rows: &[PreparedRow],
         rules: Rules,
         check_only: bool,
+        receipt: Option<&ReceiptMaker<'_>>,
     ) -> Result<Recorded, StoreError> {
         let inputs = inputs(rows);
         let keys = lookup_keys(&inputs);
@@ -614,6 +620,13 @@ impl Store {
                         .push_bind((r.outcome == Outcome::Review).then_some("pending"));
                 });
                 qb.build().execute(&mut *tx).await?;
+            }
+
+            // The receipt, in the same transaction (SPEC §7).
+            if let Some(make) = receipt {
+                if let Some(message) = make(submission_id, &results).map_err(StoreError::Receipt)? {
+                    super::outbox::enqueue(&mut *tx, &message, meta.received_at).await?;
+                }
             }
 
             tx.commit().await?;
