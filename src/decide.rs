@@ -17,6 +17,8 @@ pub mod reasons {
     pub const PREVIOUSLY_SUBMITTED: &str = "your agency already submitted this person";
     pub const REVIEW_CONFLICT: &str =
         "the email and the phone belong to two different registered people: an owner will check";
+    pub const REVIEW_OTHER_PHONE: &str =
+        "the email belongs to a registered person with another phone number: an owner will check";
     pub const REVIEW_SIMILAR: &str =
         "possibly the same person as a registered candidate: an owner will check";
 }
@@ -147,6 +149,18 @@ struct Earlier {
     any_scope: HashMap<String, usize>,
 }
 
+/// The email is the same but both have phone numbers, more than one edit apart: the email names one
+/// person and the phone (whoever has that number) another — SPEC §6.3's conflicting contacts. An
+/// address shared by two people (a family's, a recruiter's own) then never costs an agency its
+/// credit automatically; a typo in the phone is still the same person.
+fn other_phone(row: &Identity, other: &Identity) -> bool {
+    let same_email = matches!((&row.email_key, &other.email_key), (Some(a), Some(b)) if a == b);
+    match (&row.phone_key, &other.phone_key) {
+        (Some(a), Some(b)) => same_email && !who_is_who::within_one_edit(a, b),
+        _ => false,
+    }
+}
+
 /// Decides every row in input order.
 pub fn decide(rows: &[RowInput], known: &KnownPeople, policy: &Policy) -> Vec<Decision> {
     let mut out: Vec<Decision> = Vec::with_capacity(rows.len());
@@ -214,6 +228,17 @@ fn decide_row(
     .copied();
     if let Some(j) = first_same {
         let number = rows[j].number;
+        if other_phone(id, &rows[j].identity) {
+            return Decision {
+                outcome: Outcome::Review,
+                reason: format!(
+                    "the same email as row {number} of this file with another phone number: an owner will check"
+                ),
+                person: None,
+                same_as_row: Some(number),
+                take: None,
+            };
+        }
         // An earlier row waiting for review names only a possible match: not this row's person.
         let person = match decided[j].outcome {
             Outcome::Review => None,
@@ -237,6 +262,20 @@ fn decide_row(
                 outcome: Outcome::Review,
                 reason: reasons::REVIEW_CONFLICT.into(),
                 person: Some(Person::Known(*a)),
+                same_as_row: None,
+                take: None,
+            };
+        }
+        (Some(&cid), None)
+            if known
+                .people
+                .get(&cid)
+                .is_some_and(|p| other_phone(id, &p.identity)) =>
+        {
+            return Decision {
+                outcome: Outcome::Review,
+                reason: reasons::REVIEW_OTHER_PHONE.into(),
+                person: Some(Person::Known(cid)),
                 same_as_row: None,
                 take: None,
             };
@@ -509,5 +548,35 @@ mod tests {
         assert_eq!(outcomes(&d), ["new", "new"]);
         assert_eq!(d[1].person, Some(Person::NewFromRow(0)));
         assert_eq!(d[1].take, Some(Take::Own));
+    }
+
+    #[test]
+    fn one_email_with_two_phones_is_for_an_owner() {
+        let p = policy(Scope::Company);
+        let k = known_with(Some("rival"), 10); // ana@gmail.com, 639171234567
+        let rows = [
+            row(
+                2,
+                ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234576")),
+            ),
+            row(
+                3,
+                ident("ana", "cruz", Some("ana@gmail.com"), Some("639998887766")),
+            ),
+            row(
+                4,
+                ident("bo", "lim", Some("bo@gmail.com"), Some("639181111111")),
+            ),
+            row(
+                5,
+                ident("bo", "lim", Some("bo@gmail.com"), Some("639182222222")),
+            ),
+        ];
+        let d = decide(&rows, &k, &p);
+        // A typo in the phone is the same person; another number goes to an owner.
+        assert_eq!(outcomes(&d), ["duplicate", "review", "new", "review"]);
+        assert_eq!(d[3].same_as_row, Some(4));
+        let alone = decide(&rows[1..2], &k, &p);
+        assert_eq!(alone[0].reason, reasons::REVIEW_OTHER_PHONE);
     }
 }
