@@ -211,6 +211,9 @@ async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
     let drop_root = base.join("drop");
+    // Receipts go to acme's admin through the private OpenSMTPD into Dovecot.
+    let _smtp = support::mail::smtp_lock(false);
+    let mail = support::mail::mail_env();
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(&base).unwrap();
     let db_url = format!("sqlite://{}", base.join("portal.db").display());
@@ -219,9 +222,13 @@ async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
         &config,
         format!(
             "[database]\nurl = \"{db_url}\"\n\n[directory]\npath = \"{}\"\n\n\
-             [intake.mailbox]\nkind = \"none\"\n\n[intake.drop]\npath = \"{}\"\nsettle_ms = 1000\n",
+             [intake.mailbox]\nkind = \"none\"\n\n[intake.drop]\npath = \"{}\"\nsettle_ms = 1000\n\n\
+             [mail]\nfrom = \"Agency Portal <portal@example.test>\"\ntransport = \"smtp\"\n\
+             host = \"{}\"\nport = {}\ntls = \"none\"\ntimeout_secs = 10\n",
             repo().join("config/directory.toml").display(),
-            drop_root.display()
+            drop_root.display(),
+            mail.smtp_host,
+            mail.smtp_port
         ),
     )
     .unwrap();
@@ -418,6 +425,28 @@ async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
         "{:?}",
         listing(&acme)
     );
+    // One receipt per file, by email to acme's admin (the outbox row was written with the
+    // submission; `outbox flush` sends what is due).
+    let flushed = portal(&config).args(["outbox", "flush"]).output().unwrap();
+    assert!(
+        flushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flushed.stderr)
+    );
+    let mails =
+        support::mail::wait_for_mail("ana@acme-staffing.ph", 4, Duration::from_secs(30)).await;
+    let mut receipts: Vec<String> = mails
+        .iter()
+        .filter_map(|m| {
+            let m = mail_parser::MessageParser::default().parse(m)?;
+            m.header_raw("X-Agency-Portal-Submission")
+                .map(|v| v.trim().to_string())
+        })
+        .collect();
+    receipts.sort();
+    let mut expected: Vec<String> = subs.iter().map(|s| s.id.to_string()).collect();
+    expected.sort();
+    assert_eq!(receipts, expected, "one receipt per uploaded file");
     store.close().await;
     drop(_daemon);
     let _ = std::fs::remove_dir_all(&base);
