@@ -38,7 +38,7 @@ fn pipeline(store: Store) -> Pipeline {
             name_similarity: 0.92,
         },
         limits: Limits::default(),
-        composer: None,
+        composer: Some(Arc::new(support::composer())),
     }
 }
 
@@ -568,6 +568,19 @@ async fn a_crash_between_commit_and_move_is_finished_not_redone(store: Store) {
             .len(),
         2,
         "one record each"
+    );
+    let receipts: Vec<String> = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "receipt")
+        .flat_map(|r| r.recipients)
+        .collect();
+    assert_eq!(
+        receipts,
+        ["ana@acme-staffing.ph"],
+        "one receipt, to acme's admin, written with the submission before the crash"
     );
     assert_eq!(
         store.candidates_view(None, None, None).await.unwrap().len(),
