@@ -544,12 +544,24 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
 }
 
 /// The hidden `drop [--once]`: the drop-folder intake alone.
+/// Set (to anything) in crash drills: see [`drop_intake`].
+pub const CRASH_AFTER_COMMIT_ENV: &str = "AGENCY_PORTAL_CRASH_AFTER_COMMIT";
+
 async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
     use crate::drop::{CollectReceipts, DropOptions, DropSource};
     use std::sync::Arc;
-    let Some(opts) = DropOptions::from_settings(&app.settings.intake.drop) else {
+    let Some(mut opts) = DropOptions::from_settings(&app.settings.intake.drop) else {
         return Err(BadInput("intake.drop.path is empty: the drop folder is off".into()).into());
     };
+    // Crash drills: the process kills itself with SIGKILL right after a file's submission is
+    // committed and before the file is moved, exactly like `kill -9` at the worst moment.
+    if std::env::var_os(CRASH_AFTER_COMMIT_ENV).is_some() {
+        opts.hooks.after_commit = Some(Arc::new(|_: &str, _: &str| {
+            // SAFETY: signalling our own process; SIGKILL cannot be caught, nothing runs after.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            true
+        }));
+    }
     let settle = opts.settle;
     let sink = Arc::new(CollectReceipts::default());
     let source = DropSource::new(opts, crate::ingest::pipeline(app), sink.clone());

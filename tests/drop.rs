@@ -677,3 +677,95 @@ async fn hostile_entries_are_refused_and_the_source_keeps_going() {
     assert_eq!(subs.iter().filter(|s| s.status == "failed").count(), 7);
     assert_eq!(subs.iter().filter(|s| s.status == "processed").count(), 1);
 }
+
+/// Issue 6, acceptance 4, with a real process: `agency-portal drop --once` is killed with SIGKILL
+/// right after the file's submission is committed and before the file is moved; the next run moves
+/// it, creates no row twice, and there is one receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_commit_and_move_then_restart() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let drop_root = tmp.path().join("drop");
+    let db = tmp.path().join("portal.db");
+    let config = tmp.path().join("agency-portal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[directory]\npath = \"{}\"\n\
+             [intake.mailbox]\nkind = \"none\"\n[intake.drop]\npath = \"{}\"\nsettle_ms = 100\n\
+             [mail]\ntransport = \"file\"\npath = \"{}\"\n",
+            db.display(),
+            repo.join("config/directory.toml").display(),
+            drop_root.display(),
+            tmp.path().join("outbox").display()
+        ),
+    )
+    .unwrap();
+    let run = |crash: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+        c.arg("--config")
+            .arg(&config)
+            .args(["drop", "--once"])
+            .env_remove("DATABASE_URL")
+            .env("AGENCY_PORTAL_LOG", "error");
+        if crash {
+            c.env(agency_portal::cli::CRASH_AFTER_COMMIT_ENV, "1");
+        }
+        c.output().unwrap()
+    };
+    // The layout first, then the upload.
+    assert!(run(false).status.success());
+    let acme = drop_root.join("acme");
+    std::fs::write(acme.join("crash.csv"), csv(5, Some("40123"))).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let killed = run(true);
+    assert_eq!(killed.status.signal(), Some(9), "{killed:?}");
+    assert!(acme.join("crash.csv").exists(), "not moved before the kill");
+
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 1, "committed before the kill");
+    let people = store.candidates_view(None, None, None).await.unwrap().len();
+
+    let again = run(false);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(!acme.join("crash.csv").exists());
+    let processed: Vec<String> = std::fs::read_dir(acme.join("processed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        processed.iter().any(|n| n.ends_with("-crash.csv")),
+        "{processed:?}"
+    );
+    assert!(acme.join("results/crash-results.xlsx").is_file());
+    assert_eq!(
+        store
+            .submissions_view(Some("acme"), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.candidates_view(None, None, None).await.unwrap().len(),
+        people
+    );
+    let receipts = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "receipt")
+        .count();
+    assert_eq!(receipts, 1, "one receipt");
+    store.close().await;
+}
