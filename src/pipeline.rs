@@ -132,12 +132,7 @@ impl Processed {
 }
 
 pub fn counts_line(counts: &[u64; 7]) -> String {
-    Outcome::ALL
-        .iter()
-        .zip(counts)
-        .map(|(o, n)| format!("{} {n}", o.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    receipt::counts_line(&receipt::counts(*counts))
 }
 
 /// Everything a submission can end in.

@@ -46,21 +46,6 @@ pub fn dedupe_key(email: &str) -> String {
 /// The name of the attached template.
 pub const TEMPLATE_FILE: &str = "agency-portal-template.xlsx";
 
-/// HOOK(lead): the template workbook. Replace the body with `crate::results::template_workbook()`
-/// once that lands; until then a minimal sheet with the standard headers.
-pub fn template_workbook() -> Vec<u8> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    for (col, header) in ["first_name", "last_name", "email", "phone", "campaign"]
-        .iter()
-        .enumerate()
-    {
-        let _ = sheet.write_string_with_format(0, col as u16, *header, &bold);
-    }
-    book.save_to_buffer().unwrap_or_default()
-}
-
 impl Composer {
     pub fn invitation(&self, input: &InvitationInput) -> Result<Outgoing, MailError> {
         let to =
@@ -82,9 +67,10 @@ impl Composer {
         draft.text = rendered.text;
         draft.html = rendered.html;
         draft.dedupe_key = Some(dedupe_key(&input.email));
-        draft
-            .attachments
-            .push(Attachment::xlsx(TEMPLATE_FILE, template_workbook()));
+        draft.attachments.push(Attachment::xlsx(
+            TEMPLATE_FILE,
+            crate::results::template_workbook(),
+        ));
         draft.build(self.domain())
     }
 }

@@ -13,26 +13,17 @@
 
 use serde::Serialize;
 
+use crate::outcome::Outcome;
+
 use super::message::{clean_message_id, header_text, Address, Attachment, Draft};
 use super::{Composer, MailError, MailKind, Outgoing};
 
-/// The outcome codes in SPEC order (§6.4); the counts line lists them in this order.
-pub const OUTCOMES: [&str; 7] = [
-    "new",
-    "previously_submitted",
-    "duplicate",
-    "blocked",
-    "review",
-    "repeated",
-    "invalid",
-];
-
-/// Rows per outcome, in [`OUTCOMES`] order: `[("new", 120), ("previously_submitted", 3), …]`.
+/// Rows per outcome, in [`Outcome::ALL`] order: `[("new", 120), ("previously_submitted", 3), …]`.
 pub type Counts = [(&'static str, u64); 7];
 
-/// Counts from the seven numbers in [`OUTCOMES`] order.
+/// Counts from the seven numbers in [`Outcome::ALL`] order (SPEC §6.4).
 pub fn counts(values: [u64; 7]) -> Counts {
-    std::array::from_fn(|i| (OUTCOMES[i], values[i]))
+    std::array::from_fn(|i| (Outcome::ALL[i].as_str(), values[i]))
 }
 
 /// `new 120, previously_submitted 3, duplicate 2, blocked 0, review 1, repeated 1, invalid 5`
