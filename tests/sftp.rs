@@ -203,9 +203,12 @@ fn listing(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
     let ssh = Ssh::from_env();
-    // OpenSSH wants every folder above a chroot owned by root and not group/world-writable: the
-    // target dir qualifies, /tmp does not.
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+    // OpenSSH wants every folder above a chroot owned by root and not group/world-writable: /tmp
+    // (and a checkout under it) does not qualify, so the test works under /srv, which does.
+    let parent = PathBuf::from("/srv/agency-portal-tests");
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::set_permissions(&parent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let base = parent.join(format!(
         "sftp-{}-{}",
         std::process::id(),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
