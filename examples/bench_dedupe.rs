@@ -33,7 +33,11 @@ use agency_portal::settings::Settings;
 use agency_portal::sheet::Limits;
 use agency_portal::store::submissions::{identity, Channel, Rules};
 use agency_portal::store::Store;
+
+#[path = "bench_data/mod.rs"]
+mod bench_data;
 use agency_portal::who_is_who;
+use bench_data::Rng;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 const PRECISION_MIN: f64 = 0.999;
@@ -86,31 +90,6 @@ fn read_febrl(path: &Path) -> anyhow::Result<Vec<Record>> {
     Ok(out)
 }
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded(s: &str) -> Rng {
-        // FNV-1a.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in s.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        Rng(h)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 fn base_local(org: &Record) -> String {
@@ -135,18 +114,18 @@ fn base_local(org: &Record) -> String {
 
 fn one_edit(local: &str, rng: &mut Rng) -> String {
     let mut c: Vec<char> = local.chars().collect();
-    let letter = |rng: &mut Rng| ALPHABET[rng.below(ALPHABET.len())] as char;
-    match rng.below(4) {
+    let letter = |rng: &mut Rng| ALPHABET[rng.index(ALPHABET.len())] as char;
+    match rng.index(4) {
         0 => {
-            let at = rng.below(c.len() + 1);
+            let at = rng.index(c.len() + 1);
             c.insert(at, letter(rng));
         }
         1 if c.len() > 1 => {
-            let at = rng.below(c.len());
+            let at = rng.index(c.len());
             c.remove(at);
         }
         2 | 1 => {
-            let at = rng.below(c.len());
+            let at = rng.index(c.len());
             let mut l = letter(rng);
             while l == c[at] {
                 l = letter(rng);
@@ -155,7 +134,7 @@ fn one_edit(local: &str, rng: &mut Rng) -> String {
         }
         _ => {
             if c.len() > 1 {
-                let at = rng.below(c.len() - 1);
+                let at = rng.index(c.len() - 1);
                 c.swap(at, at + 1);
             }
         }
@@ -177,7 +156,7 @@ fn sheet_rows(records: &[Record]) -> Vec<SheetRow> {
                 (base, "same")
             } else {
                 let mut rng = Rng::seeded(&r.rec_id);
-                match rng.below(100) {
+                match rng.index(100) {
                     0..60 => (base, "same"),
                     60..80 => {
                         let (local, domain) = base.rsplit_once('@').unwrap_or_default();

@@ -22,120 +22,13 @@ use agency_portal::store::submissions::Channel;
 use calamine::{Reader, Xlsx};
 use chrono::Utc;
 
+#[path = "bench_data/mod.rs"]
+mod bench_data;
+use bench_data::*;
+
 const TIME_RATIO_MAX: f64 = 1.5;
 const RSS_MAX_MB: f64 = 150.0;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-const FIRST: &[&str] = &[
-    "Juan",
-    "María",
-    "José",
-    "Ana",
-    "Mark Anthony",
-    "John Paul",
-    "Kristine",
-    "Jericho",
-    "Angelica",
-    "Rhea",
-    "Mary Grace",
-    "Jonathan",
-    "Princess",
-    "Ramon",
-    "Lourdes",
-    "Carlo",
-    "Jasmine",
-    "Rodel",
-    "Aileen",
-    "Christian",
-    "Ma. Theresa",
-    "Jun",
-    "Lovely",
-    "Ronaldo",
-    "Cherry Ann",
-    "Joshua",
-    "Nicole",
-    "Reynaldo",
-    "Shiela",
-    "Emmanuel",
-];
-const LAST: &[&str] = &[
-    "Santos",
-    "Reyes",
-    "Cruz",
-    "Bautista",
-    "Ocampo",
-    "Garcia",
-    "Mendoza",
-    "Torres",
-    "Tomas",
-    "Andrada",
-    "Castillo",
-    "Flores",
-    "Villanueva",
-    "Ramos",
-    "Castro",
-    "Rivera",
-    "Aquino",
-    "Navarro",
-    "Salazar",
-    "Mercado",
-    "dela Cruz",
-    "de los Santos",
-    "Gonzales",
-    "Lopez",
-    "Pascual",
-    "Dizon",
-    "Fernández",
-    "Manalo",
-    "Sison",
-    "Macapagal",
-];
-const DOMAINS: &[&str] = &[
-    "gmail.com",
-    "gmail.com",
-    "gmail.com",
-    "yahoo.com",
-    "outlook.com",
-];
-const PREFIXES: &[&str] = &[
-    "917", "918", "919", "920", "921", "927", "928", "939", "945", "956", "966", "977", "995",
-    "998",
-];
-const SOURCES: &[&str] = &[
-    "Facebook",
-    "Referral",
-    "JobStreet",
-    "Walk-in",
-    "Indeed",
-    "Kalibrr",
-];
-const CITIES: &[&str] = &[
-    "Quezon City",
-    "Manila",
-    "Makati",
-    "Pasig",
-    "Taguig",
-    "Cebu City",
-    "Davao City",
-    "Caloocan",
-];
 const POSITIONS: &[&str] = &["CSR", "TSR", "Team Leader", "QA Analyst", "Chat Support"];
 const SHIFTS: &[&str] = &["Night", "Day", "Mid", "Flexible"];
 
