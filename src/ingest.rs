@@ -148,10 +148,7 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(user) = &args.user {
-        let known = dir.is_owner(user)
-            || dir
-                .agency(&args.agency)
-                .is_some_and(|a| a.users.iter().any(|u| u.email.eq_ignore_ascii_case(user)));
+        let known = dir.is_owner(user) || dir.is_user_of(&args.agency, user);
         if !known {
             return Err(BadInput(format!(
                 "`{user}` is neither a user of agency {} nor an owner",
@@ -235,11 +232,8 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
 fn user_name(app: &App, email: &str) -> String {
     let email = email.to_ascii_lowercase();
     app.directory
-        .agencies
-        .iter()
-        .flat_map(|a| &a.users)
-        .find(|u| u.email == email)
-        .map(|u| u.name.clone())
+        .user(&email)
+        .map(|(_, u)| u.name.clone())
         .or_else(|| {
             app.directory
                 .owners

@@ -342,9 +342,10 @@ pub fn read_and_prepare(
             &company
         }
     };
-    let submitter_active = input.user_email.as_deref().is_none_or(|u| {
-        directory.is_owner(u) || agency_user_active(directory, &input.agency_id, u)
-    });
+    let submitter_active = input
+        .user_email
+        .as_deref()
+        .is_none_or(|u| directory.is_owner(u) || directory.is_user_of(&input.agency_id, u));
     let ctx = Context {
         directory,
         agency,
@@ -402,13 +403,6 @@ fn company_agency(country: &str) -> crate::directory::Agency {
         domains: Vec::new(),
         users: Vec::new(),
     }
-}
-
-fn agency_user_active(directory: &Directory, agency_id: &str, email: &str) -> bool {
-    let email = email.to_ascii_lowercase();
-    directory
-        .agency(agency_id)
-        .is_some_and(|a| a.users.iter().any(|u| u.email == email))
 }
 
 type Workbooks = (

@@ -100,6 +100,19 @@ impl Directory {
     pub fn campaign(&self, id: &str) -> Option<&Campaign> {
         self.campaigns.iter().find(|c| c.id == id)
     }
+    /// The user with this email (any case) and their agency.
+    pub fn user(&self, email: &str) -> Option<(&Agency, &User)> {
+        let email = email.to_ascii_lowercase();
+        self.agencies
+            .iter()
+            .find_map(|a| a.users.iter().find(|u| u.email == email).map(|u| (a, u)))
+    }
+
+    /// Whether `email` is a user of agency `agency_id`.
+    pub fn is_user_of(&self, agency_id: &str, email: &str) -> bool {
+        self.user(email).is_some_and(|(a, _)| a.id == agency_id)
+    }
+
     pub fn is_owner(&self, email: &str) -> bool {
         let email = email.to_ascii_lowercase();
         self.owners.iter().any(|o| o.email == email)
