@@ -261,6 +261,7 @@ impl World {
             channel: Channel::Cli,
             sender: String::new(),
             check_only: false,
+            source_ref: None,
             received_at: at,
             receipt: None,
         };

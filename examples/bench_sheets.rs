@@ -170,6 +170,7 @@ fn child(mode: &str, path: &Path) -> anyhow::Result<()> {
                 channel: Channel::Cli,
                 sender: String::new(),
                 check_only: true,
+                source_ref: None,
                 received_at: Utc::now(),
                 receipt: None,
             };

@@ -98,6 +98,7 @@ pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()>
             channel: Channel::Import,
             sender: String::new(),
             check_only: false,
+            source_ref: None,
             received_at: crate::clock::now(),
             receipt: None,
         },
@@ -170,6 +171,7 @@ pub async fn run(app: &App, args: &IngestArgs) -> anyhow::Result<()> {
             channel: Channel::Cli,
             sender: args.user.clone().unwrap_or_default(),
             check_only: args.dry_run,
+            source_ref: None,
             received_at: crate::clock::now(),
             // With --user the receipt goes to that user, as if they had emailed the file.
             receipt: args.user.as_deref().map(|u| ReceiptRequest {

@@ -39,6 +39,9 @@ pub struct Input {
     /// Who gets the receipt (SPEC §7), written to the outbox in the submission's transaction; `None`:
     /// no receipt (a command-line run without `--user`, a check).
     pub receipt: Option<ReceiptRequest>,
+    /// What the file is part of, recorded once: `mail:<ledger id>:<attachment>` for email. A part
+    /// already recorded is [`Result::AlreadyProcessed`] and changes nothing.
+    pub source_ref: Option<String>,
 }
 
 /// The results and to-fix workbooks made for a receipt, kept for the caller.
@@ -176,6 +179,7 @@ impl Pipeline {
             file_name: input.file_name.clone(),
             sha256: crate::cli::sha256_hex(&input.bytes),
             received_at: input.received_at,
+            source_ref: input.source_ref.clone(),
         };
         let prepared = {
             let directory = Arc::clone(&self.directory);

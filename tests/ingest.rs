@@ -42,6 +42,7 @@ fn the_same_people_from_every_writer_normalise_identically() {
             channel: Channel::Cli,
             sender: String::new(),
             check_only: true,
+            source_ref: None,
             received_at: Utc::now(),
             receipt: None,
         };

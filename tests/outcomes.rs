@@ -79,6 +79,7 @@ impl World {
             channel,
             sender: String::new(),
             check_only: false,
+            source_ref: None,
             received_at: at,
             receipt: None,
         };
@@ -245,6 +246,7 @@ async fn resending_a_file_changes_nothing(store: Store) {
         channel: Channel::Email,
         sender: String::new(),
         check_only: false,
+        source_ref: None,
         received_at: at,
         receipt: None,
     };
@@ -281,6 +283,7 @@ async fn a_check_decides_but_creates_nothing(store: Store) {
         channel: Channel::Cli,
         sender: String::new(),
         check_only: true,
+        source_ref: None,
         received_at: at,
         receipt: None,
     };

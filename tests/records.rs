@@ -50,6 +50,7 @@ async fn submit(p: &Pipeline, agency: &str, rows: &str, hours: i64) -> Processed
         channel: Channel::Email,
         sender: "someone@acme-staffing.ph".into(),
         check_only: false,
+        source_ref: None,
         received_at: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::hours(hours),
         receipt: None,
     };

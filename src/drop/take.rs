@@ -258,6 +258,7 @@ pub async fn take(
         file_name: display.clone(),
         sha256,
         received_at: now,
+        source_ref: None,
     };
     let changed_at: DateTime<Utc> = Fingerprint::of(&f.meta).changed_at().into();
 
@@ -292,6 +293,7 @@ pub async fn take(
                     received_at: now,
                     // Drop-folder receipts go to the agency's admins (SPEC §4.2).
                     receipt: pipeline.admins_receipt(&f.agency),
+                    source_ref: None,
                 };
                 let result = pipeline.process(input.clone(), None).await?;
                 let committed = match &result {

@@ -56,6 +56,8 @@ pub struct SubmissionMeta {
     pub file_name: String,
     pub sha256: String,
     pub received_at: DateTime<Utc>,
+    /// What the file is part of (`mail:<ledger id>:<attachment>`), recorded once; see migration 0004.
+    pub source_ref: Option<String>,
 }
 
 /// The rules a submission is decided under (from `[policy]`).
@@ -289,10 +291,12 @@ impl Store {
         reason: &str,
     ) -> Result<i64, StoreError> {
         on_pool!(self, |pool| {
-            let id: i64 = sqlx::query_scalar(
+            let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name, sha256,
-                   received_at, status, reason)
-                 VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'failed', $8) RETURNING id",
+                   received_at, status, reason, source_ref)
+                 VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'failed', $8, $9)
+                 ON CONFLICT (source_ref) WHERE source_ref IS NOT NULL DO NOTHING
+                 RETURNING id",
             )
             .bind(meta.channel.as_str())
             .bind(&meta.sender)
@@ -302,9 +306,19 @@ impl Store {
             .bind(&meta.sha256)
             .bind(meta.received_at)
             .bind(reason)
-            .fetch_one(pool)
+            .bind(&meta.source_ref)
+            .fetch_optional(pool)
             .await?;
-            Ok(id)
+            match id {
+                Some(id) => Ok(id),
+                // This part was recorded before (a retry after a crash): that record stands.
+                None => Ok(
+                    sqlx::query_scalar("SELECT id FROM submissions WHERE source_ref = $1")
+                        .bind(&meta.source_ref)
+                        .fetch_one(pool)
+                        .await?,
+                ),
+            }
         })
     }
 
@@ -333,6 +347,17 @@ impl Store {
             } else {
                 pool.begin_write(LOCK).await?
             };
+            if let (false, Some(source_ref)) = (check_only, &meta.source_ref) {
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM submissions WHERE source_ref = $1")
+                        .bind(source_ref)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some(submission_id) = done {
+                    tx.rollback().await?;
+                    return Ok(Recorded::AlreadyProcessed { submission_id });
+                }
+            }
             if !check_only {
                 let done: Option<i64> = sqlx::query_scalar(
                     "SELECT id FROM submissions WHERE agency_id = $1 AND sha256 = $2
@@ -447,9 +472,9 @@ impl Store {
             let submission_id: i64 = sqlx::query_scalar(
                 "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name, sha256,
                    received_at, status, rows, n_new, n_previously_submitted, n_duplicate, n_blocked,
-                   n_review, n_repeated, n_invalid)
+                   n_review, n_repeated, n_invalid, source_ref)
                  VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'processed', $8, $9, $10, $11, $12,
-                   $13, $14, $15)
+                   $13, $14, $15, $16)
                  RETURNING id",
             )
             .bind(meta.channel.as_str())
@@ -467,6 +492,7 @@ impl Store {
             .bind(n[4] as i64)
             .bind(n[5] as i64)
             .bind(n[6] as i64)
+            .bind(&meta.source_ref)
             .fetch_one(&mut *tx)
             .await?;
 
