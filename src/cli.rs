@@ -80,6 +80,9 @@ pub enum Command {
     /// Run the drop-folder intake alone (until Ctrl-C, or one round with --once).
     #[command(hide = true)]
     Drop(DropArgs),
+    /// Run the email intake alone (until Ctrl-C, or one pass with --once).
+    #[command(hide = true)]
+    Mail(MailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +109,13 @@ pub struct SftpSetupArgs {
 #[derive(Debug, Args)]
 pub struct DropArgs {
     /// Take what is in the drop folders now (waiting for uploads in progress to settle), then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// Handle the messages waiting now, then exit.
     #[arg(long)]
     pub once: bool,
 }
@@ -391,6 +401,7 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Review { command } => crate::owner::review(app, command).await,
         Command::Outbox { command } => outbox(app, command).await,
         Command::Drop(args) => drop_intake(app, &args).await,
+        Command::Mail(args) => mail_intake(app, &args).await,
         Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) => {
             unreachable!("handled without the app")
         }
@@ -546,6 +557,42 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
 /// The hidden `drop [--once]`: the drop-folder intake alone.
 /// Set (to anything) in crash drills: see [`drop_intake`].
 pub const CRASH_AFTER_COMMIT_ENV: &str = "AGENCY_PORTAL_CRASH_AFTER_COMMIT";
+
+async fn mail_intake(app: &App, args: &MailArgs) -> anyhow::Result<()> {
+    use crate::email_intake::MailSource;
+    use std::sync::Arc;
+    let source = MailSource::from_settings(
+        &app.settings.intake.mailbox,
+        crate::ingest::pipeline(app),
+        app.composer.clone(),
+    )?;
+    let Some(mut source) = source else {
+        return Err(
+            BadInput("intake.mailbox.kind is \"none\": the email intake is off".into()).into(),
+        );
+    };
+    if std::env::var_os(CRASH_AFTER_COMMIT_ENV).is_some() {
+        source.set_after_commit(Arc::new(|_| {
+            // SAFETY: signalling our own process; SIGKILL cannot be caught, nothing runs after.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }));
+    }
+    if args.once {
+        let n = source.once().await?;
+        println!(
+            "{}: {n} message{} handled",
+            source.name(),
+            if n == 1 { "" } else { "s" }
+        );
+        return Ok(());
+    }
+    source
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
+}
 
 async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
     use crate::drop::{CollectReceipts, DropOptions, DropSource};

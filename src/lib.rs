@@ -12,6 +12,7 @@ pub mod directory;
 pub mod drop;
 pub mod email;
 pub mod email_commands;
+pub mod email_intake;
 pub mod field;
 pub mod header;
 pub mod inbound;

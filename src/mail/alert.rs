@@ -62,3 +62,42 @@ impl Composer {
         draft.build(self.domain())
     }
 }
+
+/// A message of the intake mailbox given up on after three failed tries (SPEC §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoisonMessage {
+    pub ledger_id: i64,
+    pub mailbox: String,
+    pub folder: String,
+    pub message_id: String,
+    pub sender: String,
+    pub subject: String,
+    pub attempts: i64,
+    pub reason: String,
+}
+
+impl Composer {
+    /// The alert for a poison message: once per ledger row.
+    pub fn failed_message_alert(
+        &self,
+        owners: &[Address],
+        m: &PoisonMessage,
+    ) -> Result<Outgoing, MailError> {
+        let ctx = minijinja::Value::from_serialize(serde_json::json!({
+            "mailbox": m.mailbox,
+            "folder": m.folder,
+            "message_id": m.message_id,
+            "sender": m.sender,
+            "subject": super::message::header_text(&m.subject),
+            "attempts": m.attempts,
+            "reason": m.reason,
+        }));
+        let rendered = self.templates.render("alert-failed-message", &ctx);
+        let mut draft = Draft::new(MailKind::Alert, self.from.clone(), owners.to_vec());
+        draft.subject = rendered.subject;
+        draft.text = rendered.text;
+        draft.html = rendered.html;
+        draft.dedupe_key = Some(format!("alert:failed-message:{}", m.ledger_id));
+        draft.build(self.domain())
+    }
+}

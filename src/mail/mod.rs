@@ -17,6 +17,7 @@ pub mod alert;
 pub mod invitation;
 pub mod message;
 pub mod receipt;
+pub mod reply;
 pub mod sender;
 pub mod templates;
 

@@ -15,6 +15,22 @@ use super::MailError;
 /// Every template the composer uses, with the shipped version.
 const SHIPPED: &[(&str, &str)] = &[
     (
+        "reply.txt",
+        include_str!("../../config/templates/reply.txt"),
+    ),
+    (
+        "reply.html",
+        include_str!("../../config/templates/reply.html"),
+    ),
+    (
+        "alert-failed-message.txt",
+        include_str!("../../config/templates/alert-failed-message.txt"),
+    ),
+    (
+        "alert-failed-message.html",
+        include_str!("../../config/templates/alert-failed-message.html"),
+    ),
+    (
         "receipt.txt",
         include_str!("../../config/templates/receipt.txt"),
     ),

@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 
 mod directory;
+pub mod mail_ledger;
 pub mod outbox;
 pub mod people;
 pub mod recovery;

@@ -1,0 +1,48 @@
+//! Replies to incoming email (SPEC §7): what a command did or why not, the help text, notes on a
+//! submission (an unreadable attachment, a file already processed, a `[check]` result). Always a
+//! reply in the sender's thread (`Re:`, `In-Reply-To`, `References`), never to auto-generated mail
+//! (the caller decides that).
+
+use super::message::{clean_message_id, Address, Attachment, Draft};
+use super::receipt::{reply_subject, ReplyTo};
+use super::{Composer, MailError, MailKind, Outgoing};
+
+/// Everything a reply says.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyInput {
+    /// (address, display name).
+    pub to: (String, String),
+    pub reply_to: Option<ReplyTo>,
+    /// One line saying what happened: "Bob was invited as an editor of Acme Staffing".
+    pub heading: String,
+    pub paragraphs: Vec<String>,
+    pub items: Vec<String>,
+    pub attachments: Vec<Attachment>,
+    /// At most one outbox row with this key: `reply:<ledger id>:<n>`.
+    pub dedupe_key: Option<String>,
+}
+
+impl Composer {
+    pub fn reply(&self, input: &ReplyInput) -> Result<Outgoing, MailError> {
+        let to = Address::new(&input.to.0, &input.to.1).ok_or(MailError::NoRecipient("reply"))?;
+        let ctx = minijinja::Value::from_serialize(serde_json::json!({
+            "name": if to.name.is_empty() { to.email.clone() } else { super::message::header_text(&to.name) },
+            "heading": input.heading,
+            "paragraphs": input.paragraphs,
+            "items": input.items,
+            "intake_address": self.intake_address,
+        }));
+        let rendered = self.templates.render("reply", &ctx);
+        let mut draft = Draft::new(MailKind::CommandReply, self.from.clone(), vec![to]);
+        draft.subject = rendered.subject;
+        draft.text = rendered.text;
+        draft.html = rendered.html;
+        if let Some(reply) = &input.reply_to {
+            draft.subject = reply_subject(&reply.subject);
+            draft.in_reply_to = clean_message_id(&reply.message_id);
+        }
+        draft.attachments = input.attachments.clone();
+        draft.dedupe_key = input.dedupe_key.clone();
+        draft.build(self.domain())
+    }
+}
