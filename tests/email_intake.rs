@@ -1,0 +1,588 @@
+//! Issue 7 (email intake), on both backends, through the Maildir source: the same handling code the
+//! IMAP source runs (tests/email_imap.rs drives that one over the real mail loop).
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use agency_portal::directory::{self, Directory};
+use agency_portal::email_intake::maildir_source::MaildirSource;
+use agency_portal::email_intake::{IntakeOptions, MailIntake};
+use agency_portal::maildir::Folder;
+use agency_portal::pipeline::Pipeline;
+use agency_portal::settings::Scope;
+use agency_portal::sheet::Limits;
+use agency_portal::store::mail_ledger::MessageKeys;
+use agency_portal::store::outbox::OutboxRow;
+use agency_portal::store::submissions::Rules;
+use agency_portal::store::Store;
+use mail_parser::MessageParser;
+
+const AUTHSERV: &str = "mx.portal.test";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn the_directory() -> Directory {
+    directory::load(&repo().join("config/directory.toml")).unwrap()
+}
+
+/// A raw message; `attachments` are (file name, bytes), sent base64.
+pub fn message(
+    from: &str,
+    subject: &str,
+    headers: &[&str],
+    body: &str,
+    attachments: &[(&str, &[u8])],
+) -> Vec<u8> {
+    use std::fmt::Write;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut m = String::new();
+    for h in headers {
+        writeln!(m, "{h}\r").unwrap();
+    }
+    write!(
+        m,
+        "From: {from}\r\nTo: portal@example.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{id}@sender.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    )
+    .unwrap();
+    if attachments.is_empty() {
+        write!(
+            m,
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .unwrap();
+    } else {
+        write!(
+            m,
+            "Content-Type: multipart/mixed; boundary=\"b{id}\"\r\n\r\n--b{id}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .unwrap();
+        for (name, bytes) in attachments {
+            write!(
+                m,
+                "--b{id}\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Disposition: attachment; filename=\"{name}\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64(bytes)
+            )
+            .unwrap();
+        }
+        write!(m, "--b{id}--\r\n").unwrap();
+    }
+    m.into_bytes()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+const SHEET_A: &str = "First Name,Last Name,Email,Mobile\n\
+    Ana,Cruz,ana.cruz@gmail.com,0917 123 4567\n\
+    Ben,Reyes,ben.reyes@gmail.com,0918 765 4321\n";
+const SHEET_B: &str = "First Name,Last Name,Email,Mobile\n\
+    Carla,Santos,carla.santos@yahoo.com,0919 555 0101\n\
+    Dado,Lim,,0920 555 0202\n\
+    Eve,Tan,not-an-email,\n";
+
+struct Env {
+    store: Store,
+    source: MaildirSource,
+    _dir: tempfile::TempDir,
+}
+
+async fn env(store: Store, require_auth: bool) -> Env {
+    store
+        .sync_directory(
+            &the_directory(),
+            "directory.toml",
+            "x",
+            chrono::Utc::now(),
+            &support::composer(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let composer = Arc::new(support::composer());
+    let pipeline = Pipeline {
+        store: store.clone(),
+        directory: Arc::new(the_directory()),
+        rules: Rules {
+            scope: Scope::Company,
+            ownership_days: 180,
+            name_similarity: 0.92,
+        },
+        limits: Limits::default(),
+        composer: Some(composer.clone()),
+    };
+    let intake = MailIntake {
+        pipeline,
+        composer,
+        options: IntakeOptions {
+            mailbox: format!("maildir:{}", dir.path().display()),
+            require_auth,
+            authserv_id: AUTHSERV.into(),
+        },
+        after_commit: None,
+    };
+    let source = MaildirSource::open(intake, &dir.path().join("mailbox")).unwrap();
+    Env {
+        store,
+        source,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn deliver(&self, raw: &[u8]) {
+        self.source.maildir().deliver(raw).unwrap();
+    }
+
+    async fn run(&self) -> Vec<agency_portal::email_intake::Handled> {
+        self.source.process_pending().await.unwrap()
+    }
+
+    /// Outbox rows other than the directory sync's invitations to the file's users.
+    async fn sent(&self) -> Vec<OutboxRow> {
+        let file_users: Vec<String> = the_directory()
+            .agencies
+            .iter()
+            .flat_map(|a| a.users.iter().map(|u| u.email.clone()))
+            .collect();
+        self.store
+            .outbox_rows()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| !(r.kind == "invitation" && file_users.contains(&r.recipients[0])))
+            .collect()
+    }
+
+    async fn raw_outbox(&self, id: i64) -> Vec<u8> {
+        self.store.outbox_message(id).await.unwrap().unwrap()
+    }
+
+    fn in_folder(&self, folder: Folder) -> usize {
+        let root = self.source.maildir().root();
+        let dir = root.join(format!(".{}", folder.name())).join("cur");
+        std::fs::read_dir(dir).unwrap().count()
+    }
+}
+
+async fn two_spreadsheets_make_two_submissions_and_a_second_delivery_changes_nothing(store: Store) {
+    let e = env(store, false).await;
+    let raw = message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "Candidates week 48 [campaign 40123]",
+        &[],
+        "Two files attached.",
+        &[("a.csv", SHEET_A.as_bytes()), ("b.csv", SHEET_B.as_bytes())],
+    );
+    e.deliver(&raw);
+    let handled = e.run().await;
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].folder, Folder::Processed);
+    assert_eq!(handled[0].submissions.len(), 2);
+    let subs = e.store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 2);
+    let receipts: Vec<_> = e
+        .sent()
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "receipt")
+        .collect();
+    assert_eq!(receipts.len(), 2);
+    assert!(receipts
+        .iter()
+        .all(|r| r.recipients == ["ana@acme-staffing.ph"]));
+
+    // The same message delivered again (a second copy in the inbox): one submission, one receipt.
+    e.deliver(&raw);
+    let again = e.run().await;
+    assert_eq!(again.len(), 1);
+    assert!(again[0].already, "{again:?}");
+    assert_eq!(again[0].folder, Folder::Processed);
+    assert_eq!(
+        e.store
+            .submissions_view(Some("acme"), None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(e.sent().await.len(), 2);
+    assert_eq!(e.in_folder(Folder::Processed), 2);
+    assert!(e.source.maildir().pending().unwrap().is_empty());
+}
+on_both_backends!(two_spreadsheets_make_two_submissions_and_a_second_delivery_changes_nothing);
+
+async fn forged_and_unknown_senders_are_rejected_without_any_mail(store: Store) {
+    let e = env(store, true).await;
+    let sheet: &[(&str, &[u8])] = &[("a.csv", SHEET_A.as_bytes())];
+    // Unknown address.
+    e.deliver(&message(
+        "Mallory <mallory@evil.test>",
+        "cands",
+        &[&format!(
+            "Authentication-Results: {AUTHSERV}; dmarc=pass header.from=evil.test"
+        )],
+        "",
+        sheet,
+    ));
+    // Known address, dmarc=fail.
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "cands",
+        &[&format!(
+            "Authentication-Results: {AUTHSERV}; dkim=none; dmarc=fail header.from=acme-staffing.ph"
+        )],
+        "",
+        sheet,
+    ));
+    // Known address: our server's (topmost) header says fail; a forged one lower down says pass.
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "cands",
+        &[
+            &format!("Authentication-Results: {AUTHSERV}; dmarc=fail header.from=acme-staffing.ph"),
+            "Received: from evil.test by relay.test",
+            &format!("Authentication-Results: {AUTHSERV}; dmarc=pass header.from=acme-staffing.ph"),
+        ],
+        "",
+        sheet,
+    ));
+    // No header at all.
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "help",
+        &[],
+        "",
+        &[],
+    ));
+    let handled = e.run().await;
+    assert_eq!(handled.len(), 4);
+    assert!(
+        handled.iter().all(|h| h.folder == Folder::Rejected),
+        "{handled:?}"
+    );
+    assert_eq!(e.in_folder(Folder::Rejected), 4);
+    assert!(e.sent().await.is_empty(), "no mail to anyone");
+    assert!(e
+        .store
+        .submissions_view(None, None)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The control: an aligned dkim=pass from our server is accepted.
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "cands",
+        &[&format!(
+            "Authentication-Results: {AUTHSERV}; dkim=pass header.d=acme-staffing.ph; dmarc=none"
+        )],
+        "",
+        sheet,
+    ));
+    let handled = e.run().await;
+    assert_eq!(handled[0].folder, Folder::Processed);
+    assert_eq!(handled[0].submissions.len(), 1);
+}
+on_both_backends!(forged_and_unknown_senders_are_rejected_without_any_mail);
+
+async fn invite_and_remove_follow_the_role_rules(store: Store) {
+    let e = env(store, false).await;
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "invite bob@acme-staffing.ph editor Bob",
+        &[],
+        "",
+        &[],
+    ));
+    e.run().await;
+    let sent = e.sent().await;
+    let invitations: Vec<_> = sent.iter().filter(|r| r.kind == "invitation").collect();
+    assert_eq!(invitations.len(), 1, "{sent:?}");
+    assert_eq!(invitations[0].recipients, ["bob@acme-staffing.ph"]);
+    let replies: Vec<_> = sent.iter().filter(|r| r.kind == "command_reply").collect();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].recipients, ["ana@acme-staffing.ph"]);
+    let bob = e
+        .store
+        .db_user("bob@acme-staffing.ph")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            bob.agency_id.as_str(),
+            bob.role.as_str(),
+            bob.source.as_str()
+        ),
+        ("acme", "editor", "invited")
+    );
+    assert!(bob.active);
+
+    // Bob, invited by email, may now submit.
+    e.deliver(&message(
+        "Bob <bob@acme-staffing.ph>",
+        "my first file",
+        &[],
+        "",
+        &[("a.csv", SHEET_A.as_bytes())],
+    ));
+    let h = e.run().await;
+    assert_eq!(h[0].submissions.len(), 1, "{h:?}");
+
+    // An editor may not invite; an admin may not invite into another agency's domain.
+    for (from, command) in [
+        (
+            "Eddie Editor <eddie@acme-staffing.ph>",
+            "invite carol@acme-staffing.ph editor Carol",
+        ),
+        (
+            "Ana Admin <ana@acme-staffing.ph>",
+            "invite dan@bayanihantalent.com.ph editor Dan",
+        ),
+        (
+            "Ana Admin <ana@acme-staffing.ph>",
+            "invite erin@acme-staffing.ph admin Erin",
+        ),
+    ] {
+        let before = e.sent().await.len();
+        e.deliver(&message(from, command, &[], "", &[]));
+        e.run().await;
+        let sent = e.sent().await;
+        assert_eq!(sent.len(), before + 1, "{command}: only a reply");
+        let reply = sent.last().unwrap();
+        assert_eq!(reply.kind, "command_reply");
+        let raw = e.raw_outbox(reply.id).await;
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains("was not invited"), "{command}: {text}");
+    }
+    for who in [
+        "carol@acme-staffing.ph",
+        "dan@bayanihantalent.com.ph",
+        "erin@acme-staffing.ph",
+    ] {
+        assert!(e.store.db_user(who).await.unwrap().is_none(), "{who}");
+    }
+
+    // Ana removes Bob: he can no longer submit (his mail is rejected, unanswered).
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "remove bob@acme-staffing.ph",
+        &[],
+        "",
+        &[],
+    ));
+    e.run().await;
+    assert!(
+        !e.store
+            .db_user("bob@acme-staffing.ph")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    let before = e.sent().await.len();
+    e.deliver(&message(
+        "Bob <bob@acme-staffing.ph>",
+        "again",
+        &[],
+        "",
+        &[("b.csv", SHEET_B.as_bytes())],
+    ));
+    assert_eq!(e.run().await[0].folder, Folder::Rejected);
+    assert_eq!(e.sent().await.len(), before);
+}
+on_both_backends!(invite_and_remove_follow_the_role_rules);
+
+async fn bounces_and_automatic_mail_get_no_reply(store: Store) {
+    let e = env(store, false).await;
+    e.deliver(&message(
+        "Mail Delivery System <MAILER-DAEMON@mx.acme-staffing.ph>",
+        "Undelivered Mail Returned to Sender",
+        &["Auto-Submitted: auto-replied"],
+        "This is the mail system.",
+        &[],
+    ));
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "Out of office",
+        &["Auto-Submitted: auto-replied"],
+        "I am away.",
+        &[],
+    ));
+    let h = e.run().await;
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        e.in_folder(Folder::Rejected),
+        1,
+        "the bounce: unknown sender"
+    );
+    assert_eq!(
+        e.in_folder(Folder::Processed),
+        1,
+        "the auto-reply: nothing to do"
+    );
+    assert!(e.sent().await.is_empty());
+}
+on_both_backends!(bounces_and_automatic_mail_get_no_reply);
+
+async fn commands_help_and_checks_are_answered_in_the_thread(store: Store) {
+    let e = env(store, false).await;
+    let help = message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "hello there",
+        &[],
+        "what is this?",
+        &[],
+    );
+    let help_id = MessageParser::default()
+        .parse(&help)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_string();
+    e.deliver(&help);
+    e.deliver(&message(
+        "Eddie Editor <eddie@acme-staffing.ph>",
+        "Re: template",
+        &[],
+        "",
+        &[],
+    ));
+    e.deliver(&message(
+        "Eddie Editor <eddie@acme-staffing.ph>",
+        "x",
+        &[],
+        "campaigns\nthanks",
+        &[],
+    ));
+    e.deliver(&message(
+        "Eddie Editor <eddie@acme-staffing.ph>",
+        "[check] [campaign 40123] week 49",
+        &[],
+        "",
+        &[("b.csv", SHEET_B.as_bytes())],
+    ));
+    assert_eq!(e.run().await.len(), 4);
+    let sent = e.sent().await;
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert!(sent.iter().all(|r| r.kind == "command_reply"));
+    let parsed: Vec<Vec<u8>> = {
+        let mut v = Vec::new();
+        for r in &sent {
+            v.push(e.raw_outbox(r.id).await);
+        }
+        v
+    };
+    let msgs: Vec<_> = parsed
+        .iter()
+        .map(|raw| MessageParser::default().parse(raw).unwrap())
+        .collect();
+    assert_eq!(msgs[0].in_reply_to().as_text(), Some(help_id.as_str()));
+    assert_eq!(msgs[0].subject(), Some("Re: hello there"));
+    assert!(msgs[0].body_text(0).unwrap().contains("[check]"));
+    assert_eq!(msgs[1].attachments().count(), 1, "the template workbook");
+    assert!(
+        msgs[2].body_text(0).unwrap().contains("40123"),
+        "{}",
+        msgs[2].body_text(0).unwrap()
+    );
+    let check = msgs[3].body_text(0).unwrap();
+    assert!(check.contains("new 2, previously_submitted 0, duplicate 0, blocked 0, review 0, repeated 0, invalid 1"), "{check}");
+    assert_eq!(msgs[3].attachments().count(), 2, "results and to-fix");
+    assert!(
+        e.store
+            .submissions_view(None, None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a check creates nothing"
+    );
+}
+on_both_backends!(commands_help_and_checks_are_answered_in_the_thread);
+
+async fn a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told(store: Store) {
+    let e = env(store, false).await;
+    let raw = message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "cands",
+        &[],
+        "",
+        &[("a.csv", SHEET_A.as_bytes())],
+    );
+    let id = MessageParser::default()
+        .parse(&raw)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_string();
+    // Three tries that crashed the process after counting themselves.
+    let keys = MessageKeys {
+        mailbox: e.source.intake().options.mailbox.clone(),
+        message_key: format!("<{id}>"),
+        sha256: "not-these-bytes".into(),
+        uidvalidity: None,
+        uid: None,
+        sender: "ana@acme-staffing.ph".into(),
+        subject: "cands".into(),
+    };
+    for _ in 0..3 {
+        e.store
+            .ledger_begin(&keys, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    e.deliver(&raw);
+    let h = e.run().await;
+    assert_eq!(h[0].folder, Folder::Failed);
+    assert_eq!(e.in_folder(Folder::Failed), 1);
+    let sent = e.sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "alert");
+    assert_eq!(sent[0].recipients.len(), 2, "both owners");
+    assert!(e
+        .store
+        .submissions_view(None, None)
+        .await
+        .unwrap()
+        .is_empty());
+    // The rest keeps flowing.
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "more",
+        &[],
+        "",
+        &[("b.csv", SHEET_B.as_bytes())],
+    ));
+    assert_eq!(e.run().await[0].folder, Folder::Processed);
+}
+on_both_backends!(a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told);
