@@ -77,6 +77,10 @@ pub enum Command {
     /// Print (or with --apply, write) the OpenSSH configuration and folder ownership that give
     /// every active agency a chrooted, SFTP-only account on its own drop folder.
     SftpSetup(SftpSetupArgs),
+    /// The daemon: every configured source, the outbox worker, the digests and the directory
+    /// reload, until SIGTERM or Ctrl-C. With --once: process everything pending, flush the outbox,
+    /// exit.
+    Run(RunArgs),
     /// Run the drop-folder intake alone (until Ctrl-C, or one round with --once).
     #[command(hide = true)]
     Drop(DropArgs),
@@ -109,6 +113,13 @@ pub struct SftpSetupArgs {
 #[derive(Debug, Args)]
 pub struct DropArgs {
     /// Take what is in the drop folders now (waiting for uploads in progress to settle), then exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Process everything pending (mailbox, drop folders, due digests), flush the outbox, exit.
     #[arg(long)]
     pub once: bool,
 }
@@ -402,6 +413,7 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Outbox { command } => outbox(app, command).await,
         Command::Drop(args) => drop_intake(app, &args).await,
         Command::Mail(args) => mail_intake(app, &args).await,
+        Command::Run(args) => run_daemon(app, &args).await,
         Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) => {
             unreachable!("handled without the app")
         }
@@ -558,6 +570,34 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
 /// Set (to anything) in crash drills: see [`drop_intake`].
 pub const CRASH_AFTER_COMMIT_ENV: &str = "AGENCY_PORTAL_CRASH_AFTER_COMMIT";
 
+async fn run_daemon(app: &App, args: &RunArgs) -> anyhow::Result<()> {
+    if !args.once {
+        return crate::daemon::run(app).await;
+    }
+    let report = crate::daemon::once(app).await?;
+    for r in &report.files {
+        println!(
+            "drop {}/{}: {}{}{}",
+            r.agency_id,
+            r.file_name,
+            r.outcome.code(),
+            if r.moved_to.is_empty() { "" } else { " -> " },
+            r.moved_to
+        );
+    }
+    println!(
+        "{} message{} handled, {} file{} taken; outbox: {} sent, {} to retry later, {} failed",
+        report.messages,
+        if report.messages == 1 { "" } else { "s" },
+        report.files.len(),
+        if report.files.len() == 1 { "" } else { "s" },
+        report.sent,
+        report.send_later,
+        report.send_failed
+    );
+    Ok(())
+}
+
 async fn mail_intake(app: &App, args: &MailArgs) -> anyhow::Result<()> {
     use crate::email_intake::MailSource;
     use std::sync::Arc;
@@ -609,7 +649,6 @@ async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
             true
         }));
     }
-    let settle = opts.settle;
     let sink = Arc::new(CollectReceipts::default());
     let source = DropSource::new(opts, crate::ingest::pipeline(app), sink.clone());
     if !args.once {
@@ -620,32 +659,15 @@ async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
             .await?;
         return Ok(());
     }
-    source.ensure_layout().await?;
-    // Uploads in progress are waited for, a while: at most 10 settle periods after the first pass.
-    let give_up = std::time::Instant::now() + settle * 10 + std::time::Duration::from_secs(1);
-    loop {
-        let pass = source.process_pending().await?;
-        for r in &pass.receipts {
-            println!(
-                "{}/{}: {}{}{}",
-                r.agency_id,
-                r.file_name,
-                r.outcome.code(),
-                if r.moved_to.is_empty() { "" } else { " -> " },
-                r.moved_to
-            );
-        }
-        match pass.next_check {
-            Some(t) if pass.waiting > 0 && t < give_up => {
-                tokio::time::sleep_until(t.into()).await;
-            }
-            _ => {
-                if pass.waiting > 0 {
-                    println!("{} uploads still in progress, left for later", pass.waiting);
-                }
-                break;
-            }
-        }
+    for r in crate::daemon::drop_once(&source).await? {
+        println!(
+            "{}/{}: {}{}{}",
+            r.agency_id,
+            r.file_name,
+            r.outcome.code(),
+            if r.moved_to.is_empty() { "" } else { " -> " },
+            r.moved_to
+        );
     }
     Ok(())
 }

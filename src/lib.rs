@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod country;
+pub mod daemon;
 pub mod decide;
 pub mod directory;
 pub mod drop;

@@ -18,6 +18,7 @@ use agency_portal::store::outbox::OutboxRow;
 use agency_portal::store::submissions::Rules;
 use agency_portal::store::Store;
 use mail_parser::MessageParser;
+use support::mail::message;
 
 const AUTHSERV: &str = "mx.portal.test";
 
@@ -27,78 +28,6 @@ fn repo() -> &'static Path {
 
 fn the_directory() -> Directory {
     directory::load(&repo().join("config/directory.toml")).unwrap()
-}
-
-/// A raw message; `attachments` are (file name, bytes), sent base64.
-pub fn message(
-    from: &str,
-    subject: &str,
-    headers: &[&str],
-    body: &str,
-    attachments: &[(&str, &[u8])],
-) -> Vec<u8> {
-    use std::fmt::Write;
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut m = String::new();
-    for h in headers {
-        writeln!(m, "{h}\r").unwrap();
-    }
-    write!(
-        m,
-        "From: {from}\r\nTo: portal@example.test\r\nSubject: {subject}\r\n\
-         Message-ID: <{id}@sender.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-    )
-    .unwrap();
-    if attachments.is_empty() {
-        write!(
-            m,
-            "Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-        )
-        .unwrap();
-    } else {
-        write!(
-            m,
-            "Content-Type: multipart/mixed; boundary=\"b{id}\"\r\n\r\n--b{id}\r\n\
-             Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-        )
-        .unwrap();
-        for (name, bytes) in attachments {
-            write!(
-                m,
-                "--b{id}\r\nContent-Type: application/octet-stream\r\n\
-                 Content-Disposition: attachment; filename=\"{name}\"\r\n\
-                 Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-                base64(bytes)
-            )
-            .unwrap();
-        }
-        write!(m, "--b{id}--\r\n").unwrap();
-    }
-    m.into_bytes()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in bytes.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push_str("\r\n");
-        }
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 const SHEET_A: &str = "First Name,Last Name,Email,Mobile\n\
@@ -148,6 +77,7 @@ async fn env(store: Store, require_auth: bool) -> Env {
             authserv_id: AUTHSERV.into(),
         },
         after_commit: None,
+        outbox_wake: None,
     };
     let source = MaildirSource::open(intake, &dir.path().join("mailbox")).unwrap();
     Env {

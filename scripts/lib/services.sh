@@ -448,7 +448,29 @@ stop_pidfile() {
     rm -f "$pidf"
 }
 
-dovecot_stop() { stop_pidfile "$SERVICES_DIR/mail/dovecot/pid"; }
+# dovecot_stop: the master, and what it leaves behind (imap processes serving open connections
+# survive a master that had to be killed): a stopped server drops every client, as a real restart does.
+dovecot_stop() {
+    local d=$SERVICES_DIR/mail/dovecot instance
+    stop_pidfile "$d/pid"
+    instance=$(sed -n 's/^instance_name = //p' "$d/dovecot.conf" 2>/dev/null || true)
+    if [ -n "$instance" ]; then
+        pkill -KILL -f "^dovecot-$instance/" 2>/dev/null || true
+    fi
+}
+
+# dovecot_restart: start a stopped Dovecot again with its config, on the same ports (tests that show
+# the email intake reconnecting).
+dovecot_restart() {
+    local d=$SERVICES_DIR/mail/dovecot
+    [ -f "$d/dovecot.conf" ] || die "no Dovecot config in $d: dovecot_start runs first"
+    /usr/sbin/dovecot -F -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 &
+    echo "$!" >"$d/pid"
+    wait_port "${AGENCY_PORTAL_TEST_IMAP_PORT:?}" 20 || {
+        services_log_tail "$d/dovecot.log"
+        die "Dovecot did not start again"
+    }
+}
 
 smtpd_private_paths() {
     is_root && command -v unshare >/dev/null 2>&1 &&

@@ -90,11 +90,16 @@ pub struct MailIntake {
     pub options: IntakeOptions,
     /// Crash drills: called after a message's outcome is committed, before it is moved.
     pub after_commit: Option<Arc<dyn Fn(i64) + Send + Sync>>,
+    /// Woken when a message's receipts and replies are in the outbox (the worker sends them now).
+    pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl MailIntake {
     /// The crash-drill hook, when set (see `after_commit`).
     pub(crate) fn committed(&self, h: &Handled) {
+        if let (Some(wake), false) = (&self.outbox_wake, h.already) {
+            wake.notify_one();
+        }
         if let (Some(hook), false) = (&self.after_commit, h.already) {
             hook(h.ledger_id);
         }
@@ -687,6 +692,7 @@ impl MailSource {
                     composer,
                     options,
                     after_commit: None,
+                    outbox_wake: None,
                 };
                 Some(MailSource::Maildir(maildir_source::MaildirSource::open(
                     intake, path,
@@ -719,6 +725,7 @@ impl MailSource {
                     composer,
                     options,
                     after_commit: None,
+                    outbox_wake: None,
                 };
                 Some(MailSource::Imap(imap::ImapSource::new(intake, imap)))
             }
@@ -730,6 +737,14 @@ impl MailSource {
         match self {
             MailSource::Maildir(m) => m.intake_mut().after_commit = Some(hook),
             MailSource::Imap(i) => i.intake.after_commit = Some(hook),
+        }
+    }
+
+    /// Wakes the outbox worker after each message (see [`MailIntake::outbox_wake`]).
+    pub fn set_outbox_wake(&mut self, wake: Arc<tokio::sync::Notify>) {
+        match self {
+            MailSource::Maildir(m) => m.intake_mut().outbox_wake = Some(wake),
+            MailSource::Imap(i) => i.intake.outbox_wake = Some(wake),
         }
     }
 

@@ -127,3 +127,128 @@ pub async fn wait_for_mail(user: &str, n: usize, within: Duration) -> Vec<Vec<u8
     tokio::time::sleep(Duration::from_millis(1500)).await;
     fetch_all(user).await
 }
+
+/// A raw message; `attachments` are (file name, bytes), sent base64.
+pub fn message(
+    from: &str,
+    subject: &str,
+    headers: &[&str],
+    body: &str,
+    attachments: &[(&str, &[u8])],
+) -> Vec<u8> {
+    use std::fmt::Write;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut m = String::new();
+    for h in headers {
+        writeln!(m, "{h}\r").unwrap();
+    }
+    write!(
+        m,
+        "From: {from}\r\nTo: portal@example.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{id}@sender.test>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    )
+    .unwrap();
+    if attachments.is_empty() {
+        write!(
+            m,
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .unwrap();
+    } else {
+        write!(
+            m,
+            "Content-Type: multipart/mixed; boundary=\"b{id}\"\r\n\r\n--b{id}\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        )
+        .unwrap();
+        for (name, bytes) in attachments {
+            write!(
+                m,
+                "--b{id}\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Disposition: attachment; filename=\"{name}\"\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                base64(bytes)
+            )
+            .unwrap();
+        }
+        write!(m, "--b{id}--\r\n").unwrap();
+    }
+    m.into_bytes()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in bytes.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Sends a raw message through the private OpenSMTPD (envelope from `from`, to `to`).
+pub async fn send_raw(from: &str, to: &str, raw: &[u8]) {
+    use lettre::AsyncTransport;
+    let env = mail_env();
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(&env.smtp_host)
+            .port(env.smtp_port)
+            .build();
+    let envelope =
+        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+            .unwrap();
+    transport
+        .send_raw(&envelope, raw)
+        .await
+        .unwrap_or_else(|e| panic!("SMTP to {}:{}: {e}", env.smtp_host, env.smtp_port));
+}
+
+/// The messages in one folder of `user`'s mailbox (empty when the folder does not exist).
+pub async fn fetch_folder(user: &str, folder: &str) -> Vec<Vec<u8>> {
+    let env = mail_env();
+    let tcp = tokio::net::TcpStream::connect((env.imap_host.as_str(), env.imap_port))
+        .await
+        .unwrap_or_else(|e| panic!("IMAP {}:{}: {e}", env.imap_host, env.imap_port));
+    let mut client = async_imap::Client::new(tcp);
+    client
+        .read_response()
+        .await
+        .unwrap()
+        .expect("IMAP greeting");
+    let mut session = client
+        .login(user, &env.password)
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let mut out = Vec::new();
+    if let Ok(mailbox) = session.select(folder).await {
+        if mailbox.exists > 0 {
+            let fetched: Vec<_> = session
+                .fetch("1:*", "BODY.PEEK[]")
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            for f in &fetched {
+                out.push(f.body().expect("body").to_vec());
+            }
+        }
+    }
+    session.logout().await.ok();
+    out
+}

@@ -1,0 +1,310 @@
+//! Issue 7 over the real mail loop of `scripts/test`: OpenSMTPD delivers into the intake mailbox in
+//! Dovecot, `agency-portal run` watches it over IMAP (IDLE), receipts go back through OpenSMTPD into
+//! the agency user's mailbox. Acceptance 1 (two spreadsheets, threaded receipts, `Processed`),
+//! 2 (delivered twice), 3 (`kill -9` between commit and move; Dovecot restarted under the daemon).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mail_parser::MessageParser;
+use support::mail::{fetch_all, fetch_folder, mail_env, message, send_raw, smtp_lock};
+
+const SHEET_A: &str = "First Name,Last Name,Email,Mobile\n\
+    Ana,Cruz,ana.cruz@gmail.com,0917 123 4567\n\
+    Ben,Reyes,ben.reyes@gmail.com,0918 765 4321\n";
+const SHEET_B: &str = "First Name,Last Name,Email,Mobile\n\
+    Carla,Santos,carla.santos@yahoo.com,0919 555 0101\n\
+    Dado,Lim,,0920 555 0202\n";
+
+pub struct Portal {
+    pub dir: tempfile::TempDir,
+    pub intake: String,
+    pub ana: String,
+}
+
+impl Portal {
+    pub fn new(database_url: &str) -> Portal {
+        let env = mail_env();
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let intake = format!("intake-{tag}@portal.test");
+        let ana = format!("ana@acme-{tag}.test");
+        std::fs::write(
+            dir.path().join("agency-portal.toml"),
+            format!(
+                "[database]\nurl = \"{database_url}\"\n[directory]\npath = \"directory.toml\"\n\
+                 [intake.mailbox]\nkind = \"imap\"\nhost = \"{h}\"\nport = {ip}\ntls = \"none\"\n\
+                 username = \"{intake}\"\npassword = \"{pw}\"\naddress = \"{intake}\"\n\
+                 [intake.drop]\npath = \"\"\n\
+                 [mail]\nfrom = \"Agency Portal <{intake}>\"\ntransport = \"smtp\"\n\
+                 host = \"{sh}\"\nport = {sp}\ntls = \"none\"\ntimeout_secs = 10\n",
+                h = env.imap_host,
+                ip = env.imap_port,
+                pw = env.password,
+                sh = env.smtp_host,
+                sp = env.smtp_port,
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("directory.toml"),
+            format!(
+                "[[owners]]\nemail = \"olivia@co-{tag}.test\"\nname = \"Olivia\"\n\n\
+                 [[agencies]]\nid = \"acme\"\nname = \"Acme Staffing\"\ncountry = \"PH\"\n\
+                 added_by = \"olivia@co-{tag}.test\"\ndomains = [\"acme-{tag}.test\"]\n\n\
+                 \x20 [[agencies.users]]\n  email = \"{ana}\"\n  name = \"Ana Admin\"\n  role = \"admin\"\n\n\
+                 [[campaigns]]\nid = \"40123\"\nname = \"Customer Service Manila\"\ncountry = \"PH\"\n\
+                 created_by = \"olivia@co-{tag}.test\"\n"
+            ),
+        )
+        .unwrap();
+        Portal { dir, intake, ana }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("agency-portal.toml")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+        c.arg("--config")
+            .arg(self.config())
+            .env_remove("DATABASE_URL")
+            .env_remove("AGENCY_PORTAL_CONFIG")
+            .env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
+        c
+    }
+
+    /// `agency-portal run`, logging into `<dir>/daemon.log`.
+    pub fn spawn_daemon(&self) -> Child {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
+        self.cmd()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn submissions(&self) -> Vec<serde_json::Value> {
+        let out = self.cmd().args(["submissions", "--json"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    }
+
+    /// The receipts in Ana's mailbox (invitations and other mail left out).
+    pub async fn receipts(&self) -> Vec<Vec<u8>> {
+        fetch_all(&self.ana)
+            .await
+            .into_iter()
+            .filter(|m| {
+                MessageParser::default()
+                    .parse(m)
+                    .is_some_and(|p| p.header_raw("X-Agency-Portal-Submission").is_some())
+            })
+            .collect()
+    }
+
+    pub async fn wait_receipts(&self, n: usize, within: Duration) -> Vec<Vec<u8>> {
+        let start = Instant::now();
+        loop {
+            let got = self.receipts().await;
+            if got.len() >= n || start.elapsed() > within {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_folder(&self, folder: &str, n: usize, within: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            let got = fetch_folder(&self.intake, folder).await.len();
+            if got >= n || start.elapsed() > within {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the daemon did not stop within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn message_id(raw: &[u8]) -> String {
+    MessageParser::default()
+        .parse(raw)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_spreadsheets_by_smtp_are_answered_in_the_thread_and_a_second_delivery_changes_nothing()
+{
+    let _lock = smtp_lock(false);
+    let dir = tempfile::tempdir().unwrap();
+    let p = Portal::new(&support::fresh_sqlite_url(dir.path()));
+    let daemon = p.spawn_daemon();
+    let raw = message(
+        &format!("Ana Admin <{}>", p.ana),
+        "Week 48 candidates [campaign 40123]",
+        &[],
+        "Two files attached.",
+        &[("a.csv", SHEET_A.as_bytes()), ("b.csv", SHEET_B.as_bytes())],
+    );
+    let id = message_id(&raw);
+    send_raw(&p.ana, &p.intake, &raw).await;
+    let receipts = p.wait_receipts(2, Duration::from_secs(30)).await;
+    assert_eq!(receipts.len(), 2, "daemon log:\n{}", p.log());
+    for r in &receipts {
+        let m = MessageParser::default().parse(r).unwrap();
+        assert_eq!(m.in_reply_to().as_text(), Some(id.as_str()));
+        assert_eq!(m.subject(), Some("Re: Week 48 candidates [campaign 40123]"));
+        assert_eq!(m.attachments().count(), 1, "results only: no invalid rows");
+    }
+    assert_eq!(
+        p.wait_folder("Processed", 1, Duration::from_secs(10)).await,
+        1
+    );
+    assert!(fetch_folder(&p.intake, "INBOX").await.is_empty());
+
+    // The same message delivered a second time: moved to Processed, nothing else.
+    send_raw(&p.ana, &p.intake, &raw).await;
+    assert_eq!(
+        p.wait_folder("Processed", 2, Duration::from_secs(30)).await,
+        2,
+        "{}",
+        p.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(p.receipts().await.len(), 2);
+    let status = stop(daemon);
+    assert!(status.success(), "SIGTERM: clean exit, got {status}");
+    assert_eq!(p.submissions().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_commit_and_move_then_restart_creates_nothing_twice() {
+    let _lock = smtp_lock(false);
+    let p = Portal::new(&support::fresh_postgres_url().await);
+    let raw = message(
+        &format!("Ana Admin <{}>", p.ana),
+        "cands [campaign 40123]",
+        &[],
+        "",
+        &[("a.csv", SHEET_A.as_bytes())],
+    );
+    send_raw(&p.ana, &p.intake, &raw).await;
+    assert_eq!(p.wait_folder("INBOX", 1, Duration::from_secs(20)).await, 1);
+    let out = p
+        .cmd()
+        .args(["mail", "--once"])
+        .env("AGENCY_PORTAL_CRASH_AFTER_COMMIT", "1")
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fetch_folder(&p.intake, "INBOX").await.len(),
+        1,
+        "not moved yet"
+    );
+    assert_eq!(p.submissions().len(), 1, "committed");
+
+    let out = p.cmd().args(["run", "--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(fetch_folder(&p.intake, "INBOX").await.is_empty());
+    assert_eq!(fetch_folder(&p.intake, "Processed").await.len(), 1);
+    assert_eq!(p.submissions().len(), 1, "nothing created twice");
+    let receipts = p.wait_receipts(1, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(p.receipts().await.len(), 1, "one receipt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dovecot_restarted_under_the_daemon_mail_sent_meanwhile_is_processed_once() {
+    // Dovecot goes away: no other mail test may run meanwhile.
+    let _lock = smtp_lock(true);
+    let dir = tempfile::tempdir().unwrap();
+    let p = Portal::new(&support::fresh_sqlite_url(dir.path()));
+    let daemon = p.spawn_daemon();
+    let send = |subject: &str, sheet: &'static str| {
+        message(
+            &format!("Ana Admin <{}>", p.ana),
+            &format!("{subject} [campaign 40123]"),
+            &[],
+            "",
+            &[("a.csv", sheet.as_bytes())],
+        )
+    };
+    send_raw(&p.ana, &p.intake, &send("first", SHEET_A)).await;
+    assert_eq!(
+        p.wait_receipts(1, Duration::from_secs(30)).await.len(),
+        1,
+        "{}",
+        p.log()
+    );
+
+    dovecot("stop");
+    // Sent during the outage: OpenSMTPD accepts it and holds it until Dovecot's LMTP is back.
+    send_raw(&p.ana, &p.intake, &send("second", SHEET_B)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    dovecot("start");
+
+    let receipts = p.wait_receipts(2, Duration::from_secs(120)).await;
+    assert_eq!(receipts.len(), 2, "daemon log:\n{}", p.log());
+    assert!(p.log().contains("reconnecting"), "{}", p.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(p.receipts().await.len(), 2);
+    assert!(stop(daemon).success());
+    assert_eq!(p.submissions().len(), 2);
+    assert_eq!(fetch_folder(&p.intake, "Processed").await.len(), 2);
+}
+
+fn dovecot(action: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/service");
+    let out = Command::new(script)
+        .args(["dovecot", action])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/service dovecot {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
