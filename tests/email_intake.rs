@@ -78,6 +78,7 @@ async fn env(store: Store, require_auth: bool) -> Env {
         },
         after_commit: None,
         outbox_wake: None,
+        live: None,
     };
     let source = MaildirSource::open(intake, &dir.path().join("mailbox")).unwrap();
     Env {

@@ -385,7 +385,8 @@ impl ImapSource {
         uidvalidity: Option<u32>,
         uid: u32,
     ) -> Result<Option<Handled>, ImapError> {
-        let max = max_message_bytes(&self.intake.pipeline.limits);
+        let intake = self.intake.current();
+        let max = max_message_bytes(&intake.pipeline.limits);
         let size = fetch_one(session, uid, "(UID RFC822.SIZE)")
             .await?
             .and_then(|f| f.size);
@@ -399,7 +400,7 @@ impl ImapSource {
             else {
                 return Ok(None);
             };
-            self.intake
+            intake
                 .handle_oversized(header, u64::from(size), uidvalidity, Some(uid))
                 .await
         } else {
@@ -409,7 +410,7 @@ impl ImapSource {
             else {
                 return Ok(None);
             };
-            self.intake.handle(raw, uidvalidity, Some(uid)).await
+            intake.handle(raw, uidvalidity, Some(uid)).await
         };
         match result {
             Ok(h) => Ok(Some(h)),

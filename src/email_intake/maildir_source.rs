@@ -18,6 +18,7 @@ pub struct MaildirSource {
     intake: MailIntake,
     maildir: Maildir,
     pub poll: Duration,
+    pub stats: std::sync::Arc<super::imap::SourceStats>,
 }
 
 impl MaildirSource {
@@ -27,6 +28,7 @@ impl MaildirSource {
             intake,
             maildir: Maildir::open(path)?,
             poll: Duration::from_secs(1),
+            stats: Default::default(),
         })
     }
 
@@ -51,19 +53,37 @@ impl MaildirSource {
                 self.maildir.root().display()
             ))
         })?;
+        use std::sync::atomic::Ordering;
         let mut out = Vec::new();
         for message in pending {
             match self.one(&message).await {
-                Ok(Some(h)) => out.push(h),
+                Ok(Some(h)) => {
+                    self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    out.push(h)
+                }
                 Ok(None) => {}
-                Err(IntakeError::Store(e)) => return Err(IntakeError::Store(e)),
+                Err(IntakeError::Store(e)) => {
+                    self.stats.connected.store(false, Ordering::Relaxed);
+                    *self
+                        .stats
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = e.to_string();
+                    return Err(IntakeError::Store(e));
+                }
                 Err(e) => tracing::warn!(message = %message.id, "message not handled: {e}"),
             }
         }
+        self.stats.connected.store(true, Ordering::Relaxed);
+        self.stats.last_success.store(
+            chrono::Utc::now().timestamp().max(0) as u64,
+            Ordering::Relaxed,
+        );
         Ok(out)
     }
 
     async fn one(&self, message: &Pending) -> Result<Option<Handled>, IntakeError> {
+        let intake = self.intake.current();
         let size = match std::fs::metadata(&message.path) {
             Ok(m) => m.len(),
             // Moved away meanwhile (another process): nothing to do.
@@ -71,7 +91,7 @@ impl MaildirSource {
             Err(e) => return Err(IntakeError::Crashed(format!("cannot read it: {e}"))),
         };
         let read_err = |e: std::io::Error| IntakeError::Crashed(format!("cannot read it: {e}"));
-        let handled = if size > max_message_bytes(&self.intake.pipeline.limits) {
+        let handled = if size > max_message_bytes(&intake.pipeline.limits) {
             let mut header = Vec::new();
             std::fs::File::open(&message.path)
                 .map_err(read_err)?
@@ -81,16 +101,14 @@ impl MaildirSource {
             if let Some(end) = find(&header, b"\r\n\r\n").or_else(|| find(&header, b"\n\n")) {
                 header.truncate(end + 2);
             }
-            self.intake
-                .handle_oversized(header, size, None, None)
-                .await?
+            intake.handle_oversized(header, size, None, None).await?
         } else {
             let raw = match std::fs::read(&message.path) {
                 Ok(raw) => raw,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(read_err(e)),
             };
-            self.intake.handle(raw, None, None).await?
+            intake.handle(raw, None, None).await?
         };
         self.intake.committed(&handled);
         self.maildir

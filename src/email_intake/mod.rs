@@ -92,9 +92,21 @@ pub struct MailIntake {
     pub after_commit: Option<Arc<dyn Fn(i64) + Send + Sync>>,
     /// Woken when a message's receipts and replies are in the outbox (the worker sends them now).
     pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
+    /// The directory in force, when the daemon reloads it live: each message is handled with the
+    /// directory of the moment it starts.
+    pub live: Option<crate::reload::LiveDirectory>,
 }
 
 impl MailIntake {
+    /// This intake with the directory in force now (see [`MailIntake::live`]).
+    pub fn current(&self) -> MailIntake {
+        let mut now = self.clone();
+        if let Some(live) = &self.live {
+            now.pipeline.directory = live.get();
+        }
+        now
+    }
+
     /// The crash-drill hook, when set (see `after_commit`).
     pub(crate) fn committed(&self, h: &Handled) {
         if let (Some(wake), false) = (&self.outbox_wake, h.already) {
@@ -693,6 +705,7 @@ impl MailSource {
                     options,
                     after_commit: None,
                     outbox_wake: None,
+                    live: None,
                 };
                 Some(MailSource::Maildir(maildir_source::MaildirSource::open(
                     intake, path,
@@ -726,6 +739,7 @@ impl MailSource {
                     options,
                     after_commit: None,
                     outbox_wake: None,
+                    live: None,
                 };
                 Some(MailSource::Imap(imap::ImapSource::new(intake, imap)))
             }
@@ -745,6 +759,22 @@ impl MailSource {
         match self {
             MailSource::Maildir(m) => m.intake_mut().outbox_wake = Some(wake),
             MailSource::Imap(i) => i.intake.outbox_wake = Some(wake),
+        }
+    }
+
+    /// Follows the live directory (see [`MailIntake::live`]).
+    pub fn set_live(&mut self, live: crate::reload::LiveDirectory) {
+        match self {
+            MailSource::Maildir(m) => m.intake_mut().live = Some(live),
+            MailSource::Imap(i) => i.intake.live = Some(live),
+        }
+    }
+
+    /// Its figures (health, metrics).
+    pub fn stats(&self) -> Arc<imap::SourceStats> {
+        match self {
+            MailSource::Maildir(m) => m.stats.clone(),
+            MailSource::Imap(i) => i.stats.clone(),
         }
     }
 

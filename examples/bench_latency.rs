@@ -1,0 +1,270 @@
+//! Benchmark of the email intake's latency (driven by `scripts/bench-latency`, which starts the
+//! private OpenSMTPD + Dovecot and exports their addresses):
+//! `bench_latency --bin target/release/agency-portal --work DIR [--runs N]`.
+//!
+//! 1. Baseline, same run: N plain messages, each timed from SMTP accept to visible over IMAP in the
+//!    recipient's mailbox (the mail loop alone; a receipt crosses it twice: in, then out).
+//! 2. Starts `agency-portal run` (IMAP with IDLE, SMTP out, SQLite) and sends N messages, each with a
+//!    50-row sheet of new people, timed from SMTP accept to its receipt visible in the sender's
+//!    mailbox.
+//!
+//! Prints every time, the medians, and whether the median is within the 2 s budget (exit 1 if not).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use lettre::AsyncTransport;
+
+const BUDGET: Duration = Duration::from_secs(2);
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench-latency"))
+}
+
+struct Mail {
+    smtp_host: String,
+    smtp_port: u16,
+    imap_host: String,
+    imap_port: u16,
+    password: String,
+}
+
+async fn send(m: &Mail, from: &str, to: &str, raw: &[u8]) {
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(&m.smtp_host)
+            .port(m.smtp_port)
+            .build();
+    let envelope =
+        lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+            .unwrap();
+    transport.send_raw(&envelope, raw).await.expect("SMTP send");
+}
+
+/// Waits until a message in `user`'s INBOX has `needle` in its headers; polls every 20 ms over one
+/// IMAP session.
+async fn wait_for(m: &Mail, user: &str, needle: &str, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let tcp = tokio::net::TcpStream::connect((m.imap_host.as_str(), m.imap_port))
+        .await
+        .unwrap();
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.unwrap();
+    let mut s = client
+        .login(user, &m.password)
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    loop {
+        let mailbox = s.select("INBOX").await.unwrap();
+        if mailbox.exists > 0 {
+            let fetched: Vec<_> = s
+                .fetch("1:*", "BODY.PEEK[HEADER]")
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            if fetched.iter().any(|f| {
+                f.header()
+                    .is_some_and(|h| String::from_utf8_lossy(h).contains(needle))
+            }) {
+                let _ = s.logout().await;
+                return Some(start.elapsed());
+            }
+        }
+        if start.elapsed() > within {
+            let _ = s.logout().await;
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn message(from: &str, to: &str, subject: &str, id: &str, attachment: Option<&str>) -> Vec<u8> {
+    use base64_lite::encode;
+    let mut m = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
+         Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    );
+    match attachment {
+        None => m.push_str("Content-Type: text/plain\r\n\r\nhello\r\n"),
+        Some(csv) => m.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+             Content-Type: text/plain\r\n\r\nattached\r\n--b\r\n\
+             Content-Type: text/csv\r\nContent-Disposition: attachment; filename=\"week.csv\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            encode(csv.as_bytes())
+        )),
+    }
+    m.into_bytes()
+}
+
+mod base64_lite {
+    pub fn encode(bytes: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for (i, chunk) in bytes.chunks(3).enumerate() {
+            if i > 0 && i % 19 == 0 {
+                out.push_str("\r\n");
+            }
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..4 {
+                if k <= chunk.len() {
+                    out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}
+
+fn sheet(run: usize) -> String {
+    let mut s = String::from("First Name,Last Name,Email,Mobile,Campaign\n");
+    for i in 0..50 {
+        s.push_str(&format!(
+            "Person{run}x{i},Family{i},p{run}x{i}@example.com,0917{:07},40123\n",
+            run * 100 + i
+        ));
+    }
+    s
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let bin = PathBuf::from(arg("--bin").expect("--bin"));
+    let work = PathBuf::from(arg("--work").expect("--work"));
+    let runs: usize = arg("--runs").map_or(11, |r| r.parse().expect("--runs N"));
+    let m = Mail {
+        smtp_host: var("AGENCY_PORTAL_TEST_SMTP_HOST"),
+        smtp_port: var("AGENCY_PORTAL_TEST_SMTP_PORT").parse().unwrap(),
+        imap_host: var("AGENCY_PORTAL_TEST_IMAP_HOST"),
+        imap_port: var("AGENCY_PORTAL_TEST_IMAP_PORT").parse().unwrap(),
+        password: var("AGENCY_PORTAL_TEST_IMAP_PASSWORD"),
+    };
+    let intake = "intake@portal.test";
+    let ana = "ana@acme.test";
+
+    // 1. Baseline: the mail loop alone.
+    let mut baseline = Vec::new();
+    for i in 0..runs {
+        let id = format!("baseline-{i}-{}@bench.test", std::process::id());
+        send(
+            &m,
+            "someone@bench.test",
+            "baseline@bench.test",
+            &message("someone@bench.test", "baseline@bench.test", "hi", &id, None),
+        )
+        .await;
+        let t = wait_for(&m, "baseline@bench.test", &id, Duration::from_secs(30))
+            .await
+            .expect("a plain message arrives");
+        baseline.push(t);
+    }
+
+    // 2. The portal.
+    std::fs::write(
+        work.join("agency-portal.toml"),
+        format!(
+            "[database]\nurl = \"sqlite://portal.db\"\n[directory]\npath = \"directory.toml\"\n\
+             [intake.mailbox]\nkind = \"imap\"\nhost = \"{}\"\nport = {}\ntls = \"none\"\n\
+             username = \"{intake}\"\npassword = \"{}\"\naddress = \"{intake}\"\n\
+             [intake.drop]\npath = \"\"\n\
+             [mail]\nfrom = \"Agency Portal <{intake}>\"\ntransport = \"smtp\"\nhost = \"{}\"\n\
+             port = {}\ntls = \"none\"\ntimeout_secs = 10\n",
+            m.imap_host, m.imap_port, m.password, m.smtp_host, m.smtp_port
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("directory.toml"),
+        format!(
+            "[[owners]]\nemail = \"olivia@co.test\"\nname = \"Olivia\"\n\n\
+             [[agencies]]\nid = \"acme\"\nname = \"Acme\"\ncountry = \"PH\"\nadded_by = \"olivia@co.test\"\n\
+             domains = [\"acme.test\"]\n\n  [[agencies.users]]\n  email = \"{ana}\"\n  name = \"Ana\"\n  role = \"admin\"\n\n\
+             [[campaigns]]\nid = \"40123\"\nname = \"CS Manila\"\ncountry = \"PH\"\ncreated_by = \"olivia@co.test\"\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(work.join("daemon.log")).unwrap();
+    let mut daemon = Command::new(&bin)
+        .arg("--config")
+        .arg(work.join("agency-portal.toml"))
+        .arg("run")
+        .env("AGENCY_PORTAL_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("agency-portal run");
+    // Let it connect and go idle (its invitation to Ana goes out meanwhile).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut portal = Vec::new();
+    for i in 0..runs {
+        let id = format!("sheet-{i}-{}@acme.test", std::process::id());
+        let raw = message(ana, intake, &format!("week {i}"), &id, Some(&sheet(i)));
+        send(&m, ana, intake, &raw).await;
+        let t = wait_for(
+            &m,
+            ana,
+            &format!("In-Reply-To: <{id}>"),
+            Duration::from_secs(60),
+        )
+        .await;
+        match t {
+            Some(t) => portal.push(t),
+            None => {
+                let _ = daemon.kill();
+                eprintln!(
+                    "no receipt for run {i} within 60 s; daemon log:\n{}",
+                    std::fs::read_to_string(work.join("daemon.log")).unwrap_or_default()
+                );
+                std::process::exit(1);
+            }
+        }
+    }
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let _ = daemon.wait();
+
+    let ms = |d: &Duration| format!("{:.0}", d.as_secs_f64() * 1000.0);
+    println!(
+        "baseline (SMTP accept -> visible over IMAP, plain message), ms: {}",
+        baseline.iter().map(ms).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "portal (SMTP accept -> receipt visible over IMAP, 50-row sheet), ms: {}",
+        portal.iter().map(ms).collect::<Vec<_>>().join(" ")
+    );
+    let (b, p) = (median(baseline), median(portal));
+    println!(
+        "median: baseline {} ms, portal {} ms ({:.1}x the mail loop); budget {} ms: {}",
+        ms(&b),
+        ms(&p),
+        p.as_secs_f64() / b.as_secs_f64().max(1e-6),
+        BUDGET.as_millis(),
+        if p <= BUDGET { "within" } else { "OVER" }
+    );
+    if p > BUDGET {
+        std::process::exit(1);
+    }
+}
