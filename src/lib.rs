@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod country;
 pub mod decide;
+pub mod digest;
 pub mod directory;
 pub mod drop;
 pub mod email;
