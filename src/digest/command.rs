@@ -168,7 +168,7 @@ pub async fn run(app: &App, command: DigestCommand) -> anyhow::Result<()> {
                 if many {
                     println!("==== to {} ====", m.recipients.join(", "));
                 }
-                print!("{text}");
+                print!("{}", text.replace("\r\n", "\n"));
                 if many {
                     println!();
                 }
