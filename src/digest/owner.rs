@@ -138,6 +138,11 @@ pub struct OwnerInput<'a> {
     pub new_times: &'a [(String, DateTime<Utc>)],
 }
 
+/// Where an outcome's count is in [`Outcome::ALL`] order.
+fn index(o: Outcome) -> usize {
+    Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)
+}
+
 fn rate(part: u64, whole: u64) -> String {
     if whole == 0 {
         "-".into()
@@ -269,8 +274,8 @@ pub fn build(input: OwnerInput<'_>, chart_cid: &str) -> OwnerDigest {
             submissions: n,
             rows,
             new: c[0],
-            duplicate_rate: rate(c[Outcome::Duplicate as usize], rows),
-            invalid_rate: rate(c[Outcome::Invalid as usize], rows),
+            duplicate_rate: rate(c[index(Outcome::Duplicate)], rows),
+            invalid_rate: rate(c[index(Outcome::Invalid)], rows),
             candidates: a.candidates,
         }
     };
