@@ -74,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Digests (SPEC §8): compose one now, to preview it or send it through the outbox.
+    Digest {
+        #[command(subcommand)]
+        command: crate::digest::command::DigestCommand,
+    },
     /// Print (or with --apply, write) the OpenSSH configuration and folder ownership that give
     /// every active agency a chrooted, SFTP-only account on its own drop folder.
     SftpSetup(SftpSetupArgs),
@@ -414,6 +419,7 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Drop(args) => drop_intake(app, &args).await,
         Command::Mail(args) => mail_intake(app, &args).await,
         Command::Run(args) => run_daemon(app, &args).await,
+        Command::Digest { command } => crate::digest::command::run(app, command).await,
         Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) => {
             unreachable!("handled without the app")
         }

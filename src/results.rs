@@ -187,6 +187,30 @@ pub fn to_fix_workbook<'a, H: AsRef<str>>(
     build().map_err(wrap("to-fix"))
 }
 
+/// A plain table workbook (one sheet named `sheet`, bold frozen header row, every cell text, with the
+/// same formula-injection safety as the results workbook): the recruiter digest's attachment.
+pub fn table_workbook<H: AsRef<str>>(
+    sheet: &str,
+    headers: &[H],
+    rows: &[Vec<String>],
+) -> Result<Vec<u8>, ResultsError> {
+    let build = || -> Result<Vec<u8>, XlsxError> {
+        let f = Formats::new();
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.set_name(sheet)?;
+        write_headers(ws, headers.iter().map(AsRef::as_ref), &f)?;
+        for (i, cells) in rows.iter().enumerate() {
+            let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
+            for (c, cell) in cells.iter().take(headers.len()).enumerate() {
+                write_text(ws, row, column(c)?, cell, &f)?;
+            }
+        }
+        wb.save_to_buffer()
+    };
+    build().map_err(wrap("table"))
+}
+
 /// The template agencies fill in: a "Candidates" sheet with the headers (Mobile and Campaign
 /// formatted as text so Excel keeps leading zeros and long numbers) and a "How to fill" sheet with
 /// notes and an example row (kept off the first sheet so it is never submitted as a candidate).

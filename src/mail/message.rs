@@ -134,6 +134,18 @@ impl Attachment {
     }
 }
 
+/// An image shown inside the HTML part (`<img src="cid:{content_id}">`): sent in a
+/// `multipart/related` part beside the HTML, with `Content-ID` and `Content-Disposition: inline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineImage {
+    /// Without angle brackets, e.g. `chart@example.test`; `[A-Za-z0-9.@_-]` only.
+    pub content_id: String,
+    pub file_name: String,
+    /// e.g. `image/png`.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 /// What one message is made of, before building.
 #[derive(Debug, Clone)]
 pub struct Draft {
@@ -144,6 +156,8 @@ pub struct Draft {
     pub text: String,
     pub html: String,
     pub attachments: Vec<Attachment>,
+    /// Images the HTML part shows (`cid:` references).
+    pub inline: Vec<InlineImage>,
     /// A Message-ID we answer (already checked with [`clean_message_id`]).
     pub in_reply_to: Option<String>,
     /// Further headers: (name, value); values are made header-safe.
@@ -161,6 +175,7 @@ impl Draft {
             text: String::new(),
             html: String::new(),
             attachments: Vec::new(),
+            inline: Vec::new(),
             in_reply_to: None,
             headers: Vec::new(),
             dedupe_key: None,
@@ -204,7 +219,38 @@ impl Draft {
                 header_text(value),
             ));
         }
-        let body = MultiPart::alternative_plain_html(self.text, self.html);
+        let body = if self.inline.is_empty() {
+            MultiPart::alternative_plain_html(self.text, self.html)
+        } else {
+            // multipart/alternative: text, then multipart/related: the HTML and its images.
+            let mut related = MultiPart::related().singlepart(SinglePart::html(self.html));
+            for image in self.inline {
+                let content_type = ContentType::parse(&image.content_type).map_err(|e| {
+                    MailError::Build(format!("content type {}: {e}", image.content_type))
+                })?;
+                let cid_ok = !image.content_id.is_empty()
+                    && image
+                        .content_id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '_' | '-'));
+                if !cid_ok {
+                    return Err(MailError::Build(format!(
+                        "content id {:?} is not a plain token",
+                        image.content_id
+                    )));
+                }
+                related = related.singlepart(
+                    LettreAttachment::new_inline_with_name(
+                        image.content_id,
+                        file_name_text(&image.file_name),
+                    )
+                    .body(image.bytes, content_type),
+                );
+            }
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(self.text))
+                .multipart(related)
+        };
         let message = if self.attachments.is_empty() {
             builder.multipart(body)
         } else {

@@ -62,6 +62,30 @@ const SHIPPED: &[(&str, &str)] = &[
         "alert-send-failure.html",
         include_str!("../../config/templates/alert-send-failure.html"),
     ),
+    (
+        "digest-agency.txt",
+        include_str!("../../config/templates/digest-agency.txt"),
+    ),
+    (
+        "digest-agency.html",
+        include_str!("../../config/templates/digest-agency.html"),
+    ),
+    (
+        "digest-owner.txt",
+        include_str!("../../config/templates/digest-owner.txt"),
+    ),
+    (
+        "digest-owner.html",
+        include_str!("../../config/templates/digest-owner.html"),
+    ),
+    (
+        "digest-recruiter.txt",
+        include_str!("../../config/templates/digest-recruiter.txt"),
+    ),
+    (
+        "digest-recruiter.html",
+        include_str!("../../config/templates/digest-recruiter.html"),
+    ),
 ];
 
 /// A rendered message text: subject, text body, HTML body.

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 
+pub mod digests;
 mod directory;
 pub mod mail_ledger;
 pub mod outbox;

@@ -1,0 +1,860 @@
+//! Digests (SPEC §8): the scheduler with a settable clock (weekdays in Manila, daily across DST
+//! changes), two daemons on one Postgres sending each fire exactly once, what the agency and owner
+//! digests show (and never show), the recruiter workbook, `status`, and `digest preview` as an
+//! operator runs it.
+
+#[macro_use]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agency_portal::digest::{self, agency, Request};
+use agency_portal::directory::{self, Directory};
+use agency_portal::mail::receipt::ReplyTo;
+use agency_portal::mail::Outgoing;
+use agency_portal::pipeline::{self, Input, Pipeline};
+use agency_portal::settings::{Digest, DigestKind, Scope};
+use agency_portal::sheet::Limits;
+use agency_portal::store::digests::OwnershipRow;
+use agency_portal::store::submissions::{Channel, Rules};
+use agency_portal::store::Store;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use mail_parser::{MessageParser, MimeHeaders};
+
+const RULES: Rules = Rules {
+    scope: Scope::Company,
+    ownership_days: 180,
+    name_similarity: 0.92,
+};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shipped_directory() -> Directory {
+    directory::load(&repo().join("config/directory.toml")).unwrap()
+}
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+fn digest(kind: DigestKind, schedule: &str, tz: &str) -> Digest {
+    Digest {
+        kind,
+        schedule: schedule.into(),
+        timezone: tz.into(),
+    }
+}
+
+/// The shipped directory synced into `store`, and a pipeline without receipts.
+async fn setup(store: Store) -> (Directory, Pipeline) {
+    let dir = shipped_directory();
+    store
+        .sync_directory(&dir, "d", "x", utc(2018, 1, 1, 0, 0), &support::composer())
+        .await
+        .unwrap();
+    let p = Pipeline {
+        store,
+        directory: Arc::new(dir.clone()),
+        rules: RULES,
+        limits: Limits::default(),
+        composer: None,
+    };
+    (dir, p)
+}
+
+async fn submit(
+    p: &Pipeline,
+    agency: &str,
+    user: Option<&str>,
+    rows: &str,
+    at: DateTime<Utc>,
+) -> pipeline::Processed {
+    let input = Input {
+        file_name: format!("{agency}-{}.csv", at.timestamp()),
+        bytes: format!("First Name,Last Name,Email,Mobile,Campaign\n{rows}\n").into_bytes(),
+        agency_id: agency.into(),
+        user_email: user.map(str::to_string),
+        default_campaign: None,
+        company_country: None,
+        channel: Channel::Email,
+        sender: user.unwrap_or("someone@example.test").into(),
+        check_only: false,
+        received_at: at,
+        receipt: None,
+    };
+    match p.process(input, None).await.unwrap() {
+        pipeline::Result::Processed(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Text part, HTML part of a message.
+fn parts(m: &Outgoing) -> (String, String) {
+    let msg = MessageParser::default().parse(&m.bytes).unwrap();
+    (
+        msg.body_text(0).unwrap().replace("\r\n", "\n"),
+        msg.body_html(0).unwrap().replace("\r\n", "\n"),
+    )
+}
+
+/// Steps the clock from `from` to `to` by `step`, calling the scheduler's tick at each step.
+/// Returns the messages enqueued per tick time (only ticks that enqueued something).
+async fn tick_through(
+    store: &Store,
+    dir: &Directory,
+    digests: &[Digest],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: Duration,
+) -> Vec<(DateTime<Utc>, usize)> {
+    let composer = support::composer();
+    let mut out = Vec::new();
+    let mut now = from;
+    while now <= to {
+        let n = digest::run_due(store, dir, digests, &composer, now)
+            .await
+            .unwrap();
+        if n > 0 {
+            out.push((now, n));
+        }
+        now += step;
+    }
+    out
+}
+
+async fn fires(store: &Store, d: &Digest, tz: Tz) -> Vec<DateTime<Tz>> {
+    store
+        .digest_runs(&digest::digest_key(d))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, _)| t.with_timezone(&tz))
+        .collect()
+}
+
+// --- 1. The schedule, with a settable clock -------------------------------------------------------
+
+#[tokio::test]
+async fn weekdays_at_eight_in_manila_fire_monday_to_friday_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&support::fresh_sqlite_url(tmp.path()))
+        .await
+        .unwrap();
+    let (dir, _) = setup(store.clone()).await;
+    let d = digest(DigestKind::Agency, "0 8 * * 1-5", "Asia/Manila");
+    let manila = chrono_tz::Asia::Manila;
+    // Sunday 2026-11-29 00:00 Manila to Sunday 2026-12-13 00:00, every 30 minutes. Friday's fire
+    // (more than a day old at the start) is not sent by this brand-new digest.
+    let from = manila
+        .with_ymd_and_hms(2026, 11, 29, 0, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let ticks = tick_through(
+        &store,
+        &dir,
+        std::slice::from_ref(&d),
+        from,
+        from + Duration::days(14),
+        Duration::minutes(30),
+    )
+    .await;
+    let sent = fires(&store, &d, manila).await;
+    let shown: Vec<String> = sent
+        .iter()
+        .map(|t| t.format("%a %Y-%m-%d %H:%M").to_string())
+        .collect();
+    println!("fires: {shown:?}");
+    assert_eq!(sent.len(), 10, "{shown:?}");
+    for t in &sent {
+        assert!(!matches!(t.weekday(), Weekday::Sat | Weekday::Sun), "{t}");
+        assert_eq!((t.hour(), t.minute()), (8, 0), "{t}");
+    }
+    // Each fire was sent at the first tick at or after it, to the four active agencies with admins.
+    assert_eq!(ticks.len(), 10);
+    for ((tick, n), fire) in ticks.iter().zip(&sent) {
+        assert_eq!(*tick, fire.with_timezone(&Utc));
+        assert_eq!(*n, 4);
+    }
+    let rows = store.outbox_rows().await.unwrap();
+    assert_eq!(rows.iter().filter(|r| r.kind == "digest").count(), 40);
+}
+
+/// Daily at `hour:minute` across a DST change: exactly one fire per local day, each at that time.
+async fn daily_once_per_day(schedule: &str, tz_name: &str, from: DateTime<Utc>, days: i64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&support::fresh_sqlite_url(tmp.path()))
+        .await
+        .unwrap();
+    let (dir, _) = setup(store.clone()).await;
+    let d = digest(DigestKind::Owner, schedule, tz_name);
+    let tz: Tz = tz_name.parse().unwrap();
+    tick_through(
+        &store,
+        &dir,
+        std::slice::from_ref(&d),
+        from,
+        from + Duration::days(days),
+        Duration::minutes(15),
+    )
+    .await;
+    let sent = fires(&store, &d, tz).await;
+    let shown: Vec<String> = sent
+        .iter()
+        .map(|t| t.format("%Y-%m-%d %H:%M %:z").to_string())
+        .collect();
+    println!("{schedule} {tz_name}: {shown:?}");
+    let mut per_day: BTreeMap<chrono::NaiveDate, usize> = BTreeMap::new();
+    for t in &sent {
+        *per_day.entry(t.date_naive()).or_default() += 1;
+    }
+    assert!(per_day.values().all(|n| *n == 1), "{shown:?}");
+    // Every local day in the range fired (the first day too: its fire is less than a day old).
+    assert!(sent.len() as i64 >= days - 1, "{shown:?}");
+    let offsets: std::collections::BTreeSet<String> =
+        sent.iter().map(|t| t.format("%:z").to_string()).collect();
+    assert_eq!(
+        offsets.len(),
+        2,
+        "the range crosses a DST change: {shown:?}"
+    );
+}
+
+#[tokio::test]
+async fn sao_paulo_daily_fires_once_per_day_when_dst_starts_in_2018() {
+    // Brazil had DST until 2019: on 2018-11-04 00:00 -03 became 01:00 -02.
+    daily_once_per_day("0 8 * * *", "America/Sao_Paulo", utc(2018, 11, 1, 12, 0), 7).await;
+}
+
+#[tokio::test]
+async fn sao_paulo_daily_fires_once_per_day_when_dst_ends_in_2019() {
+    // On 2019-02-17 00:00 -02 became 2019-02-16 23:00 -03: 23:30 happened twice.
+    daily_once_per_day(
+        "30 23 * * *",
+        "America/Sao_Paulo",
+        utc(2019, 2, 14, 12, 0),
+        7,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn new_york_daily_fires_once_per_day_across_both_changes_of_2026() {
+    // 2026-03-08: 02:00 EST became 03:00 EDT (02:30 does not exist: it fires at 03:00).
+    daily_once_per_day("30 2 * * *", "America/New_York", utc(2026, 3, 5, 12, 0), 7).await;
+    // 2026-11-01: 02:00 EDT became 01:00 EST (01:30 happens twice: it fires once).
+    daily_once_per_day(
+        "30 1 * * *",
+        "America/New_York",
+        utc(2026, 10, 29, 12, 0),
+        7,
+    )
+    .await;
+}
+
+// --- 2. Two daemons on one Postgres ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_on_one_postgres_send_each_fire_once_over_a_week() {
+    let url = support::fresh_postgres_url().await;
+    let a = Store::open(&url).await.unwrap();
+    let b = Store::open(&url).await.unwrap();
+    let (dir, p) = setup(a.clone()).await;
+    let manila = chrono_tz::Asia::Manila;
+    submit(
+        &p,
+        "acme",
+        None,
+        "Ana,Reyes,ana.reyes@example.com,0917 111 2222,40123",
+        manila
+            .with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc),
+    )
+    .await;
+    let digests = vec![
+        digest(DigestKind::Agency, "0 8 * * 1-5", "Asia/Manila"),
+        digest(DigestKind::Owner, "30 7 * * 1", "Asia/Manila"),
+        digest(DigestKind::Recruiter, "0 9 * * 1-5", "Asia/Manila"),
+    ];
+    let from = manila
+        .with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let steps = 7 * 24 * 4; // a week, every 15 minutes
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let daemon = |store: Store| {
+        let (dir, digests, barrier) = (dir.clone(), digests.clone(), barrier.clone());
+        tokio::spawn(async move {
+            let composer = support::composer();
+            let mut enqueued = 0;
+            for i in 0..=steps {
+                barrier.wait().await;
+                let now = from + Duration::minutes(15 * i);
+                enqueued += digest::run_due(&store, &dir, &digests, &composer, now)
+                    .await
+                    .unwrap();
+            }
+            enqueued
+        })
+    };
+    let (ea, eb) = (daemon(a.clone()), daemon(b.clone()));
+    let (ea, eb) = (ea.await.unwrap(), eb.await.unwrap());
+    let rows: Vec<_> = a
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "digest")
+        .collect();
+    println!(
+        "daemon A enqueued {ea}, daemon B {eb}; outbox digest rows {}",
+        rows.len()
+    );
+    // Per (digest, fire): one message per audience, exactly once.
+    let audiences = [4, 1, 2]; // agencies with admins; the owners; the recruiters
+    let expected_fires = [5, 1, 5]; // Mon-Fri 08:00; Mon 07:30; Mon-Fri 09:00
+    let mut total = 0;
+    for ((d, per_fire), n_fires) in digests.iter().zip(audiences).zip(expected_fires) {
+        let key = digest::digest_key(d);
+        let runs = a.digest_runs(&key).await.unwrap();
+        assert_eq!(runs.len(), n_fires, "{key}: {runs:?}");
+        for (fire, messages) in &runs {
+            let prefix = format!("digest:{key}:{}:", fire.to_rfc3339());
+            let n = rows
+                .iter()
+                .filter(|r| {
+                    r.dedupe_key
+                        .as_deref()
+                        .is_some_and(|k| k.starts_with(&prefix))
+                })
+                .count();
+            println!("{key} {}: {n} message(s)", fire.with_timezone(&manila));
+            assert_eq!(n, per_fire, "{prefix}");
+            assert_eq!(*messages as usize, per_fire);
+            total += n;
+        }
+    }
+    assert_eq!(rows.len(), total);
+    assert_eq!(
+        ea + eb,
+        total,
+        "what the daemons reported is what the outbox holds"
+    );
+    // The agency digest of the Tuesday covers Monday 08:00 to Tuesday 08:00: Ana, credited Monday
+    // 12:00, is in Tuesday's acme digest and in no other agency's.
+    let acme_tuesday = rows
+        .iter()
+        .find(|r| {
+            r.dedupe_key.as_deref().is_some_and(|k| {
+                k.contains("2026-12-01T00:00:00+00:00") && k.ends_with(":agency:acme")
+            })
+        })
+        .expect("Tuesday's acme digest");
+    let bytes = a.outbox_message(acme_tuesday.id).await.unwrap().unwrap();
+    let text = MessageParser::default()
+        .parse(&bytes)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    assert!(text.contains("Ana Reyes"), "{text}");
+    a.close().await;
+    b.close().await;
+}
+
+// --- 3. What the digests show ---------------------------------------------------------------------
+
+const ACME_ROWS: &str = "Ana,Reyes,ana.reyes@example.com,0917 111 2222,40123\n\
+                         Ben,Cruz,ben.cruz@example.com,0917 111 3333,40124\n\
+                         bad,,,,40123";
+const BAYANIHAN_ROWS: &str = "Carla,Santos,carla.santos@example.org,0918 444 5555,40123\n\
+                              Dino,Garcia,dino.garcia@example.org,0918 444 6666,40124";
+const BAYANIHAN_SECRETS: [&str; 8] = [
+    "Carla",
+    "Santos",
+    "carla.santos@example.org",
+    "+639184445555",
+    "Dino",
+    "dino.garcia@example.org",
+    "bayanihan",
+    "Bayanihan",
+];
+
+/// acme and bayanihan both submit on Monday 2026-11-30 (Manila), and each has an ownership that
+/// ends within 14 days of Tuesday 08:00; talento-mx submits one.
+async fn two_agencies_data(p: &Pipeline) -> DateTime<Utc> {
+    let manila = chrono_tz::Asia::Manila;
+    let monday = manila
+        .with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let old = monday - Duration::days(170);
+    submit(
+        p,
+        "acme",
+        None,
+        "Old,Acme,old.acme@example.com,0917 000 0001,40123",
+        old,
+    )
+    .await;
+    submit(
+        p,
+        "bayanihan",
+        None,
+        "Carla,Oldtimer,old.bayanihan@example.org,0918 000 0002,40123",
+        old,
+    )
+    .await;
+    submit(p, "acme", Some("eddie@acme-staffing.ph"), ACME_ROWS, monday).await;
+    submit(
+        p,
+        "bayanihan",
+        None,
+        BAYANIHAN_ROWS,
+        monday + Duration::hours(1),
+    )
+    .await;
+    submit(
+        p,
+        "talento-mx",
+        None,
+        "Lu,Diaz,lu.diaz@example.mx,55 1234 5678,50210",
+        monday + Duration::hours(2),
+    )
+    .await;
+    // Tuesday 08:00 Manila.
+    manila
+        .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn manila_digests() -> Vec<Digest> {
+    vec![
+        digest(DigestKind::Agency, "0 8 * * 1-5", "Asia/Manila"),
+        digest(DigestKind::Owner, "30 7 * * 1", "Asia/Manila"),
+        digest(DigestKind::Recruiter, "0 9 * * 1-5", "Asia/Manila"),
+    ]
+}
+
+on_both_backends!(an_agency_digest_shows_only_its_own_agency);
+async fn an_agency_digest_shows_only_its_own_agency(store: Store) {
+    let (dir, p) = setup(store.clone()).await;
+    let at = two_agencies_data(&p).await;
+    let request = Request {
+        kind: DigestKind::Agency,
+        agency: Some("acme".into()),
+        to: None,
+        at,
+    };
+    let msgs = digest::compose(
+        &store,
+        &dir,
+        &manila_digests(),
+        &support::composer(),
+        &request,
+    )
+    .await
+    .unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].recipients, ["ana@acme-staffing.ph"]);
+    let (text, html) = parts(&msgs[0]);
+    println!("{text}");
+    for part in [&text, &html] {
+        for mine in [
+            "Ana Reyes",
+            "ben.cruz@example.com",
+            "+639171112222",
+            "Old Acme",
+        ] {
+            assert!(part.contains(mine), "acme's {mine} is shown");
+        }
+        for theirs in BAYANIHAN_SECRETS {
+            assert!(
+                !part.contains(theirs),
+                "bayanihan's {theirs} is not: {part}"
+            );
+        }
+        assert!(!part.contains("Lu Diaz") && !part.contains("Talento"));
+    }
+    assert!(text.contains(
+        "new 2, previously_submitted 0, duplicate 0, blocked 0, review 0, repeated 0, invalid 1"
+    ));
+    assert!(
+        text.contains("40123 Customer Service Manila: new 1,"),
+        "{text}"
+    );
+    let expiring = text
+        .split("Ownerships ending")
+        .nth(1)
+        .expect("expiring list");
+    assert!(expiring.contains("Old Acme"), "{text}");
+
+    // And the other way round.
+    let request = Request {
+        agency: Some("bayanihan".into()),
+        ..request
+    };
+    let msgs = digest::compose(
+        &store,
+        &dir,
+        &manila_digests(),
+        &support::composer(),
+        &request,
+    )
+    .await
+    .unwrap();
+    let (text, html) = parts(&msgs[0]);
+    for part in [&text, &html] {
+        assert!(part.contains("Carla Santos"));
+        for acme in ["Ana", "Reyes", "ana.reyes@example.com", "Old Acme", "acme"] {
+            assert!(!part.contains(acme), "acme's {acme} is not shown: {part}");
+        }
+    }
+}
+
+/// Even when handed every agency's rows, the pure agency digest keeps only its agency's.
+#[test]
+fn the_agency_digest_keeps_only_its_agency_whatever_rows_it_is_given() {
+    let dir = shipped_directory();
+    let t = utc(2026, 11, 30, 4, 0);
+    let row = |agency: &str, first: &str| OwnershipRow {
+        candidate_id: 1,
+        first_name: first.into(),
+        last_name: "X".into(),
+        email: Some(format!("{first}@example.com")),
+        phone: None,
+        agency_id: agency.into(),
+        user_email: None,
+        campaign_id: Some("40123".into()),
+        started_at: t,
+        expires_at: t + Duration::days(3),
+        erased: false,
+    };
+    let rows = vec![row("acme", "Ana"), row("bayanihan", "Carla")];
+    let period = digest::Period {
+        since: t - Duration::days(1),
+        until: t + Duration::hours(1),
+        tz: chrono_tz::Asia::Manila,
+    };
+    let d = agency::build(agency::AgencyInput {
+        agency: dir.agency("acme").unwrap(),
+        editor: None,
+        campaigns: &dir.campaigns,
+        period: &period,
+        submissions: &[],
+        outcomes: &[],
+        new: &rows,
+        expiring: &rows,
+    });
+    let names: Vec<&str> = d.new_candidates.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Ana X"]);
+    assert_eq!(d.expiring.len(), 1);
+}
+
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap();
+    let info = reader.info();
+    (info.width, info.height)
+}
+
+/// The inline image of a message: (content id, content type, bytes).
+fn inline_image(bytes: &[u8]) -> (String, String, Vec<u8>) {
+    let msg = MessageParser::default().parse(bytes).unwrap();
+    let part = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
+        })
+        .expect("an image/png part");
+    assert_eq!(
+        part.content_disposition().map(|d| d.ctype()),
+        Some("inline")
+    );
+    (
+        part.content_id().expect("Content-ID").to_string(),
+        "image/png".into(),
+        part.contents().to_vec(),
+    )
+}
+
+on_both_backends!(the_owner_digest_shows_every_agency_by_country_and_a_chart);
+async fn the_owner_digest_shows_every_agency_by_country_and_a_chart(store: Store) {
+    let (dir, p) = setup(store.clone()).await;
+    let at = two_agencies_data(&p).await;
+    let request = Request {
+        kind: DigestKind::Owner,
+        agency: None,
+        to: None,
+        at,
+    };
+    let msgs = digest::compose(
+        &store,
+        &dir,
+        &manila_digests(),
+        &support::composer(),
+        &request,
+    )
+    .await
+    .unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        msgs[0].recipients,
+        ["olivia@company.example", "oscar@company.example"]
+    );
+    let (text, html) = parts(&msgs[0]);
+    println!("{text}");
+    // Every agency of the directory, inactive ones too, under its country, countries in order.
+    let agencies = text.split("Campaigns (").next().unwrap();
+    let mut last_country = 0;
+    for (country, ids) in [
+        ("BR", &["rio-rh"][..]),
+        ("CO", &["andina"][..]),
+        ("MX", &["talento-mx"][..]),
+        ("PH", &["acme", "bayanihan"][..]),
+    ] {
+        let heading = agencies
+            .find(&format!("\n{country}\n"))
+            .unwrap_or_else(|| panic!("{country} heading"));
+        assert!(heading > last_country, "countries in order");
+        last_country = heading;
+        let section = &agencies[heading + 4..];
+        let section = section.split("\n\n").next().unwrap();
+        let section: String = section
+            .lines()
+            .take_while(|l| l.starts_with("  "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for id in ids {
+            assert!(
+                section.contains(&format!("  {id} ")),
+                "{id} under {country}: {section}"
+            );
+        }
+    }
+    assert!(
+        text.contains("acme Acme Staffing: 1 submission, 2 new, duplicate 0.0%, invalid 33.3%"),
+        "{text}"
+    );
+    assert!(text.contains("rio-rh Rio Recursos Humanos (inactive)"));
+    assert!(text.contains("Review queue: 0 waiting"));
+    assert!(text.contains("Rejected mail (unknown or unauthenticated senders, no reply sent): 0"));
+    // The chart, inline: the HTML shows it by its Content-ID, and it is an 800x400 PNG.
+    let (cid, _, png_bytes) = inline_image(&msgs[0].bytes);
+    assert!(html.contains(&format!("src=\"cid:{cid}\"")), "{html}");
+    assert_eq!(png_size(&png_bytes), (800, 400));
+}
+
+on_both_backends!(the_recruiter_digest_lists_their_campaigns_new_candidates_with_a_workbook);
+async fn the_recruiter_digest_lists_their_campaigns_new_candidates_with_a_workbook(store: Store) {
+    let (dir, p) = setup(store.clone()).await;
+    let at = two_agencies_data(&p).await;
+    let request = Request {
+        kind: DigestKind::Recruiter,
+        agency: None,
+        to: Some("rick@company.example".into()),
+        at,
+    };
+    let msgs = digest::compose(
+        &store,
+        &dir,
+        &manila_digests(),
+        &support::composer(),
+        &request,
+    )
+    .await
+    .unwrap();
+    assert_eq!(msgs.len(), 1);
+    let (text, _) = parts(&msgs[0]);
+    // Rick has 40123 and 40124: acme's and bayanihan's four, not talento-mx's (50210).
+    for name in ["Ana Reyes", "Ben Cruz", "Carla Santos", "Dino Garcia"] {
+        assert!(text.contains(name), "{name}: {text}");
+    }
+    assert!(!text.contains("Lu Diaz"));
+    let msg = MessageParser::default().parse(&msgs[0].bytes).unwrap();
+    let xlsx = msg
+        .attachments()
+        .find(|a| a.attachment_name().is_some_and(|n| n.ends_with(".xlsx")))
+        .expect("workbook attached");
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.contents().to_vec())).unwrap();
+    use calamine::Reader;
+    let range = wb.worksheet_range("New candidates").unwrap();
+    let rows: Vec<Vec<String>> = range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows[0][0], "First Name");
+    assert_eq!(rows.len(), 5, "header + 4 candidates: {rows:?}");
+    assert!(rows
+        .iter()
+        .any(|r| r[0] == "Ana" && r[2] == "+639171112222" && r[4] == "Acme Staffing"));
+}
+
+// --- status: the digest an address gets now --------------------------------------------------------
+
+on_both_backends!(status_gives_each_person_their_digest_since_the_last_one);
+async fn status_gives_each_person_their_digest_since_the_last_one(store: Store) {
+    let (dir, p) = setup(store.clone()).await;
+    let at = two_agencies_data(&p).await;
+    let digests = manila_digests();
+    let composer = support::composer();
+    // Monday 08:00's scheduled digests were sent: "since the last digest" starts there.
+    let monday_eight = at - Duration::days(1);
+    digest::run_due(
+        &store,
+        &dir,
+        &digests,
+        &composer,
+        monday_eight + Duration::minutes(1),
+    )
+    .await
+    .unwrap();
+    let reply = ReplyTo {
+        message_id: "<cmd-1@acme-staffing.ph>".into(),
+        subject: "status".into(),
+    };
+    let status = |email: &'static str, reply: Option<ReplyTo>| {
+        let (store, dir, digests, composer) = (&store, &dir, &digests, &composer);
+        async move {
+            digest::for_user(store, dir, digests, composer, email, at, reply)
+                .await
+                .unwrap()
+        }
+    };
+    // The editor: only his own submission (acme's Monday file), not acme's old one.
+    let eddie = status("Eddie@Acme-Staffing.ph", Some(reply.clone()))
+        .await
+        .unwrap();
+    assert_eq!(eddie.recipients, ["eddie@acme-staffing.ph"]);
+    let msg = MessageParser::default().parse(&eddie.bytes).unwrap();
+    assert_eq!(msg.subject(), Some("Re: status"));
+    assert_eq!(msg.in_reply_to().as_text(), Some("cmd-1@acme-staffing.ph"));
+    let (text, _) = parts(&eddie);
+    assert!(text.contains("your own submissions"), "{text}");
+    assert!(
+        text.contains("From 2026-11-30 08:00 to 2026-12-01 08:00"),
+        "{text}"
+    );
+    assert!(text.contains("Ana Reyes"));
+    for theirs in BAYANIHAN_SECRETS {
+        assert!(!text.contains(theirs), "{theirs}");
+    }
+    // The admin: the agency's digest, to her only.
+    let ana = status("ana@acme-staffing.ph", None).await.unwrap();
+    assert_eq!(ana.recipients, ["ana@acme-staffing.ph"]);
+    assert!(!parts(&ana).0.contains("your own submissions"));
+    // An owner: the owner digest, with its chart.
+    let olivia = status("olivia@company.example", None).await.unwrap();
+    assert_eq!(png_size(&inline_image(&olivia.bytes).2), (800, 400));
+    // A recruiter.
+    let renata = status("renata@company.example", None).await.unwrap();
+    assert!(parts(&renata).0.contains("Hello Renata Ribeiro"));
+    // Nobody we know; a user of an inactive agency.
+    assert!(status("stranger@example.test", None).await.is_none());
+    assert!(status("joao@riorh.com.br", None).await.is_none());
+}
+
+// --- 4. digest preview as an operator runs it -----------------------------------------------------
+
+fn portal(config: &Path, db: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+    cmd.arg("--config").arg(config);
+    cmd.env_remove("AGENCY_PORTAL_CONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AGENCY_PORTAL__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("DATABASE_URL", format!("sqlite://{}", db.display()));
+    cmd.env("AGENCY_PORTAL_NOW", "2026-12-01T00:00:00Z");
+    cmd
+}
+
+fn ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn digest_preview_owner_out_writes_a_message_with_text_html_and_the_inline_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = repo().join("config/agency-portal.toml");
+    let db = tmp.path().join("portal.db");
+    let csv = tmp.path().join("week.csv");
+    std::fs::write(
+        &csv,
+        "First Name,Last Name,Email,Mobile,Campaign\nAna,Reyes,ana.reyes@example.com,0917 111 2222,40123\n",
+    )
+    .unwrap();
+    ok(portal(&config, &db)
+        .args(["ingest", "--agency", "acme"])
+        .arg(&csv));
+    let eml = tmp.path().join("x.eml");
+    let said = ok(portal(&config, &db)
+        .args(["digest", "preview", "--kind", "owner", "--out"])
+        .arg(&eml));
+    assert!(said.contains("written to"), "{said}");
+    let bytes = std::fs::read(&eml).unwrap();
+    let msg = MessageParser::default().parse(&bytes).unwrap();
+    let text = msg.body_text(0).unwrap();
+    let html = msg.body_html(0).unwrap();
+    assert!(text.contains("Agency Portal, from"), "{text}");
+    assert!(
+        text.contains("acme Acme Staffing: 1 submission, 1 new"),
+        "{text}"
+    );
+    let (cid, _, png_bytes) = inline_image(&bytes);
+    assert!(html.contains(&format!("cid:{cid}")));
+    assert_eq!(png_size(&png_bytes), (800, 400));
+    println!(
+        "x.eml: {} bytes, subject {:?}, text {} chars, html {} chars, inline {cid} {} bytes",
+        bytes.len(),
+        msg.subject(),
+        text.len(),
+        html.len(),
+        png_bytes.len()
+    );
+
+    // Without --out: the text part on stdout. `digest send` writes to the outbox.
+    let text =
+        ok(portal(&config, &db)
+            .args(["digest", "preview", "--kind", "agency", "--agency", "acme"]));
+    assert!(text.starts_with("Acme Staffing\n"), "{text}");
+    assert!(text.contains("Ana Reyes"));
+    let said = ok(portal(&config, &db).args(["digest", "send", "--kind", "recruiter"]));
+    assert!(
+        said.starts_with("2 recruiter digest message(s) written to the outbox"),
+        "{said}"
+    );
+    let list = ok(portal(&config, &db).args(["outbox", "list"]));
+    assert_eq!(
+        list.lines().filter(|l| l.contains("\tdigest\t")).count(),
+        2,
+        "{list}"
+    );
+    // A request naming nobody is the operator's to fix: exit 2.
+    let out = portal(&config, &db)
+        .args([
+            "digest",
+            "preview",
+            "--kind",
+            "recruiter",
+            "--to",
+            "nobody@example.test",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
