@@ -286,6 +286,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 
 /// What most commands work with: the settings, the validated directory, and the migrated store with
 /// the directory synced into it.
+#[derive(Clone)]
 pub struct App {
     pub settings: Settings,
     pub directory: Directory,
@@ -608,7 +609,7 @@ async fn mail_intake(app: &App, args: &MailArgs) -> anyhow::Result<()> {
     use crate::email_intake::MailSource;
     use std::sync::Arc;
     let source = MailSource::from_settings(
-        &app.settings.intake.mailbox,
+        &app.settings,
         crate::ingest::pipeline(app),
         app.composer.clone(),
     )?;

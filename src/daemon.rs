@@ -16,6 +16,8 @@ use crate::cli::App;
 use crate::drop::{DropOptions, DropReceipt, DropSource, ReceiptSink};
 use crate::email_intake::MailSource;
 use crate::mail::sender::Sender;
+use crate::pipeline::Pipeline;
+use crate::reload::{LiveDirectory, Reloader};
 
 /// How long the parts get to finish the unit in hand after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
@@ -51,30 +53,66 @@ impl Shutdown {
 /// The parts of a daemon, built from the settings.
 pub struct Parts {
     pub mail: Option<MailSource>,
-    pub drop: Option<DropSource>,
+    pub drop: Option<Arc<DropSource>>,
     pub sender: Arc<Sender>,
+    /// The directory in force (swapped by the reloader).
+    pub live: LiveDirectory,
+    /// The pipeline the drop folders are given again with each new directory.
+    pub pipeline: Pipeline,
 }
 
 impl Parts {
     pub fn new(app: &App) -> anyhow::Result<Parts> {
         let pipeline = crate::ingest::pipeline(app);
+        let live = LiveDirectory::new(pipeline.directory.clone());
         let sender = Arc::new(Sender::from_settings(
             &app.settings,
             app.store.clone(),
             app.composer.clone(),
         )?);
         let wake = sender.waker();
-        let mut mail = MailSource::from_settings(
-            &app.settings.intake.mailbox,
-            pipeline.clone(),
-            app.composer.clone(),
-        )?;
+        let mut mail =
+            MailSource::from_settings(&app.settings, pipeline.clone(), app.composer.clone())?;
         if let Some(m) = &mut mail {
             m.set_outbox_wake(wake.clone());
+            m.set_live(live.clone());
         }
-        let drop = DropOptions::from_settings(&app.settings.intake.drop)
-            .map(|o| DropSource::new(o, pipeline, Arc::new(WakeOutbox(wake))));
-        Ok(Parts { mail, drop, sender })
+        let drop = DropOptions::from_settings(&app.settings.intake.drop).map(|o| {
+            Arc::new(DropSource::new(
+                o,
+                pipeline.clone(),
+                Arc::new(WakeOutbox(wake)),
+            ))
+        });
+        Ok(Parts {
+            mail,
+            drop,
+            sender,
+            live,
+            pipeline,
+        })
+    }
+}
+
+/// Sends the digests that are due; `true` when some were written to the outbox.
+async fn digests_due(app: &App, live: &LiveDirectory) -> bool {
+    if app.settings.digests.is_empty() {
+        return false;
+    }
+    match crate::digest::run_due(
+        &app.store,
+        &live.get(),
+        &app.settings.digests,
+        &app.composer,
+        crate::clock::now(),
+    )
+    .await
+    {
+        Ok(n) => n > 0,
+        Err(e) => {
+            tracing::error!("digests: {e}");
+            false
+        }
     }
 }
 
@@ -88,6 +126,7 @@ pub async fn once(app: &App) -> anyhow::Result<OnceReport> {
     if let Some(drop) = &parts.drop {
         report.files = drop_once(drop).await?;
     }
+    digests_due(app, &parts.live).await;
     let flushed = parts.sender.flush().await?;
     report.sent = flushed.sent;
     report.send_failed = flushed.failed;
@@ -132,22 +171,55 @@ pub async fn drop_once(source: &DropSource) -> anyhow::Result<Vec<DropReceipt>> 
     }
 }
 
+/// How often the directory file is looked at, and due digests looked for.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+const DIGESTS_EVERY: Duration = Duration::from_secs(30);
+
 /// `run`: until SIGTERM or SIGINT.
 pub async fn run(app: &App) -> anyhow::Result<()> {
     let parts = Parts::new(app)?;
     let (stop, shutdown) = Shutdown::new();
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
+    let mut sources = Vec::new();
     if let Some(mail) = parts.mail {
         let s = shutdown.clone();
         tracing::info!(mailbox = %mail.name(), "email intake started");
+        sources.push(crate::health::Source {
+            kind: "email",
+            name: mail.name().to_string(),
+            stats: mail.stats(),
+        });
         tasks.spawn(async move {
             mail.run(s.wait()).await;
             "email intake"
         });
     }
+    let mut reloader = Reloader::new(
+        &app.settings.directory.path,
+        app.store.clone(),
+        app.composer.clone(),
+        parts.live.clone(),
+        directory_sha(app),
+    );
     if let Some(drop) = parts.drop {
         let s = shutdown.clone();
         tracing::info!(path = %drop.options().path.display(), "drop-folder intake started");
+        let stats = Arc::new(crate::email_intake::imap::SourceStats::default());
+        stats
+            .connected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        sources.push(crate::health::Source {
+            kind: "drop",
+            name: drop.options().path.display().to_string(),
+            stats,
+        });
+        let base = parts.pipeline.clone();
+        let for_reload = drop.clone();
+        reloader.subscribe(move |dir| {
+            let mut p = base.clone();
+            p.directory = dir;
+            for_reload.set_pipeline(p);
+        });
         tasks.spawn(async move {
             if let Err(e) = drop.run(s.wait()).await {
                 tracing::error!("drop-folder intake stopped: {e}");
@@ -161,6 +233,49 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
         tasks.spawn(async move {
             sender.run(s.wait()).await;
             "outbox worker"
+        });
+    }
+    {
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            reloader.run(RELOAD_EVERY, s.wait()).await;
+            "directory reload"
+        });
+    }
+    {
+        let s = shutdown.clone();
+        let live = parts.live.clone();
+        let wake = parts.sender.waker();
+        let app = app.clone();
+        tasks.spawn(async move {
+            loop {
+                if digests_due(&app, &live).await {
+                    wake.notify_one();
+                }
+                tokio::select! {
+                    _ = s.clone().wait() => break,
+                    _ = tokio::time::sleep(DIGESTS_EVERY) => {}
+                }
+            }
+            "digests"
+        });
+    }
+    if !app.settings.http.listen.is_empty() {
+        let health = crate::health::Health {
+            store: app.store.clone(),
+            sources,
+            started: chrono::Utc::now(),
+        };
+        let listen = app.settings.http.listen.clone();
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| crate::cli::BadInput(format!("[http] listen = \"{listen}\": {e}")))?;
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(e) = health.serve(listener, s.wait()).await {
+                tracing::error!("the health endpoint stopped: {e}");
+            }
+            "health endpoint"
         });
     }
     tracing::info!("agency-portal is running; SIGTERM or Ctrl-C stops it");
@@ -185,6 +300,13 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The SHA-256 of the directory file as it is now (the reloader applies any later change).
+fn directory_sha(app: &App) -> String {
+    std::fs::read(&app.settings.directory.path)
+        .map(|b| crate::cli::sha256_hex(&b))
+        .unwrap_or_default()
 }
 
 /// SIGTERM or SIGINT.

@@ -207,11 +207,12 @@ impl Health {
     /// Serves until `shutdown`.
     pub async fn serve(
         self,
-        listen: &str,
+        listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        tracing::info!(listen, "health and metrics at /healthz and /metrics");
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "health and metrics at /healthz and /metrics");
+        }
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await

@@ -84,6 +84,7 @@ async fn submit(
         channel: Channel::Email,
         sender: user.unwrap_or("someone@example.test").into(),
         check_only: false,
+        source_ref: None,
         received_at: at,
         receipt: None,
     };

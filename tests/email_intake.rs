@@ -75,6 +75,7 @@ async fn env(store: Store, require_auth: bool) -> Env {
             mailbox: format!("maildir:{}", dir.path().display()),
             require_auth,
             authserv_id: AUTHSERV.into(),
+            digests: Vec::new(),
         },
         after_commit: None,
         outbox_wake: None,

@@ -13,8 +13,6 @@
 //! - An address that is already a user (of any agency), or an owner, is not invited again; the reply
 //!   does not say which agency it belongs to.
 
-use chrono::Utc;
-
 use super::{IntakeError, LedgerEntry, MailIntake, Sender};
 use crate::directory::{Agency, Role};
 use crate::email_commands::{self, Command};
@@ -170,47 +168,44 @@ pub(crate) async fn run(
     Ok(finish)
 }
 
-/// The sender's digest, now. Until the digests land this is a summary of the submissions of the
-/// last seven days (the sender's agency's; every agency's for an owner).
+/// The sender's digest, now (SPEC §7 `status`): the one they would get on schedule, as a reply.
 async fn status(
     intake: &MailIntake,
     entry: &LedgerEntry,
     message: &Inbound,
     sender: &Sender,
 ) -> Result<Outgoing, IntakeError> {
-    let agency = match sender {
-        Sender::User { agency_id, .. } => Some(agency_id.as_str()),
-        _ => None,
-    };
-    let since = (Utc::now() - chrono::Duration::days(7)).date_naive();
-    let subs = intake
-        .pipeline
-        .store
-        .submissions_view(agency, Some(since))
-        .await?;
-    let items: Vec<String> = subs
-        .iter()
-        .map(|s| {
-            let counts: Vec<String> = s.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            format!(
-                "{} {} ({}): {}",
-                s.received_at.format("%Y-%m-%d %H:%M"),
-                s.file,
-                s.status,
-                counts.join(", ")
-            )
-        })
-        .collect();
-    Ok(intake.reply(
-        entry,
-        message,
-        sender,
-        "command",
-        format!("Submissions of the last 7 days: {}", subs.len()),
-        vec![],
-        items,
-        vec![],
-    )?)
+    let (email, _) = sender.address().unwrap_or_default();
+    let digest = crate::digest::for_user(
+        &intake.pipeline.store,
+        intake.directory(),
+        &intake.options.digests,
+        &intake.composer,
+        email,
+        crate::clock::now(),
+        super::reply_to(message),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::digest::DigestError::Store(e) => IntakeError::Store(e),
+        other => IntakeError::Crashed(format!("the status digest: {other}")),
+    })?;
+    match digest {
+        Some(mut d) => {
+            d.dedupe_key = Some(format!("reply:{}:status", entry.id));
+            Ok(d)
+        }
+        None => Ok(intake.reply(
+            entry,
+            message,
+            sender,
+            "command",
+            "There is no digest for your address".into(),
+            vec!["Digests go to agency users, owners and recruiters.".into()],
+            vec![],
+            vec![],
+        )?),
+    }
 }
 
 fn domain_of(email: &str) -> &str {

@@ -67,6 +67,8 @@ pub struct IntakeOptions {
     pub mailbox: String,
     pub require_auth: bool,
     pub authserv_id: String,
+    /// `[[digests]]`: the `status` command sends the sender's digest.
+    pub digests: Vec<crate::settings::Digest>,
 }
 
 /// What became of a message.
@@ -682,15 +684,17 @@ pub enum MailSource {
 impl MailSource {
     /// `None`: `kind = "none"`, no email intake.
     pub fn from_settings(
-        settings: &crate::settings::Mailbox,
+        all: &crate::settings::Settings,
         pipeline: Pipeline,
         composer: Arc<Composer>,
     ) -> std::io::Result<Option<MailSource>> {
         use crate::settings::{MailboxKind, Tls};
+        let settings = &all.intake.mailbox;
         let mut options = IntakeOptions {
             mailbox: String::new(),
             require_auth: settings.require_auth,
             authserv_id: settings.authserv_id.clone(),
+            digests: all.digests.clone(),
         };
         Ok(match settings.kind {
             MailboxKind::None => None,
