@@ -20,7 +20,7 @@ use crate::pipeline::Pipeline;
 use crate::reload::{LiveDirectory, Reloader};
 
 /// How long the parts get to finish the unit in hand after SIGTERM.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Drop-folder receipts are in the outbox once a file is recorded: wake the worker.
 struct WakeOutbox(Arc<Notify>);

@@ -21,7 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let result = runtime.block_on(cli::run(cli));
+    // Work left on blocking threads (a file being parsed when SIGTERM came) is not waited for: its
+    // transaction was never committed, and the next start does it again.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(Problems(problems)) = err.downcast_ref::<Problems>() {

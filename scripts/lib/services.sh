@@ -297,6 +297,48 @@ postgres_stop() {
         -s stop >/dev/null 2>&1 || true
 }
 
+# postgres_own NAME start|stop: a Postgres 15 cluster of a test's own, in $SERVICES_DIR/pg-NAME, for
+# tests that stop and start the database under a running daemon (the shared cluster stays up).
+# `start` creates it the first time, on a free port kept for its later starts, and prints its URL.
+postgres_own() {
+    local name=$1 action=$2
+    local dir=$SERVICES_DIR/pg-$name pguser
+    local data=$dir/data
+    pguser=$(id -un)
+    is_root && pguser=postgres
+    case $action in
+    start)
+        if [ ! -d "$data" ]; then
+            mkdir -p "$dir"
+            if is_root; then chown postgres: "$dir"; fi
+            as_user "$pguser" "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+                --no-sync >"$dir/initdb.log" 2>&1 || {
+                services_log_tail "$dir/initdb.log"
+                die "initdb failed for $dir"
+            }
+            free_port
+            echo "$FREE_PORT" >"$dir/port"
+            printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $FREE_PORT" \
+                "unix_socket_directories = '$dir'" "fsync = off" "synchronous_commit = off" \
+                "logging_collector = off" >"$data/conf.d.conf"
+            echo "include 'conf.d.conf'" >>"$data/postgresql.conf"
+            if is_root; then chown "$pguser": "$data/conf.d.conf" "$dir/port"; fi
+        fi
+        as_user "$pguser" "$PG_BIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 -s start \
+            >>"$dir/pg_ctl.log" 2>&1 || {
+            services_log_tail "$dir/postgres.log"
+            die "Postgres in $dir did not start"
+        }
+        echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/postgres"
+        ;;
+    stop)
+        [ -f "$data/postmaster.pid" ] || return 0
+        as_user "$pguser" "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 30 -s stop >>"$dir/pg_ctl.log" 2>&1 || true
+        ;;
+    *) die "postgres_own NAME start|stop" ;;
+    esac
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Mail: Dovecot (IMAP + LMTP) and OpenSMTPD (SMTP -> LMTP into Dovecot)
 #

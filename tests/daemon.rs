@@ -1,0 +1,394 @@
+//! Issue 9 (the daemon as a whole): `agency-portal run` with the embedded defaults (Maildir intake,
+//! drop folders, file outbox). Acceptance 3 (live reload of the directory), 4 (`/healthz` follows
+//! Postgres going away and coming back; the daemon stays up), 5 (SIGTERM during a 100,000-row
+//! ingest: out within 30 s, the file processed exactly once after the restart).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::mail::message;
+
+const DIRECTORY: &str = include_str!("../config/directory.toml");
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    http: Option<u16>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    fn new(database_url: &str, http: bool) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let http = http.then(free_port);
+        let listen = http.map_or(String::new(), |p| format!("127.0.0.1:{p}"));
+        std::fs::write(
+            dir.path().join("agency-portal.toml"),
+            format!(
+                "[database]\nurl = \"{database_url}\"\n[directory]\npath = \"directory.toml\"\n\
+                 [intake.mailbox]\nkind = \"maildir\"\npath = \"mailbox\"\naddress = \"portal@example.test\"\n\
+                 [intake.drop]\npath = \"drop\"\nsettle_ms = 200\n\
+                 [mail]\nfrom = \"Agency Portal <portal@example.test>\"\ntransport = \"file\"\npath = \"outbox\"\n\
+                 [http]\nlisten = \"{listen}\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("directory.toml"), DIRECTORY).unwrap();
+        Daemon { dir, http }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+        c.arg("--config")
+            .arg(self.path("agency-portal.toml"))
+            .env_remove("DATABASE_URL")
+            .env_remove("AGENCY_PORTAL_CONFIG")
+            .env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
+        c
+    }
+
+    fn spawn(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("daemon.log"))
+            .unwrap();
+        self.cmd()
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+
+    fn deliver(&self, raw: &[u8]) {
+        agency_portal::maildir::Maildir::open(&self.path("mailbox"))
+            .unwrap()
+            .deliver(raw)
+            .unwrap();
+    }
+
+    fn folder(&self, name: &str) -> usize {
+        std::fs::read_dir(self.path("mailbox").join(format!(".{name}")).join("cur"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    fn wait_folder(&self, name: &str, n: usize, within: Duration) -> usize {
+        let start = Instant::now();
+        loop {
+            let got = self.folder(name);
+            if got >= n || start.elapsed() > within {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The subjects of the messages the file outbox has written.
+    fn sent_subjects(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(self.path("outbox")) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| {
+            let raw = std::fs::read(e.ok()?.path()).ok()?;
+            let m = mail_parser::MessageParser::default().parse(&raw)?;
+            Some(m.subject().unwrap_or_default().to_string())
+        })
+        .collect()
+    }
+
+    fn submissions(&self) -> Vec<serde_json::Value> {
+        let out = self.cmd().args(["submissions", "--json"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http?)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let status = out.split_whitespace().nth(1)?.parse().ok()?;
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((status, body))
+    }
+
+    fn wait_status(&self, path: &str, status: u16, within: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if self.get(path).is_some_and(|(s, _)| s == status) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+fn stop(child: &mut Child) -> (std::process::ExitStatus, Duration) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the daemon did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sheet_mail(from: &str, subject: &str) -> Vec<u8> {
+    let csv = format!(
+        "First Name,Last Name,Email,Mobile\n{}\n",
+        (0..3)
+            .map(|i| format!(
+                "P{i}{n},F{i},p{i}.{n}@example.com,",
+                n = uuid::Uuid::new_v4().simple()
+            ))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    message(from, subject, &[], "", &[("c.csv", csv.as_bytes())])
+}
+
+#[test]
+fn the_directory_is_reloaded_live_and_an_invalid_one_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::new(&support::fresh_sqlite_url(dir.path()), false);
+    let mut child = d.spawn();
+    let newbie = "Nina Newbie <nina@acme-staffing.ph>";
+    // Not a user yet: rejected.
+    d.deliver(&sheet_mail(newbie, "first [campaign 40123]"));
+    assert_eq!(
+        d.wait_folder("Rejected", 1, Duration::from_secs(20)),
+        1,
+        "{}",
+        d.log()
+    );
+
+    // A valid edit: Nina added to acme. No restart.
+    let with_nina = DIRECTORY.replacen(
+        "  [[agencies.users]]\n  email = \"eddie@acme-staffing.ph\"",
+        "  [[agencies.users]]\n  email = \"nina@acme-staffing.ph\"\n  name = \"Nina Newbie\"\n  role = \"editor\"\n\n  [[agencies.users]]\n  email = \"eddie@acme-staffing.ph\"",
+        1,
+    );
+    assert_ne!(with_nina, DIRECTORY);
+    std::fs::write(d.path("directory.toml"), &with_nina).unwrap();
+    let start = Instant::now();
+    while !d.log().contains("directory reloaded") && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.deliver(&sheet_mail(newbie, "second [campaign 40123]"));
+    assert_eq!(
+        d.wait_folder("Processed", 1, Duration::from_secs(20)),
+        1,
+        "{}",
+        d.log()
+    );
+    let invitations = |d: &Daemon| {
+        d.sent_subjects()
+            .iter()
+            .filter(|s| s.contains("invit") || s.contains("Welcome") || s.contains("Agency Portal"))
+            .count()
+    };
+    let before_invalid = d.sent_subjects().len();
+    assert!(invitations(&d) >= 1);
+
+    // An invalid edit: the old directory (with Nina) stays in force; owners told once.
+    let broken = with_nina.replacen("role = \"editor\"", "role = \"boss\"", 1);
+    std::fs::write(d.path("directory.toml"), &broken).unwrap();
+    let start = Instant::now();
+    let alerts = |d: &Daemon| {
+        d.sent_subjects()
+            .iter()
+            .filter(|s| s.starts_with("Directory file not applied"))
+            .count()
+    };
+    while alerts(&d) == 0 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(alerts(&d), 1, "{}", d.log());
+    // Written again, unchanged, and time for several more looks: still one alert.
+    std::fs::write(d.path("directory.toml"), &broken).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(alerts(&d), 1);
+    d.deliver(&sheet_mail(newbie, "third [campaign 40123]"));
+    assert_eq!(
+        d.wait_folder("Processed", 2, Duration::from_secs(20)),
+        2,
+        "{}",
+        d.log()
+    );
+    assert!(d.sent_subjects().len() > before_invalid);
+    let (status, _) = stop(&mut child);
+    assert!(status.success());
+    assert_eq!(d.submissions().len(), 2);
+}
+
+#[test]
+fn healthz_follows_postgres_and_the_daemon_stays_up() {
+    let name = uuid::Uuid::new_v4().simple().to_string();
+    let pg = |action: &str| {
+        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/service"))
+            .args(["postgres-own", action, &name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/service postgres-own {action} (run the tests with scripts/test): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let url = pg("start");
+    let d = Daemon::new(&url, true);
+    let mut child = d.spawn();
+    assert!(
+        d.wait_status("/healthz", 200, Duration::from_secs(30))
+            .is_some(),
+        "{}",
+        d.log()
+    );
+    let (_, body) = d.get("/healthz").unwrap();
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["database"]["state"], "ok");
+    assert_eq!(j["sources"].as_array().unwrap().len(), 2, "{j}");
+    assert!(j["outbox"]["backlog"].is_number());
+    let (_, metrics) = d.get("/metrics").unwrap();
+    for m in [
+        "agency_portal_submissions_total",
+        "agency_portal_rows_total",
+        "agency_portal_outbox_messages",
+        "agency_portal_failures_total",
+        "agency_portal_source_reconnects_total",
+    ] {
+        assert!(metrics.contains(m), "{m} in\n{metrics}");
+    }
+
+    pg("stop");
+    let down = d.wait_status("/healthz", 503, Duration::from_secs(10));
+    assert!(
+        down.is_some(),
+        "503 within 10 s of stopping Postgres\n{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(child.try_wait().unwrap().is_none(), "the daemon stays up");
+    pg("start");
+    assert!(
+        d.wait_status("/healthz", 200, Duration::from_secs(30))
+            .is_some(),
+        "200 again once Postgres is back\n{}",
+        d.log()
+    );
+    // And it works again: a message is handled.
+    d.deliver(&sheet_mail(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "[campaign 40123] after",
+    ));
+    assert_eq!(
+        d.wait_folder("Processed", 1, Duration::from_secs(30)),
+        1,
+        "{}",
+        d.log()
+    );
+    let (status, _) = stop(&mut child);
+    assert!(status.success());
+    pg("stop");
+}
+
+#[test]
+fn sigterm_during_a_100000_row_ingest_exits_in_time_and_the_file_is_processed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::new(&support::fresh_sqlite_url(dir.path()), false);
+    // Lay out the drop folders, then drop the big file in.
+    let out = d.cmd().args(["run", "--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut csv = String::from("First Name,Last Name,Email,Mobile,Campaign\n");
+    for i in 0..100_000 {
+        csv.push_str(&format!(
+            "Given{i},Family{},person{i}@example.com,0917{:07},40123\n",
+            i % 977,
+            i
+        ));
+    }
+    std::fs::write(d.path("drop/acme/big.csv"), csv).unwrap();
+    let mut child = d.spawn();
+    // Let it take the file and be well into it.
+    let start = Instant::now();
+    while !std::fs::read_dir(d.path("drop/acme"))
+        .unwrap()
+        .flatten()
+        .all(|e| e.file_name() != "big.csv")
+        && !d.log().contains("taking")
+        && start.elapsed() < Duration::from_secs(3)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, took) = stop(&mut child);
+    assert!(status.success(), "{status}\n{}", d.log());
+    assert!(
+        took < Duration::from_secs(30),
+        "exited {took:?} after SIGTERM"
+    );
+    eprintln!("SIGTERM during the ingest: exited after {took:?}");
+
+    // Restart: the file is processed exactly once.
+    let out = d.cmd().args(["run", "--once"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let subs = d.submissions();
+    let big: Vec<_> = subs.iter().filter(|s| s["file"] == "big.csv").collect();
+    assert_eq!(big.len(), 1, "{subs:?}");
+    assert_eq!(big[0]["rows"], 100_000);
+    let processed = std::fs::read_dir(d.path("drop/acme/processed"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("big.csv"))
+        .count();
+    assert_eq!(processed, 1);
+    assert!(!d.path("drop/acme/big.csv").exists());
+    // Once more: nothing new.
+    let out = d.cmd().args(["run", "--once"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(d.submissions().len(), subs.len());
+}
