@@ -15,6 +15,11 @@
 //!    empty table with the same columns and indexes as `candidates` (the unique indexes made plain:
 //!    the file's repeated rows share keys by design).
 //!
+//! With `--keep`, the prefilled databases are kept as templates (`bench_prefilled_N` in the cluster,
+//! `WORK/prefilled-N.db`) and later `--keep` runs with the same `--people` clone them instead of
+//! prefilling again: only useful with a cluster and a WORK that outlive the run (see
+//! `scripts/bench-ingest`). Without it every run prefills from scratch.
+//!
 //! Budget (Postgres): ingest at most 2 x the baseline, at most 250 MB peak RSS. The SQLite time is
 //! printed too.
 
@@ -394,6 +399,9 @@ async fn prefill_sqlite(url: &str, dir: &Directory, people: u64) -> anyhow::Resu
     }
     tx.commit().await?;
     conn.execute("ANALYZE").await?;
+    // The database file alone holds everything (a --keep template is copied as one file).
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    conn.close().await?;
     Ok(())
 }
 
@@ -513,27 +521,79 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(100_000);
     let dir = shipped_directory()?;
 
-    // The database and the file.
-    let t = Instant::now();
+    // The databases: prefilled here, or (with --keep) cloned from prefilled templates kept in the
+    // cluster and in WORK from an earlier --keep run with the same --people.
+    let keep = args.iter().any(|a| a == "--keep");
     let mut admin = sqlx::PgConnection::connect(&pg).await?;
-    admin.execute("DROP DATABASE IF EXISTS bench").await?;
-    admin.execute("CREATE DATABASE bench").await?;
     let (base, _) = pg.rsplit_once('/').expect("a postgres URL");
     let pg_url = format!("{base}/bench");
-    migrate(&bin, &pg_url, &work)?;
-    prefill_postgres(&pg_url, &dir, people).await?;
-    println!(
-        "Postgres prefilled with {people} candidates, their blocks and ownerships in {:.0}s (untimed)",
-        t.elapsed().as_secs_f64()
-    );
-    let t = Instant::now();
-    let sqlite_url = format!("sqlite://{}/bench.db", work.display());
-    migrate(&bin, &sqlite_url, &work)?;
-    prefill_sqlite(&sqlite_url, &dir, people).await?;
-    println!(
-        "SQLite prefilled with {people} in {:.0}s (untimed)",
-        t.elapsed().as_secs_f64()
-    );
+    let sqlite_path = work.join("bench.db");
+    let sqlite_url = format!("sqlite://{}", sqlite_path.display());
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", sqlite_path.display()));
+    }
+    admin.execute("DROP DATABASE IF EXISTS bench").await?;
+    if keep {
+        let template = format!("bench_prefilled_{people}");
+        let template_url = format!("{base}/{template}");
+        let template_db = work.join(format!("prefilled-{people}.db"));
+        let have: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&template)
+                .fetch_one(&mut admin)
+                .await?;
+        if !(have && template_db.exists()) {
+            let t = Instant::now();
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {template}").as_str())
+                .await?;
+            admin
+                .execute(format!("CREATE DATABASE {template}").as_str())
+                .await?;
+            migrate(&bin, &template_url, &work)?;
+            prefill_postgres(&template_url, &dir, people).await?;
+            println!(
+                "Postgres template {template} prefilled with {people} candidates in {:.0}s (untimed, kept)",
+                t.elapsed().as_secs_f64()
+            );
+            let t = Instant::now();
+            let _ = std::fs::remove_file(&template_db);
+            let url = format!("sqlite://{}", template_db.display());
+            migrate(&bin, &url, &work)?;
+            prefill_sqlite(&url, &dir, people).await?;
+            println!(
+                "SQLite template {} prefilled with {people} in {:.0}s (untimed, kept)",
+                template_db.display(),
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let t = Instant::now();
+        admin
+            .execute(format!("CREATE DATABASE bench TEMPLATE {template}").as_str())
+            .await?;
+        std::fs::copy(&template_db, &sqlite_path)?;
+        println!(
+            "--keep: Postgres and SQLite cloned from the prefilled templates in {:.0}s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+    } else {
+        let t = Instant::now();
+        admin.execute("CREATE DATABASE bench").await?;
+        migrate(&bin, &pg_url, &work)?;
+        prefill_postgres(&pg_url, &dir, people).await?;
+        println!(
+            "Postgres prefilled with {people} candidates, their blocks and ownerships in {:.0}s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        migrate(&bin, &sqlite_url, &work)?;
+        prefill_sqlite(&sqlite_url, &dir, people).await?;
+        println!(
+            "SQLite prefilled with {people} in {:.0}s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    admin.close().await?;
 
     let file_rows = file_rows(rows, people);
     let mut kinds = std::collections::BTreeMap::new();

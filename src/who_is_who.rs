@@ -46,7 +46,8 @@ fn equal_some(a: &Option<String>, b: &Option<String>) -> bool {
 
 /// Names similar (also swapped) and a contact within one edit: see the module doc.
 pub fn possible_same_person(a: &Identity, b: &Identity, threshold: f64) -> bool {
-    names_similar(a, b, threshold) && contacts_near(a, b)
+    // Both tests are pure; the cheap contact test goes first (it rules out nearly every pair).
+    contacts_near(a, b) && names_similar(a, b, threshold)
 }
 
 /// Jaro-Winkler of the full name keys ≥ `threshold`, trying `b`'s first and last name swapped too.
@@ -74,11 +75,19 @@ pub fn contacts_near(a: &Identity, b: &Identity) -> bool {
 
 /// Optimal-string-alignment distance ≤ 1: one insertion, deletion, substitution or adjacent swap.
 pub fn within_one_edit(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        // One byte per character: the same comparison without collecting characters.
+        return within_one_edit_of(a.as_bytes(), b.as_bytes());
+    }
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    within_one_edit_of(&a, &b)
+}
+
+fn within_one_edit_of<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     if a.len().abs_diff(b.len()) > 1 {
         return false;
     }
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let prefix = a.iter().zip(b.iter()).take_while(|(x, y)| x == y).count();
     let (a, b) = (&a[prefix..], &b[prefix..]);
     let suffix = a
         .iter()

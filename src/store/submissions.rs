@@ -199,10 +199,106 @@ fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
     blocks.into_iter().collect()
 }
 
+/// The block lookup keys of the rows the review rule may be applied to, hashed, with their rows.
+///
+/// [`decide::decide`] applies the review rule only to valid rows that nobody in the database has
+/// by email or phone, comparing each with the people under the row's lookup keys
+/// ([`who_is_who::lookup_keys`]) among the people gathered, a person being under the keys of
+/// [`who_is_who::block_keys`]. So a gathered person changes a decision only when, under one of its
+/// block keys, some such row finds it a possible same person: [`ReviewRows::may_pick`] keeps
+/// exactly those (and, on a hash collision, a few more, which change nothing either).
+struct ReviewRows<'a> {
+    /// (hash of a lookup key, row index), sorted.
+    keys: Vec<(u64, u32)>,
+    inputs: &'a [RowInput],
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+impl<'a> ReviewRows<'a> {
+    /// `exact`: the people found by the rows' email and phone keys.
+    fn new(inputs: &'a [RowInput], exact: &[KnownRow]) -> ReviewRows<'a> {
+        let emails: BTreeSet<&str> = exact
+            .iter()
+            .filter_map(|k| k.identity.email_key.as_deref())
+            .collect();
+        let phones: BTreeSet<&str> = exact
+            .iter()
+            .filter_map(|k| k.identity.phone_key.as_deref())
+            .collect();
+        let mut keys = Vec::new();
+        for (i, r) in inputs.iter().enumerate() {
+            let id = &r.identity;
+            let known = id.email_key.as_deref().is_some_and(|e| emails.contains(e))
+                || id.phone_key.as_deref().is_some_and(|p| phones.contains(p));
+            if r.invalid.is_some() || known {
+                continue;
+            }
+            for key in who_is_who::lookup_keys(id) {
+                keys.push((key_hash(&key), i as u32));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        ReviewRows { keys, inputs }
+    }
+
+    /// Whether some row may find `person` a possible same person under one of its block keys.
+    fn may_pick(&self, person: &Identity, threshold: f64) -> bool {
+        who_is_who::block_keys(person).iter().any(|key| {
+            let h = key_hash(key);
+            let from = self.keys.partition_point(|(k, _)| *k < h);
+            self.keys[from..]
+                .iter()
+                .take_while(|(k, _)| *k == h)
+                .any(|&(_, i)| {
+                    who_is_who::possible_same_person(
+                        &self.inputs[i as usize].identity,
+                        person,
+                        threshold,
+                    )
+                })
+        })
+    }
+}
+
 /// Candidate rows as read for deciding.
 struct KnownRow {
     id: i64,
     identity: Identity,
+}
+
+/// Logs how long each phase of recording a submission took (debug level; counts only, no row data).
+struct Phases {
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let now = std::time::Instant::now();
+        Phases {
+            start: now,
+            last: now,
+        }
+    }
+
+    fn done(&mut self, phase: &str, items: usize) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            phase,
+            items,
+            ms = (now - self.last).as_millis() as u64,
+            total_ms = (now - self.start).as_millis() as u64,
+            "record_submission"
+        );
+        self.last = now;
+    }
 }
 
 fn chunk_len(params_per_item: usize) -> usize {
@@ -222,7 +318,8 @@ macro_rules! fetch_in {
                 sep.push_bind(item.clone());
             }
             qb.push(")");
-            for $row in qb.build().fetch_all(&mut *$conn).await? {
+            // Not kept in the connection's statement cache: one statement per chunk size.
+            for $row in qb.build().persistent(false).fetch_all(&mut *$conn).await? {
                 out.push($map);
             }
         }
@@ -332,6 +429,7 @@ impl Store {
         check_only: bool,
         receipt: Option<&ReceiptMaker<'_>>,
     ) -> Result<Recorded, StoreError> {
+        let mut phases = Phases::new();
         let inputs = inputs(rows);
         let keys = lookup_keys(&inputs);
         let policy = Policy {
@@ -373,6 +471,7 @@ impl Store {
                 }
             }
 
+            phases.done("lock", rows.len());
             // Gather: exact matches, then block matches, then their current owners.
             let mut found: Vec<KnownRow> = Vec::new();
             found.extend(fetch_in!(
@@ -387,6 +486,7 @@ impl Store {
                 keys.phones,
                 |r| known_row(&r)?
             ));
+            phases.done("exact lookups", found.len());
             let seen: BTreeSet<i64> = found.iter().map(|k| k.id).collect();
             let blocks = block_keys(&inputs, &found);
             let block_ids: BTreeSet<i64> = tx
@@ -397,12 +497,27 @@ impl Store {
                 .filter(|id| !seen.contains(id))
                 .collect();
             let block_ids: Vec<i64> = block_ids.into_iter().collect();
-            found.extend(fetch_in!(
-                tx,
-                format!("{KNOWN_COLUMNS}id"),
-                block_ids,
-                |r| known_row(&r)?
-            ));
+            phases.done("block keys", blocks.len());
+            // Of the people in the blocks, only those the review rule can pick for some row are
+            // kept (see `ReviewRows`): a block person similar to no row changes no decision.
+            let review_rows = ReviewRows::new(&inputs, &found);
+            for chunk in block_ids.chunks(chunk_len(1)) {
+                let mut qb = QueryBuilder::new(format!("{KNOWN_COLUMNS}id"));
+                qb.push(" IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                for r in qb.build().persistent(false).fetch_all(&mut *tx).await? {
+                    let k = known_row(&r)?;
+                    if review_rows.may_pick(&k.identity, rules.name_similarity) {
+                        found.push(k);
+                    }
+                }
+            }
+            drop(review_rows);
+            phases.done("block people", block_ids.len());
             let ids: Vec<i64> = found
                 .iter()
                 .map(|k| k.id)
@@ -426,6 +541,7 @@ impl Store {
             ) {
                 owners.entry(cid).or_default().insert(scope_key, owner);
             }
+            phases.done("owners", ids.len());
             let mut known = KnownPeople::default();
             for k in found {
                 if known.people.contains_key(&k.id) {
@@ -440,6 +556,7 @@ impl Store {
             }
 
             let decisions = decide::decide(&inputs, &known, &policy);
+            phases.done("decide", decisions.len());
 
             if check_only {
                 tx.rollback().await?;
@@ -496,98 +613,78 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
 
+            phases.done("submission", 1);
             // Candidates and their block keys.
-            for chunk in creators.chunks(chunk_len(13)) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO candidates (id, first_name, last_name, first_key, last_key, email,
-                       email_key, phone, phone_key, custom, source, created_at, updated_at) ",
-                );
-                qb.push_values(chunk, |mut b, &i| {
-                    let c = &rows[i].candidate;
-                    b.push_bind(new_ids[&i])
-                        .push_bind(c.first_name.display.clone())
-                        .push_bind(c.last_name.display.clone())
-                        .push_bind(c.first_name.key.clone())
-                        .push_bind(c.last_name.key.clone())
-                        .push_bind(c.email.clone())
-                        .push_bind(c.email_key.clone())
-                        .push_bind(c.phone.clone())
-                        .push_bind(c.phone_key.clone())
-                        .push_bind(serde_json::to_string(&c.custom).unwrap_or_default())
-                        .push_bind(if meta.agency_id.is_empty() {
-                            "company"
-                        } else {
-                            "agency"
-                        })
-                        .push_bind(meta.received_at)
-                        .push_bind(meta.received_at);
-                });
-                qb.build().execute(&mut *tx).await?;
+            let source = if meta.agency_id.is_empty() {
+                "company"
+            } else {
+                "agency"
+            };
+            let mut candidates = NewCandidates::default();
+            let mut blocks = NewBlocks::default();
+            for &i in &creators {
+                let c = &rows[i].candidate;
+                let id = new_ids[&i];
+                candidates.id.push(id);
+                candidates.first_name.push(c.first_name.display.clone());
+                candidates.last_name.push(c.last_name.display.clone());
+                candidates.first_key.push(c.first_name.key.clone());
+                candidates.last_key.push(c.last_name.key.clone());
+                candidates.email.push(c.email.clone());
+                candidates.email_key.push(c.email_key.clone());
+                candidates.phone.push(c.phone.clone());
+                candidates.phone_key.push(c.phone_key.clone());
+                candidates
+                    .custom
+                    .push(serde_json::to_string(&c.custom).unwrap_or_default());
+                for key in who_is_who::block_keys(&inputs[i].identity) {
+                    blocks.key.push(key);
+                    blocks.candidate_id.push(id);
+                }
             }
-            let blocks: Vec<(String, i64)> = creators
-                .iter()
-                .flat_map(|&i| {
-                    who_is_who::block_keys(&inputs[i].identity)
-                        .into_iter()
-                        .map(move |k| (k, i))
-                })
-                .map(|(k, i)| (k, new_ids[&i]))
-                .collect();
-            for chunk in blocks.chunks(chunk_len(2)) {
-                let mut qb = QueryBuilder::new("INSERT INTO candidate_blocks (key, candidate_id) ");
-                qb.push_values(chunk, |mut b, (k, id)| {
-                    b.push_bind(k.clone()).push_bind(*id);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-
-            // Ownerships of every `new` row; an expired one in the same scope is superseded.
-            let owned: Vec<(usize, i64, String)> = decisions
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| d.outcome == Outcome::New)
-                .filter_map(|(i, _)| {
-                    results[i].candidate_id.map(|cid| {
-                        let sk = decide::scope_key(rules.scope, inputs[i].campaign_id.as_deref());
-                        (i, cid, sk)
-                    })
-                })
-                .collect();
-            for (_, cid, sk) in owned
-                .iter()
-                .filter(|(i, _, _)| decisions[*i].take == Some(Take::Own))
-            {
-                sqlx::query(
-                    "UPDATE ownerships SET superseded_at = $3
-                     WHERE candidate_id = $1 AND scope_key = $2 AND superseded_at IS NULL",
-                )
-                .bind(cid)
-                .bind(sk)
-                .bind(meta.received_at)
-                .execute(&mut *tx)
+            tx.insert_candidates(&candidates, source, meta.received_at)
                 .await?;
+            drop(candidates);
+            tx.insert_blocks(&blocks).await?;
+            drop(blocks);
+
+            phases.done("candidates and blocks", creators.len());
+            // Ownerships of every `new` row; an expired one in the same scope is superseded.
+            let mut superseded = Superseded::default();
+            let mut owned = NewOwnerships::default();
+            for (i, d) in decisions.iter().enumerate() {
+                if d.outcome != Outcome::New {
+                    continue;
+                }
+                let Some(cid) = results[i].candidate_id else {
+                    continue;
+                };
+                let sk = decide::scope_key(rules.scope, inputs[i].campaign_id.as_deref());
+                if d.take == Some(Take::Own) {
+                    superseded.candidate_id.push(cid);
+                    superseded.scope_key.push(sk.clone());
+                }
+                owned.candidate_id.push(cid);
+                owned.scope_key.push(sk);
+                owned.row_number.push(i64::from(rows[i].number));
+                owned.campaign_id.push(inputs[i].campaign_id.clone());
             }
-            for chunk in owned.chunks(chunk_len(10)) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO ownerships (candidate_id, scope_key, agency_id, user_email, channel,
-                       submission_id, row_number, campaign_id, started_at, expires_at) ",
-                );
-                qb.push_values(chunk, |mut b, (i, cid, sk)| {
-                    b.push_bind(*cid)
-                        .push_bind(sk.clone())
-                        .push_bind((!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()))
-                        .push_bind(meta.user_email.clone())
-                        .push_bind(meta.channel.as_str())
-                        .push_bind(submission_id)
-                        .push_bind(i64::from(rows[*i].number))
-                        .push_bind(inputs[*i].campaign_id.clone())
-                        .push_bind(meta.received_at)
-                        .push_bind(expires_at);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
+            tx.supersede_ownerships(&superseded, meta.received_at)
+                .await?;
+            let owner = OwnershipMeta {
+                agency_id: (!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()),
+                user_email: meta.user_email.clone(),
+                channel: meta.channel.as_str(),
+                submission_id,
+                started_at: meta.received_at,
+                expires_at,
+            };
+            tx.insert_ownerships(&owned, &owner).await?;
+            phases.done("ownerships", owned.candidate_id.len());
+            drop(owned);
 
             // `previously_submitted`: new non-empty values update the record.
+            let mut updates = Updates::default();
             for (i, d) in decisions.iter().enumerate() {
                 if d.outcome != Outcome::PreviouslySubmitted {
                     continue;
@@ -596,58 +693,41 @@ impl Store {
                     continue;
                 };
                 let c = &rows[i].candidate;
-                sqlx::query(
-                    "UPDATE candidates SET
-                       first_name = CASE WHEN $2 <> '' THEN $2 ELSE first_name END,
-                       first_key = CASE WHEN $3 <> '' THEN $3 ELSE first_key END,
-                       last_name = CASE WHEN $4 <> '' THEN $4 ELSE last_name END,
-                       last_key = CASE WHEN $5 <> '' THEN $5 ELSE last_key END,
-                       email = COALESCE(email, $6), email_key = COALESCE(email_key, $7),
-                       phone = COALESCE(phone, $8), phone_key = COALESCE(phone_key, $9),
-                       updated_at = $10
-                     WHERE id = $1",
-                )
-                .bind(cid)
-                .bind(&c.first_name.display)
-                .bind(&c.first_name.key)
-                .bind(&c.last_name.display)
-                .bind(&c.last_name.key)
-                .bind(&c.email)
-                .bind(&c.email_key)
-                .bind(&c.phone)
-                .bind(&c.phone_key)
-                .bind(meta.received_at)
-                .execute(&mut *tx)
-                .await?;
+                updates.id.push(cid);
+                updates.first_name.push(c.first_name.display.clone());
+                updates.first_key.push(c.first_name.key.clone());
+                updates.last_name.push(c.last_name.display.clone());
+                updates.last_key.push(c.last_name.key.clone());
+                updates.email.push(c.email.clone());
+                updates.email_key.push(c.email_key.clone());
+                updates.phone.push(c.phone.clone());
+                updates.phone_key.push(c.phone_key.clone());
             }
+            tx.update_candidates(&updates, meta.received_at).await?;
+            phases.done("updates", updates.id.len());
+            drop(updates);
 
             // Every row's outcome.
-            let order: Vec<usize> = (0..results.len()).collect();
-            for chunk in order.chunks(chunk_len(10)) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO submission_rows (submission_id, row_number, outcome, reason,
-                       candidate_id, same_as_row, campaign_id, cells, person, review_state) ",
+            let mut outcome_rows = NewRows::default();
+            for (i, r) in results.iter().enumerate() {
+                let review = r.outcome == Outcome::Review;
+                outcome_rows.row_number.push(i64::from(r.number));
+                outcome_rows.outcome.push(r.outcome.as_str());
+                outcome_rows.reason.push(r.reason.clone());
+                outcome_rows.candidate_id.push(r.candidate_id);
+                outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
+                outcome_rows.campaign_id.push(inputs[i].campaign_id.clone());
+                outcome_rows
+                    .cells
+                    .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
+                outcome_rows.person.push(
+                    review.then(|| serde_json::to_string(&rows[i].candidate).unwrap_or_default()),
                 );
-                qb.push_values(chunk, |mut b, &i| {
-                    let r = &results[i];
-                    b.push_bind(submission_id)
-                        .push_bind(i64::from(r.number))
-                        .push_bind(r.outcome.as_str())
-                        .push_bind(r.reason.clone())
-                        .push_bind(r.candidate_id)
-                        .push_bind(r.same_as_row.map(i64::from))
-                        .push_bind(inputs[i].campaign_id.clone())
-                        .push_bind(serde_json::to_string(&rows[i].cells).unwrap_or_default())
-                        .push_bind(
-                            (r.outcome == Outcome::Review).then(|| {
-                                serde_json::to_string(&rows[i].candidate).unwrap_or_default()
-                            }),
-                        )
-                        .push_bind((r.outcome == Outcome::Review).then_some("pending"));
-                });
-                qb.build().execute(&mut *tx).await?;
+                outcome_rows.review_state.push(review.then_some("pending"));
             }
-
+            tx.insert_rows(&outcome_rows, submission_id).await?;
+            drop(outcome_rows);
+            phases.done("rows", results.len());
             // The receipt, in the same transaction (SPEC §7).
             if let Some(make) = receipt {
                 if let Some(message) = make(submission_id, &results).map_err(StoreError::Receipt)? {
@@ -656,6 +736,7 @@ impl Store {
             }
 
             tx.commit().await?;
+            phases.done("receipt and commit", 0);
             Ok(Recorded::Decided {
                 submission_id: Some(submission_id),
                 rows: results,
@@ -776,5 +857,450 @@ impl ReserveIds for sqlx::Transaction<'static, sqlx::Postgres> {
         .await?;
         let first = last - n as i64 + 1;
         Ok(first)
+    }
+}
+
+/// Candidates to create, column by column (for the bulk statements).
+#[derive(Default)]
+struct NewCandidates {
+    id: Vec<i64>,
+    first_name: Vec<String>,
+    last_name: Vec<String>,
+    first_key: Vec<String>,
+    last_key: Vec<String>,
+    email: Vec<Option<String>>,
+    email_key: Vec<Option<String>>,
+    phone: Vec<Option<String>>,
+    phone_key: Vec<Option<String>>,
+    custom: Vec<String>,
+}
+
+/// Block keys of created candidates.
+#[derive(Default)]
+struct NewBlocks {
+    key: Vec<String>,
+    candidate_id: Vec<i64>,
+}
+
+/// Current ownerships to supersede (an expired one taken over).
+#[derive(Default)]
+struct Superseded {
+    candidate_id: Vec<i64>,
+    scope_key: Vec<String>,
+}
+
+/// Ownerships to start, column by column; the rest is [`OwnershipMeta`].
+#[derive(Default)]
+struct NewOwnerships {
+    candidate_id: Vec<i64>,
+    scope_key: Vec<String>,
+    row_number: Vec<i64>,
+    campaign_id: Vec<Option<String>>,
+}
+
+/// What every ownership of a submission shares.
+struct OwnershipMeta {
+    agency_id: Option<String>,
+    user_email: Option<String>,
+    channel: &'static str,
+    submission_id: i64,
+    started_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// `previously_submitted` rows' values, in row order (a candidate may come twice, under scope
+/// "campaign": the updates apply in that order).
+#[derive(Default)]
+struct Updates {
+    id: Vec<i64>,
+    first_name: Vec<String>,
+    first_key: Vec<String>,
+    last_name: Vec<String>,
+    last_key: Vec<String>,
+    email: Vec<Option<String>>,
+    email_key: Vec<Option<String>>,
+    phone: Vec<Option<String>>,
+    phone_key: Vec<Option<String>>,
+}
+
+/// Every row's outcome, column by column.
+#[derive(Default)]
+struct NewRows {
+    row_number: Vec<i64>,
+    outcome: Vec<&'static str>,
+    reason: Vec<String>,
+    candidate_id: Vec<Option<i64>>,
+    same_as_row: Vec<Option<i64>>,
+    campaign_id: Vec<Option<String>>,
+    cells: Vec<String>,
+    person: Vec<Option<String>>,
+    review_state: Vec<Option<&'static str>>,
+}
+
+/// Positions `0..ids.len()` in waves, each holding an id at most once, in order: one bulk statement
+/// per wave applies repeated updates of one row in their order.
+fn waves(ids: &[i64]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (k, id) in ids.iter().enumerate() {
+        let n = seen.entry(*id).or_insert(0);
+        if out.len() <= *n {
+            out.push(Vec::new());
+        }
+        out[*n].push(k);
+        *n += 1;
+    }
+    out
+}
+
+const UPDATE_SET: &str =
+    "first_name = CASE WHEN u.first_name <> '' THEN u.first_name ELSE c.first_name END,
+       first_key = CASE WHEN u.first_key <> '' THEN u.first_key ELSE c.first_key END,
+       last_name = CASE WHEN u.last_name <> '' THEN u.last_name ELSE c.last_name END,
+       last_key = CASE WHEN u.last_key <> '' THEN u.last_key ELSE c.last_key END,
+       email = COALESCE(c.email, u.email), email_key = COALESCE(c.email_key, u.email_key),
+       phone = COALESCE(c.phone, u.phone), phone_key = COALESCE(c.phone_key, u.phone_key)";
+
+/// The writes of a submission, in bulk: `UNNEST` of one array per column on Postgres (one statement
+/// per table), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
+trait BulkWrite {
+    async fn insert_candidates(
+        &mut self,
+        c: &NewCandidates,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn insert_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error>;
+    async fn supersede_ownerships(
+        &mut self,
+        s: &Superseded,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn insert_ownerships(
+        &mut self,
+        o: &NewOwnerships,
+        meta: &OwnershipMeta,
+    ) -> Result<(), sqlx::Error>;
+    async fn update_candidates(
+        &mut self,
+        u: &Updates,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn insert_rows(&mut self, r: &NewRows, submission_id: i64) -> Result<(), sqlx::Error>;
+}
+
+impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn insert_candidates(
+        &mut self,
+        c: &NewCandidates,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        if c.id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO candidates (id, first_name, last_name, first_key, last_key, email,
+               email_key, phone, phone_key, custom, source, created_at, updated_at)
+             SELECT u.*, $11, $12, $12 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
+               $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS u",
+        )
+        .bind(&c.id)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(&c.first_key)
+        .bind(&c.last_key)
+        .bind(&c.email)
+        .bind(&c.email_key)
+        .bind(&c.phone)
+        .bind(&c.phone_key)
+        .bind(&c.custom)
+        .bind(source)
+        .bind(at)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error> {
+        if b.key.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO candidate_blocks (key, candidate_id)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[])",
+        )
+        .bind(&b.key)
+        .bind(&b.candidate_id)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    async fn supersede_ownerships(
+        &mut self,
+        s: &Superseded,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        if s.candidate_id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE ownerships o SET superseded_at = $3
+             FROM UNNEST($1::bigint[], $2::text[]) AS u(candidate_id, scope_key)
+             WHERE o.candidate_id = u.candidate_id AND o.scope_key = u.scope_key
+               AND o.superseded_at IS NULL",
+        )
+        .bind(&s.candidate_id)
+        .bind(&s.scope_key)
+        .bind(at)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_ownerships(
+        &mut self,
+        o: &NewOwnerships,
+        meta: &OwnershipMeta,
+    ) -> Result<(), sqlx::Error> {
+        if o.candidate_id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO ownerships (candidate_id, scope_key, agency_id, user_email, channel,
+               submission_id, row_number, campaign_id, started_at, expires_at)
+             SELECT u.candidate_id, u.scope_key, $5, $6, $7, $8, u.row_number, u.campaign_id, $9, $10
+             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[])
+               AS u(candidate_id, scope_key, row_number, campaign_id)",
+        )
+        .bind(&o.candidate_id)
+        .bind(&o.scope_key)
+        .bind(&o.row_number)
+        .bind(&o.campaign_id)
+        .bind(&meta.agency_id)
+        .bind(&meta.user_email)
+        .bind(meta.channel)
+        .bind(meta.submission_id)
+        .bind(meta.started_at)
+        .bind(meta.expires_at)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_candidates(
+        &mut self,
+        u: &Updates,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        for wave in waves(&u.id) {
+            let pick =
+                |v: &[String]| -> Vec<String> { wave.iter().map(|&k| v[k].clone()).collect() };
+            let pick_opt = |v: &[Option<String>]| -> Vec<Option<String>> {
+                wave.iter().map(|&k| v[k].clone()).collect()
+            };
+            let ids: Vec<i64> = wave.iter().map(|&k| u.id[k]).collect();
+            sqlx::query(&format!(
+                "UPDATE candidates c SET {UPDATE_SET}, updated_at = $10
+                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                   $6::text[], $7::text[], $8::text[], $9::text[])
+                   AS u(id, first_name, first_key, last_name, last_key, email, email_key, phone,
+                     phone_key)
+                 WHERE c.id = u.id"
+            ))
+            .bind(ids)
+            .bind(pick(&u.first_name))
+            .bind(pick(&u.first_key))
+            .bind(pick(&u.last_name))
+            .bind(pick(&u.last_key))
+            .bind(pick_opt(&u.email))
+            .bind(pick_opt(&u.email_key))
+            .bind(pick_opt(&u.phone))
+            .bind(pick_opt(&u.phone_key))
+            .bind(at)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_rows(&mut self, r: &NewRows, submission_id: i64) -> Result<(), sqlx::Error> {
+        if r.row_number.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO submission_rows (submission_id, row_number, outcome, reason, candidate_id,
+               same_as_row, campaign_id, cells, person, review_state)
+             SELECT $10, u.* FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[],
+               $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u",
+        )
+        .bind(&r.row_number)
+        .bind(&r.outcome)
+        .bind(&r.reason)
+        .bind(&r.candidate_id)
+        .bind(&r.same_as_row)
+        .bind(&r.campaign_id)
+        .bind(&r.cells)
+        .bind(&r.person)
+        .bind(&r.review_state)
+        .bind(submission_id)
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn insert_candidates(
+        &mut self,
+        c: &NewCandidates,
+        source: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..c.id.len()).collect();
+        for chunk in all.chunks(chunk_len(13)) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO candidates (id, first_name, last_name, first_key, last_key, email,
+                   email_key, phone, phone_key, custom, source, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, &k| {
+                b.push_bind(c.id[k])
+                    .push_bind(&c.first_name[k])
+                    .push_bind(&c.last_name[k])
+                    .push_bind(&c.first_key[k])
+                    .push_bind(&c.last_key[k])
+                    .push_bind(&c.email[k])
+                    .push_bind(&c.email_key[k])
+                    .push_bind(&c.phone[k])
+                    .push_bind(&c.phone_key[k])
+                    .push_bind(&c.custom[k])
+                    .push_bind(source)
+                    .push_bind(at)
+                    .push_bind(at);
+            });
+            qb.build().persistent(false).execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..b.key.len()).collect();
+        for chunk in all.chunks(chunk_len(2)) {
+            let mut qb = QueryBuilder::new("INSERT INTO candidate_blocks (key, candidate_id) ");
+            qb.push_values(chunk, |mut q, &k| {
+                q.push_bind(&b.key[k]).push_bind(b.candidate_id[k]);
+            });
+            qb.build().persistent(false).execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    async fn supersede_ownerships(
+        &mut self,
+        s: &Superseded,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..s.candidate_id.len()).collect();
+        for chunk in all.chunks(chunk_len(2)) {
+            let mut qb = QueryBuilder::new("WITH u(candidate_id, scope_key) AS (");
+            qb.push_values(chunk, |mut q, &k| {
+                q.push_bind(s.candidate_id[k]).push_bind(&s.scope_key[k]);
+            });
+            qb.push(") UPDATE ownerships SET superseded_at = ");
+            qb.push_bind(at);
+            qb.push(
+                " WHERE superseded_at IS NULL AND EXISTS (SELECT 1 FROM u
+                   WHERE u.candidate_id = ownerships.candidate_id
+                     AND u.scope_key = ownerships.scope_key)",
+            );
+            qb.build().persistent(false).execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_ownerships(
+        &mut self,
+        o: &NewOwnerships,
+        meta: &OwnershipMeta,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..o.candidate_id.len()).collect();
+        for chunk in all.chunks(chunk_len(10)) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO ownerships (candidate_id, scope_key, agency_id, user_email, channel,
+                   submission_id, row_number, campaign_id, started_at, expires_at) ",
+            );
+            qb.push_values(chunk, |mut b, &k| {
+                b.push_bind(o.candidate_id[k])
+                    .push_bind(&o.scope_key[k])
+                    .push_bind(&meta.agency_id)
+                    .push_bind(&meta.user_email)
+                    .push_bind(meta.channel)
+                    .push_bind(meta.submission_id)
+                    .push_bind(o.row_number[k])
+                    .push_bind(&o.campaign_id[k])
+                    .push_bind(meta.started_at)
+                    .push_bind(meta.expires_at);
+            });
+            qb.build().persistent(false).execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_candidates(
+        &mut self,
+        u: &Updates,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        for wave in waves(&u.id) {
+            for chunk in wave.chunks(chunk_len(9)) {
+                let mut qb = QueryBuilder::new(
+                    "WITH u(id, first_name, first_key, last_name, last_key, email, email_key, phone,
+                       phone_key) AS (",
+                );
+                qb.push_values(chunk, |mut b, &k| {
+                    b.push_bind(u.id[k])
+                        .push_bind(&u.first_name[k])
+                        .push_bind(&u.first_key[k])
+                        .push_bind(&u.last_name[k])
+                        .push_bind(&u.last_key[k])
+                        .push_bind(&u.email[k])
+                        .push_bind(&u.email_key[k])
+                        .push_bind(&u.phone[k])
+                        .push_bind(&u.phone_key[k]);
+                });
+                qb.push(format!(
+                    ") UPDATE candidates AS c SET {UPDATE_SET}, updated_at = "
+                ));
+                qb.push_bind(at);
+                qb.push(" FROM u WHERE c.id = u.id");
+                qb.build().persistent(false).execute(&mut **self).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_rows(&mut self, r: &NewRows, submission_id: i64) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..r.row_number.len()).collect();
+        for chunk in all.chunks(chunk_len(10)) {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO submission_rows (submission_id, row_number, outcome, reason,
+                   candidate_id, same_as_row, campaign_id, cells, person, review_state) ",
+            );
+            qb.push_values(chunk, |mut b, &k| {
+                b.push_bind(submission_id)
+                    .push_bind(r.row_number[k])
+                    .push_bind(r.outcome[k])
+                    .push_bind(&r.reason[k])
+                    .push_bind(r.candidate_id[k])
+                    .push_bind(r.same_as_row[k])
+                    .push_bind(&r.campaign_id[k])
+                    .push_bind(&r.cells[k])
+                    .push_bind(&r.person[k])
+                    .push_bind(r.review_state[k]);
+            });
+            qb.build().persistent(false).execute(&mut **self).await?;
+        }
+        Ok(())
     }
 }
