@@ -352,9 +352,13 @@ fn decide_row(
             take: None,
         };
     }
+    // Blocks of more than MAX_BLOCK earlier rows say nothing about one person (a shared office
+    // phone prefix, a common surname): skipped, as the database's blocks are, so a file's own rows
+    // never make a row compare with thousands.
     let similar_row = keys
         .iter()
         .filter_map(|k| earlier.by_block.get(&(sk.clone(), k.clone())))
+        .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
         .flatten()
         .copied()
         .filter(|&j| {

@@ -44,6 +44,11 @@ impl Daemon {
         )
         .unwrap();
         std::fs::write(dir.path().join("directory.toml"), DIRECTORY).unwrap();
+        let logos = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/logos");
+        std::fs::create_dir(dir.path().join("logos")).unwrap();
+        for f in std::fs::read_dir(logos).unwrap().flatten() {
+            std::fs::copy(f.path(), dir.path().join("logos").join(f.file_name())).unwrap();
+        }
         Daemon { dir, http }
     }
 
@@ -154,6 +159,10 @@ impl Daemon {
 }
 
 fn stop(child: &mut Child) -> (std::process::ExitStatus, Duration) {
+    stop_or(child, "")
+}
+
+fn stop_or(child: &mut Child, log: &str) -> (std::process::ExitStatus, Duration) {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let start = Instant::now();
     loop {
@@ -162,7 +171,10 @@ fn stop(child: &mut Child) -> (std::process::ExitStatus, Duration) {
         }
         if start.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
-            panic!("the daemon did not stop within 60 s of SIGTERM");
+            panic!(
+                "the daemon did not stop within 60 s of SIGTERM\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -253,6 +265,7 @@ fn the_directory_is_reloaded_live_and_an_invalid_one_is_reported_once() {
     assert!(d.sent_subjects().len() > before_invalid);
     let (status, _) = stop(&mut child);
     assert!(status.success());
+    std::fs::write(d.path("directory.toml"), &with_nina).unwrap();
     assert_eq!(d.submissions().len(), 2);
 }
 
@@ -361,7 +374,7 @@ fn sigterm_during_a_100000_row_ingest_exits_in_time_and_the_file_is_processed_on
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let (status, took) = stop(&mut child);
+    let (status, took) = stop_or(&mut child, &d.path("daemon.log").display().to_string());
     assert!(status.success(), "{status}\n{}", d.log());
     assert!(
         took < Duration::from_secs(30),
