@@ -86,6 +86,10 @@ pub enum Command {
     /// reload, until SIGTERM or Ctrl-C. With --once: process everything pending, flush the outbox,
     /// exit.
     Run(RunArgs),
+    /// Show the whole product with zero setup: lay out a fresh var/demo/ (SQLite, Maildir, drop
+    /// folders, file outbox, sample directory, emails and files), run the pipeline once, and print
+    /// what happened and where the receipts are.
+    Demo(crate::demo::DemoArgs),
     /// Run the drop-folder intake alone (until Ctrl-C, or one round with --once).
     #[command(hide = true)]
     Drop(DropArgs),
@@ -297,7 +301,11 @@ pub struct App {
 
 impl App {
     pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
-        let settings = Settings::load(&settings::resolve_path(config))?;
+        App::with_settings(Settings::load(&settings::resolve_path(config))?).await
+    }
+
+    /// [`App::open`] with settings already loaded (the demo fixes some of them first).
+    pub async fn with_settings(settings: Settings) -> anyhow::Result<App> {
         let (directory, text) = read_directory(&settings)?;
         let composer = Arc::new(Composer::from_settings(&settings)?);
         let store = Store::open(&settings.database.url).await?;
@@ -363,6 +371,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Check,
         } => config_check(config),
         Command::SftpSetup(args) => sftp_setup(config, &args),
+        Command::Demo(args) => crate::demo::run(&args).await,
         command => {
             let app = App::open(config).await?;
             let result = with_app(&app, command).await;
@@ -421,7 +430,7 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Mail(args) => mail_intake(app, &args).await,
         Command::Run(args) => run_daemon(app, &args).await,
         Command::Digest { command } => crate::digest::command::run(app, command).await,
-        Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) => {
+        Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) | Command::Demo(_) => {
             unreachable!("handled without the app")
         }
     }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod country;
 pub mod daemon;
 pub mod decide;
+pub mod demo;
 pub mod digest;
 pub mod directory;
 pub mod drop;

@@ -10,7 +10,13 @@ fn main() -> ExitCode {
     // first means no other dependency can make the first handshake ambiguous.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The demo's output is its summary: only warnings and errors are logged unless asked for.
+    let default_filter = if matches!(cli.command, cli::Command::Demo(_)) {
+        "warn"
+    } else {
+        "warn,agency_portal=info"
+    };
+    init_logging(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,9 +51,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENCY_PORTAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,agency_portal=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
