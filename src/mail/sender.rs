@@ -13,7 +13,6 @@ use std::time::Duration;
 use chrono::Utc;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
@@ -123,8 +122,10 @@ impl Transport {
                 };
                 let mut builder = builder
                     .port(mail.port.unwrap_or(default_port))
-                    .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))))
-                    .pool_config(PoolConfig::new().max_size(4));
+                    .timeout(Some(Duration::from_secs(mail.timeout_secs.max(1))));
+                // One connection per message, no pool: a pooled connection that a server has
+                // refused further messages on (OpenSMTPD's per-session limit answers 452) would be
+                // reused for every following message until it idles out.
                 if !mail.username.is_empty() {
                     let password = mail
                         .password
