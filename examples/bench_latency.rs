@@ -83,7 +83,7 @@ async fn wait_for(m: &Mail, user: &str, needle: &str, within: Duration) -> Optio
 }
 
 fn message(from: &str, to: &str, subject: &str, id: &str, attachment: Option<&str>) -> Vec<u8> {
-    use base64_lite::encode;
+    use agency_portal::mail::message::base64_lines as encode;
     let mut m = format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\
          Date: Wed, 25 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
@@ -99,32 +99,6 @@ fn message(from: &str, to: &str, subject: &str, id: &str, attachment: Option<&st
         )),
     }
     m.into_bytes()
-}
-
-mod base64_lite {
-    pub fn encode(bytes: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for (i, chunk) in bytes.chunks(3).enumerate() {
-            if i > 0 && i % 19 == 0 {
-                out.push_str("\r\n");
-            }
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for k in 0..4 {
-                if k <= chunk.len() {
-                    out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
 }
 
 fn sheet(run: usize) -> String {

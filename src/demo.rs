@@ -261,37 +261,12 @@ fn raw_message(n: usize, email: &Email, date: &str) -> Vec<u8> {
                 "--{boundary}\r\nContent-Type: {mime}; name=\"{name}\"\r\n\
                  Content-Disposition: attachment; filename=\"{name}\"\r\n\
                  Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-                base64(bytes)
+                crate::mail::message::base64_lines(bytes)
             );
         }
         let _ = write!(m, "--{boundary}--\r\n");
     }
     m.into_bytes()
-}
-
-/// Base64 with CRLF every 76 characters (RFC 2045).
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 38 + 4);
-    for (i, chunk) in bytes.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push_str("\r\n");
-        }
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Deletes and re-creates the demo folder — only an empty one or one an earlier demo made.
@@ -730,14 +705,6 @@ fn header(raw: &[u8], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn headers_and_addresses() {

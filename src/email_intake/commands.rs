@@ -286,19 +286,15 @@ fn invite<'d>(
     let name = name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
-    let input = InvitationInput {
-        email: email.clone(),
-        name: name.clone(),
-        role: role.as_str().to_string(),
-        agency_id: agency.id.clone(),
-        agency_name: agency.name.clone(),
-        campaigns: dir
-            .campaigns
-            .iter()
-            .filter(|c| c.active && c.country == agency.country)
-            .map(|c| (c.id.clone(), c.name.clone()))
-            .collect(),
-    };
+    let input = InvitationInput::from_directory(
+        dir,
+        agency,
+        &crate::directory::User {
+            email: email.clone(),
+            name: name.clone(),
+            role,
+        },
+    );
     let invitation = intake
         .composer
         .invitation(&input)

@@ -155,10 +155,7 @@ impl MailIntake {
             .map_err(|e| IntakeError::Crashed(format!("reading the message: {e}")));
         let (message_key, sender, subject) = match &parsed {
             Ok(Ok(m)) => (
-                m.message_id
-                    .as_deref()
-                    .map(|id| format!("<{}>", id.trim_matches(['<', '>'])))
-                    .unwrap_or_else(|| format!("sha256:{sha256}")),
+                message_key(m).unwrap_or_else(|| format!("sha256:{sha256}")),
                 m.from.clone().unwrap_or_default(),
                 m.subject.clone(),
             ),
@@ -222,10 +219,7 @@ impl MailIntake {
         let parsed = inbound::parse(&header, &limits).unwrap_or_default();
         let keys = MessageKeys {
             mailbox: self.options.mailbox.clone(),
-            message_key: parsed
-                .message_id
-                .as_deref()
-                .map(|id| format!("<{}>", id.trim_matches(['<', '>'])))
+            message_key: message_key(&parsed)
                 .unwrap_or_else(|| format!("size:{size}:{}", crate::cli::sha256_hex(&header))),
             sha256: crate::cli::sha256_hex(&header),
             uidvalidity,
@@ -659,6 +653,14 @@ fn already(e: &LedgerEntry) -> Handled {
         submissions: Vec::new(),
         already: true,
     }
+}
+
+/// The ledger's key of a message with a Message-ID: `<id>`.
+fn message_key(message: &Inbound) -> Option<String> {
+    message
+        .message_id
+        .as_deref()
+        .map(|id| format!("<{}>", id.trim_matches(['<', '>'])))
 }
 
 /// The thread a reply to `message` belongs to.

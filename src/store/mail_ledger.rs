@@ -119,24 +119,29 @@ impl_row_like!(sqlx::postgres::PgRow);
 
 const ENTRY_COLUMNS: &str = "SELECT id, status, kind, reason, attempts, moved_at FROM mail_ledger";
 
+/// The message's row: by Message-ID, by its bytes, or by where it sits (UIDVALIDITY and UID).
+fn find_query() -> String {
+    format!(
+        "{ENTRY_COLUMNS} WHERE mailbox = $1
+           AND (message_key = $2 OR sha256 = $3
+                OR (uidvalidity = $4 AND uid = $5 AND $4 IS NOT NULL))
+         ORDER BY id LIMIT 1"
+    )
+}
+
 impl Store {
     /// The message's ledger row, if any: by Message-ID, by its bytes, or by where it sits (the
     /// same UIDVALIDITY and UID).
     pub async fn ledger_find(&self, keys: &MessageKeys) -> Result<Option<LedgerEntry>, StoreError> {
         on_pool!(self, |pool| {
-            let row = sqlx::query(&format!(
-                "{ENTRY_COLUMNS} WHERE mailbox = $1
-                   AND (message_key = $2 OR sha256 = $3
-                        OR (uidvalidity = $4 AND uid = $5 AND $4 IS NOT NULL))
-                 ORDER BY id LIMIT 1"
-            ))
-            .bind(&keys.mailbox)
-            .bind(&keys.message_key)
-            .bind(&keys.sha256)
-            .bind(keys.uidvalidity.map(i64::from))
-            .bind(keys.uid.map(i64::from))
-            .fetch_optional(pool)
-            .await?;
+            let row = sqlx::query(&find_query())
+                .bind(&keys.mailbox)
+                .bind(&keys.message_key)
+                .bind(&keys.sha256)
+                .bind(keys.uidvalidity.map(i64::from))
+                .bind(keys.uid.map(i64::from))
+                .fetch_optional(pool)
+                .await?;
             Ok(row.as_ref().map(entry).transpose()?)
         })
     }
@@ -162,19 +167,14 @@ impl Store {
     ) -> Result<LedgerEntry, StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write(LOCK).await?;
-            let found = sqlx::query(&format!(
-                "{ENTRY_COLUMNS} WHERE mailbox = $1
-                   AND (message_key = $2 OR sha256 = $3
-                        OR (uidvalidity = $4 AND uid = $5 AND $4 IS NOT NULL))
-                 ORDER BY id LIMIT 1"
-            ))
-            .bind(&keys.mailbox)
-            .bind(&keys.message_key)
-            .bind(&keys.sha256)
-            .bind(keys.uidvalidity.map(i64::from))
-            .bind(keys.uid.map(i64::from))
-            .fetch_optional(&mut *tx)
-            .await?;
+            let found = sqlx::query(&find_query())
+                .bind(&keys.mailbox)
+                .bind(&keys.message_key)
+                .bind(&keys.sha256)
+                .bind(keys.uidvalidity.map(i64::from))
+                .bind(keys.uid.map(i64::from))
+                .fetch_optional(&mut *tx)
+                .await?;
             let row =
                 match found.as_ref().map(entry).transpose()? {
                     Some(e) => {

@@ -80,37 +80,7 @@ pub fn smtpd(action: &str) {
 
 /// Every message in `user`'s INBOX (raw RFC 5322 bytes), oldest first.
 pub async fn fetch_all(user: &str) -> Vec<Vec<u8>> {
-    let env = mail_env();
-    let tcp = tokio::net::TcpStream::connect((env.imap_host.as_str(), env.imap_port))
-        .await
-        .unwrap_or_else(|e| panic!("IMAP {}:{}: {e}", env.imap_host, env.imap_port));
-    let mut client = async_imap::Client::new(tcp);
-    client
-        .read_response()
-        .await
-        .unwrap()
-        .expect("IMAP greeting");
-    let mut session = client
-        .login(user, &env.password)
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
-    let mailbox = session.select("INBOX").await.unwrap();
-    let mut out = Vec::new();
-    if mailbox.exists > 0 {
-        let fetched: Vec<_> = session
-            .fetch("1:*", "RFC822")
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        for f in &fetched {
-            out.push(f.body().expect("RFC822 body").to_vec());
-        }
-    }
-    session.logout().await.ok();
-    out
+    fetch_folder(user, "INBOX").await
 }
 
 /// Waits until `user` has at least `n` messages (up to `within`), then a little longer to see
@@ -167,37 +137,13 @@ pub fn message(
                 "--b{id}\r\nContent-Type: application/octet-stream\r\n\
                  Content-Disposition: attachment; filename=\"{name}\"\r\n\
                  Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-                base64(bytes)
+                agency_portal::mail::message::base64_lines(bytes)
             )
             .unwrap();
         }
         write!(m, "--b{id}--\r\n").unwrap();
     }
     m.into_bytes()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in bytes.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push_str("\r\n");
-        }
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * k)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Sends a raw message through the private OpenSMTPD (envelope from `from`, to `to`).
