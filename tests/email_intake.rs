@@ -45,6 +45,10 @@ struct Env {
 }
 
 async fn env(store: Store, require_auth: bool) -> Env {
+    env_with(store, require_auth, Limits::default()).await
+}
+
+async fn env_with(store: Store, require_auth: bool, limits: Limits) -> Env {
     store
         .sync_directory(
             &the_directory(),
@@ -65,7 +69,7 @@ async fn env(store: Store, require_auth: bool) -> Env {
             ownership_days: 180,
             name_similarity: 0.92,
         },
-        limits: Limits::default(),
+        limits,
         composer: Some(composer.clone()),
     };
     let intake = MailIntake {
@@ -518,3 +522,40 @@ async fn a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told(st
     assert_eq!(e.run().await[0].folder, Folder::Processed);
 }
 on_both_backends!(a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told);
+
+async fn a_message_over_the_size_limit_is_refused_from_its_size_alone(store: Store) {
+    // Messages up to 3 x max_file_bytes are read; this one is larger.
+    let limits = Limits {
+        max_file_bytes: 2_000,
+        ..Limits::default()
+    };
+    let e = env_with(store, false, limits).await;
+    let big = "x".repeat(10_000);
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "a big one [campaign 40123]",
+        &[],
+        "",
+        &[("big.csv", big.as_bytes())],
+    ));
+    let h = e.run().await;
+    assert_eq!(h[0].folder, Folder::Rejected);
+    assert_eq!(h[0].kind, "too_large");
+    let sent = e.sent().await;
+    assert_eq!(sent.len(), 1, "the sender is told");
+    let raw = e.raw_outbox(sent[0].id).await;
+    let text = MessageParser::default()
+        .parse(&raw)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("too large"), "{text}");
+    assert!(e
+        .store
+        .submissions_view(None, None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+on_both_backends!(a_message_over_the_size_limit_is_refused_from_its_size_alone);
