@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{person_name, Period, SHOWN};
 use crate::directory::{Agency, Campaign};
-use crate::mail::message::{clean_message_id, Address, Draft};
-use crate::mail::receipt::{counts_line, reply_subject, ReplyTo};
+use crate::mail::message::Address;
+use crate::mail::receipt::{counts_line, ReplyTo};
 use crate::mail::{Composer, MailError, MailKind, Outgoing};
 use crate::outcome::Outcome;
 use crate::store::digests::{CampaignOutcome, OwnershipRow, SubmissionRow};
@@ -216,15 +216,10 @@ impl Composer {
         dedupe_key: Option<String>,
     ) -> Result<Outgoing, MailError> {
         let ctx = minijinja::Value::from_serialize(digest);
-        let rendered = self.templates.render("digest-agency", &ctx);
-        let mut draft = Draft::new(MailKind::Digest, self.from.clone(), to);
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(MailKind::Digest, "digest-agency", &ctx, to);
         draft.dedupe_key = dedupe_key;
         if let Some(reply) = reply_to {
-            draft.subject = reply_subject(&reply.subject);
-            draft.in_reply_to = clean_message_id(&reply.message_id);
+            draft.in_thread(reply);
         }
         draft
             .headers

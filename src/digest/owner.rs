@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::chart::{self, ChartError, Series};
 use super::{Period, SHOWN};
-use crate::mail::message::{clean_message_id, Address, Draft, InlineImage};
-use crate::mail::receipt::{counts, counts_line, reply_subject, ReplyTo};
+use crate::mail::message::{Address, InlineImage};
+use crate::mail::receipt::{counts, counts_line, ReplyTo};
 use crate::mail::{Composer, MailError, MailKind, Outgoing};
 use crate::outcome::Outcome;
 use crate::store::digests::{CampaignOutcome, FailedSend, LedgerRow, SubmissionRow};
@@ -402,15 +402,10 @@ impl Composer {
         dedupe_key: Option<String>,
     ) -> Result<Outgoing, MailError> {
         let ctx = minijinja::Value::from_serialize(digest);
-        let rendered = self.templates.render("digest-owner", &ctx);
-        let mut draft = Draft::new(MailKind::Digest, self.from.clone(), to);
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(MailKind::Digest, "digest-owner", &ctx, to);
         draft.dedupe_key = dedupe_key;
         if let Some(reply) = reply_to {
-            draft.subject = reply_subject(&reply.subject);
-            draft.in_reply_to = clean_message_id(&reply.message_id);
+            draft.in_thread(reply);
         }
         draft.inline.push(InlineImage {
             content_id: digest.chart_cid.clone(),

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::{person_name, Period, SHOWN};
 use crate::directory::{Agency, Campaign, Recruiter};
-use crate::mail::message::{clean_message_id, Address, Attachment, Draft};
-use crate::mail::receipt::{reply_subject, ReplyTo};
+use crate::mail::message::{Address, Attachment};
+use crate::mail::receipt::ReplyTo;
 use crate::mail::{Composer, MailError, MailKind, Outgoing};
 use crate::results::{self, ResultsError};
 use crate::store::digests::OwnershipRow;
@@ -164,15 +164,10 @@ impl Composer {
         let mut shown = digest.clone();
         shown.candidates.truncate(SHOWN);
         let ctx = minijinja::Value::from_serialize(&shown);
-        let rendered = self.templates.render("digest-recruiter", &ctx);
-        let mut draft = Draft::new(MailKind::Digest, self.from.clone(), to);
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(MailKind::Digest, "digest-recruiter", &ctx, to);
         draft.dedupe_key = dedupe_key;
         if let Some(reply) = reply_to {
-            draft.subject = reply_subject(&reply.subject);
-            draft.in_reply_to = clean_message_id(&reply.message_id);
+            draft.in_thread(reply);
         }
         draft
             .attachments

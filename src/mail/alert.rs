@@ -1,7 +1,7 @@
 //! Owner alerts (SPEC §3.2, §7): an invalid directory reload (every problem listed) and a message we
 //! could not deliver (permanent failure). They go to the active owners the database knows.
 
-use super::message::{Address, Draft};
+use super::message::Address;
 use super::{Composer, MailError, MailKind, Outgoing};
 use crate::check::Problems;
 
@@ -30,11 +30,7 @@ impl Composer {
             "file": file,
             "problems": list,
         }));
-        let rendered = self.templates.render("alert-directory", &ctx);
-        let mut draft = Draft::new(MailKind::Alert, self.from.clone(), owners.to_vec());
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(MailKind::Alert, "alert-directory", &ctx, owners.to_vec());
         draft.dedupe_key = Some(format!("alert:directory:{sha256}"));
         draft.build(self.domain())
     }
@@ -53,11 +49,7 @@ impl Composer {
             "attempts": failed.attempts,
             "error": failed.error,
         }));
-        let rendered = self.templates.render("alert-send-failure", &ctx);
-        let mut draft = Draft::new(MailKind::Alert, self.from.clone(), owners.to_vec());
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(MailKind::Alert, "alert-send-failure", &ctx, owners.to_vec());
         draft.dedupe_key = Some(format!("alert:send-failure:{}", failed.outbox_id));
         draft.build(self.domain())
     }
@@ -92,11 +84,12 @@ impl Composer {
             "attempts": m.attempts,
             "reason": m.reason,
         }));
-        let rendered = self.templates.render("alert-failed-message", &ctx);
-        let mut draft = Draft::new(MailKind::Alert, self.from.clone(), owners.to_vec());
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(
+            MailKind::Alert,
+            "alert-failed-message",
+            &ctx,
+            owners.to_vec(),
+        );
         draft.dedupe_key = Some(format!("alert:failed-message:{}", m.ledger_id));
         draft.build(self.domain())
     }

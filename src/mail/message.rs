@@ -182,6 +182,12 @@ impl Draft {
         }
     }
 
+    /// Makes the message a reply in `reply`'s thread: `Re:` subject, `In-Reply-To`, `References`.
+    pub fn in_thread(&mut self, reply: &super::receipt::ReplyTo) {
+        self.subject = super::receipt::reply_subject(&reply.subject);
+        self.in_reply_to = clean_message_id(&reply.message_id);
+    }
+
     /// Renders the complete message with a new Message-ID on `domain`.
     pub fn build(self, domain: &str) -> Result<Outgoing, MailError> {
         let message_id = new_message_id(domain);

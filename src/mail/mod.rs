@@ -145,6 +145,22 @@ impl Composer {
         )
     }
 
+    /// A draft of `kind` to `to`, its subject and both bodies rendered from template `name` with `ctx`.
+    pub fn draft(
+        &self,
+        kind: MailKind,
+        name: &str,
+        ctx: &minijinja::Value,
+        to: Vec<message::Address>,
+    ) -> message::Draft {
+        let rendered = self.templates.render(name, ctx);
+        let mut draft = message::Draft::new(kind, self.from.clone(), to);
+        draft.subject = rendered.subject;
+        draft.text = rendered.text;
+        draft.html = rendered.html;
+        draft
+    }
+
     /// The domain of the From address: the right-hand side of our Message-IDs.
     pub fn domain(&self) -> &str {
         self.from

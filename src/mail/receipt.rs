@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::outcome::Outcome;
 
-use super::message::{clean_message_id, header_text, Address, Attachment, Draft};
+use super::message::{header_text, Address, Attachment, Draft};
 use super::{Composer, MailError, MailKind, Outgoing};
 
 /// Rows per outcome, in [`Outcome::ALL`] order: `[("new", 120), ("previously_submitted", 3), …]`.
@@ -142,8 +142,7 @@ impl Composer {
         draft.html = rendered.html;
         draft.subject = rendered.subject;
         if let Some(reply) = &input.reply_to {
-            draft.subject = reply_subject(&reply.subject);
-            draft.in_reply_to = clean_message_id(&reply.message_id);
+            draft.in_thread(reply);
         }
         draft.headers.push((
             "X-Agency-Portal-Submission",

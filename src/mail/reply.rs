@@ -3,8 +3,8 @@
 //! reply in the sender's thread (`Re:`, `In-Reply-To`, `References`), never to auto-generated mail
 //! (the caller decides that).
 
-use super::message::{clean_message_id, Address, Attachment, Draft};
-use super::receipt::{reply_subject, ReplyTo};
+use super::message::{Address, Attachment};
+use super::receipt::ReplyTo;
 use super::{Composer, MailError, MailKind, Outgoing};
 
 /// Everything a reply says.
@@ -32,14 +32,9 @@ impl Composer {
             "items": input.items,
             "intake_address": self.intake_address,
         }));
-        let rendered = self.templates.render("reply", &ctx);
-        let mut draft = Draft::new(MailKind::CommandReply, self.from.clone(), vec![to]);
-        draft.subject = rendered.subject;
-        draft.text = rendered.text;
-        draft.html = rendered.html;
+        let mut draft = self.draft(MailKind::CommandReply, "reply", &ctx, vec![to]);
         if let Some(reply) = &input.reply_to {
-            draft.subject = reply_subject(&reply.subject);
-            draft.in_reply_to = clean_message_id(&reply.message_id);
+            draft.in_thread(reply);
         }
         draft.attachments = input.attachments.clone();
         draft.dedupe_key = input.dedupe_key.clone();
