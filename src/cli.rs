@@ -586,20 +586,25 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
 /// Set (to anything) in crash drills: see [`drop_intake`].
 pub const CRASH_AFTER_COMMIT_ENV: &str = "AGENCY_PORTAL_CRASH_AFTER_COMMIT";
 
+/// `agency/file: outcome -> where it went`, as `drop --once` and `run --once` print a taken file.
+fn drop_line(r: &crate::drop::DropReceipt) -> String {
+    format!(
+        "{}/{}: {}{}{}",
+        r.agency_id,
+        r.file_name,
+        r.outcome.code(),
+        if r.moved_to.is_empty() { "" } else { " -> " },
+        r.moved_to
+    )
+}
+
 async fn run_daemon(app: &App, args: &RunArgs) -> anyhow::Result<()> {
     if !args.once {
         return crate::daemon::run(app).await;
     }
     let report = crate::daemon::once(app).await?;
     for r in &report.files {
-        println!(
-            "drop {}/{}: {}{}{}",
-            r.agency_id,
-            r.file_name,
-            r.outcome.code(),
-            if r.moved_to.is_empty() { "" } else { " -> " },
-            r.moved_to
-        );
+        println!("drop {}", drop_line(r));
     }
     println!(
         "{} message{} handled, {} file{} taken; outbox: {} sent, {} to retry later, {} failed",
@@ -676,14 +681,7 @@ async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for r in crate::daemon::drop_once(&source).await? {
-        println!(
-            "{}/{}: {}{}{}",
-            r.agency_id,
-            r.file_name,
-            r.outcome.code(),
-            if r.moved_to.is_empty() { "" } else { " -> " },
-            r.moved_to
-        );
+        println!("{}", drop_line(&r));
     }
     Ok(())
 }

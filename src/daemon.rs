@@ -204,7 +204,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
     if let Some(drop) = parts.drop {
         let s = shutdown.clone();
         tracing::info!(path = %drop.options().path.display(), "drop-folder intake started");
-        let stats = Arc::new(crate::email_intake::imap::SourceStats::default());
+        let stats = Arc::new(crate::health::SourceStats::default());
         stats
             .connected
             .store(true, std::sync::atomic::Ordering::Relaxed);

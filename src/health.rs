@@ -8,7 +8,7 @@
 //! Totals come from the database (so several daemons report the same figures); per-process
 //! figures (reconnects) are this daemon's.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +19,22 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use crate::email_intake::imap::SourceStats;
 use crate::outcome::Outcome;
 use crate::store::Store;
 
 /// How long a health check waits for the database.
 const DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a running source reports (health, metrics).
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    pub connected: std::sync::atomic::AtomicBool,
+    pub reconnects: AtomicU64,
+    pub handled: AtomicU64,
+    /// Unix seconds of the last successful pass; 0: none yet.
+    pub last_success: AtomicU64,
+    pub last_error: std::sync::Mutex<String>,
+}
 
 /// A source the daemon runs, as health and metrics see it.
 #[derive(Clone)]
@@ -74,13 +84,7 @@ impl Health {
         let totals = tokio::time::timeout(DB_TIMEOUT, self.store.totals()).await;
         let (db, backlog, failed) = match totals {
             Ok(Ok(t)) => {
-                let n = |s: &str| {
-                    t.outbox
-                        .iter()
-                        .filter(|(k, _)| k == s)
-                        .map(|(_, n)| *n)
-                        .sum::<i64>()
-                };
+                let n = |s: &str| count(&t.outbox, s);
                 (Ok(()), Some(n("pending") + n("sending")), Some(n("failed")))
             }
             Ok(Err(e)) => (Err(e.to_string()), None, None),
@@ -217,6 +221,15 @@ impl Health {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// The count of `status` in a (status, count) list; 0 when absent.
+fn count(by_status: &[(String, i64)], status: &str) -> i64 {
+    by_status
+        .iter()
+        .filter(|(k, _)| k == status)
+        .map(|(_, n)| *n)
+        .sum()
 }
 
 async fn healthz(State(h): State<Health>) -> Response {

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,17 +73,6 @@ impl ImapOptions {
             self.username, self.host, self.port, self.folder
         )
     }
-}
-
-/// What a running source reports (health, metrics).
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    pub connected: std::sync::atomic::AtomicBool,
-    pub reconnects: AtomicU64,
-    pub handled: AtomicU64,
-    /// Unix seconds of the last successful pass; 0: none yet.
-    pub last_success: AtomicU64,
-    pub last_error: std::sync::Mutex<String>,
 }
 
 /// Capped exponential backoff with jitter: 1 s, 2 s, 4 s … at most 60 s, each ±25 %.
@@ -208,7 +197,7 @@ pub async fn connect(o: &ImapOptions) -> Result<Session<Conn>, ImapError> {
 pub struct ImapSource {
     pub intake: MailIntake,
     pub options: ImapOptions,
-    pub stats: Arc<SourceStats>,
+    pub stats: Arc<crate::health::SourceStats>,
 }
 
 impl ImapSource {

@@ -18,7 +18,7 @@ pub struct MaildirSource {
     intake: MailIntake,
     maildir: Maildir,
     pub poll: Duration,
-    pub stats: std::sync::Arc<super::imap::SourceStats>,
+    pub stats: std::sync::Arc<crate::health::SourceStats>,
 }
 
 impl MaildirSource {

@@ -171,11 +171,8 @@ impl MailIntake {
             subject,
         };
         let store = &self.pipeline.store;
-        if let Some(e) = store.ledger_find(&keys).await? {
-            if e.finished() {
-                return Ok(already(&e));
-            }
-        }
+        // Found finished (handled before, delivered again, or its move lost to a crash): only the
+        // move is left; nothing is counted.
         let entry = store.ledger_begin(&keys, Utc::now()).await?;
         if entry.finished() {
             return Ok(already(&entry));
@@ -777,7 +774,7 @@ impl MailSource {
     }
 
     /// Its figures (health, metrics).
-    pub fn stats(&self) -> Arc<imap::SourceStats> {
+    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
         match self {
             MailSource::Maildir(m) => m.stats.clone(),
             MailSource::Imap(i) => i.stats.clone(),

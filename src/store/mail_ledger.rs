@@ -130,22 +130,6 @@ fn find_query() -> String {
 }
 
 impl Store {
-    /// The message's ledger row, if any: by Message-ID, by its bytes, or by where it sits (the
-    /// same UIDVALIDITY and UID).
-    pub async fn ledger_find(&self, keys: &MessageKeys) -> Result<Option<LedgerEntry>, StoreError> {
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&find_query())
-                .bind(&keys.mailbox)
-                .bind(&keys.message_key)
-                .bind(&keys.sha256)
-                .bind(keys.uidvalidity.map(i64::from))
-                .bind(keys.uid.map(i64::from))
-                .fetch_optional(pool)
-                .await?;
-            Ok(row.as_ref().map(entry).transpose()?)
-        })
-    }
-
     /// A ledger row by id.
     pub async fn ledger_entry(&self, id: i64) -> Result<Option<LedgerEntry>, StoreError> {
         on_pool!(self, |pool| {
@@ -372,27 +356,6 @@ impl Store {
             Ok(outbox::active_owners(&mut *conn).await?)
         })
     }
-
-    /// Counts of finished messages by status since `since` (digests, metrics).
-    pub async fn ledger_counts_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM mail_ledger
-                 WHERE finished_at >= $1 GROUP BY status ORDER BY status",
-            )
-            .bind(since)
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push((r.try_get("status")?, r.try_get("n")?));
-            }
-            Ok(out)
-        })
-    }
 }
 
 /// At most one IMAP session per mailbox across daemons (SPEC §4.1): a Postgres session-level
@@ -433,63 +396,5 @@ impl Store {
                 }
             }
         }
-    }
-}
-
-/// Totals for `/metrics` and `/healthz`, read in one go.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// (status, submissions): processed | failed.
-    pub submissions: Vec<(String, i64)>,
-    /// Rows by outcome, in [`crate::outcome::Outcome::ALL`] order.
-    pub rows: [i64; 7],
-    /// (status, outbox rows): pending | sending | sent | failed.
-    pub outbox: Vec<(String, i64)>,
-    /// (status, messages) of the email intake's ledger.
-    pub mail: Vec<(String, i64)>,
-}
-
-impl Store {
-    pub async fn totals(&self) -> Result<Totals, StoreError> {
-        on_pool!(self, |pool| {
-            let mut t = Totals::default();
-            for r in sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM submissions GROUP BY status ORDER BY status",
-            )
-            .fetch_all(pool)
-            .await?
-            {
-                t.submissions.push((r.try_get("status")?, r.try_get("n")?));
-            }
-            let r = sqlx::query(
-                "SELECT CAST(COALESCE(SUM(n_new), 0) AS BIGINT) AS a, CAST(COALESCE(SUM(n_previously_submitted), 0) AS BIGINT) AS b,
-                   CAST(COALESCE(SUM(n_duplicate), 0) AS BIGINT) AS c, CAST(COALESCE(SUM(n_blocked), 0) AS BIGINT) AS d,
-                   CAST(COALESCE(SUM(n_review), 0) AS BIGINT) AS e, CAST(COALESCE(SUM(n_repeated), 0) AS BIGINT) AS f,
-                   CAST(COALESCE(SUM(n_invalid), 0) AS BIGINT) AS g
-                 FROM submissions WHERE status = 'processed'",
-            )
-            .fetch_one(pool)
-            .await?;
-            for (i, c) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
-                t.rows[i] = r.try_get::<i64, _>(*c)?;
-            }
-            for r in sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status",
-            )
-            .fetch_all(pool)
-            .await?
-            {
-                t.outbox.push((r.try_get("status")?, r.try_get("n")?));
-            }
-            for r in sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM mail_ledger GROUP BY status ORDER BY status",
-            )
-            .fetch_all(pool)
-            .await?
-            {
-                t.mail.push((r.try_get("status")?, r.try_get("n")?));
-            }
-            Ok(t)
-        })
     }
 }

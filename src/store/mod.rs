@@ -20,6 +20,7 @@ pub mod people;
 pub mod recovery;
 pub mod review;
 pub mod submissions;
+pub mod totals;
 pub use directory::{AgencyView, CampaignView};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

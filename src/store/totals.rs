@@ -1,0 +1,64 @@
+//! Totals for `/metrics` and `/healthz` (src/health.rs): submissions, rows by outcome, the outbox and
+//! the email intake's ledger, counted by the database, so several daemons report the same figures.
+
+use sqlx::Row;
+
+use super::{on_pool, Store, StoreError};
+
+/// Totals for `/metrics` and `/healthz`, read in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// (status, submissions): processed | failed.
+    pub submissions: Vec<(String, i64)>,
+    /// Rows by outcome, in [`crate::outcome::Outcome::ALL`] order.
+    pub rows: [i64; 7],
+    /// (status, outbox rows): pending | sending | sent | failed.
+    pub outbox: Vec<(String, i64)>,
+    /// (status, messages) of the email intake's ledger.
+    pub mail: Vec<(String, i64)>,
+}
+
+impl Store {
+    pub async fn totals(&self) -> Result<Totals, StoreError> {
+        on_pool!(self, |pool| {
+            let mut t = Totals::default();
+            for r in sqlx::query(
+                "SELECT status, COUNT(*) AS n FROM submissions GROUP BY status ORDER BY status",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                t.submissions.push((r.try_get("status")?, r.try_get("n")?));
+            }
+            let r = sqlx::query(
+                "SELECT CAST(COALESCE(SUM(n_new), 0) AS BIGINT) AS a, CAST(COALESCE(SUM(n_previously_submitted), 0) AS BIGINT) AS b,
+                   CAST(COALESCE(SUM(n_duplicate), 0) AS BIGINT) AS c, CAST(COALESCE(SUM(n_blocked), 0) AS BIGINT) AS d,
+                   CAST(COALESCE(SUM(n_review), 0) AS BIGINT) AS e, CAST(COALESCE(SUM(n_repeated), 0) AS BIGINT) AS f,
+                   CAST(COALESCE(SUM(n_invalid), 0) AS BIGINT) AS g
+                 FROM submissions WHERE status = 'processed'",
+            )
+            .fetch_one(pool)
+            .await?;
+            for (i, c) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+                t.rows[i] = r.try_get::<i64, _>(*c)?;
+            }
+            for r in sqlx::query(
+                "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                t.outbox.push((r.try_get("status")?, r.try_get("n")?));
+            }
+            for r in sqlx::query(
+                "SELECT status, COUNT(*) AS n FROM mail_ledger GROUP BY status ORDER BY status",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                t.mail.push((r.try_get("status")?, r.try_get("n")?));
+            }
+            Ok(t)
+        })
+    }
+}
