@@ -91,6 +91,18 @@ fn csv(people: impl Iterator<Item = usize>, tag: &str) -> String {
     s
 }
 
+/// The daemons, killed if the test fails before it stops them.
+struct Daemons(Vec<Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for d in &mut self.0 {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_daemons_handle_300_emails_and_300_files_each_exactly_once() {
     let _lock = smtp_lock(false);
@@ -142,17 +154,19 @@ async fn three_daemons_handle_300_emails_and_300_files_each_exactly_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut daemons: Vec<Child> = (0..3)
-        .map(|i| {
-            let log = std::fs::File::create(dir.path().join(format!("daemon{i}.log"))).unwrap();
-            cmd()
-                .arg("run")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut daemons = Daemons(
+        (0..3)
+            .map(|i| {
+                let log = std::fs::File::create(dir.path().join(format!("daemon{i}.log"))).unwrap();
+                cmd()
+                    .arg("run")
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    );
 
     // Emails: message m carries persons 2m and 2m+1; files: file f carries 2f+1 and 2f+2, so each
     // file shares a person with an email, and the two channels race for them.
@@ -299,10 +313,10 @@ async fn three_daemons_handle_300_emails_and_300_files_each_exactly_once() {
         };
         assert_eq!(ids.len(), want, "{user}");
     }
-    for d in &mut daemons {
+    for d in &mut daemons.0 {
         unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
     }
-    for d in &mut daemons {
+    for d in &mut daemons.0 {
         assert!(d.wait().unwrap().success(), "{}", logs());
     }
     // The intake mailbox: every message in Processed, none left.

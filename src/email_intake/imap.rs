@@ -309,6 +309,8 @@ impl ImapSource {
             if !lock.alive().await {
                 return Err(ImapError::LockLost);
             }
+            // What the server reported so far is covered by this search.
+            new_mail_reported(&mut session);
             let uids: BTreeSet<u32> = timed(session.uid_search("ALL"))
                 .await?
                 .into_iter()
@@ -340,12 +342,20 @@ impl ImapSource {
                 let _ = timed(session.logout()).await;
                 return Ok(());
             }
+            // Mail that arrived while we were busy was reported during our own commands; IDLE only
+            // tells of what comes after it starts. Search again before waiting.
+            if new_mail_reported(&mut session) {
+                continue;
+            }
             if can_idle {
                 let mut idle = session.idle();
                 timed(idle.init()).await?;
                 let (wait, stop) = idle.wait_with_timeout(o.idle_reissue);
+                // IDLE's own timeout restarts with every keepalive the server sends ("* OK Still
+                // here"), so the re-issue is bounded here: whatever slipped past is found then.
                 let stopped = tokio::select! {
                     r = wait => { r?; false }
+                    _ = tokio::time::sleep(o.idle_reissue) => false,
                     _ = shutdown.clone() => true,
                 };
                 drop(stop);
@@ -413,6 +423,20 @@ impl ImapSource {
             }
         }
     }
+}
+
+/// Drains the responses the server sent unasked; `true` when one announced new mail (EXISTS,
+/// RECENT). Draining also keeps async-imap's bounded channel from filling.
+fn new_mail_reported(session: &mut Session<Conn>) -> bool {
+    use async_imap::types::UnsolicitedResponse;
+    let mut any = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        any |= matches!(
+            r,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    any
 }
 
 async fn fetch_one(
