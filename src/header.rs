@@ -510,58 +510,88 @@ fn looks_like_header(h: &str) -> bool {
 
 /// Finds the header (see the module documentation).
 pub fn find_header(workbook: &Workbook) -> Result<Mapping, HeaderError> {
-    let mut best: Option<(usize, String, u32, Candidate)> = None;
+    let mut search = HeaderSearch::default();
     for (sheet_index, sheet) in workbook.sheets.iter().enumerate() {
         for (row_index, row) in sheet.rows.iter().take(HEADER_SEARCH_ROWS).enumerate() {
-            let candidate = evaluate(row);
-            if candidate.has_name && candidate.has_contact {
-                return Ok(Mapping {
-                    sheet: sheet.name.clone(),
-                    sheet_index,
-                    header_row: row.number,
-                    first_data_row: row_index + 1,
-                    columns: candidate.columns,
-                });
-            }
-            let better = match &best {
-                None => !candidate.columns.is_empty(),
-                Some((.., b)) => candidate.score > b.score,
-            };
-            if better {
-                best = Some((candidate.score, sheet.name.clone(), row.number, candidate));
+            if let Some(mapping) = search.offer(sheet_index, &sheet.name, row_index, row) {
+                return Ok(mapping);
             }
         }
     }
-    Err(match best {
-        None => HeaderError {
-            sheet: None,
-            row: None,
-            found: Vec::new(),
-            missing: vec![
-                "first and last name columns (or one full-name column)",
-                "an email or a phone column",
-            ],
-        },
-        Some((_, sheet, row, candidate)) => HeaderError {
-            sheet: Some(sheet),
-            row: Some(row),
-            found: candidate
-                .columns
-                .iter()
-                .map(|c| c.header.as_str())
-                .filter(|h| looks_like_header(h))
-                .take(30)
-                .map(|h| {
-                    if h.chars().count() > 40 {
-                        format!("{}…", h.chars().take(40).collect::<String>())
-                    } else {
-                        h.to_string()
-                    }
-                })
-                .collect(),
-            missing: candidate.missing,
-        },
-    })
+    Err(search.fail())
+}
+
+/// The header search of [`find_header`], fed one row at a time (for rows that arrive while the
+/// file is still being read). The caller offers at most the first [`HEADER_SEARCH_ROWS`] rows of
+/// each sheet, sheets in order.
+#[derive(Default)]
+pub struct HeaderSearch {
+    /// (score, sheet name, row number, best row so far).
+    best: Option<(usize, String, u32, Candidate)>,
+}
+
+impl HeaderSearch {
+    /// The mapping when `row` (the `row_index`-th row of sheet `sheet_index`) is the header.
+    pub fn offer(
+        &mut self,
+        sheet_index: usize,
+        sheet: &str,
+        row_index: usize,
+        row: &Row,
+    ) -> Option<Mapping> {
+        let candidate = evaluate(row);
+        if candidate.has_name && candidate.has_contact {
+            return Some(Mapping {
+                sheet: sheet.to_string(),
+                sheet_index,
+                header_row: row.number,
+                first_data_row: row_index + 1,
+                columns: candidate.columns,
+            });
+        }
+        let better = match &self.best {
+            None => !candidate.columns.is_empty(),
+            Some((.., b)) => candidate.score > b.score,
+        };
+        if better {
+            self.best = Some((candidate.score, sheet.to_string(), row.number, candidate));
+        }
+        None
+    }
+
+    /// Why no row offered was a header.
+    pub fn fail(self) -> HeaderError {
+        match self.best {
+            None => HeaderError {
+                sheet: None,
+                row: None,
+                found: Vec::new(),
+                missing: vec![
+                    "first and last name columns (or one full-name column)",
+                    "an email or a phone column",
+                ],
+            },
+            Some((_, sheet, row, candidate)) => HeaderError {
+                sheet: Some(sheet),
+                row: Some(row),
+                found: candidate
+                    .columns
+                    .iter()
+                    .map(|c| c.header.as_str())
+                    .filter(|h| looks_like_header(h))
+                    .take(30)
+                    .map(|h| {
+                        if h.chars().count() > 40 {
+                            format!("{}…", h.chars().take(40).collect::<String>())
+                        } else {
+                            h.to_string()
+                        }
+                    })
+                    .collect(),
+                missing: candidate.missing,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -58,9 +58,10 @@ async fn process_file(
         .map_err(|e| BadInput(format!("cannot read {}: {e}", file.display())))?;
     input.file_name = file_name.clone();
     let progress = (std::io::stderr().is_terminal() && size >= PROGRESS_FROM_BYTES).then(|| {
-        let pb = ProgressBar::new(0);
+        let pb = ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
         pb.set_style(
-            ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len} rows ({eta})")
+            ProgressStyle::with_template("{spinner} {msg:>16}: {pos} rows ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb.set_message("reading");

@@ -2,6 +2,7 @@
 //! channel (SPEC §4): read (§5), map, normalise and validate (§6.1, §6.2) off the async runtime, then
 //! decide and record (§6.4, §6.5) in the store.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use crate::mail::receipt::{self, AttentionRow, ReceiptInput, ReplyTo};
 use crate::mail::{Composer, Outgoing};
 use crate::outcome::Outcome;
 use crate::results::{self, FixRow, ResultRow};
-use crate::rows::{PreparedRow, Preparer};
+use crate::rows::{PreparedRow, RowStream};
 use crate::sheet::{self, Limits, SheetError};
 use crate::store::submissions::{Channel, Recorded, RowOutcome, Rules, SubmissionMeta};
 use crate::store::{Store, StoreError};
@@ -336,8 +337,6 @@ pub fn read_and_prepare(
     limits: &Limits,
     progress: Option<ProgressBar>,
 ) -> std::result::Result<(Vec<String>, Vec<PreparedRow>), Unreadable> {
-    let mut workbook = sheet::read(&input.bytes, limits)?;
-    let mapping = crate::header::find_header(&workbook)?;
     let company;
     let agency = match directory.agency(&input.agency_id) {
         Some(a) => a,
@@ -356,40 +355,40 @@ pub fn read_and_prepare(
         submitter_active,
         default_campaign: input.default_campaign.as_deref(),
     };
-    let preparer = Preparer::new(mapping, ctx);
-    // The rows are handed over one by one and freed as they are prepared: the file is never
-    // held twice.
-    let n = preparer.data_rows(&workbook).len();
-    let data = workbook
-        .sheets
-        .get_mut(preparer.mapping().sheet_index)
-        .map(|s| std::mem::take(&mut s.rows))
-        .unwrap_or_default()
-        .into_iter()
-        .skip(preparer.mapping().first_data_row);
-    drop(workbook);
     if let Some(pb) = &progress {
-        pb.set_length(n as u64);
         pb.set_message("checking rows");
     }
-    let mut rows = Vec::with_capacity(n);
-    for (i, row) in data.enumerate() {
-        rows.extend(preparer.take_row(row));
-        if let Some(pb) = &progress {
-            if i % 1024 == 0 {
-                pb.set_position(i as u64);
+    // One thread reads (unzips and parses) while this one prepares the rows already read, so
+    // neither the whole file's cells nor the time of both are ever needed at once.
+    let (read, prepared) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<sheet::Event>(4);
+        let reader = scope.spawn(move || {
+            sheet::stream(&input.bytes, limits, &mut |event| match tx.send(event) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            })
+        });
+        let mut stream = RowStream::new(ctx);
+        for event in rx.iter() {
+            if stream.feed(event).is_break() {
+                break;
+            }
+            if let Some(pb) = &progress {
+                pb.set_position(stream.prepared() as u64);
             }
         }
-    }
+        drop(rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (read, stream.finish())
+    });
+    read?;
+    let (mapping, rows) = prepared?;
     if let Some(pb) = &progress {
-        pb.set_position(n as u64);
+        pb.set_position(rows.len() as u64);
     }
-    let headers = preparer
-        .mapping()
-        .headers()
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let headers = mapping.headers().into_iter().map(String::from).collect();
     Ok((headers, rows))
 }
 

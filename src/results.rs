@@ -9,6 +9,7 @@
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
 use crate::outcome::Outcome;
+use crate::rows::Cells;
 
 /// Excel's limit on the characters in one cell.
 const MAX_CELL_CHARS: usize = 32_767;
@@ -33,7 +34,7 @@ pub enum ResultsError {
 #[derive(Debug, Clone, Copy)]
 pub struct ResultRow<'a> {
     /// The original cells, one per header.
-    pub cells: &'a [String],
+    pub cells: &'a Cells,
     pub outcome: Outcome,
     /// Empty for rows without a reason.
     pub reason: &'a str,
@@ -43,7 +44,7 @@ pub struct ResultRow<'a> {
 /// One row of the to-fix workbook.
 #[derive(Debug, Clone, Copy)]
 pub struct FixRow<'a> {
-    pub cells: &'a [String],
+    pub cells: &'a Cells,
     pub reason: &'a str,
 }
 
@@ -296,11 +297,10 @@ mod tests {
     #[test]
     fn results_workbook_keeps_columns_order_and_formula_text() {
         let headers = vec!["Nombre completo".to_string(), "Emial".to_string()];
-        let a = vec![
-            "=HYPERLINK(\"http://x\")".to_string(),
-            "+63 917".to_string(),
-        ];
-        let b = vec!["Ana Reyes".to_string(), "0917".to_string()];
+        let a: Cells = ["=HYPERLINK(\"http://x\")", "+63 917"]
+            .into_iter()
+            .collect();
+        let b: Cells = ["Ana Reyes", "0917"].into_iter().collect();
         let bytes = results_workbook(
             &headers,
             [
@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn formula_cells_are_not_formulas_in_the_xml() {
         let headers = ["A"];
-        let a = vec!["=HYPERLINK(\"http://x\")".to_string()];
+        let a: Cells = ["=HYPERLINK(\"http://x\")"].into_iter().collect();
         let bytes = to_fix_workbook(
             &headers,
             [FixRow {
@@ -371,8 +371,8 @@ mod tests {
     #[test]
     fn long_texts_are_shortened_and_control_characters_survive() {
         let headers = ["Notes"];
-        let long = vec!["x".repeat(40_000)];
-        let ctrl = vec!["a\u{1}b\tc".to_string()];
+        let long: Cells = ["x".repeat(40_000)].into_iter().collect();
+        let ctrl: Cells = ["a\u{1}b\tc"].into_iter().collect();
         let bytes = to_fix_workbook(
             &headers,
             [

@@ -9,9 +9,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::header::{self, HeaderError, Mapping, Role};
+use std::ops::ControlFlow;
+
+use crate::header::{self, HeaderError, HeaderSearch, Mapping, Role, HEADER_SEARCH_ROWS};
 use crate::normalise::cell_text;
-use crate::sheet::{Cell, Row, Workbook};
+use crate::sheet::{Cell, Event, Row, Workbook};
 use crate::text;
 use crate::validation::{Candidate, Context, RowCells, Validator};
 
@@ -31,7 +33,7 @@ pub struct PreparedRow {
     pub number: u32,
     /// The cells as the agency wrote them, one per [`Mapping::columns`] entry (for the results
     /// workbook).
-    pub cells: Vec<String>,
+    pub cells: Cells,
     /// What could be parsed (also for invalid rows).
     pub candidate: Candidate,
     /// `Some(reason)` when the row is invalid (SPEC §6.2).
@@ -41,6 +43,80 @@ pub struct PreparedRow {
 impl PreparedRow {
     pub fn is_valid(&self) -> bool {
         self.invalid.is_none()
+    }
+}
+
+/// A row's cells as texts, in one allocation: a prepared file of 100,000 rows holds a million of
+/// them, and one string each would cost more in allocator overhead than in text.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Cells {
+    text: Box<str>,
+    /// Where each cell ends in `text`.
+    ends: Box<[u32]>,
+}
+
+impl Cells {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, k: usize) -> Option<&str> {
+        let end = *self.ends.get(k)? as usize;
+        let start = k.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        self.text.get(start..end)
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|k| self.get(k).unwrap_or_default())
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Cells {
+    fn from_iter<I: IntoIterator<Item = S>>(texts: I) -> Cells {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for t in texts {
+            text.push_str(t.as_ref());
+            // A row's texts are bounded far below 4 GiB by the sheet limits.
+            ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
+        }
+        Cells {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Cells {
+    type Output = str;
+    fn index(&self, k: usize) -> &str {
+        match self.get(k) {
+            Some(s) => s,
+            None => panic!("cell {k} of a row of {} cells", self.len()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Cells {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// As a list of strings (the JSON of a recorded row's cells).
+impl serde::Serialize for Cells {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for Cells {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
     }
 }
 
@@ -56,12 +132,15 @@ pub struct Preparer<'a> {
     campaign: Option<usize>,
     /// (position in `mapping.columns`, header) of custom columns.
     custom: Vec<(usize, Arc<str>)>,
-    /// Per column: the position of an earlier column reading the same cell, if any.
-    first_of_index: Vec<Option<usize>>,
 }
 
 impl<'a> Preparer<'a> {
     pub fn new(mapping: Mapping, ctx: Context<'a>) -> Preparer<'a> {
+        Preparer::with_validator(mapping, Validator::new(ctx))
+    }
+
+    /// A preparer with a validator built beforehand (building one loads the phone rules).
+    pub fn with_validator(mapping: Mapping, validator: Validator<'a>) -> Preparer<'a> {
         let field = |f: Field| mapping.column(f).map(|c| c.index);
         let full_name = mapping
             .columns
@@ -75,14 +154,7 @@ impl<'a> Preparer<'a> {
             .filter(|(_, c)| c.role == Role::Custom)
             .map(|(pos, c)| (pos, Arc::from(c.header.as_str())))
             .collect();
-        let first_of_index = mapping
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(k, c)| mapping.columns[..k].iter().position(|p| p.index == c.index))
-            .collect();
         Preparer {
-            first_of_index,
             first_name: field(Field::FirstName),
             last_name: field(Field::LastName),
             email: field(Field::Email),
@@ -90,7 +162,7 @@ impl<'a> Preparer<'a> {
             campaign: field(Field::Campaign),
             full_name,
             custom,
-            validator: Validator::new(ctx),
+            validator,
             mapping,
         }
     }
@@ -114,12 +186,6 @@ impl<'a> Preparer<'a> {
 
     /// One data row, or `None` when it is skipped (all kept cells empty, or a repeated header).
     pub fn row(&self, row: &Row) -> Option<PreparedRow> {
-        self.take_row(row.clone())
-    }
-
-    /// [`Preparer::row`] taking the row: its texts move into the prepared row instead of being
-    /// copied, so a caller that hands over the workbook's rows one by one never holds a file twice.
-    pub fn take_row(&self, mut row: Row) -> Option<PreparedRow> {
         let texts: Vec<Cow<'_, str>> = self
             .mapping
             .columns
@@ -142,6 +208,7 @@ impl<'a> Preparer<'a> {
             phone: get(self.phone),
             campaign: get(self.campaign),
         });
+        candidate.custom.reserve_exact(self.custom.len());
         for (pos, header) in &self.custom {
             let raw = &texts[*pos];
             if !raw.is_empty() {
@@ -151,29 +218,7 @@ impl<'a> Preparer<'a> {
                 }
             }
         }
-        // The texts as the agency wrote them: moved out of the row (a column read twice is copied).
-        let owned: Vec<Option<String>> = texts
-            .into_iter()
-            .map(|t| match t {
-                Cow::Owned(s) => Some(s),
-                Cow::Borrowed(_) => None,
-            })
-            .collect();
-        let mut cells = Vec::with_capacity(owned.len());
-        for (k, (c, o)) in self.mapping.columns.iter().zip(owned).enumerate() {
-            let text = match (o, self.first_of_index[k]) {
-                (Some(s), _) => s,
-                (None, Some(earlier)) => {
-                    let s: &String = &cells[earlier];
-                    s.clone()
-                }
-                (None, None) => match row.cells.get_mut(c.index) {
-                    Some(Cell::Text(s)) => std::mem::take(s),
-                    _ => String::new(),
-                },
-            };
-            cells.push(text);
-        }
+        let cells: Cells = texts.iter().collect();
         Some(PreparedRow {
             number: row.number,
             cells,
@@ -223,6 +268,91 @@ pub fn prepare(workbook: &Workbook, ctx: &Context) -> Result<Prepared, HeaderErr
         mapping: preparer.into_mapping(),
         rows,
     })
+}
+
+/// Rows prepared while the file is still being read (fed by [`crate::sheet::stream`]): the header
+/// is searched for in the first rows of each sheet as they arrive, as [`header::find_header`] does;
+/// once it is found, the rows after it in that sheet are prepared batch by batch, and the read is
+/// stopped when the next sheet begins. So the file's rows are never all held at once, and a
+/// reading thread and a preparing thread can work side by side.
+pub struct RowStream<'a> {
+    /// Built first (it loads the phone rules) and handed to the preparer with the header.
+    validator: Option<Validator<'a>>,
+    preparer: Option<Preparer<'a>>,
+    search: HeaderSearch,
+    /// The sheet being read: (index among the sheets read, name, rows seen in it).
+    sheet: Option<(usize, String, usize)>,
+    rows: Vec<PreparedRow>,
+    in_order: bool,
+}
+
+impl<'a> RowStream<'a> {
+    pub fn new(ctx: Context<'a>) -> RowStream<'a> {
+        RowStream {
+            validator: Some(Validator::new(ctx)),
+            preparer: None,
+            search: HeaderSearch::default(),
+            sheet: None,
+            rows: Vec::new(),
+            in_order: true,
+        }
+    }
+
+    /// Rows prepared so far.
+    pub fn prepared(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Takes the next part of the read; [`ControlFlow::Break`] once nothing more is needed.
+    pub fn feed(&mut self, event: Event) -> ControlFlow<()> {
+        match event {
+            Event::Sheet(name) => {
+                if self.preparer.is_some() {
+                    return ControlFlow::Break(());
+                }
+                let index = self.sheet.as_ref().map_or(0, |(i, ..)| i + 1);
+                self.sheet = Some((index, name, 0));
+            }
+            Event::Rows(batch) => {
+                for row in batch {
+                    if let Some(preparer) = &self.preparer {
+                        if let Some(p) = preparer.row(&row) {
+                            if self.rows.last().is_some_and(|l| l.number > p.number) {
+                                self.in_order = false;
+                            }
+                            self.rows.push(p);
+                        }
+                        continue;
+                    }
+                    let Some((index, name, seen)) = &mut self.sheet else {
+                        continue;
+                    };
+                    if *seen >= HEADER_SEARCH_ROWS {
+                        break;
+                    }
+                    *seen += 1;
+                    if let Some(mapping) = self.search.offer(*index, name, *seen - 1, &row) {
+                        if let Some(validator) = self.validator.take() {
+                            self.preparer = Some(Preparer::with_validator(mapping, validator));
+                        }
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The mapping and the prepared rows (by row number), or why no header was found.
+    pub fn finish(self) -> Result<(Mapping, Vec<PreparedRow>), HeaderError> {
+        let Some(preparer) = self.preparer else {
+            return Err(self.search.fail());
+        };
+        let mut rows = self.rows;
+        if !self.in_order {
+            rows.sort_by_key(|r| r.number);
+        }
+        Ok((preparer.into_mapping(), rows))
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +435,63 @@ mod tests {
         assert!(reason.contains("email: not a valid address"), "{reason}");
         assert!(reason.contains("phone: not a phone number"), "{reason}");
         assert_eq!(b.candidate.first_name.display, "Ben");
+    }
+
+    /// Rows prepared while streaming are the rows `prepare` gives for the same workbook, the
+    /// header found in a later sheet; the next sheet is not asked for.
+    #[test]
+    fn a_stream_prepares_what_prepare_does_and_stops_after_the_header_sheet() {
+        let d = directory();
+        let mut first: Vec<Row> = (1..=25).map(|n| row(n, &["notes", "x"])).collect();
+        first.push(row(26, &["First Name", "Last Name", "Mobile"]));
+        let wb = Workbook {
+            format: Format::Xlsx,
+            sheets: vec![
+                Sheet {
+                    name: "Read me".into(),
+                    rows: first,
+                },
+                Sheet {
+                    name: "Candidates".into(),
+                    rows: vec![
+                        row(3, &["First Name", "Last Name", "Mobile"]),
+                        row(4, &["Ana", "Reyes", "0917 123 4567"]),
+                        row(6, &["Ben", "Cruz", "0918 765 4321"]),
+                        row(5, &["Cy", "Lim", "bad"]),
+                    ],
+                },
+                Sheet {
+                    name: "Other".into(),
+                    rows: vec![row(1, &["First Name", "Last Name", "Email"])],
+                },
+            ],
+        };
+        let expected = prepare(&wb, &ctx(&d)).unwrap();
+        let mut stream = RowStream::new(ctx(&d));
+        let mut asked = Vec::new();
+        'sheets: for sheet in &wb.sheets {
+            asked.push(sheet.name.clone());
+            if stream.feed(Event::Sheet(sheet.name.clone())).is_break() {
+                break;
+            }
+            for r in &sheet.rows {
+                if stream.feed(Event::Rows(vec![r.clone()])).is_break() {
+                    break 'sheets;
+                }
+            }
+        }
+        let (mapping, rows) = stream.finish().unwrap();
+        assert_eq!(mapping, expected.mapping);
+        assert_eq!(mapping.sheet, "Candidates");
+        // `prepare` takes the rows in the order the file stores them; the stream sorts them.
+        let mut by_number = expected.rows.clone();
+        by_number.sort_by_key(|r| r.number);
+        assert_eq!(rows, by_number);
+        assert_eq!(asked, ["Read me", "Candidates", "Other"]);
+        let mut none = RowStream::new(ctx(&d));
+        let _ = none.feed(Event::Sheet("S".into()));
+        let _ = none.feed(Event::Rows(vec![row(1, &["Foo", "Bar"])]));
+        assert_eq!(none.finish().unwrap_err().found, vec!["Foo", "Bar"]);
     }
 
     #[test]

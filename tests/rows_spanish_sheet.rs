@@ -165,7 +165,7 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     assert_eq!(juan.candidate.first_name.display, "Juan Carlos");
     assert_eq!(juan.candidate.last_name.display, "Pérez");
     assert_eq!(juan.candidate.phone.as_deref(), Some("+523312345678"));
-    assert_eq!(juan.cells[2], "3312345678");
+    assert_eq!(&juan.cells[2], "3312345678");
 
     let luis = &p.rows[2];
     let reason = luis.invalid.as_deref().unwrap();

@@ -1,8 +1,14 @@
-//! Collects cells streamed by a reader into [`Row`]s while enforcing [`Limits`] and a memory
-//! budget on every cell, so no reader can build more than the limits allow.
+//! Collects cells streamed by a reader into [`Row`]s, handed to the reader's [`Sink`] in batches,
+//! while enforcing [`Limits`] and a memory budget on every cell, so no reader can build more than
+//! the limits allow.
+
+use std::ops::ControlFlow;
 
 use super::error::{column_name, MAX_CELL_CHARS};
-use super::{Cell, Limits, Row, Sheet, SheetError};
+use super::{Cell, Event, Limits, Row, SheetError, Sink};
+
+/// Rows handed over at a time.
+const BATCH_ROWS: usize = 512;
 
 /// Upper bound on the estimated heap size of the rows of one workbook. With the other buffers of
 /// a reader (shared strings, at most [`SHARED_STRINGS_BUDGET`]) this keeps a read under 256 MB.
@@ -23,10 +29,11 @@ pub(crate) fn string_bytes(len: usize) -> u64 {
     }
 }
 
-/// Counts across all sheets of a workbook.
+/// Counts across all sheets of a workbook (rows handed over count even once the consumer has
+/// freed them: the budget bounds what a reader may produce, whoever holds it).
 pub(crate) struct Budget {
     limits: Limits,
-    rows: u64,
+    pub(crate) rows: u64,
     cells: u64,
     bytes: u64,
 }
@@ -70,28 +77,42 @@ impl Budget {
 }
 
 /// Builds one sheet from cells given with 0-based (row, column) positions, normally in reading
-/// order. Blank rows are dropped, trailing empty cells are not kept, and `Text("")` is stored as
+/// order, and hands its rows to the sink as they are finished (after an [`Event::Sheet`] with its
+/// name). Blank rows are dropped, trailing empty cells are not kept, and `Text("")` is stored as
 /// `Empty`. A row is blank when every cell is empty or text made only of spaces and invisible
-/// characters.
-pub(crate) struct SheetBuilder<'b> {
+/// characters. Rows are handed over in the order the file stores them.
+///
+/// When the sink answers [`ControlFlow::Break`], the builder stops handing over rows (and
+/// [`SheetBuilder::stopped`] says so, so the reader can stop reading).
+pub(crate) struct SheetBuilder<'b, 's> {
     budget: &'b mut Budget,
-    name: String,
+    sink: &'b mut Sink<'s>,
     rows: Vec<Row>,
     current: Option<u32>,
     cells: Vec<Cell>,
-    sorted: bool,
+    stopped: bool,
 }
 
-impl<'b> SheetBuilder<'b> {
-    pub(crate) fn new(budget: &'b mut Budget, name: impl Into<String>) -> Self {
+impl<'b, 's> SheetBuilder<'b, 's> {
+    pub(crate) fn new(
+        budget: &'b mut Budget,
+        sink: &'b mut Sink<'s>,
+        name: impl Into<String>,
+    ) -> Self {
+        let stopped = sink(Event::Sheet(name.into())).is_break();
         SheetBuilder {
             budget,
-            name: name.into(),
-            rows: Vec::new(),
+            sink,
+            rows: Vec::with_capacity(BATCH_ROWS),
             current: None,
             cells: Vec::new(),
-            sorted: true,
+            stopped,
         }
+    }
+
+    /// The consumer wants no more rows: the reader may stop.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Adds a cell at 0-based `row` and `col`. Empty cells cost nothing.
@@ -100,16 +121,11 @@ impl<'b> SheetBuilder<'b> {
             Cell::Text(s) if s.is_empty() => Cell::Empty,
             other => other,
         };
-        if cell == Cell::Empty {
+        if cell == Cell::Empty || self.stopped {
             return Ok(());
         }
         if self.current != Some(row) {
             self.finish_row()?;
-            if let Some(last) = self.rows.last() {
-                if last.number > row + 1 {
-                    self.sorted = false;
-                }
-            }
             self.current = Some(row);
         }
         let text = match &cell {
@@ -168,18 +184,26 @@ impl<'b> SheetBuilder<'b> {
             number: row.saturating_add(1),
             cells,
         });
+        if self.rows.len() >= BATCH_ROWS {
+            self.hand_over();
+        }
         Ok(())
     }
 
-    pub(crate) fn finish(mut self) -> Result<Sheet, SheetError> {
-        self.finish_row()?;
-        if !self.sorted {
-            self.rows.sort_by_key(|r| r.number);
+    fn hand_over(&mut self) {
+        if self.rows.is_empty() || self.stopped {
+            return;
         }
-        self.rows.shrink_to_fit();
-        Ok(Sheet {
-            name: self.name,
-            rows: self.rows,
-        })
+        let batch = std::mem::replace(&mut self.rows, Vec::with_capacity(BATCH_ROWS));
+        if let ControlFlow::Break(()) = (self.sink)(Event::Rows(batch)) {
+            self.stopped = true;
+        }
+    }
+
+    /// Hands over the last rows; `true` when the consumer wants no more (no further sheet is read).
+    pub(crate) fn finish(mut self) -> Result<bool, SheetError> {
+        self.finish_row()?;
+        self.hand_over();
+        Ok(self.stopped)
     }
 }

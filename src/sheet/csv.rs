@@ -23,12 +23,17 @@ use std::borrow::Cow;
 use encoding_rs::{UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
 use super::builder::{Budget, SheetBuilder};
-use super::{Cell, Format, Limits, SheetError, Workbook};
+use super::{Cell, Format, SheetError, Sink};
 
 const SAMPLE: usize = 64 * 1024;
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
-pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
+/// Streams a delimited text file as one sheet; returns its format (CSV or TSV).
+pub(crate) fn read(
+    bytes: &[u8],
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+) -> Result<Format, SheetError> {
     let text = decode(bytes)?;
     let delimiter = detect_delimiter(&text);
     let format = if delimiter == b'\t' {
@@ -36,14 +41,13 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError
     } else {
         Format::Csv
     };
-    let mut budget = Budget::new(limits);
-    let mut sheet = SheetBuilder::new(&mut budget, "Sheet1");
+    let mut sheet = SheetBuilder::new(budget, sink, "Sheet1");
     let mut reader = reader(delimiter, text.as_bytes());
     let mut record = csv::StringRecord::new();
     // Line breaks inside quoted fields so far: a record's row number is its line minus these.
     let mut embedded: u64 = 0;
     let mut last: Option<(u64, u64, bool)> = None; // (start byte, line, has a line break)
-    loop {
+    while !sheet.stopped() {
         match reader.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
@@ -82,11 +86,8 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError
             return Err(SheetError::UnclosedQuote { line });
         }
     }
-    let sheet = sheet.finish()?;
-    Ok(Workbook {
-        format,
-        sheets: vec![sheet],
-    })
+    sheet.finish()?;
+    Ok(format)
 }
 
 fn reader(delimiter: u8, bytes: &[u8]) -> csv::Reader<&[u8]> {
@@ -233,6 +234,12 @@ fn detect_delimiter(text: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sheet::{Limits, Workbook};
+
+    /// The whole read (detection included), collected.
+    fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
+        crate::sheet::read(bytes, limits)
+    }
 
     fn texts(wb: &Workbook) -> Vec<(u32, Vec<String>)> {
         wb.sheets[0]

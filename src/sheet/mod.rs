@@ -16,7 +16,11 @@
 //! - Besides `max_rows` and `max_cells` (blank cells between filled ones in a row count), the
 //!   rows read are held to an estimated 160 MiB, so one read stays well under 256 MB.
 //!
-//! [`read`] is synchronous and CPU-bound: call it from a blocking thread (`spawn_blocking`).
+//! [`stream`] hands rows over in batches as they are read, so a consumer can work on them while
+//! the rest is read, and can stop the read after the sheet it needs; [`read`] collects them.
+//! Both are synchronous and CPU-bound: call them from a blocking thread (`spawn_blocking`).
+
+use std::ops::ControlFlow;
 
 mod builder;
 mod cfbguard;
@@ -97,8 +101,59 @@ impl Default for Limits {
     }
 }
 
-/// Reads a spreadsheet from its bytes, whatever its name says.
+/// What [`stream`] hands over, in order: each visible sheet's name, then its rows in batches, in
+/// the order the file stores them (normally by row number; see [`read`] for files that do not).
+#[derive(Debug)]
+pub enum Event {
+    Sheet(String),
+    Rows(Vec<Row>),
+}
+
+/// Where [`stream`] hands its rows. [`ControlFlow::Break`] stops the read: no further rows are
+/// handed over and no further sheet is read.
+pub type Sink<'a> = dyn FnMut(Event) -> ControlFlow<()> + 'a;
+
+/// What a [`stream`] found besides its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed {
+    pub format: Format,
+    /// Non-blank rows handed over.
+    pub rows: u64,
+}
+
+/// Reads a spreadsheet from its bytes, whatever its name says, collecting every visible sheet.
+/// Rows stored out of order by a malformed file are sorted by their number.
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
+    let mut sheets: Vec<Sheet> = Vec::new();
+    let streamed = stream(bytes, limits, &mut |event| {
+        match event {
+            Event::Sheet(name) => sheets.push(Sheet {
+                name,
+                rows: Vec::new(),
+            }),
+            Event::Rows(mut rows) => {
+                if let Some(sheet) = sheets.last_mut() {
+                    sheet.rows.append(&mut rows);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    for sheet in &mut sheets {
+        if !sheet.rows.is_sorted_by_key(|r| r.number) {
+            sheet.rows.sort_by_key(|r| r.number);
+        }
+        sheet.rows.shrink_to_fit();
+    }
+    Ok(Workbook {
+        format: streamed.format,
+        sheets,
+    })
+}
+
+/// Reads a spreadsheet from its bytes, whatever its name says, handing its rows to `sink` as they
+/// are read. Every limit holds as in [`read`]; a file with no data is an error here too.
+pub fn stream(bytes: &[u8], limits: &Limits, sink: &mut Sink<'_>) -> Result<Streamed, SheetError> {
     if bytes.is_empty() {
         return Err(SheetError::Empty);
     }
@@ -108,25 +163,27 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
             max: limits.max_file_bytes,
         });
     }
-    let (workbook, hidden) = match detect::sniff(bytes) {
+    let mut budget = builder::Budget::new(limits);
+    let b = &mut budget;
+    let (format, hidden) = match detect::sniff(bytes) {
         detect::Container::Zip => match zipguard::inspect(bytes, limits.max_unpacked_bytes)? {
-            zipguard::ZipKind::Xlsx => workbook::read_xlsx(bytes, limits, Format::Xlsx)?,
-            zipguard::ZipKind::Xlsm => workbook::read_xlsx(bytes, limits, Format::Xlsm)?,
-            zipguard::ZipKind::Xlsb => workbook::read_xlsb(bytes, limits)?,
+            zipguard::ZipKind::Xlsx => (Format::Xlsx, workbook::read_xlsx(bytes, b, sink)?),
+            zipguard::ZipKind::Xlsm => (Format::Xlsm, workbook::read_xlsx(bytes, b, sink)?),
+            zipguard::ZipKind::Xlsb => (Format::Xlsb, workbook::read_xlsb(bytes, b, sink)?),
             zipguard::ZipKind::Ods => {
                 odsguard::check(bytes, limits)?;
-                workbook::read_ods(bytes, limits)?
+                (Format::Ods, workbook::read_ods(bytes, b, sink)?)
             }
         },
         detect::Container::Cfb => match cfbguard::inspect(bytes, limits)? {
-            cfbguard::CfbKind::Xls => workbook::read_xls(bytes, limits)?,
+            cfbguard::CfbKind::Xls => (Format::Xls, workbook::read_xls(bytes, b, sink)?),
         },
         detect::Container::Other(what) => {
             return Err(SheetError::NotASpreadsheet { what: what.into() })
         }
-        detect::Container::Text => (csv::read(bytes, limits)?, false),
+        detect::Container::Text => (csv::read(bytes, b, sink)?, false),
     };
-    if workbook.sheets.iter().all(|s| s.rows.is_empty()) {
+    if budget.rows == 0 {
         return Err(SheetError::NoData {
             hidden: if hidden {
                 " (it has hidden sheets, which we do not read)"
@@ -135,5 +192,8 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
             },
         });
     }
-    Ok(workbook)
+    Ok(Streamed {
+        format,
+        rows: budget.rows,
+    })
 }

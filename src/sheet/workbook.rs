@@ -17,7 +17,7 @@ use calamine::{
 };
 
 use super::builder::{Budget, SheetBuilder};
-use super::{Cell, Format, Limits, Sheet, SheetError, Workbook};
+use super::{Cell, SheetError, Sink};
 
 /// Turns a calamine error into a reason. Calamine's error types differ per format; their
 /// messages name structure (tags, records), never cell contents.
@@ -53,104 +53,115 @@ fn visible_worksheets(meta: &[calamine::Sheet]) -> (Vec<String>, bool) {
     (names, hidden)
 }
 
+/// Streams the visible worksheets of an xlsx or xlsm file; returns whether some sheets are hidden.
 pub(crate) fn read_xlsx(
     bytes: &[u8],
-    limits: &Limits,
-    format: Format,
-) -> Result<(Workbook, bool), SheetError> {
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+) -> Result<bool, SheetError> {
     const F: &str = "Excel";
     let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
     let (names, hidden) = visible_worksheets(wb.sheets_metadata());
-    let mut budget = Budget::new(limits);
-    let mut sheets = Vec::with_capacity(names.len());
     for name in names {
         let mut cells = wb
             .worksheet_cells_reader(&name)
             .map_err(|e| calamine_error(F, e))?;
-        let mut sheet = SheetBuilder::new(&mut budget, name);
-        while let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? {
+        let mut sheet = SheetBuilder::new(budget, sink, name);
+        while !sheet.stopped() {
+            let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? else {
+                break;
+            };
             let (row, col) = c.get_position();
             sheet.push(row, col, from_data_ref(c.get_value()))?;
         }
-        sheets.push(sheet.finish()?);
+        if sheet.finish()? {
+            break;
+        }
     }
-    Ok((Workbook { format, sheets }, hidden))
+    Ok(hidden)
 }
 
-pub(crate) fn read_xlsb(bytes: &[u8], limits: &Limits) -> Result<(Workbook, bool), SheetError> {
+/// Streams the visible worksheets of an xlsb file; returns whether some sheets are hidden.
+pub(crate) fn read_xlsb(
+    bytes: &[u8],
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+) -> Result<bool, SheetError> {
     const F: &str = "Excel binary (.xlsb)";
     let mut wb: Xlsb<_> = Xlsb::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
     let (names, hidden) = visible_worksheets(wb.sheets_metadata());
-    let mut budget = Budget::new(limits);
-    let mut sheets = Vec::with_capacity(names.len());
     for name in names {
         let mut cells = wb
             .worksheet_cells_reader(&name)
             .map_err(|e| calamine_error(F, e))?;
-        let mut sheet = SheetBuilder::new(&mut budget, name);
-        while let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? {
+        let mut sheet = SheetBuilder::new(budget, sink, name);
+        while !sheet.stopped() {
+            let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? else {
+                break;
+            };
             let (row, col) = c.get_position();
             sheet.push(row, col, from_data_ref(c.get_value()))?;
         }
-        sheets.push(sheet.finish()?);
+        if sheet.finish()? {
+            break;
+        }
     }
-    Ok((
-        Workbook {
-            format: Format::Xlsb,
-            sheets,
-        },
-        hidden,
-    ))
+    Ok(hidden)
 }
 
-/// Reads an ods file; the caller has run the ODS guard.
-pub(crate) fn read_ods(bytes: &[u8], limits: &Limits) -> Result<(Workbook, bool), SheetError> {
+/// Reads an ods file (the caller has run the ODS guard); returns whether some sheets are hidden.
+pub(crate) fn read_ods(
+    bytes: &[u8],
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+) -> Result<bool, SheetError> {
     const F: &str = "OpenDocument";
     let mut wb: Ods<_> = Ods::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
     let (names, hidden) = visible_worksheets(wb.sheets_metadata());
-    let mut budget = Budget::new(limits);
-    let mut sheets = Vec::with_capacity(names.len());
     for name in names {
         let range = wb
             .worksheet_range(&name)
             .map_err(|e| calamine_error(F, e))?;
-        sheets.push(from_range(&mut budget, name, &range)?);
+        if from_range(budget, sink, name, &range)? {
+            break;
+        }
     }
-    Ok((
-        Workbook {
-            format: Format::Ods,
-            sheets,
-        },
-        hidden,
-    ))
+    Ok(hidden)
 }
 
-/// Reads an xls file; the caller has run the XLS guard.
-pub(crate) fn read_xls(bytes: &[u8], limits: &Limits) -> Result<(Workbook, bool), SheetError> {
+/// Reads an xls file (the caller has run the XLS guard); returns whether some sheets are hidden.
+pub(crate) fn read_xls(
+    bytes: &[u8],
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+) -> Result<bool, SheetError> {
     const F: &str = "Excel 97-2003 (.xls)";
     let mut wb: Xls<_> = Xls::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
     let (names, hidden) = visible_worksheets(wb.sheets_metadata());
-    let mut budget = Budget::new(limits);
-    let mut sheets = Vec::with_capacity(names.len());
     for name in names {
         let range = wb
             .worksheet_range(&name)
             .map_err(|e| calamine_error(F, e))?;
-        sheets.push(from_range(&mut budget, name, &range)?);
+        if from_range(budget, sink, name, &range)? {
+            break;
+        }
     }
-    Ok((
-        Workbook {
-            format: Format::Xls,
-            sheets,
-        },
-        hidden,
-    ))
+    Ok(hidden)
 }
 
-fn from_range(budget: &mut Budget, name: String, range: &Range<Data>) -> Result<Sheet, SheetError> {
+/// Hands over a range's rows; `true` when the consumer wants no more.
+fn from_range(
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+    name: String,
+    range: &Range<Data>,
+) -> Result<bool, SheetError> {
     let (r0, c0) = range.start().unwrap_or((0, 0));
-    let mut sheet = SheetBuilder::new(budget, name);
+    let mut sheet = SheetBuilder::new(budget, sink, name);
     for (r, c, v) in range.used_cells() {
+        if sheet.stopped() {
+            break;
+        }
         let row = r0.saturating_add(u32::try_from(r).unwrap_or(u32::MAX));
         let col = c0.saturating_add(u32::try_from(c).unwrap_or(u32::MAX));
         sheet.push(row, col, from_data(v))?;
