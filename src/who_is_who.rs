@@ -152,18 +152,22 @@ fn initials(id: &Identity) -> Option<String> {
 }
 
 /// Phone numbers are compared within one edit, but a valid number with a digit more or less is
-/// another kind of number (the row would be invalid), so phone blocks cover same-length edits:
-/// the subscriber part (the last 7 digits) split into 3 + gap + 3, so that one substitution or
-/// adjacent swap anywhere leaves one of the two keys intact.
+/// another kind of number (the row would be invalid), so phone blocks cover same-length edits: the
+/// number's last digits split into head + one uncovered digit + tail, so that one substitution or
+/// adjacent swap anywhere leaves the head or the tail intact. Numbers of 11 digits or more (nearly
+/// every mobile number with its country code) use their last 9 digits, 4 + 1 + 4, so a block holds
+/// one ten-thousandth of the numbers of a length (and name initials); shorter ones their last 7,
+/// 3 + 1 + 3. (Migration 0006 moved stored keys from the earlier 3 + 1 + 3 for all lengths.)
 fn phone_keys(digits: &str) -> Option<[String; 2]> {
     let n = digits.len();
     if n < 8 || !digits.is_ascii() {
         return None;
     }
-    let sub = &digits[n - 7..];
+    let half = if n >= 11 { 4 } else { 3 };
+    let sub = &digits[n - (2 * half + 1)..];
     Some([
-        format!("p{n}h:{}", &sub[..3]),
-        format!("p{n}t:{}", &sub[4..]),
+        format!("p{n}h:{}", &sub[..half]),
+        format!("p{n}t:{}", &sub[half + 1..]),
     ])
 }
 
@@ -329,5 +333,45 @@ mod tests {
             assert!(stored.iter().any(|k| looked.contains(k)), "{b:?}");
         }
         assert!(block_keys(&id("", "", Some("x@gmail.com"), None)).is_empty());
+    }
+
+    /// Every substitution of one digit and every adjacent swap of a phone number, at any position,
+    /// leaves it sharing a block with the original (11 digits and more: 4 + 1 + 4; shorter: 3 + 1 + 3).
+    #[test]
+    fn every_phone_within_one_edit_shares_a_block() {
+        for number in [
+            "639171234567",
+            "5511987654321",
+            "61212345678",
+            "6591234567",
+            "12025550",
+        ] {
+            let a = id("ana", "reyes", None, Some(number));
+            let stored = block_keys(&a);
+            assert_eq!(stored.len(), 2, "{number}");
+            let digits: Vec<u8> = number.bytes().collect();
+            let mut variants = Vec::new();
+            for i in 0..digits.len() {
+                for d in b'0'..=b'9' {
+                    let mut v = digits.clone();
+                    v[i] = d;
+                    variants.push(v);
+                }
+                if i + 1 < digits.len() {
+                    let mut v = digits.clone();
+                    v.swap(i, i + 1);
+                    variants.push(v);
+                }
+            }
+            for v in variants {
+                let b = id("ana", "reyes", None, Some(std::str::from_utf8(&v).unwrap()));
+                let looked = lookup_keys(&b);
+                assert!(
+                    stored.iter().any(|k| looked.contains(k)),
+                    "{number} and {:?}",
+                    b.phone_key
+                );
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! keys and on the current ownership of a person in a scope make a second `new` impossible even if
 //! that were bypassed. Work is batched: lookups and inserts go in chunks, never a round trip per row.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Row};
@@ -487,37 +487,16 @@ impl Store {
                 |r| known_row(&r)?
             ));
             phases.done("exact lookups", found.len());
-            let seen: BTreeSet<i64> = found.iter().map(|k| k.id).collect();
-            let blocks = block_keys(&inputs, &found);
-            let block_ids: BTreeSet<i64> = tx
-                .capped_blocks(&blocks, MAX_BLOCK)
-                .await?
-                .into_iter()
-                .flatten()
-                .filter(|id| !seen.contains(id))
-                .collect();
-            let block_ids: Vec<i64> = block_ids.into_iter().collect();
-            phases.done("block keys", blocks.len());
             // Of the people in the blocks, only those the review rule can pick for some row are
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
+            let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
+            let blocks = block_keys(&inputs, &found);
             let review_rows = ReviewRows::new(&inputs, &found);
-            for chunk in block_ids.chunks(chunk_len(1)) {
-                let mut qb = QueryBuilder::new(format!("{KNOWN_COLUMNS}id"));
-                qb.push(" IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
-                }
-                qb.push(")");
-                for r in qb.build().persistent(false).fetch_all(&mut *tx).await? {
-                    let k = known_row(&r)?;
-                    if review_rows.may_pick(&k.identity, rules.name_similarity) {
-                        found.push(k);
-                    }
-                }
-            }
+            let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
+            let in_blocks = tx.block_people(&blocks, MAX_BLOCK, &exact, &keep).await?;
             drop(review_rows);
-            phases.done("block people", block_ids.len());
+            phases.done("block people", in_blocks.examined);
+            found.extend(in_blocks.kept);
             let ids: Vec<i64> = found
                 .iter()
                 .map(|k| k.id)
@@ -768,64 +747,115 @@ fn outcomes(
         .collect()
 }
 
-/// The candidates of each block key, leaving out keys with more than `cap` candidates (read with a
-/// per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all of them).
-pub(crate) trait CappedBlocks {
-    async fn capped_blocks(
+/// The people under the given block keys, blocks of more than `cap` people left out (each read
+/// with a per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all of them):
+/// each person once, none of `skip` (already found), and only those `keep` accepts. One query,
+/// its rows streamed and judged as they arrive, so the people not kept (nearly all) are never held.
+trait BlockPeople {
+    async fn block_people(
         &mut self,
         keys: &[String],
         cap: usize,
-    ) -> Result<Vec<Vec<i64>>, sqlx::Error>;
+        skip: &HashSet<i64>,
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+    ) -> Result<BlockFind, sqlx::Error>;
 }
 
-fn parse_ids(ids: Option<String>, cap: usize) -> Option<Vec<i64>> {
-    let ids: Vec<i64> = ids?
-        .split(',')
-        .filter_map(|i| i.trim().parse().ok())
-        .collect();
-    (ids.len() <= cap).then_some(ids)
+/// What [`BlockPeople::block_people`] found.
+#[derive(Default)]
+struct BlockFind {
+    kept: Vec<KnownRow>,
+    /// Different people read.
+    examined: usize,
 }
 
-impl CappedBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
-    async fn capped_blocks(
+impl BlockFind {
+    fn take<R: Row>(
+        &mut self,
+        row: &R,
+        seen: &mut HashSet<i64>,
+        skip: &HashSet<i64>,
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+    ) -> Result<(), sqlx::Error>
+    where
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'c> &'c str: sqlx::ColumnIndex<R>,
+    {
+        let id: i64 = row.try_get("id")?;
+        if skip.contains(&id) || !seen.insert(id) {
+            return Ok(());
+        }
+        self.examined += 1;
+        let k = known_row(row)?;
+        if keep(&k.identity) {
+            self.kept.push(k);
+        }
+        Ok(())
+    }
+}
+
+impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn block_people(
         &mut self,
         keys: &[String],
         cap: usize,
-    ) -> Result<Vec<Vec<i64>>, sqlx::Error> {
-        let mut out = Vec::new();
+        skip: &HashSet<i64>,
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+    ) -> Result<BlockFind, sqlx::Error> {
+        use futures::TryStreamExt;
+        let mut found = BlockFind::default();
+        let mut seen = HashSet::new();
         for chunk in keys.chunks(chunk_len(1)) {
             let mut qb = QueryBuilder::new("WITH k(key) AS (");
             qb.push_values(chunk, |mut b, key| {
                 b.push_bind(key.clone());
             });
-            qb.push(") SELECT (SELECT group_concat(candidate_id) FROM (SELECT candidate_id FROM candidate_blocks b WHERE b.key = k.key LIMIT ");
+            qb.push(
+                ") SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key FROM k
+                 JOIN candidate_blocks b ON b.key = k.key
+                 JOIN candidates c ON c.id = b.candidate_id
+                 WHERE (SELECT count(*) FROM (SELECT 1 FROM candidate_blocks b2
+                   WHERE b2.key = k.key LIMIT ",
+            );
             qb.push((cap + 1).to_string());
-            qb.push(")) AS ids FROM k");
-            for row in qb.build().fetch_all(&mut **self).await? {
-                out.extend(parse_ids(row.try_get("ids")?, cap));
+            qb.push(")) <= ");
+            qb.push(cap.to_string());
+            let mut rows = qb.build().fetch(&mut **self);
+            while let Some(row) = rows.try_next().await? {
+                found.take(&row, &mut seen, skip, keep)?;
             }
         }
-        Ok(out)
+        Ok(found)
     }
 }
 
-impl CappedBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
-    async fn capped_blocks(
+impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn block_people(
         &mut self,
         keys: &[String],
         cap: usize,
-    ) -> Result<Vec<Vec<i64>>, sqlx::Error> {
+        skip: &HashSet<i64>,
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+    ) -> Result<BlockFind, sqlx::Error> {
+        use futures::TryStreamExt;
         let sql = format!(
-            "SELECT (SELECT string_agg(candidate_id::text, ',') FROM (SELECT candidate_id FROM candidate_blocks b
-               WHERE b.key = k.key LIMIT {}) s) AS ids FROM unnest($1::text[]) AS k(key)",
+            "SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key
+             FROM unnest($1::text[]) AS k(key)
+             CROSS JOIN LATERAL (SELECT array_agg(l.candidate_id) AS ids FROM (SELECT candidate_id
+               FROM candidate_blocks b WHERE b.key = k.key LIMIT {}) l) s
+             CROSS JOIN LATERAL unnest(CASE WHEN cardinality(s.ids) <= {cap} THEN s.ids END) AS i(id)
+             JOIN candidates c ON c.id = i.id",
             cap + 1
         );
-        let rows = sqlx::query(&sql).bind(keys).fetch_all(&mut **self).await?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.extend(parse_ids(row.try_get("ids")?, cap));
+        let mut found = BlockFind::default();
+        let mut seen = HashSet::new();
+        let mut rows = sqlx::query(&sql).bind(keys).fetch(&mut **self);
+        while let Some(row) = rows.try_next().await? {
+            found.take(&row, &mut seen, skip, keep)?;
         }
-        Ok(out)
+        Ok(found)
     }
 }
 
