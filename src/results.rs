@@ -1,5 +1,7 @@
 //! The workbooks we send back (SPEC §5, §7): the results workbook, the to-fix workbook and the
-//! template. Written to bytes with rust_xlsxwriter.
+//! template. Written to bytes with rust_xlsxwriter; the results and to-fix sheets in its constant
+//! memory mode (each row goes to a temporary file as it is written, texts inline), so a workbook of
+//! 100,000 rows is never held as cells in memory.
 //!
 //! Every cell is written with `write_string`, never as a formula or a number, so what the agency
 //! typed comes back as text. A text starting with `=`, `+`, `-`, `@`, tab or CR additionally gets
@@ -135,7 +137,7 @@ pub fn results_workbook<'a, H: AsRef<str>>(
     let build = || -> Result<Vec<u8>, XlsxError> {
         let f = Formats::new();
         let mut wb = Workbook::new();
-        let ws = wb.add_worksheet();
+        let ws = wb.add_worksheet_with_constant_memory();
         ws.set_name("Results")?;
         let n = column(headers.len())?;
         write_headers(
@@ -171,7 +173,7 @@ pub fn to_fix_workbook<'a, H: AsRef<str>>(
     let build = || -> Result<Vec<u8>, XlsxError> {
         let f = Formats::new();
         let mut wb = Workbook::new();
-        let ws = wb.add_worksheet();
+        let ws = wb.add_worksheet_with_constant_memory();
         ws.set_name("To fix")?;
         let n = column(headers.len())?;
         write_headers(ws, headers.iter().map(AsRef::as_ref).chain(["Reason"]), &f)?;

@@ -177,11 +177,43 @@ async fn every_outcome(store: Store) {
     assert_eq!(outcomes(&mixed), ["review"]);
 }
 
+on_both_backends!(a_contact_a_record_takes_later_is_where_the_review_rule_finds_it);
+async fn a_contact_a_record_takes_later_is_where_the_review_rule_finds_it(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    let first = w
+        .submit("acme", "Gina,Lopez,gina.lopez@gmail.com,,40124,", t0())
+        .await;
+    assert_eq!(outcomes(&first), ["new"], "{}", first.outcomes[0].reason);
+    // Acme sends Gina again, now with her mobile: the record takes it.
+    let again = w
+        .submit(
+            "acme",
+            "Gina,Lopez,gina.lopez@gmail.com,0917 222 3344,40124,",
+            t0() + Duration::days(1),
+        )
+        .await;
+    assert_eq!(outcomes(&again), ["previously_submitted"]);
+    // Another agency's Gina Lopez with another address and that mobile one digit off: possibly
+    // her, found through the mobile the record took.
+    let near = w
+        .submit(
+            "bayanihan",
+            "Gina,Lopez,glopez@yahoo.com,0917 222 3343,40124,",
+            t0() + Duration::days(2),
+        )
+        .await;
+    assert_eq!(outcomes(&near), ["review"]);
+    assert_eq!(
+        near.outcomes[0].candidate_id,
+        first.outcomes[0].candidate_id
+    );
+}
+
 on_both_backends!(ownership_expires_and_passes_to_the_next_agency);
 async fn ownership_expires_and_passes_to_the_next_agency(store: Store) {
     let w = World::new(store, Scope::Company).await;
     let first = w.submit("acme", ANA, t0()).await;
-    assert_eq!(outcomes(&first), ["new"]);
+    assert_eq!(outcomes(&first), ["new"], "{}", first.outcomes[0].reason);
     let ana = first.outcomes[0].candidate_id;
     let day179 = w.submit("bayanihan", ANA, t0() + Duration::days(179)).await;
     assert_eq!(outcomes(&day179), ["duplicate"]);

@@ -169,6 +169,10 @@ fn lookup_keys(inputs: &[RowInput]) -> LookupKeys {
 /// people are still caught by an equal email or phone.
 pub const MAX_BLOCK: usize = 64;
 
+/// Rows written per statement: big enough that a statement's overhead is nothing, small enough
+/// that a file's copy for the database never exists whole.
+const WRITE_CHUNK: usize = 10_000;
+
 /// The block keys worth looking up: those of valid rows that are nobody the database knows by email
 /// or phone and that repeat no earlier row of the file (those are decided without the review rule).
 fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
@@ -599,33 +603,35 @@ impl Store {
             } else {
                 "agency"
             };
-            let mut candidates = NewCandidates::default();
-            let mut blocks = NewBlocks::default();
-            for &i in &creators {
-                let c = &rows[i].candidate;
-                let id = new_ids[&i];
-                candidates.id.push(id);
-                candidates.first_name.push(c.first_name.display.clone());
-                candidates.last_name.push(c.last_name.display.clone());
-                candidates.first_key.push(c.first_name.key.clone());
-                candidates.last_key.push(c.last_name.key.clone());
-                candidates.email.push(c.email.clone());
-                candidates.email_key.push(c.email_key.clone());
-                candidates.phone.push(c.phone.clone());
-                candidates.phone_key.push(c.phone_key.clone());
-                candidates
-                    .custom
-                    .push(serde_json::to_string(&c.custom).unwrap_or_default());
-                for key in who_is_who::block_keys(&inputs[i].identity) {
-                    blocks.key.push(key);
-                    blocks.candidate_id.push(id);
+            // Written a chunk at a time, so what is sent is never the whole file's copy.
+            for chunk in creators.chunks(WRITE_CHUNK) {
+                let mut candidates = NewCandidates::default();
+                let mut blocks = NewBlocks::default();
+                for &i in chunk {
+                    let c = &rows[i].candidate;
+                    let id = new_ids[&i];
+                    candidates.id.push(id);
+                    candidates.first_name.push(c.first_name.display.clone());
+                    candidates.last_name.push(c.last_name.display.clone());
+                    candidates.first_key.push(c.first_name.key.clone());
+                    candidates.last_key.push(c.last_name.key.clone());
+                    candidates.email.push(c.email.clone());
+                    candidates.email_key.push(c.email_key.clone());
+                    candidates.phone.push(c.phone.clone());
+                    candidates.phone_key.push(c.phone_key.clone());
+                    candidates
+                        .custom
+                        .push(serde_json::to_string(&c.custom).unwrap_or_default());
+                    for key in who_is_who::block_keys(&inputs[i].identity) {
+                        blocks.key.push(key);
+                        blocks.candidate_id.push(id);
+                    }
                 }
+                tx.insert_candidates(&candidates, source, meta.received_at)
+                    .await?;
+                drop(candidates);
+                tx.insert_blocks(&blocks).await?;
             }
-            tx.insert_candidates(&candidates, source, meta.received_at)
-                .await?;
-            drop(candidates);
-            tx.insert_blocks(&blocks).await?;
-            drop(blocks);
 
             phases.done("candidates and blocks", creators.len());
             // Ownerships of every `new` row; an expired one in the same scope is superseded.
@@ -683,29 +689,73 @@ impl Store {
                 updates.phone_key.push(c.phone_key.clone());
             }
             tx.update_candidates(&updates, meta.received_at).await?;
+            // A name or a contact the record took changes where the review rule finds it: its
+            // block keys are made again from what the record now holds.
+            let updated: Vec<i64> = updates
+                .id
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let now = fetch_in!(tx, format!("{KNOWN_COLUMNS}id"), updated, |r| known_row(
+                &r
+            )?);
+            let changed: Vec<&KnownRow> = now
+                .iter()
+                .filter(|k| {
+                    known
+                        .people
+                        .get(&k.id)
+                        .is_none_or(|p| p.identity != k.identity)
+                })
+                .collect();
+            let ids: Vec<i64> = changed.iter().map(|k| k.id).collect();
+            for chunk in ids.chunks(chunk_len(1)) {
+                let mut qb =
+                    QueryBuilder::new("DELETE FROM candidate_blocks WHERE candidate_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().persistent(false).execute(&mut *tx).await?;
+            }
+            let mut blocks = NewBlocks::default();
+            for k in changed {
+                for key in who_is_who::block_keys(&k.identity) {
+                    blocks.key.push(key);
+                    blocks.candidate_id.push(k.id);
+                }
+            }
+            tx.insert_blocks(&blocks).await?;
             phases.done("updates", updates.id.len());
             drop(updates);
 
-            // Every row's outcome.
-            let mut outcome_rows = NewRows::default();
-            for (i, r) in results.iter().enumerate() {
-                let review = r.outcome == Outcome::Review;
-                outcome_rows.row_number.push(i64::from(r.number));
-                outcome_rows.outcome.push(r.outcome.as_str());
-                outcome_rows.reason.push(r.reason.clone());
-                outcome_rows.candidate_id.push(r.candidate_id);
-                outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
-                outcome_rows.campaign_id.push(inputs[i].campaign_id.clone());
-                outcome_rows
-                    .cells
-                    .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
-                outcome_rows.person.push(
-                    review.then(|| serde_json::to_string(&rows[i].candidate).unwrap_or_default()),
-                );
-                outcome_rows.review_state.push(review.then_some("pending"));
+            // Every row's outcome, a chunk at a time.
+            for (start, chunk) in (0..).step_by(WRITE_CHUNK).zip(results.chunks(WRITE_CHUNK)) {
+                let mut outcome_rows = NewRows::default();
+                for (k, r) in chunk.iter().enumerate() {
+                    let i = start + k;
+                    let review = r.outcome == Outcome::Review;
+                    outcome_rows.row_number.push(i64::from(r.number));
+                    outcome_rows.outcome.push(r.outcome.as_str());
+                    outcome_rows.reason.push(r.reason.clone());
+                    outcome_rows.candidate_id.push(r.candidate_id);
+                    outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
+                    outcome_rows.campaign_id.push(inputs[i].campaign_id.clone());
+                    outcome_rows
+                        .cells
+                        .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
+                    outcome_rows
+                        .person
+                        .push(review.then(|| {
+                            serde_json::to_string(&rows[i].candidate).unwrap_or_default()
+                        }));
+                    outcome_rows.review_state.push(review.then_some("pending"));
+                }
+                tx.insert_rows(&outcome_rows, submission_id).await?;
             }
-            tx.insert_rows(&outcome_rows, submission_id).await?;
-            drop(outcome_rows);
             phases.done("rows", results.len());
             // The receipt, in the same transaction (SPEC §7).
             if let Some(make) = receipt {
