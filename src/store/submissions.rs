@@ -478,18 +478,8 @@ impl Store {
             phases.done("lock", rows.len());
             // Gather: exact matches, then block matches, then their current owners.
             let mut found: Vec<KnownRow> = Vec::new();
-            found.extend(fetch_in!(
-                tx,
-                format!("{KNOWN_COLUMNS}email_key"),
-                keys.emails,
-                |r| known_row(&r)?
-            ));
-            found.extend(fetch_in!(
-                tx,
-                format!("{KNOWN_COLUMNS}phone_key"),
-                keys.phones,
-                |r| known_row(&r)?
-            ));
+            found.extend(tx.known_by("email_key", &keys.emails).await?);
+            found.extend(tx.known_by("phone_key", &keys.phones).await?);
             phases.done("exact lookups", found.len());
             // Of the people in the blocks, only those the review rule can pick for some row are
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
@@ -795,6 +785,43 @@ fn outcomes(
             same_as_row: d.same_as_row,
         })
         .collect()
+}
+
+/// The people whose `column` (`email_key` or `phone_key`) is one of `values`: `= ANY` of one array
+/// on Postgres (one statement, planned once), `IN` lists in chunks on SQLite.
+trait KnownBy {
+    async fn known_by(
+        &mut self,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<KnownRow>, sqlx::Error>;
+}
+
+impl KnownBy for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn known_by(
+        &mut self,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<KnownRow>, sqlx::Error> {
+        Ok(fetch_in!(
+            *self,
+            format!("{KNOWN_COLUMNS}{column}"),
+            values,
+            |r| known_row(&r)?
+        ))
+    }
+}
+
+impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn known_by(
+        &mut self,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<KnownRow>, sqlx::Error> {
+        let sql = format!("{KNOWN_COLUMNS}{column} = ANY($1)");
+        let rows = sqlx::query(&sql).bind(values).fetch_all(&mut **self).await?;
+        rows.iter().map(known_row).collect()
+    }
 }
 
 /// The people under the given block keys, blocks of more than `cap` people left out (each read
