@@ -138,15 +138,33 @@ impl Decision {
     }
 }
 
-/// Earlier valid rows of the file, for `repeated` and in-file `review`.
+/// Earlier valid rows of the file, for `repeated` and in-file `review`, keyed by (scope key, match
+/// key) borrowed from the rows themselves. A file of 100,000 rows has some 400,000 block keys: they
+/// are kept as hashes of (scope key, block key) only — a collision merely puts one more earlier row
+/// to compare, and the comparison itself is exact.
 #[derive(Default)]
-struct Earlier {
-    by_email: HashMap<(String, String), usize>,
-    by_phone: HashMap<(String, String), usize>,
-    by_block: HashMap<(String, String), Vec<usize>>,
+struct Earlier<'a> {
+    by_email: HashMap<(&'a str, &'a str), usize>,
+    by_phone: HashMap<(&'a str, &'a str), usize>,
+    by_block: HashMap<u64, Vec<u32>>,
     /// First row of each email and phone key in any scope: under scope "campaign" the same person
     /// may be submitted to two campaigns in one file, and is still one person.
-    any_scope: HashMap<String, usize>,
+    any_scope: HashMap<&'a str, usize>,
+}
+
+/// The scope key of a row's ownership ([`scope_key`]), borrowed from the row.
+fn row_scope(scope: Scope, row: &RowInput) -> &str {
+    match scope {
+        Scope::Company => "",
+        Scope::Campaign => row.campaign_id.as_deref().unwrap_or_default(),
+    }
+}
+
+fn block_hash(scope_key: &str, block_key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (scope_key, block_key).hash(&mut h);
+    h.finish()
 }
 
 /// The email is the same but both have phone numbers, more than one edit apart: the email names one
@@ -178,26 +196,23 @@ pub fn decide(rows: &[RowInput], known: &KnownPeople, policy: &Policy) -> Vec<De
     out
 }
 
-fn remember(earlier: &mut Earlier, i: usize, row: &RowInput, scope: Scope) {
-    let sk = scope_key(scope, row.campaign_id.as_deref());
+fn remember<'a>(earlier: &mut Earlier<'a>, i: usize, row: &'a RowInput, scope: Scope) {
+    let sk = row_scope(scope, row);
     if let Some(e) = &row.identity.email_key {
-        earlier.by_email.entry((sk.clone(), e.clone())).or_insert(i);
+        earlier.by_email.entry((sk, e)).or_insert(i);
     }
     if let Some(p) = &row.identity.phone_key {
-        earlier.by_phone.entry((sk.clone(), p.clone())).or_insert(i);
+        earlier.by_phone.entry((sk, p)).or_insert(i);
     }
     for key in who_is_who::block_keys(&row.identity) {
-        earlier
-            .by_block
-            .entry((sk.clone(), key))
-            .or_default()
-            .push(i);
+        let rows = earlier.by_block.entry(block_hash(sk, &key)).or_default();
+        rows.push(i as u32);
     }
     for key in [&row.identity.email_key, &row.identity.phone_key]
         .into_iter()
         .flatten()
     {
-        earlier.any_scope.entry(key.clone()).or_insert(i);
+        earlier.any_scope.entry(key).or_insert(i);
     }
 }
 
@@ -215,12 +230,16 @@ fn decide_row(
 
     // 1. The same person earlier in this file.
     let first_same = [
-        id.email_key
-            .as_ref()
-            .and_then(|e| earlier.by_email.get(&(sk.clone(), e.clone()))),
-        id.phone_key
-            .as_ref()
-            .and_then(|p| earlier.by_phone.get(&(sk.clone(), p.clone()))),
+        id.email_key.as_ref().and_then(|e| {
+            earlier
+                .by_email
+                .get(&(row_scope(policy.scope, row), e.as_str()))
+        }),
+        id.phone_key.as_ref().and_then(|p| {
+            earlier
+                .by_phone
+                .get(&(row_scope(policy.scope, row), p.as_str()))
+        }),
     ]
     .into_iter()
     .flatten()
@@ -315,7 +334,7 @@ fn decide_row(
     let other_scope = [&id.email_key, &id.phone_key]
         .into_iter()
         .flatten()
-        .filter_map(|k| earlier.any_scope.get(k))
+        .filter_map(|k| earlier.any_scope.get(k.as_str()))
         .min();
     if let Some(&j) = other_scope {
         if let Some(person) = decided[j].person {
@@ -357,10 +376,10 @@ fn decide_row(
     // never make a row compare with thousands.
     let similar_row = keys
         .iter()
-        .filter_map(|k| earlier.by_block.get(&(sk.clone(), k.clone())))
+        .filter_map(|k| earlier.by_block.get(&block_hash(&sk, k)))
         .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
         .flatten()
-        .copied()
+        .map(|&j| j as usize)
         .filter(|&j| {
             who_is_who::possible_same_person(id, &rows[j].identity, policy.name_similarity)
         })

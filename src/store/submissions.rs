@@ -480,6 +480,7 @@ impl Store {
             let mut found: Vec<KnownRow> = Vec::new();
             found.extend(tx.known_by("email_key", &keys.emails).await?);
             found.extend(tx.known_by("phone_key", &keys.phones).await?);
+            drop(keys);
             phases.done("exact lookups", found.len());
             // Of the people in the blocks, only those the review rule can pick for some row are
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
@@ -489,6 +490,7 @@ impl Store {
             let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
             let in_blocks = tx.block_people(&blocks, MAX_BLOCK, &exact, &keep).await?;
             drop(review_rows);
+            drop(blocks);
             phases.done("block people", in_blocks.examined);
             found.extend(in_blocks.kept);
             let ids: Vec<i64> = found
@@ -819,7 +821,10 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
         values: &[String],
     ) -> Result<Vec<KnownRow>, sqlx::Error> {
         let sql = format!("{KNOWN_COLUMNS}{column} = ANY($1)");
-        let rows = sqlx::query(&sql).bind(values).fetch_all(&mut **self).await?;
+        let rows = sqlx::query(&sql)
+            .bind(values)
+            .fetch_all(&mut **self)
+            .await?;
         rows.iter().map(known_row).collect()
     }
 }
