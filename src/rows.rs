@@ -351,6 +351,8 @@ impl<'a> RowStream<'a> {
         if !self.in_order {
             rows.sort_by_key(|r| r.number);
         }
+        // The rows are kept to the end of the submission: without the growth slack.
+        rows.shrink_to_fit();
         Ok((preparer.into_mapping(), rows))
     }
 }
