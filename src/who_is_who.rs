@@ -159,16 +159,27 @@ fn initials(id: &Identity) -> Option<String> {
 /// one ten-thousandth of the numbers of a length (and name initials); shorter ones their last 7,
 /// 3 + 1 + 3. (Migration 0006 moved stored keys from the earlier 3 + 1 + 3 for all lengths.)
 fn phone_keys(digits: &str) -> Option<[String; 2]> {
-    let n = digits.len();
-    if n < 8 || !digits.is_ascii() {
+    if !has_phone_blocks(digits) {
         return None;
     }
+    let n = digits.len();
     let half = if n >= 11 { 4 } else { 3 };
     let sub = &digits[n - (2 * half + 1)..];
     Some([
         format!("p{n}h:{}", &sub[..half]),
         format!("p{n}t:{}", &sub[half + 1..]),
     ])
+}
+
+/// Whether two phone numbers within one edit of each other are sure to share a phone block: of one
+/// length, long enough to have blocks. (Others meet, if at all, under an email block.)
+pub fn phones_share_a_block(a: &str, b: &str) -> bool {
+    a.len() == b.len() && has_phone_blocks(a)
+}
+
+/// Numbers shorter than 8 digits are stored under no phone block.
+fn has_phone_blocks(digits: &str) -> bool {
+    digits.len() >= 8 && digits.is_ascii()
 }
 
 /// The block keys a candidate is stored under for the review rule.

@@ -211,10 +211,18 @@ fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
 /// [`who_is_who::block_keys`]. So a gathered person changes a decision only when, under one of its
 /// block keys, some such row finds it a possible same person: [`ReviewRows::may_pick`] keeps
 /// exactly those (and, on a hash collision, a few more, which change nothing either).
+///
+/// Under a phone block key only the phones of a row and a person are compared, under an email block
+/// key the emails (and phones that share no phone block, of different lengths): when the other
+/// contact is the near one, the two also share a block of that contact (they share name initials,
+/// which every key carries), and are compared there. So the same people are kept as by comparing
+/// both contacts under every key, with less work per pair.
 struct ReviewRows<'a> {
     /// (hash of a lookup key, row index), sorted.
     keys: Vec<(u64, u32)>,
     inputs: &'a [RowInput],
+    /// Per row: its email key split into (local part, domain).
+    emails: Vec<Option<(&'a str, &'a str)>>,
 }
 
 fn key_hash(key: &str) -> u64 {
@@ -222,6 +230,10 @@ fn key_hash(key: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
     h.finish()
+}
+
+fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
+    email_key.and_then(|e| e.rsplit_once('@'))
 }
 
 impl<'a> ReviewRows<'a> {
@@ -249,23 +261,53 @@ impl<'a> ReviewRows<'a> {
         }
         keys.sort_unstable();
         keys.dedup();
-        ReviewRows { keys, inputs }
+        let emails = inputs
+            .iter()
+            .map(|r| split_email(r.identity.email_key.as_deref()))
+            .collect();
+        ReviewRows {
+            keys,
+            inputs,
+            emails,
+        }
     }
 
     /// Whether some row may find `person` a possible same person under one of its block keys.
     fn may_pick(&self, person: &Identity, threshold: f64) -> bool {
+        let email = split_email(person.email_key.as_deref());
         who_is_who::block_keys(person).iter().any(|key| {
+            let by_email = key.contains("|e:");
             let h = key_hash(key);
             let from = self.keys.partition_point(|(k, _)| *k < h);
             self.keys[from..]
                 .iter()
                 .take_while(|(k, _)| *k == h)
                 .any(|&(_, i)| {
-                    who_is_who::possible_same_person(
-                        &self.inputs[i as usize].identity,
-                        person,
-                        threshold,
-                    )
+                    let row = &self.inputs[i as usize].identity;
+                    let near = if by_email {
+                        // The key names the domain: both have it (but for a hash collision,
+                        // which keeps one person too many and changes nothing).
+                        let emails = match (self.emails[i as usize], email) {
+                            (Some((lr, _)), Some((lp, _))) => who_is_who::within_one_edit(lr, lp),
+                            _ => false,
+                        };
+                        // Phones that share no phone block (one digit longer or shorter, say)
+                        // are compared here.
+                        emails
+                            || match (&row.phone_key, &person.phone_key) {
+                                (Some(a), Some(b)) => {
+                                    !who_is_who::phones_share_a_block(a, b)
+                                        && who_is_who::within_one_edit(a, b)
+                                }
+                                _ => false,
+                            }
+                    } else {
+                        match (&row.phone_key, &person.phone_key) {
+                            (Some(a), Some(b)) => who_is_who::within_one_edit(a, b),
+                            _ => false,
+                        }
+                    };
+                    near && who_is_who::names_similar(row, person, threshold)
                 })
         })
     }
