@@ -155,9 +155,10 @@ fn initials(id: &Identity) -> Option<String> {
 /// another kind of number (the row would be invalid), so phone blocks cover same-length edits: the
 /// number's last digits split into head + one uncovered digit + tail, so that one substitution or
 /// adjacent swap anywhere leaves the head or the tail intact. Numbers of 11 digits or more (nearly
-/// every mobile number with its country code) use their last 9 digits, 4 + 1 + 4, so a block holds
-/// one ten-thousandth of the numbers of a length (and name initials); shorter ones their last 7,
-/// 3 + 1 + 3. (Migration 0006 moved stored keys from the earlier 3 + 1 + 3 for all lengths.)
+/// every mobile number with its country code) use their last 9 digits, 4 + 1 + 4 (the tail is four
+/// subscriber digits; the head may carry a mobile network's digits, so its blocks are larger);
+/// shorter ones their last 7, 3 + 1 + 3. (Migration 0006 moved stored keys from the earlier
+/// 3 + 1 + 3 for all lengths.)
 fn phone_keys(digits: &str) -> Option<[String; 2]> {
     if !has_phone_blocks(digits) {
         return None;

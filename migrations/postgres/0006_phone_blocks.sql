@@ -1,7 +1,8 @@
 -- Phone block keys of numbers with 11 digits or more move from the last 7 digits split 3 + 1 + 3 to
--- the last 9 split 4 + 1 + 4 (see phone_keys in src/who_is_who.rs): blocks a thousand times smaller
--- than a mobile prefix's, so a lookup reads a few people instead of hundreds. The name initials
--- before the `|` stay as they were. Shorter numbers keep their keys.
+-- the last 9 split 4 + 1 + 4 (see phone_keys in src/who_is_who.rs): with a digit more on each side a
+-- block holds a tenth of the people (the tail) to a third (the head, which carries mobile network
+-- digits), so a lookup reads fewer people. The name initials before the `|` stay as they were.
+-- Shorter numbers keep their keys.
 WITH moved AS (
     DELETE FROM candidate_blocks b
      USING candidates c
