@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use std::ops::ControlFlow;
 
-use crate::header::{self, HeaderError, HeaderSearch, Mapping, Role, HEADER_SEARCH_ROWS};
+use crate::header::{HeaderError, HeaderSearch, Mapping, Role, HEADER_SEARCH_ROWS};
 use crate::normalise::cell_text;
 use crate::sheet::{Cell, Event, Row, Workbook};
 use crate::text;
@@ -175,15 +175,6 @@ impl<'a> Preparer<'a> {
         self.mapping
     }
 
-    /// The data rows of the workbook the mapping was found in.
-    pub fn data_rows<'w>(&self, workbook: &'w Workbook) -> &'w [Row] {
-        workbook
-            .sheets
-            .get(self.mapping.sheet_index)
-            .and_then(|s| s.rows.get(self.mapping.first_data_row..))
-            .unwrap_or(&[])
-    }
-
     /// One data row, or `None` when it is skipped (all kept cells empty, or a repeated header).
     pub fn row(&self, row: &Row) -> Option<PreparedRow> {
         let texts: Vec<Cow<'_, str>> = self
@@ -257,21 +248,22 @@ fn is_blank(s: &str) -> bool {
     })
 }
 
-/// Finds the header, then normalises and validates every data row in input order.
+/// Finds the header, then normalises and validates every data row (the rows of a [`Workbook`] in
+/// hand, through the same [`RowStream`] a file being read goes through), by row number.
 pub fn prepare(workbook: &Workbook, ctx: &Context) -> Result<Prepared, HeaderError> {
-    let mapping = header::find_header(workbook)?;
-    let preparer = Preparer::new(mapping, *ctx);
-    let data = preparer.data_rows(workbook);
-    let mut rows = Vec::with_capacity(data.len());
-    rows.extend(data.iter().filter_map(|r| preparer.row(r)));
-    Ok(Prepared {
-        mapping: preparer.into_mapping(),
-        rows,
-    })
+    let mut stream = RowStream::new(*ctx);
+    for sheet in &workbook.sheets {
+        if stream.sheet(sheet.name.clone()).is_break() {
+            break;
+        }
+        sheet.rows.iter().for_each(|row| stream.row(row));
+    }
+    let (mapping, rows) = stream.finish()?;
+    Ok(Prepared { mapping, rows })
 }
 
 /// Rows prepared while the file is still being read (fed by [`crate::sheet::stream`]): the header
-/// is searched for in the first rows of each sheet as they arrive, as [`header::find_header`] does;
+/// is searched for in the first rows of each sheet as they arrive, as [`crate::header::find_header`] does;
 /// once it is found, the rows after it in that sheet are prepared batch by batch, and the read is
 /// stopped when the next sheet begins. So the file's rows are never all held at once, and a
 /// reading thread and a preparing thread can work side by side.
@@ -306,40 +298,47 @@ impl<'a> RowStream<'a> {
     /// Takes the next part of the read; [`ControlFlow::Break`] once nothing more is needed.
     pub fn feed(&mut self, event: Event) -> ControlFlow<()> {
         match event {
-            Event::Sheet(name) => {
-                if self.preparer.is_some() {
-                    return ControlFlow::Break(());
-                }
-                let index = self.sheet.as_ref().map_or(0, |(i, ..)| i + 1);
-                self.sheet = Some((index, name, 0));
-            }
-            Event::Rows(batch) => {
-                for row in batch {
-                    if let Some(preparer) = &self.preparer {
-                        if let Some(p) = preparer.row(&row) {
-                            if self.rows.last().is_some_and(|l| l.number > p.number) {
-                                self.in_order = false;
-                            }
-                            self.rows.push(p);
-                        }
-                        continue;
-                    }
-                    let Some((index, name, seen)) = &mut self.sheet else {
-                        continue;
-                    };
-                    if *seen >= HEADER_SEARCH_ROWS {
-                        break;
-                    }
-                    *seen += 1;
-                    if let Some(mapping) = self.search.offer(*index, name, *seen - 1, &row) {
-                        if let Some(validator) = self.validator.take() {
-                            self.preparer = Some(Preparer::with_validator(mapping, validator));
-                        }
-                    }
-                }
-            }
+            Event::Sheet(name) => return self.sheet(name),
+            // Each row is freed as soon as it is prepared.
+            Event::Rows(batch) => batch.into_iter().for_each(|row| self.row(&row)),
         }
         ControlFlow::Continue(())
+    }
+
+    /// A sheet begins; [`ControlFlow::Break`] when the header's sheet has ended (nothing more is
+    /// needed).
+    pub fn sheet(&mut self, name: String) -> ControlFlow<()> {
+        if self.preparer.is_some() {
+            return ControlFlow::Break(());
+        }
+        let index = self.sheet.as_ref().map_or(0, |(i, ..)| i + 1);
+        self.sheet = Some((index, name, 0));
+        ControlFlow::Continue(())
+    }
+
+    /// The next row of the current sheet.
+    pub fn row(&mut self, row: &Row) {
+        if let Some(preparer) = &self.preparer {
+            if let Some(p) = preparer.row(row) {
+                if self.rows.last().is_some_and(|l| l.number > p.number) {
+                    self.in_order = false;
+                }
+                self.rows.push(p);
+            }
+            return;
+        }
+        let Some((index, name, seen)) = &mut self.sheet else {
+            return;
+        };
+        if *seen >= HEADER_SEARCH_ROWS {
+            return;
+        }
+        *seen += 1;
+        if let Some(mapping) = self.search.offer(*index, name, *seen - 1, row) {
+            if let Some(validator) = self.validator.take() {
+                self.preparer = Some(Preparer::with_validator(mapping, validator));
+            }
+        }
     }
 
     /// The mapping and the prepared rows (by row number), or why no header was found.
@@ -439,10 +438,10 @@ mod tests {
         assert_eq!(b.candidate.first_name.display, "Ben");
     }
 
-    /// Rows prepared while streaming are the rows `prepare` gives for the same workbook, the
-    /// header found in a later sheet; the next sheet is not asked for.
+    /// Rows prepared while streaming are what the whole-workbook header search and a preparer give,
+    /// the header found in a later sheet; the next sheet is not asked for.
     #[test]
-    fn a_stream_prepares_what_prepare_does_and_stops_after_the_header_sheet() {
+    fn a_stream_finds_the_header_sheet_prepares_its_rows_and_stops_there() {
         let d = directory();
         let mut first: Vec<Row> = (1..=25).map(|n| row(n, &["notes", "x"])).collect();
         first.push(row(26, &["First Name", "Last Name", "Mobile"]));
@@ -468,7 +467,15 @@ mod tests {
                 },
             ],
         };
-        let expected = prepare(&wb, &ctx(&d)).unwrap();
+        // What the header search of a whole workbook and a preparer of its data rows give.
+        let mapping = crate::header::find_header(&wb).unwrap();
+        let preparer = Preparer::new(mapping.clone(), ctx(&d));
+        let mut expected: Vec<PreparedRow> = wb.sheets[mapping.sheet_index].rows
+            [mapping.first_data_row..]
+            .iter()
+            .filter_map(|r| preparer.row(r))
+            .collect();
+        expected.sort_by_key(|r| r.number);
         let mut stream = RowStream::new(ctx(&d));
         let mut asked = Vec::new();
         'sheets: for sheet in &wb.sheets {
@@ -482,13 +489,13 @@ mod tests {
                 }
             }
         }
-        let (mapping, rows) = stream.finish().unwrap();
-        assert_eq!(mapping, expected.mapping);
-        assert_eq!(mapping.sheet, "Candidates");
-        // `prepare` takes the rows in the order the file stores them; the stream sorts them.
-        let mut by_number = expected.rows.clone();
-        by_number.sort_by_key(|r| r.number);
-        assert_eq!(rows, by_number);
+        let (streamed, rows) = stream.finish().unwrap();
+        assert_eq!(streamed, mapping);
+        assert_eq!(streamed.sheet, "Candidates");
+        // Stored out of order (rows 6 then 5), given back by row number.
+        assert_eq!(rows, expected);
+        assert_eq!(rows.iter().map(|r| r.number).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(prepare(&wb, &ctx(&d)).unwrap().rows, expected);
         assert_eq!(asked, ["Read me", "Candidates", "Other"]);
         let mut none = RowStream::new(ctx(&d));
         let _ = none.feed(Event::Sheet("S".into()));

@@ -113,19 +113,11 @@ pub enum Event {
 /// handed over and no further sheet is read.
 pub type Sink<'a> = dyn FnMut(Event) -> ControlFlow<()> + 'a;
 
-/// What a [`stream`] found besides its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Streamed {
-    pub format: Format,
-    /// Non-blank rows handed over.
-    pub rows: u64,
-}
-
 /// Reads a spreadsheet from its bytes, whatever its name says, collecting every visible sheet.
 /// Rows stored out of order by a malformed file are sorted by their number.
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
     let mut sheets: Vec<Sheet> = Vec::new();
-    let streamed = stream(bytes, limits, &mut |event| {
+    let format = stream(bytes, limits, &mut |event| {
         match event {
             Event::Sheet(name) => sheets.push(Sheet {
                 name,
@@ -145,15 +137,13 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
         }
         sheet.rows.shrink_to_fit();
     }
-    Ok(Workbook {
-        format: streamed.format,
-        sheets,
-    })
+    Ok(Workbook { format, sheets })
 }
 
 /// Reads a spreadsheet from its bytes, whatever its name says, handing its rows to `sink` as they
-/// are read. Every limit holds as in [`read`]; a file with no data is an error here too.
-pub fn stream(bytes: &[u8], limits: &Limits, sink: &mut Sink<'_>) -> Result<Streamed, SheetError> {
+/// are read; returns the format found. Every limit holds as in [`read`]; a file with no data is an
+/// error here too.
+pub fn stream(bytes: &[u8], limits: &Limits, sink: &mut Sink<'_>) -> Result<Format, SheetError> {
     if bytes.is_empty() {
         return Err(SheetError::Empty);
     }
@@ -192,8 +182,5 @@ pub fn stream(bytes: &[u8], limits: &Limits, sink: &mut Sink<'_>) -> Result<Stre
             },
         });
     }
-    Ok(Streamed {
-        format,
-        rows: budget.rows,
-    })
+    Ok(format)
 }

@@ -66,15 +66,14 @@ pub(crate) fn read_xlsx(
         let mut cells = wb
             .worksheet_cells_reader(&name)
             .map_err(|e| calamine_error(F, e))?;
-        let mut sheet = SheetBuilder::new(budget, sink, name);
-        while !sheet.stopped() {
-            let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? else {
-                break;
-            };
-            let (row, col) = c.get_position();
-            sheet.push(row, col, from_data_ref(c.get_value()))?;
-        }
-        if sheet.finish()? {
+        let next = || {
+            let cell = cells.next_cell().map_err(|e| calamine_error(F, e))?;
+            Ok(cell.map(|c| {
+                let (row, col) = c.get_position();
+                (row, col, from_data_ref(c.get_value()))
+            }))
+        };
+        if stream_sheet(budget, sink, name, next)? {
             break;
         }
     }
@@ -94,15 +93,14 @@ pub(crate) fn read_xlsb(
         let mut cells = wb
             .worksheet_cells_reader(&name)
             .map_err(|e| calamine_error(F, e))?;
-        let mut sheet = SheetBuilder::new(budget, sink, name);
-        while !sheet.stopped() {
-            let Some(c) = cells.next_cell().map_err(|e| calamine_error(F, e))? else {
-                break;
-            };
-            let (row, col) = c.get_position();
-            sheet.push(row, col, from_data_ref(c.get_value()))?;
-        }
-        if sheet.finish()? {
+        let next = || {
+            let cell = cells.next_cell().map_err(|e| calamine_error(F, e))?;
+            Ok(cell.map(|c| {
+                let (row, col) = c.get_position();
+                (row, col, from_data_ref(c.get_value()))
+            }))
+        };
+        if stream_sheet(budget, sink, name, next)? {
             break;
         }
     }
@@ -157,14 +155,28 @@ fn from_range(
     range: &Range<Data>,
 ) -> Result<bool, SheetError> {
     let (r0, c0) = range.start().unwrap_or((0, 0));
-    let mut sheet = SheetBuilder::new(budget, sink, name);
-    for (r, c, v) in range.used_cells() {
-        if sheet.stopped() {
-            break;
-        }
+    let mut cells = range.used_cells().map(|(r, c, v)| {
         let row = r0.saturating_add(u32::try_from(r).unwrap_or(u32::MAX));
         let col = c0.saturating_add(u32::try_from(c).unwrap_or(u32::MAX));
-        sheet.push(row, col, from_data(v))?;
+        (row, col, from_data(v))
+    });
+    stream_sheet(budget, sink, name, || Ok(cells.next()))
+}
+
+/// Hands over one sheet whose cells `next` gives as (0-based row, 0-based column, cell), until
+/// they end or the consumer wants no more; `true` in the latter case (no further sheet is read).
+fn stream_sheet(
+    budget: &mut Budget,
+    sink: &mut Sink<'_>,
+    name: String,
+    mut next: impl FnMut() -> Result<Option<(u32, u32, Cell)>, SheetError>,
+) -> Result<bool, SheetError> {
+    let mut sheet = SheetBuilder::new(budget, sink, name);
+    while !sheet.stopped() {
+        let Some((row, col, cell)) = next()? else {
+            break;
+        };
+        sheet.push(row, col, cell)?;
     }
     sheet.finish()
 }
