@@ -90,9 +90,14 @@ pub struct Policy {
 
 /// The scope key of an ownership: '' under scope "company", the campaign under scope "campaign".
 pub fn scope_key(scope: Scope, campaign_id: Option<&str>) -> String {
+    scope_str(scope, campaign_id).to_string()
+}
+
+/// [`scope_key`], borrowed from the campaign.
+fn scope_str(scope: Scope, campaign_id: Option<&str>) -> &str {
     match scope {
-        Scope::Company => String::new(),
-        Scope::Campaign => campaign_id.unwrap_or_default().to_string(),
+        Scope::Company => "",
+        Scope::Campaign => campaign_id.unwrap_or_default(),
     }
 }
 
@@ -154,17 +159,11 @@ struct Earlier<'a> {
 
 /// The scope key of a row's ownership ([`scope_key`]), borrowed from the row.
 fn row_scope(scope: Scope, row: &RowInput) -> &str {
-    match scope {
-        Scope::Company => "",
-        Scope::Campaign => row.campaign_id.as_deref().unwrap_or_default(),
-    }
+    scope_str(scope, row.campaign_id.as_deref())
 }
 
 fn block_hash(scope_key: &str, block_key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (scope_key, block_key).hash(&mut h);
-    h.finish()
+    who_is_who::key_hash((scope_key, block_key))
 }
 
 /// The email is the same but both have phone numbers, more than one edit apart: the email names one

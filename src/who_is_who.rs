@@ -198,6 +198,22 @@ pub fn block_keys(id: &Identity) -> Vec<String> {
     out
 }
 
+/// Whether a key of [`block_keys`] or [`lookup_keys`] is an email's (else a phone's). The name
+/// initials before the first `|` are letters and digits only.
+pub fn is_email_key(key: &str) -> bool {
+    key.split_once('|')
+        .is_some_and(|(_, contact)| contact.starts_with("e:"))
+}
+
+/// A block key (or a key with its scope) as the 64-bit hash in-memory indexes keep instead of the
+/// text: a collision only puts one more person or row to compare, and comparisons are exact.
+pub fn key_hash(key: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
 /// The block keys to look up for a row: every key under which a possible same person is stored.
 pub fn lookup_keys(id: &Identity) -> Vec<String> {
     let Some(sig) = initials(id) else {
@@ -385,5 +401,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn keys_say_which_contact_they_are_of() {
+        let a = id(
+            "ana",
+            "reyes",
+            Some("ana.reyes@gmail.com"),
+            Some("639171234567"),
+        );
+        let kinds: Vec<bool> = block_keys(&a).iter().map(|k| is_email_key(k)).collect();
+        assert_eq!(kinds, [true, true, false, false]);
+        assert!(lookup_keys(&id("e", "p", Some("p@e.ph"), None))
+            .iter()
+            .all(|k| is_email_key(k)));
     }
 }

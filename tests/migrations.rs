@@ -77,59 +77,59 @@ async fn migrator_before(dir: &str, version: i64, tmp: &Path) -> Migrator {
 /// The same test on either backend's connection (`$conn`, the migrations in `$dir`).
 macro_rules! phone_blocks_are_rewritten {
     ($conn:expr, $dir:expr) => {{
-    let dir: &str = $dir;
-    let tmp = tempfile::tempdir().unwrap();
-    let before = migrator_before(dir, 6, tmp.path()).await;
-    let mut conn = $conn;
-    before.run(&mut conn).await.unwrap();
-    let people = people();
-    for (i, id) in people.iter().enumerate() {
-        let cid = i as i64 + 1;
-        sqlx::query(
-            "INSERT INTO candidates (id, first_key, last_key, email_key, phone_key, source,
-               created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'agency', '2026-01-01', '2026-01-01')",
-        )
-        .bind(cid)
-        .bind(&id.first)
-        .bind(&id.last)
-        .bind(&id.email_key)
-        .bind(&id.phone_key)
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("candidate {cid}: {e}"));
-        for key in old_block_keys(id) {
-            sqlx::query("INSERT INTO candidate_blocks (key, candidate_id) VALUES ($1, $2)")
-                .bind(key)
-                .bind(cid)
-                .execute(&mut conn)
-                .await
-                .unwrap();
+        let dir: &str = $dir;
+        let tmp = tempfile::tempdir().unwrap();
+        let before = migrator_before(dir, 6, tmp.path()).await;
+        let mut conn = $conn;
+        before.run(&mut conn).await.unwrap();
+        let people = people();
+        for (i, id) in people.iter().enumerate() {
+            let cid = i as i64 + 1;
+            sqlx::query(
+                "INSERT INTO candidates (id, first_key, last_key, email_key, phone_key, source,
+                   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'agency', '2026-01-01', '2026-01-01')",
+            )
+            .bind(cid)
+            .bind(&id.first)
+            .bind(&id.last)
+            .bind(&id.email_key)
+            .bind(&id.phone_key)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("candidate {cid}: {e}"));
+            for key in old_block_keys(id) {
+                sqlx::query("INSERT INTO candidate_blocks (key, candidate_id) VALUES ($1, $2)")
+                    .bind(key)
+                    .bind(cid)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
         }
-    }
-    let all = Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
-        .await
-        .unwrap();
-    all.run(&mut conn).await.unwrap();
-    for (i, id) in people.iter().enumerate() {
-        let cid = i as i64 + 1;
-        let stored: BTreeSet<String> =
-            sqlx::query("SELECT key FROM candidate_blocks WHERE candidate_id = $1")
-                .bind(cid)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<String, _>("key"))
-                .collect();
-        let expected: BTreeSet<String> = who_is_who::block_keys(id).into_iter().collect();
-        assert_eq!(stored, expected, "candidate {cid} ({:?})", id.phone_key);
-    }
-    // Every rewritten key is one the lookups of today find, and the old ones are gone.
-    let ana = &people[0];
-    assert!(who_is_who::lookup_keys(ana)
-        .iter()
-        .any(|k| k.ends_with("|p12h:1712")));
-    conn.close().await.ok();
+        let all = Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir))
+            .await
+            .unwrap();
+        all.run(&mut conn).await.unwrap();
+        for (i, id) in people.iter().enumerate() {
+            let cid = i as i64 + 1;
+            let stored: BTreeSet<String> =
+                sqlx::query("SELECT key FROM candidate_blocks WHERE candidate_id = $1")
+                    .bind(cid)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<String, _>("key"))
+                    .collect();
+            let expected: BTreeSet<String> = who_is_who::block_keys(id).into_iter().collect();
+            assert_eq!(stored, expected, "candidate {cid} ({:?})", id.phone_key);
+        }
+        // Every rewritten key is one the lookups of today find, and the old ones are gone.
+        let ana = &people[0];
+        assert!(who_is_who::lookup_keys(ana)
+            .iter()
+            .any(|k| k.ends_with("|p12h:1712")));
+        conn.close().await.ok();
     }};
 }
 

@@ -225,13 +225,6 @@ struct ReviewRows<'a> {
     emails: Vec<Option<(&'a str, &'a str)>>,
 }
 
-fn key_hash(key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
-
 fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
     email_key.and_then(|e| e.rsplit_once('@'))
 }
@@ -256,7 +249,7 @@ impl<'a> ReviewRows<'a> {
                 continue;
             }
             for key in who_is_who::lookup_keys(id) {
-                keys.push((key_hash(&key), i as u32));
+                keys.push((who_is_who::key_hash(&key), i as u32));
             }
         }
         keys.sort_unstable();
@@ -276,8 +269,8 @@ impl<'a> ReviewRows<'a> {
     fn may_pick(&self, person: &Identity, threshold: f64) -> bool {
         let email = split_email(person.email_key.as_deref());
         who_is_who::block_keys(person).iter().any(|key| {
-            let by_email = key.contains("|e:");
-            let h = key_hash(key);
+            let by_email = who_is_who::is_email_key(key);
+            let h = who_is_who::key_hash(key);
             let from = self.keys.partition_point(|(k, _)| *k < h);
             self.keys[from..]
                 .iter()
