@@ -356,8 +356,8 @@ impl Score {
 fn category(
     outcome: Outcome,
     row: &SheetRow,
-    mine: &who_is_who::Identity,
-    other: Option<&who_is_who::Identity>,
+    mine: &who_is_who::Identity<&str>,
+    other: Option<&who_is_who::Identity<&str>>,
     phone_same: bool,
     threshold: f64,
 ) -> String {
@@ -380,7 +380,7 @@ trait FullEmpty {
     fn full_is_empty(&self) -> bool;
 }
 
-impl FullEmpty for who_is_who::Identity {
+impl FullEmpty for who_is_who::Identity<&str> {
     fn full_is_empty(&self) -> bool {
         self.first.is_empty() && self.last.is_empty()
     }

@@ -23,15 +23,25 @@ pub mod reasons {
         "possibly the same person as a registered candidate: an owner will check";
 }
 
-/// One row to decide.
+/// One row to decide: owned (`String`), or borrowed from the prepared row (`&str`), as the store does
+/// so that deciding a file copies none of its rows.
 #[derive(Debug, Clone)]
-pub struct RowInput {
+pub struct RowInput<S = String> {
     /// The row number as the spreadsheet shows it.
     pub number: u32,
     /// `Some(reason)`: the row failed validation.
-    pub invalid: Option<String>,
-    pub identity: Identity,
-    pub campaign_id: Option<String>,
+    pub invalid: Option<S>,
+    pub identity: Identity<S>,
+    pub campaign_id: Option<S>,
+}
+
+impl<S: AsRef<str>> RowInput<S> {
+    fn invalid(&self) -> Option<&str> {
+        self.invalid.as_ref().map(AsRef::as_ref)
+    }
+    fn campaign(&self) -> Option<&str> {
+        self.campaign_id.as_ref().map(AsRef::as_ref)
+    }
 }
 
 /// Who currently owns a person in one scope.
@@ -57,8 +67,9 @@ pub struct KnownPeople {
     pub people: HashMap<i64, Known>,
     pub by_email: HashMap<String, i64>,
     pub by_phone: HashMap<String, i64>,
-    /// Candidates found through block keys, per block key.
-    pub by_block: HashMap<String, Vec<i64>>,
+    /// Candidates found through block keys, per block key's [`who_is_who::key_hash`] (a collision
+    /// only puts one more person to compare; the comparison is exact).
+    pub by_block: HashMap<u64, Vec<i64>>,
 }
 
 impl KnownPeople {
@@ -70,7 +81,7 @@ impl KnownPeople {
             self.by_phone.insert(p.clone(), known.id);
         }
         for key in who_is_who::block_keys(&known.identity) {
-            let ids = self.by_block.entry(key).or_default();
+            let ids = self.by_block.entry(who_is_who::key_hash(&key)).or_default();
             if !ids.contains(&known.id) {
                 ids.push(known.id);
             }
@@ -144,22 +155,53 @@ impl Decision {
 }
 
 /// Earlier valid rows of the file, for `repeated` and in-file `review`, keyed by (scope key, match
-/// key) borrowed from the rows themselves. A file of 100,000 rows has some 400,000 block keys: they
-/// are kept as hashes of (scope key, block key) only — a collision merely puts one more earlier row
-/// to compare, and the comparison itself is exact.
-#[derive(Default)]
+/// key) borrowed from the rows themselves.
 struct Earlier<'a> {
     by_email: HashMap<(&'a str, &'a str), usize>,
     by_phone: HashMap<(&'a str, &'a str), usize>,
-    by_block: HashMap<u64, Vec<u32>>,
+    by_block: RowBlocks,
     /// First row of each email and phone key in any scope: under scope "campaign" the same person
     /// may be submitted to two campaigns in one file, and is still one person.
     any_scope: HashMap<&'a str, usize>,
 }
 
+/// Every valid row of the file under each of its block keys, as (hash of (scope key, block key), row)
+/// sorted: the rows before row `i` under a key are a run of it. A file of 100,000 rows has some
+/// 400,000 block keys; a map of them to lists of rows was the largest thing decide held (28 MB, five
+/// times this). A hash collision merely puts one more earlier row to compare; the comparison is exact.
+struct RowBlocks {
+    entries: Vec<(u64, u32)>,
+}
+
+impl RowBlocks {
+    fn new(rows: &[RowInput<impl AsRef<str>>], scope: Scope) -> RowBlocks {
+        let mut entries = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            if row.invalid.is_some() {
+                continue;
+            }
+            let sk = row_scope(scope, row);
+            for key in who_is_who::block_keys(&row.identity) {
+                entries.push((block_hash(sk, &key), i as u32));
+            }
+        }
+        entries.sort_unstable();
+        RowBlocks { entries }
+    }
+
+    /// The valid rows before row `i` under block hash `h`, in order.
+    fn before(&self, h: u64, i: usize) -> impl ExactSizeIterator<Item = usize> + '_ {
+        let from = self.entries.partition_point(|&(k, _)| k < h);
+        let to = self
+            .entries
+            .partition_point(|&(k, r)| (k, r as usize) < (h, i));
+        self.entries[from..to].iter().map(|&(_, j)| j as usize)
+    }
+}
+
 /// The scope key of a row's ownership ([`scope_key`]), borrowed from the row.
-fn row_scope(scope: Scope, row: &RowInput) -> &str {
-    scope_str(scope, row.campaign_id.as_deref())
+fn row_scope(scope: Scope, row: &RowInput<impl AsRef<str>>) -> &str {
+    scope_str(scope, row.campaign())
 }
 
 fn block_hash(scope_key: &str, block_key: &str) -> u64 {
@@ -170,21 +212,30 @@ fn block_hash(scope_key: &str, block_key: &str) -> u64 {
 /// person and the phone (whoever has that number) another — SPEC §6.3's conflicting contacts. An
 /// address shared by two people (a family's, a recruiter's own) then never costs an agency its
 /// credit automatically; a typo in the phone is still the same person.
-fn other_phone(row: &Identity, other: &Identity) -> bool {
-    let same_email = matches!((&row.email_key, &other.email_key), (Some(a), Some(b)) if a == b);
-    match (&row.phone_key, &other.phone_key) {
+fn other_phone(row: &Identity<impl AsRef<str>>, other: &Identity<impl AsRef<str>>) -> bool {
+    let same_email = matches!((row.email(), other.email()), (Some(a), Some(b)) if a == b);
+    match (row.phone(), other.phone()) {
         (Some(a), Some(b)) => same_email && !who_is_who::within_one_edit(a, b),
         _ => false,
     }
 }
 
 /// Decides every row in input order.
-pub fn decide(rows: &[RowInput], known: &KnownPeople, policy: &Policy) -> Vec<Decision> {
+pub fn decide<S: AsRef<str>>(
+    rows: &[RowInput<S>],
+    known: &KnownPeople,
+    policy: &Policy,
+) -> Vec<Decision> {
     let mut out: Vec<Decision> = Vec::with_capacity(rows.len());
-    let mut earlier = Earlier::default();
+    let mut earlier = Earlier {
+        by_email: HashMap::new(),
+        by_phone: HashMap::new(),
+        by_block: RowBlocks::new(rows, policy.scope),
+        any_scope: HashMap::new(),
+    };
     for (i, row) in rows.iter().enumerate() {
-        let decision = match &row.invalid {
-            Some(reason) => Decision::new(Outcome::Invalid, reason.clone()),
+        let decision = match row.invalid() {
+            Some(reason) => Decision::new(Outcome::Invalid, reason),
             None => decide_row(i, row, rows, &out, &earlier, known, policy),
         };
         if row.invalid.is_none() {
@@ -195,19 +246,20 @@ pub fn decide(rows: &[RowInput], known: &KnownPeople, policy: &Policy) -> Vec<De
     out
 }
 
-fn remember<'a>(earlier: &mut Earlier<'a>, i: usize, row: &'a RowInput, scope: Scope) {
+fn remember<'a, S: AsRef<str>>(
+    earlier: &mut Earlier<'a>,
+    i: usize,
+    row: &'a RowInput<S>,
+    scope: Scope,
+) {
     let sk = row_scope(scope, row);
-    if let Some(e) = &row.identity.email_key {
+    if let Some(e) = row.identity.email() {
         earlier.by_email.entry((sk, e)).or_insert(i);
     }
-    if let Some(p) = &row.identity.phone_key {
+    if let Some(p) = row.identity.phone() {
         earlier.by_phone.entry((sk, p)).or_insert(i);
     }
-    for key in who_is_who::block_keys(&row.identity) {
-        let rows = earlier.by_block.entry(block_hash(sk, &key)).or_default();
-        rows.push(i as u32);
-    }
-    for key in [&row.identity.email_key, &row.identity.phone_key]
+    for key in [row.identity.email(), row.identity.phone()]
         .into_iter()
         .flatten()
     {
@@ -215,30 +267,24 @@ fn remember<'a>(earlier: &mut Earlier<'a>, i: usize, row: &'a RowInput, scope: S
     }
 }
 
-fn decide_row(
+fn decide_row<S: AsRef<str>>(
     i: usize,
-    row: &RowInput,
-    rows: &[RowInput],
+    row: &RowInput<S>,
+    rows: &[RowInput<S>],
     decided: &[Decision],
     earlier: &Earlier,
     known: &KnownPeople,
     policy: &Policy,
 ) -> Decision {
     let id = &row.identity;
-    let sk = scope_key(policy.scope, row.campaign_id.as_deref());
+    let sk = scope_key(policy.scope, row.campaign());
 
     // 1. The same person earlier in this file.
     let first_same = [
-        id.email_key.as_ref().and_then(|e| {
-            earlier
-                .by_email
-                .get(&(row_scope(policy.scope, row), e.as_str()))
-        }),
-        id.phone_key.as_ref().and_then(|p| {
-            earlier
-                .by_phone
-                .get(&(row_scope(policy.scope, row), p.as_str()))
-        }),
+        id.email()
+            .and_then(|e| earlier.by_email.get(&(row_scope(policy.scope, row), e))),
+        id.phone()
+            .and_then(|p| earlier.by_phone.get(&(row_scope(policy.scope, row), p))),
     ]
     .into_iter()
     .flatten()
@@ -272,8 +318,8 @@ fn decide_row(
     }
 
     // 2. The same person in the database.
-    let by_email = id.email_key.as_ref().and_then(|e| known.by_email.get(e));
-    let by_phone = id.phone_key.as_ref().and_then(|p| known.by_phone.get(p));
+    let by_email = id.email().and_then(|e| known.by_email.get(e));
+    let by_phone = id.phone().and_then(|p| known.by_phone.get(p));
     match (by_email, by_phone) {
         (Some(a), Some(b)) if a != b => {
             return Decision {
@@ -330,10 +376,10 @@ fn decide_row(
 
     // 2b. The same person earlier in this file, in another scope (another campaign): one person,
     //     owned in this scope by nobody yet.
-    let other_scope = [&id.email_key, &id.phone_key]
+    let other_scope = [id.email(), id.phone()]
         .into_iter()
         .flatten()
-        .filter_map(|k| earlier.any_scope.get(k.as_str()))
+        .filter_map(|k| earlier.any_scope.get(k))
         .min();
     if let Some(&j) = other_scope {
         if let Some(person) = decided[j].person {
@@ -351,7 +397,7 @@ fn decide_row(
     let keys = who_is_who::lookup_keys(id);
     let mut similar_known: Vec<i64> = keys
         .iter()
-        .filter_map(|k| known.by_block.get(k))
+        .filter_map(|k| known.by_block.get(&who_is_who::key_hash(k)))
         .flatten()
         .copied()
         .filter(|cid| {
@@ -375,10 +421,9 @@ fn decide_row(
     // never make a row compare with thousands.
     let similar_row = keys
         .iter()
-        .filter_map(|k| earlier.by_block.get(&block_hash(&sk, k)))
+        .map(|k| earlier.by_block.before(block_hash(&sk, k), i))
         .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
         .flatten()
-        .map(|&j| j as usize)
         .filter(|&j| {
             who_is_who::possible_same_person(id, &rows[j].identity, policy.name_similarity)
         })

@@ -9,21 +9,43 @@
 //! that any contact within one edit shares with it, joined with the name initials (see [`near_keys`],
 //! `phone_keys`), so no row ever scans all candidates.
 
-/// What identity is compared on: the match keys of SPEC §6.1.
+/// What identity is compared on: the match keys of SPEC §6.1. Owned (`String`, the default) or
+/// borrowed from the row it is of (`&str`: deciding a file compares its rows without copying them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    pub first: String,
-    pub last: String,
-    pub email_key: Option<String>,
-    pub phone_key: Option<String>,
+pub struct Identity<S = String> {
+    pub first: S,
+    pub last: S,
+    pub email_key: Option<S>,
+    pub phone_key: Option<S>,
 }
 
-impl Identity {
+impl<S: AsRef<str>> Identity<S> {
+    pub fn first(&self) -> &str {
+        self.first.as_ref()
+    }
+    pub fn last(&self) -> &str {
+        self.last.as_ref()
+    }
+    pub fn email(&self) -> Option<&str> {
+        self.email_key.as_ref().map(AsRef::as_ref)
+    }
+    pub fn phone(&self) -> Option<&str> {
+        self.phone_key.as_ref().map(AsRef::as_ref)
+    }
+    /// The same identity, borrowed.
+    pub fn borrowed(&self) -> Identity<&str> {
+        Identity {
+            first: self.first(),
+            last: self.last(),
+            email_key: self.email(),
+            phone_key: self.phone(),
+        }
+    }
     fn full(&self) -> String {
-        join(&self.first, &self.last)
+        join(self.first(), self.last())
     }
     fn swapped(&self) -> String {
-        join(&self.last, &self.first)
+        join(self.last(), self.first())
     }
 }
 
@@ -36,23 +58,31 @@ fn join(a: &str, b: &str) -> String {
 }
 
 /// Equal email keys or equal phone keys.
-pub fn same_person(a: &Identity, b: &Identity) -> bool {
-    equal_some(&a.email_key, &b.email_key) || equal_some(&a.phone_key, &b.phone_key)
+pub fn same_person(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>>) -> bool {
+    equal_some(a.email(), b.email()) || equal_some(a.phone(), b.phone())
 }
 
-fn equal_some(a: &Option<String>, b: &Option<String>) -> bool {
+fn equal_some(a: Option<&str>, b: Option<&str>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a == b)
 }
 
 /// Names similar (also swapped) and a contact within one edit: see the module doc.
-pub fn possible_same_person(a: &Identity, b: &Identity, threshold: f64) -> bool {
+pub fn possible_same_person(
+    a: &Identity<impl AsRef<str>>,
+    b: &Identity<impl AsRef<str>>,
+    threshold: f64,
+) -> bool {
     // Both tests are pure; the cheap contact test goes first (it rules out nearly every pair).
     contacts_near(a, b) && names_similar(a, b, threshold)
 }
 
 /// Jaro-Winkler of the full name keys ≥ `threshold`, trying `b`'s first and last name swapped too.
 /// Empty names are never similar.
-pub fn names_similar(a: &Identity, b: &Identity, threshold: f64) -> bool {
+pub fn names_similar(
+    a: &Identity<impl AsRef<str>>,
+    b: &Identity<impl AsRef<str>>,
+    threshold: f64,
+) -> bool {
     let fa = a.full();
     if fa.is_empty() || b.full().is_empty() {
         return false;
@@ -62,15 +92,15 @@ pub fn names_similar(a: &Identity, b: &Identity, threshold: f64) -> bool {
 }
 
 /// Email local parts of the same domain, or phone digits, within one edit or one transposition.
-pub fn contacts_near(a: &Identity, b: &Identity) -> bool {
-    let emails = match (&a.email_key, &b.email_key) {
+pub fn contacts_near(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>>) -> bool {
+    let emails = match (a.email(), b.email()) {
         (Some(x), Some(y)) => match (x.rsplit_once('@'), y.rsplit_once('@')) {
             (Some((lx, dx)), Some((ly, dy))) => dx == dy && within_one_edit(lx, ly),
             _ => false,
         },
         _ => false,
     };
-    emails || matches!((&a.phone_key, &b.phone_key), (Some(x), Some(y)) if within_one_edit(x, y))
+    emails || matches!((a.phone(), b.phone()), (Some(x), Some(y)) if within_one_edit(x, y))
 }
 
 /// Optimal-string-alignment distance ≤ 1: one insertion, deletion, substitution or adjacent swap.
@@ -142,8 +172,8 @@ pub fn near_lookup_keys(tag: &str, s: &str) -> Vec<String> {
 /// first and last name swapped has the same). The review rule needs similar names, and similar names
 /// rarely differ in their first letters; this keeps every block small even with a million
 /// candidates sharing one mobile prefix or one mail domain. `None` without a name.
-fn initials(id: &Identity) -> Option<String> {
-    let mut letters: Vec<char> = [&id.first, &id.last]
+fn initials(id: &Identity<impl AsRef<str>>) -> Option<String> {
+    let mut letters: Vec<char> = [id.first(), id.last()]
         .iter()
         .filter_map(|s| s.chars().next())
         .collect();
@@ -184,15 +214,15 @@ fn has_phone_blocks(digits: &str) -> bool {
 }
 
 /// The block keys a candidate is stored under for the review rule.
-pub fn block_keys(id: &Identity) -> Vec<String> {
+pub fn block_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
     let Some(sig) = initials(id) else {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(4);
-    if let Some((local, domain)) = id.email_key.as_deref().and_then(|e| e.rsplit_once('@')) {
+    if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
         out.extend(near_keys(&format!("{sig}|e:{domain}:"), local));
     }
-    if let Some(keys) = id.phone_key.as_deref().and_then(phone_keys) {
+    if let Some(keys) = id.phone().and_then(phone_keys) {
         out.extend(keys.map(|k| format!("{sig}|{k}")));
     }
     out
@@ -215,15 +245,15 @@ pub fn key_hash(key: impl std::hash::Hash) -> u64 {
 }
 
 /// The block keys to look up for a row: every key under which a possible same person is stored.
-pub fn lookup_keys(id: &Identity) -> Vec<String> {
+pub fn lookup_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
     let Some(sig) = initials(id) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if let Some((local, domain)) = id.email_key.as_deref().and_then(|e| e.rsplit_once('@')) {
+    if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
         out.extend(near_lookup_keys(&format!("{sig}|e:{domain}:"), local));
     }
-    if let Some(keys) = id.phone_key.as_deref().and_then(phone_keys) {
+    if let Some(keys) = id.phone().and_then(phone_keys) {
         out.extend(keys.map(|k| format!("{sig}|{k}")));
     }
     out.sort();

@@ -124,26 +124,31 @@ pub fn counts(rows: &[RowOutcome]) -> [u64; 7] {
     n
 }
 
-pub fn identity(row: &PreparedRow) -> Identity {
+/// A prepared row's identity, borrowed from it.
+pub fn identity(row: &PreparedRow) -> Identity<&str> {
     let c = &row.candidate;
     Identity {
-        first: c.first_name.key.clone(),
-        last: c.last_name.key.clone(),
-        email_key: c.email_key.clone(),
-        phone_key: c.phone_key.clone(),
+        first: &c.first_name.key,
+        last: &c.last_name.key,
+        email_key: c.email_key.as_deref(),
+        phone_key: c.phone_key.as_deref(),
     }
 }
 
-fn inputs(rows: &[PreparedRow]) -> Vec<RowInput> {
+/// The rows to decide, borrowed from the prepared rows (a copy was 20 MB of a 100,000-row file).
+fn inputs(rows: &[PreparedRow]) -> Vec<Input<'_>> {
     rows.iter()
         .map(|r| RowInput {
             number: r.number,
-            invalid: r.invalid.clone(),
+            invalid: r.invalid.as_deref(),
             identity: identity(r),
-            campaign_id: r.candidate.campaign_id.clone(),
+            campaign_id: r.candidate.campaign_id.as_deref(),
         })
         .collect()
 }
+
+/// A row to decide, borrowed from its prepared row.
+type Input<'a> = RowInput<&'a str>;
 
 /// The exact keys to look people up by, for the valid rows.
 struct LookupKeys {
@@ -151,12 +156,12 @@ struct LookupKeys {
     phones: Vec<String>,
 }
 
-fn lookup_keys(inputs: &[RowInput]) -> LookupKeys {
+fn lookup_keys(inputs: &[Input]) -> LookupKeys {
     let mut emails = BTreeSet::new();
     let mut phones = BTreeSet::new();
     for r in inputs.iter().filter(|r| r.invalid.is_none()) {
-        emails.extend(r.identity.email_key.clone());
-        phones.extend(r.identity.phone_key.clone());
+        emails.extend(r.identity.email().map(str::to_string));
+        phones.extend(r.identity.phone().map(str::to_string));
     }
     LookupKeys {
         emails: emails.into_iter().collect(),
@@ -173,23 +178,33 @@ pub const MAX_BLOCK: usize = 64;
 /// that a file's copy for the database never exists whole.
 const WRITE_CHUNK: usize = 10_000;
 
-/// The block keys worth looking up: those of valid rows that are nobody the database knows by email
-/// or phone and that repeat no earlier row of the file (those are decided without the review rule).
-fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
-    let known_emails: BTreeSet<&str> = found
+/// Block keys asked for in one statement. The keys of a whole file (some 600,000) are made at once and
+/// sorted, then asked for in runs of this many: sorted runs walk the block index once from end to end
+/// (runs of rows instead walked it once per run, half again as slow), and the statement's array is
+/// never the whole file's.
+const LOOKUP_KEYS: usize = 50_000;
+
+/// The rows whose block keys are worth looking up, in order: valid rows that are nobody the database
+/// knows by email or phone and that repeat no earlier row of the file (those are decided without the
+/// review rule).
+fn review_candidates(inputs: &[Input], found: &[KnownRow]) -> Vec<usize> {
+    let known_emails: HashSet<&str> = found
         .iter()
         .filter_map(|k| k.identity.email_key.as_deref())
         .collect();
-    let known_phones: BTreeSet<&str> = found
+    let known_phones: HashSet<&str> = found
         .iter()
         .filter_map(|k| k.identity.phone_key.as_deref())
         .collect();
-    let mut earlier: BTreeSet<&str> = BTreeSet::new();
-    let mut blocks = BTreeSet::new();
-    for r in inputs.iter().filter(|r| r.invalid.is_none()) {
+    let mut earlier: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for (i, r) in inputs.iter().enumerate() {
+        if r.invalid.is_some() {
+            continue;
+        }
         let id = &r.identity;
-        let e = id.email_key.as_deref();
-        let p = id.phone_key.as_deref();
+        let e = id.email();
+        let p = id.phone();
         let known = e.is_some_and(|e| known_emails.contains(e))
             || p.is_some_and(|p| known_phones.contains(p));
         let repeats =
@@ -197,10 +212,47 @@ fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
         earlier.extend(e);
         earlier.extend(p);
         if !known && !repeats {
-            blocks.extend(who_is_who::lookup_keys(id));
+            out.push(i);
         }
     }
-    blocks.into_iter().collect()
+    out
+}
+
+/// The block keys to look up for those rows, sorted, each once: in one buffer, as a file has some
+/// 600,000 of them (one string each cost twice the memory).
+struct LookupList {
+    text: String,
+    spans: Vec<(u32, u32)>,
+}
+
+impl LookupList {
+    fn new(inputs: &[Input], rows: &[usize]) -> LookupList {
+        let mut text = String::new();
+        let mut spans = Vec::new();
+        for &i in rows {
+            for key in who_is_who::lookup_keys(&inputs[i].identity) {
+                let start = text.len() as u32;
+                text.push_str(&key);
+                spans.push((start, text.len() as u32));
+            }
+        }
+        let at = |&(a, b): &(u32, u32)| &text[a as usize..b as usize];
+        spans.sort_unstable_by(|x, y| at(x).cmp(at(y)));
+        spans.dedup_by(|x, y| at(x) == at(y));
+        // Held while the people are read: without the growth slack (up to half of it).
+        text.shrink_to_fit();
+        spans.shrink_to_fit();
+        LookupList { text, spans }
+    }
+
+    /// The keys in sorted runs of at most `n`.
+    fn runs(&self, n: usize) -> impl Iterator<Item = Vec<&str>> {
+        self.spans.chunks(n).map(|run| {
+            run.iter()
+                .map(|&(a, b)| &self.text[a as usize..b as usize])
+                .collect()
+        })
+    }
 }
 
 /// The block lookup keys of the rows the review rule may be applied to, hashed, with their rows.
@@ -218,11 +270,16 @@ fn block_keys(inputs: &[RowInput], found: &[KnownRow]) -> Vec<String> {
 /// which every key carries), and are compared there. So the same people are kept as by comparing
 /// both contacts under every key, with less work per pair.
 struct ReviewRows<'a> {
-    /// (hash of a lookup key, row index), sorted.
-    keys: Vec<(u64, u32)>,
-    inputs: &'a [RowInput],
+    /// (hash of a lookup key, row index), sorted. The hash is cut to 32 bits: a collision among
+    /// a file's keys only has a person compared with one row more.
+    keys: Vec<(u32, u32)>,
+    inputs: &'a [Input<'a>],
     /// Per row: its email key split into (local part, domain).
     emails: Vec<Option<(&'a str, &'a str)>>,
+}
+
+fn short_hash(key: &str) -> u32 {
+    who_is_who::key_hash(key) as u32
 }
 
 fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
@@ -231,7 +288,7 @@ fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
 
 impl<'a> ReviewRows<'a> {
     /// `exact`: the people found by the rows' email and phone keys.
-    fn new(inputs: &'a [RowInput], exact: &[KnownRow]) -> ReviewRows<'a> {
+    fn new(inputs: &'a [Input<'a>], exact: &[KnownRow]) -> ReviewRows<'a> {
         let emails: BTreeSet<&str> = exact
             .iter()
             .filter_map(|k| k.identity.email_key.as_deref())
@@ -243,20 +300,20 @@ impl<'a> ReviewRows<'a> {
         let mut keys = Vec::new();
         for (i, r) in inputs.iter().enumerate() {
             let id = &r.identity;
-            let known = id.email_key.as_deref().is_some_and(|e| emails.contains(e))
-                || id.phone_key.as_deref().is_some_and(|p| phones.contains(p));
+            let known = id.email().is_some_and(|e| emails.contains(e))
+                || id.phone().is_some_and(|p| phones.contains(p));
             if r.invalid.is_some() || known {
                 continue;
             }
             for key in who_is_who::lookup_keys(id) {
-                keys.push((who_is_who::key_hash(&key), i as u32));
+                keys.push((short_hash(&key), i as u32));
             }
         }
         keys.sort_unstable();
         keys.dedup();
         let emails = inputs
             .iter()
-            .map(|r| split_email(r.identity.email_key.as_deref()))
+            .map(|r| split_email(r.identity.email()))
             .collect();
         ReviewRows {
             keys,
@@ -270,7 +327,7 @@ impl<'a> ReviewRows<'a> {
         let email = split_email(person.email_key.as_deref());
         who_is_who::block_keys(person).iter().any(|key| {
             let by_email = who_is_who::is_email_key(key);
-            let h = who_is_who::key_hash(key);
+            let h = short_hash(key);
             let from = self.keys.partition_point(|(k, _)| *k < h);
             self.keys[from..]
                 .iter()
@@ -287,7 +344,7 @@ impl<'a> ReviewRows<'a> {
                         // Phones that share no phone block (one digit longer or shorter, say)
                         // are compared here.
                         emails
-                            || match (&row.phone_key, &person.phone_key) {
+                            || match (row.phone(), person.phone()) {
                                 (Some(a), Some(b)) => {
                                     !who_is_who::phones_share_a_block(a, b)
                                         && who_is_who::within_one_edit(a, b)
@@ -295,7 +352,7 @@ impl<'a> ReviewRows<'a> {
                                 _ => false,
                             }
                     } else {
-                        match (&row.phone_key, &person.phone_key) {
+                        match (row.phone(), person.phone()) {
                             (Some(a), Some(b)) => who_is_who::within_one_edit(a, b),
                             _ => false,
                         }
@@ -520,12 +577,16 @@ impl Store {
             // Of the people in the blocks, only those the review rule can pick for some row are
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
             let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
-            let blocks = block_keys(&inputs, &found);
+            let lookups = LookupList::new(&inputs, &review_candidates(&inputs, &found));
             let review_rows = ReviewRows::new(&inputs, &found);
             let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
-            let in_blocks = tx.block_people(&blocks, MAX_BLOCK, &exact, &keep).await?;
+            let mut in_blocks = BlockFind::default();
+            for keys in lookups.runs(LOOKUP_KEYS) {
+                tx.block_people(&keys, MAX_BLOCK, &exact, &keep, &mut in_blocks)
+                    .await?;
+            }
             drop(review_rows);
-            drop(blocks);
+            drop(lookups);
             phases.done("block people", in_blocks.examined);
             found.extend(in_blocks.kept);
             let ids: Vec<i64> = found
@@ -671,7 +732,7 @@ impl Store {
                 let Some(cid) = results[i].candidate_id else {
                     continue;
                 };
-                let sk = decide::scope_key(rules.scope, inputs[i].campaign_id.as_deref());
+                let sk = decide::scope_key(rules.scope, inputs[i].campaign_id);
                 if d.take == Some(Take::Own) {
                     superseded.candidate_id.push(cid);
                     superseded.scope_key.push(sk.clone());
@@ -679,7 +740,9 @@ impl Store {
                 owned.candidate_id.push(cid);
                 owned.scope_key.push(sk);
                 owned.row_number.push(i64::from(rows[i].number));
-                owned.campaign_id.push(inputs[i].campaign_id.clone());
+                owned
+                    .campaign_id
+                    .push(inputs[i].campaign_id.map(str::to_string));
             }
             tx.supersede_ownerships(&superseded, meta.received_at)
                 .await?;
@@ -770,7 +833,9 @@ impl Store {
                     outcome_rows.reason.push(r.reason.clone());
                     outcome_rows.candidate_id.push(r.candidate_id);
                     outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
-                    outcome_rows.campaign_id.push(inputs[i].campaign_id.clone());
+                    outcome_rows
+                        .campaign_id
+                        .push(inputs[i].campaign_id.map(str::to_string));
                     outcome_rows
                         .cells
                         .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
@@ -866,16 +931,18 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
 
 /// The people under the given block keys, blocks of more than `cap` people left out (each read
 /// with a per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all of them):
-/// each person once, none of `skip` (already found), and only those `keep` accepts. One query,
-/// its rows streamed and judged as they arrive, so the people not kept (nearly all) are never held.
+/// each person once (over every call with one `found`), none of `skip` (already found), and only
+/// those `keep` accepts, added to `found`. One query, its rows streamed and judged as they arrive, so
+/// the people not kept (nearly all) are never held.
 trait BlockPeople {
     async fn block_people(
         &mut self,
-        keys: &[String],
+        keys: &[&str],
         cap: usize,
         skip: &HashSet<i64>,
         keep: &(dyn Fn(&Identity) -> bool + Sync),
-    ) -> Result<BlockFind, sqlx::Error>;
+        found: &mut BlockFind,
+    ) -> Result<(), sqlx::Error>;
 }
 
 /// What [`BlockPeople::block_people`] found.
@@ -884,13 +951,39 @@ struct BlockFind {
     kept: Vec<KnownRow>,
     /// Different people read.
     examined: usize,
+    /// Their ids.
+    seen: IdSet,
+}
+
+/// A set of candidate ids as one bit per id up to the largest: ids come from one sequence, so half a
+/// million of them take some 100 KB instead of the 14 MB of a hash set. (An id outside `u32`, which
+/// the sequence does not give, goes to a hash set.)
+#[derive(Default)]
+struct IdSet {
+    bits: Vec<u64>,
+    others: HashSet<i64>,
+}
+
+impl IdSet {
+    /// Adds `id`; whether it was not there yet.
+    fn insert(&mut self, id: i64) -> bool {
+        let Ok(id) = u32::try_from(id) else {
+            return self.others.insert(id);
+        };
+        let (word, bit) = ((id / 64) as usize, id % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let fresh = self.bits[word] & (1 << bit) == 0;
+        self.bits[word] |= 1 << bit;
+        fresh
+    }
 }
 
 impl BlockFind {
     fn take<R: Row>(
         &mut self,
         row: &R,
-        seen: &mut HashSet<i64>,
         skip: &HashSet<i64>,
         keep: &(dyn Fn(&Identity) -> bool + Sync),
     ) -> Result<(), sqlx::Error>
@@ -901,7 +994,7 @@ impl BlockFind {
         for<'c> &'c str: sqlx::ColumnIndex<R>,
     {
         let id: i64 = row.try_get("id")?;
-        if skip.contains(&id) || !seen.insert(id) {
+        if skip.contains(&id) || !self.seen.insert(id) {
             return Ok(());
         }
         self.examined += 1;
@@ -916,18 +1009,17 @@ impl BlockFind {
 impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
     async fn block_people(
         &mut self,
-        keys: &[String],
+        keys: &[&str],
         cap: usize,
         skip: &HashSet<i64>,
         keep: &(dyn Fn(&Identity) -> bool + Sync),
-    ) -> Result<BlockFind, sqlx::Error> {
+        found: &mut BlockFind,
+    ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
-        let mut found = BlockFind::default();
-        let mut seen = HashSet::new();
         for chunk in keys.chunks(chunk_len(1)) {
             let mut qb = QueryBuilder::new("WITH k(key) AS (");
             qb.push_values(chunk, |mut b, key| {
-                b.push_bind(key.clone());
+                b.push_bind(*key);
             });
             qb.push(
                 ") SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key FROM k
@@ -941,22 +1033,26 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
             qb.push(cap.to_string());
             let mut rows = qb.build().fetch(&mut **self);
             while let Some(row) = rows.try_next().await? {
-                found.take(&row, &mut seen, skip, keep)?;
+                found.take(&row, skip, keep)?;
             }
         }
-        Ok(found)
+        Ok(())
     }
 }
 
 impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
     async fn block_people(
         &mut self,
-        keys: &[String],
+        keys: &[&str],
         cap: usize,
         skip: &HashSet<i64>,
         keep: &(dyn Fn(&Identity) -> bool + Sync),
-    ) -> Result<BlockFind, sqlx::Error> {
+        found: &mut BlockFind,
+    ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
+        if keys.is_empty() {
+            return Ok(());
+        }
         let sql = format!(
             "SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key
              FROM unnest($1::text[]) AS k(key)
@@ -966,13 +1062,11 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
              JOIN candidates c ON c.id = i.id",
             cap + 1
         );
-        let mut found = BlockFind::default();
-        let mut seen = HashSet::new();
         let mut rows = sqlx::query(&sql).bind(keys).fetch(&mut **self);
         while let Some(row) = rows.try_next().await? {
-            found.take(&row, &mut seen, skip, keep)?;
+            found.take(&row, skip, keep)?;
         }
-        Ok(found)
+        Ok(())
     }
 }
 
