@@ -184,6 +184,9 @@ const WRITE_CHUNK: usize = 10_000;
 /// never the whole file's.
 const LOOKUP_KEYS: usize = 50_000;
 
+/// People read by id in one statement (a statement's array of ids is 0.8 MB).
+const PEOPLE_CHUNK: usize = 100_000;
+
 /// The rows whose block keys are worth looking up, in order: valid rows that are nobody the database
 /// knows by email or phone and that repeat no earlier row of the file (those are decided without the
 /// review rule).
@@ -270,12 +273,29 @@ impl LookupList {
 /// which every key carries), and are compared there. So the same people are kept as by comparing
 /// both contacts under every key, with less work per pair.
 struct ReviewRows<'a> {
-    /// (hash of a lookup key, row index), sorted. The hash is cut to 32 bits: a collision among
-    /// a file's keys only has a person compared with one row more.
-    keys: Vec<(u32, u32)>,
+    /// One per (lookup key, row), sorted by the key's hash: the rows under a key are a run, and
+    /// what each is compared on is beside it, in key order in `text` (half a million people are
+    /// each compared with some 50 rows: one cache miss per row to reach it cost 4 s).
+    entries: Vec<Entry>,
+    /// The entries' contacts, one after another.
+    text: String,
     inputs: &'a [Input<'a>],
-    /// Per row: its email key split into (local part, domain).
-    emails: Vec<Option<(&'a str, &'a str)>>,
+}
+
+/// A row under one of its lookup keys (see [`ReviewRows`]).
+#[derive(Clone, Copy)]
+struct Entry {
+    /// The key's hash, cut to 32 bits: a collision among a file's keys only has a person compared
+    /// with one row more.
+    hash: u32,
+    row: u32,
+    /// The row's contact under the key, in `text`: the email's local part under an email key, the
+    /// phone's digits under a phone key.
+    start: u32,
+    len: u16,
+    /// The row's phone's length in digits, 0 without one (under an email key, phones of lengths that
+    /// share no phone block are compared too).
+    phone_len: u16,
 }
 
 fn short_hash(key: &str) -> u32 {
@@ -297,7 +317,8 @@ impl<'a> ReviewRows<'a> {
             .iter()
             .filter_map(|k| k.identity.phone_key.as_deref())
             .collect();
-        let mut keys = Vec::new();
+        // (hash, row, is an email key)
+        let mut keys: Vec<(u32, u32, bool)> = Vec::new();
         for (i, r) in inputs.iter().enumerate() {
             let id = &r.identity;
             let known = id.email().is_some_and(|e| emails.contains(e))
@@ -306,60 +327,94 @@ impl<'a> ReviewRows<'a> {
                 continue;
             }
             for key in who_is_who::lookup_keys(id) {
-                keys.push((short_hash(&key), i as u32));
+                keys.push((short_hash(&key), i as u32, who_is_who::is_email_key(&key)));
             }
         }
         keys.sort_unstable();
         keys.dedup();
-        let emails = inputs
-            .iter()
-            .map(|r| split_email(r.identity.email()))
+        let mut text = String::new();
+        let entries = keys
+            .into_iter()
+            .map(|(hash, row, by_email)| {
+                let id = &inputs[row as usize].identity;
+                let contact = if by_email {
+                    split_email(id.email()).map_or("", |(local, _)| local)
+                } else {
+                    id.phone().unwrap_or_default()
+                };
+                let start = text.len() as u32;
+                text.push_str(contact);
+                Entry {
+                    hash,
+                    row,
+                    start,
+                    len: u16::try_from(contact.len()).unwrap_or(u16::MAX),
+                    phone_len: id
+                        .phone()
+                        .map_or(0, |p| u16::try_from(p.len()).unwrap_or(u16::MAX)),
+                }
+            })
             .collect();
         ReviewRows {
-            keys,
+            entries,
+            text,
             inputs,
-            emails,
         }
+    }
+
+    fn contact(&self, e: &Entry) -> &str {
+        let start = e.start as usize;
+        // A contact longer than u16 (no valid email or phone is) is compared on its first 65,535
+        // bytes; it can be near nothing anyway.
+        let end = (start + e.len as usize).min(self.text.len());
+        self.text.get(start..end).unwrap_or_default()
     }
 
     /// Whether some row may find `person` a possible same person under one of its block keys.
     fn may_pick(&self, person: &Identity, threshold: f64) -> bool {
-        let email = split_email(person.email_key.as_deref());
+        let local = split_email(person.email()).map(|(local, _)| local);
+        let phone = person.phone();
         who_is_who::block_keys(person).iter().any(|key| {
             let by_email = who_is_who::is_email_key(key);
             let h = short_hash(key);
-            let from = self.keys.partition_point(|(k, _)| *k < h);
-            self.keys[from..]
+            let from = self.entries.partition_point(|e| e.hash < h);
+            self.entries[from..]
                 .iter()
-                .take_while(|(k, _)| *k == h)
-                .any(|&(_, i)| {
-                    let row = &self.inputs[i as usize].identity;
+                .take_while(|e| e.hash == h)
+                .any(|e| {
                     let near = if by_email {
                         // The key names the domain: both have it (but for a hash collision,
                         // which keeps one person too many and changes nothing).
-                        let emails = match (self.emails[i as usize], email) {
-                            (Some((lr, _)), Some((lp, _))) => who_is_who::within_one_edit(lr, lp),
-                            _ => false,
-                        };
-                        // Phones that share no phone block (one digit longer or shorter, say)
-                        // are compared here.
-                        emails
-                            || match (row.phone(), person.phone()) {
-                                (Some(a), Some(b)) => {
-                                    !who_is_who::phones_share_a_block(a, b)
-                                        && who_is_who::within_one_edit(a, b)
-                                }
-                                _ => false,
-                            }
+                        local.is_some_and(|l| {
+                            e.len > 0 && who_is_who::within_one_edit(self.contact(e), l)
+                        }) || phone.is_some_and(|p| self.phones_near_without_a_block(e, p))
                     } else {
-                        match (row.phone(), person.phone()) {
-                            (Some(a), Some(b)) => who_is_who::within_one_edit(a, b),
-                            _ => false,
-                        }
+                        phone.is_some_and(|p| who_is_who::within_one_edit(self.contact(e), p))
                     };
-                    near && who_is_who::names_similar(row, person, threshold)
+                    near && who_is_who::names_similar(
+                        &self.inputs[e.row as usize].identity,
+                        person,
+                        threshold,
+                    )
                 })
         })
+    }
+
+    /// Phones that share no phone block (one digit longer or shorter, say) are compared under an
+    /// email key: whether the entry's row has such a phone within one edit of `phone`. The lengths
+    /// kept in the entry rule out nearly every row without reaching it.
+    fn phones_near_without_a_block(&self, e: &Entry, phone: &str) -> bool {
+        let (a, b) = (e.phone_len as usize, phone.len());
+        if a == 0 || a.abs_diff(b) > 1 || (a == b && who_is_who::phones_share_a_block(phone, phone))
+        {
+            return false;
+        }
+        self.inputs[e.row as usize]
+            .identity
+            .phone()
+            .is_some_and(|r| {
+                !who_is_who::phones_share_a_block(r, phone) && who_is_who::within_one_edit(r, phone)
+            })
     }
 }
 
@@ -578,17 +633,24 @@ impl Store {
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
             let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
             let lookups = LookupList::new(&inputs, &review_candidates(&inputs, &found));
+            let mut in_blocks = IdSet::default();
+            for keys in lookups.runs(LOOKUP_KEYS) {
+                tx.block_ids(&keys, MAX_BLOCK, &mut in_blocks).await?;
+            }
+            drop(lookups);
+            let mut block_ids = in_blocks.sorted();
+            drop(in_blocks);
+            block_ids.retain(|id| !exact.contains(id));
+            phases.done("block ids", block_ids.len());
             let review_rows = ReviewRows::new(&inputs, &found);
             let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
-            let mut in_blocks = BlockFind::default();
-            for keys in lookups.runs(LOOKUP_KEYS) {
-                tx.block_people(&keys, MAX_BLOCK, &exact, &keep, &mut in_blocks)
-                    .await?;
+            let mut kept = Vec::new();
+            for ids in block_ids.chunks(PEOPLE_CHUNK) {
+                tx.people(ids, &keep, &mut kept).await?;
             }
             drop(review_rows);
-            drop(lookups);
-            phases.done("block people", in_blocks.examined);
-            found.extend(in_blocks.kept);
+            phases.done("block people", kept.len());
+            found.extend(kept);
             let ids: Vec<i64> = found
                 .iter()
                 .map(|k| k.id)
@@ -929,30 +991,28 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 }
 
-/// The people under the given block keys, blocks of more than `cap` people left out (each read
-/// with a per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all of them):
-/// each person once (over every call with one `found`), none of `skip` (already found), and only
-/// those `keep` accepts, added to `found`. One query, its rows streamed and judged as they arrive, so
-/// the people not kept (nearly all) are never held.
+/// The people under block keys, in two steps: first their ids (blocks of more than `cap` people left
+/// out, each read with a per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all
+/// of them), then, each person once, who they are, by id in id order. Reading people key by key
+/// fetched a person once per key they were found under, in no order; by sorted id, the candidates'
+/// index and table are walked once from end to end (half the time on Postgres).
 trait BlockPeople {
-    async fn block_people(
+    /// The ids under `keys`, added to `ids`.
+    async fn block_ids(
         &mut self,
         keys: &[&str],
         cap: usize,
-        skip: &HashSet<i64>,
-        keep: &(dyn Fn(&Identity) -> bool + Sync),
-        found: &mut BlockFind,
+        ids: &mut IdSet,
     ) -> Result<(), sqlx::Error>;
-}
 
-/// What [`BlockPeople::block_people`] found.
-#[derive(Default)]
-struct BlockFind {
-    kept: Vec<KnownRow>,
-    /// Different people read.
-    examined: usize,
-    /// Their ids.
-    seen: IdSet,
+    /// Of the people with these ids (ascending), those `keep` accepts, added to `kept`. Their rows
+    /// are streamed and judged as they arrive: the people not kept (nearly all) are never held.
+    async fn people(
+        &mut self,
+        ids: &[i64],
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+        kept: &mut Vec<KnownRow>,
+    ) -> Result<(), sqlx::Error>;
 }
 
 /// A set of candidate ids as one bit per id up to the largest: ids come from one sequence, so half a
@@ -965,55 +1025,44 @@ struct IdSet {
 }
 
 impl IdSet {
-    /// Adds `id`; whether it was not there yet.
-    fn insert(&mut self, id: i64) -> bool {
+    fn insert(&mut self, id: i64) {
         let Ok(id) = u32::try_from(id) else {
-            return self.others.insert(id);
+            self.others.insert(id);
+            return;
         };
         let (word, bit) = ((id / 64) as usize, id % 64);
         if word >= self.bits.len() {
             self.bits.resize(word + 1, 0);
         }
-        let fresh = self.bits[word] & (1 << bit) == 0;
         self.bits[word] |= 1 << bit;
-        fresh
     }
-}
 
-impl BlockFind {
-    fn take<R: Row>(
-        &mut self,
-        row: &R,
-        skip: &HashSet<i64>,
-        keep: &(dyn Fn(&Identity) -> bool + Sync),
-    ) -> Result<(), sqlx::Error>
-    where
-        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'c> &'c str: sqlx::ColumnIndex<R>,
-    {
-        let id: i64 = row.try_get("id")?;
-        if skip.contains(&id) || !self.seen.insert(id) {
-            return Ok(());
+    /// The ids, ascending.
+    fn sorted(&self) -> Vec<i64> {
+        let mut out: Vec<i64> = self
+            .bits
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &word)| {
+                (0..64)
+                    .filter(move |b| word & (1 << b) != 0)
+                    .map(move |b| (w * 64 + b) as i64)
+            })
+            .collect();
+        if !self.others.is_empty() {
+            out.extend(&self.others);
+            out.sort_unstable();
         }
-        self.examined += 1;
-        let k = known_row(row)?;
-        if keep(&k.identity) {
-            self.kept.push(k);
-        }
-        Ok(())
+        out
     }
 }
 
 impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
-    async fn block_people(
+    async fn block_ids(
         &mut self,
         keys: &[&str],
         cap: usize,
-        skip: &HashSet<i64>,
-        keep: &(dyn Fn(&Identity) -> bool + Sync),
-        found: &mut BlockFind,
+        ids: &mut IdSet,
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
         for chunk in keys.chunks(chunk_len(1)) {
@@ -1022,18 +1071,41 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
                 b.push_bind(*key);
             });
             qb.push(
-                ") SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key FROM k
-                 JOIN candidate_blocks b ON b.key = k.key
-                 JOIN candidates c ON c.id = b.candidate_id
+                ") SELECT b.candidate_id FROM k JOIN candidate_blocks b ON b.key = k.key
                  WHERE (SELECT count(*) FROM (SELECT 1 FROM candidate_blocks b2
                    WHERE b2.key = k.key LIMIT ",
             );
             qb.push((cap + 1).to_string());
             qb.push(")) <= ");
             qb.push(cap.to_string());
-            let mut rows = qb.build().fetch(&mut **self);
+            let mut rows = qb.build().persistent(false).fetch(&mut **self);
             while let Some(row) = rows.try_next().await? {
-                found.take(&row, skip, keep)?;
+                ids.insert(row.try_get(0)?);
+            }
+        }
+        Ok(())
+    }
+
+    async fn people(
+        &mut self,
+        ids: &[i64],
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+        kept: &mut Vec<KnownRow>,
+    ) -> Result<(), sqlx::Error> {
+        use futures::TryStreamExt;
+        for chunk in ids.chunks(chunk_len(1)) {
+            let mut qb = QueryBuilder::new(format!("{KNOWN_COLUMNS}id IN ("));
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            let mut rows = qb.build().persistent(false).fetch(&mut **self);
+            while let Some(row) = rows.try_next().await? {
+                let k = known_row(&row)?;
+                if keep(&k.identity) {
+                    kept.push(k);
+                }
             }
         }
         Ok(())
@@ -1041,30 +1113,51 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
 }
 
 impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
-    async fn block_people(
+    async fn block_ids(
         &mut self,
         keys: &[&str],
         cap: usize,
-        skip: &HashSet<i64>,
-        keep: &(dyn Fn(&Identity) -> bool + Sync),
-        found: &mut BlockFind,
+        ids: &mut IdSet,
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
         if keys.is_empty() {
             return Ok(());
         }
         let sql = format!(
-            "SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key
-             FROM unnest($1::text[]) AS k(key)
+            "SELECT i.id FROM unnest($1::text[]) AS k(key)
              CROSS JOIN LATERAL (SELECT array_agg(l.candidate_id) AS ids FROM (SELECT candidate_id
                FROM candidate_blocks b WHERE b.key = k.key LIMIT {}) l) s
-             CROSS JOIN LATERAL unnest(CASE WHEN cardinality(s.ids) <= {cap} THEN s.ids END) AS i(id)
-             JOIN candidates c ON c.id = i.id",
+             CROSS JOIN LATERAL unnest(CASE WHEN cardinality(s.ids) <= {cap} THEN s.ids END) AS i(id)",
             cap + 1
         );
         let mut rows = sqlx::query(&sql).bind(keys).fetch(&mut **self);
         while let Some(row) = rows.try_next().await? {
-            found.take(&row, skip, keep)?;
+            ids.insert(row.try_get(0)?);
+        }
+        Ok(())
+    }
+
+    async fn people(
+        &mut self,
+        ids: &[i64],
+        keep: &(dyn Fn(&Identity) -> bool + Sync),
+        kept: &mut Vec<KnownRow>,
+    ) -> Result<(), sqlx::Error> {
+        use futures::TryStreamExt;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut rows = sqlx::query(
+            "SELECT c.id, c.first_key, c.last_key, c.email_key, c.phone_key
+             FROM unnest($1::bigint[]) AS i(id) JOIN candidates c ON c.id = i.id",
+        )
+        .bind(ids)
+        .fetch(&mut **self);
+        while let Some(row) = rows.try_next().await? {
+            let k = known_row(&row)?;
+            if keep(&k.identity) {
+                kept.push(k);
+            }
         }
         Ok(())
     }
@@ -1543,5 +1636,84 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
             qb.build().persistent(false).execute(&mut **self).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_set_gives_its_ids_once_in_order() {
+        let mut set = IdSet::default();
+        for id in [70, 3, 64, 3, 1 << 40, 63, -5, 70] {
+            set.insert(id);
+        }
+        assert_eq!(set.sorted(), [-5, 3, 63, 64, 70, 1 << 40]);
+    }
+
+    fn input(
+        first: &'static str,
+        email: Option<&'static str>,
+        phone: Option<&'static str>,
+    ) -> Input<'static> {
+        RowInput {
+            number: 2,
+            invalid: None,
+            identity: Identity {
+                first,
+                last: "cruz",
+                email_key: email,
+                phone_key: phone,
+            },
+            campaign_id: None,
+        }
+    }
+
+    fn person(first: &str, email: Option<&str>, phone: Option<&str>) -> Identity {
+        Identity {
+            first: first.into(),
+            last: "cruz".into(),
+            email_key: email.map(Into::into),
+            phone_key: phone.map(Into::into),
+        }
+    }
+
+    /// `may_pick` keeps a person exactly when some row is a possible same person sharing a block
+    /// with it: checked against the rule itself (`possible_same_person`) on near and far pairs.
+    #[test]
+    fn review_rows_pick_whom_the_rule_would_find() {
+        let rows = [
+            input("maria", Some("maria.cruz@gmail.com"), Some("639171234567")),
+            input("jose", Some("jose.cruz@yahoo.com"), Some("5215512345678")),
+            input("ana", None, Some("14155550123")),
+        ];
+        let review = ReviewRows::new(&rows, &[]);
+        let people = [
+            // email one edit off, other phone
+            person("maria", Some("maria.cruzz@gmail.com"), Some("639998887777")),
+            // phone one digit off, no email
+            person("maria", None, Some("639171234568")),
+            // a phone one digit shorter (no shared phone block), same email domain, other local part
+            person("jose", Some("jose.cruz1@yahoo.com"), Some("521551234567")),
+            // near contacts, names not similar
+            person("pedro", Some("maria.cruzz@gmail.com"), Some("639171234568")),
+            // similar name, contacts far
+            person("ana", Some("ana.cruz@gmail.com"), Some("14155559999")),
+            // the same email local part at another domain
+            person("jose", Some("jose.cruz@gmail.com"), None),
+        ];
+        for p in &people {
+            let rule = rows.iter().any(|r| {
+                who_is_who::possible_same_person(&r.identity, p, 0.92)
+                    && who_is_who::lookup_keys(&r.identity)
+                        .iter()
+                        .any(|k| who_is_who::block_keys(p).contains(k))
+            });
+            assert_eq!(review.may_pick(p, 0.92), rule, "{p:?}");
+        }
+        assert!(review.may_pick(&people[0], 0.92));
+        assert!(review.may_pick(&people[1], 0.92));
+        assert!(!review.may_pick(&people[3], 0.92));
     }
 }
