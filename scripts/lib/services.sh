@@ -256,9 +256,9 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 300
 shared_buffers = 128MB
-# every test makes its own database, and CREATE DATABASE writes it to the WAL too: keep little of it
-max_wal_size = 128MB
-min_wal_size = 32MB
+# scripts/test keeps little WAL (every test makes its own database, and CREATE DATABASE writes it to
+# the WAL too); benchmarks keep Postgres's default, so that checkpoints do not slow their writes
+max_wal_size = ${POSTGRES_MAX_WAL_SIZE:-1GB}
 max_parallel_workers_per_gather = 0
 logging_collector = off
 log_min_messages = warning
