@@ -227,11 +227,13 @@ pub fn decide<S: AsRef<str>>(
     policy: &Policy,
 ) -> Vec<Decision> {
     let mut out: Vec<Decision> = Vec::with_capacity(rows.len());
+    // Sized for every row at once: growing them row by row held the old and the new table together.
+    let valid = rows.iter().filter(|r| r.invalid.is_none()).count();
     let mut earlier = Earlier {
-        by_email: HashMap::new(),
-        by_phone: HashMap::new(),
+        by_email: HashMap::with_capacity(valid),
+        by_phone: HashMap::with_capacity(valid),
         by_block: RowBlocks::new(rows, policy.scope),
-        any_scope: HashMap::new(),
+        any_scope: HashMap::with_capacity(2 * valid),
     };
     for (i, row) in rows.iter().enumerate() {
         let decision = match row.invalid() {

@@ -332,16 +332,21 @@ impl<'a> ReviewRows<'a> {
         }
         keys.sort_unstable();
         keys.dedup();
-        let mut text = String::new();
+        let contact = |row: u32, by_email: bool| {
+            let id = &inputs[row as usize].identity;
+            if by_email {
+                split_email(id.email()).map_or("", |(local, _)| local)
+            } else {
+                id.phone().unwrap_or_default()
+            }
+        };
+        let mut text =
+            String::with_capacity(keys.iter().map(|&(_, r, e)| contact(r, e).len()).sum());
         let entries = keys
             .into_iter()
             .map(|(hash, row, by_email)| {
                 let id = &inputs[row as usize].identity;
-                let contact = if by_email {
-                    split_email(id.email()).map_or("", |(local, _)| local)
-                } else {
-                    id.phone().unwrap_or_default()
-                };
+                let contact = contact(row, by_email);
                 let start = text.len() as u32;
                 text.push_str(contact);
                 Entry {
@@ -1016,8 +1021,8 @@ trait BlockPeople {
 }
 
 /// A set of candidate ids as one bit per id up to the largest: ids come from one sequence, so half a
-/// million of them take some 100 KB instead of the 14 MB of a hash set. (An id outside `u32`, which
-/// the sequence does not give, goes to a hash set.)
+/// million of them take some 100 KB instead of the 14 MB of a hash set. Ids from 2^27 on (a database
+/// of more than a hundred million candidates) go to a hash set, so the bits never take more than 16 MB.
 #[derive(Default)]
 struct IdSet {
     bits: Vec<u64>,
@@ -1026,7 +1031,7 @@ struct IdSet {
 
 impl IdSet {
     fn insert(&mut self, id: i64) {
-        let Ok(id) = u32::try_from(id) else {
+        let Some(id) = u32::try_from(id).ok().filter(|&id| id < 1 << 27) else {
             self.others.insert(id);
             return;
         };
@@ -1646,10 +1651,10 @@ mod tests {
     #[test]
     fn an_id_set_gives_its_ids_once_in_order() {
         let mut set = IdSet::default();
-        for id in [70, 3, 64, 3, 1 << 40, 63, -5, 70] {
+        for id in [70, 3, 64, 3, 1 << 40, 63, -5, 70, 1 << 27, 1 << 27] {
             set.insert(id);
         }
-        assert_eq!(set.sorted(), [-5, 3, 63, 64, 70, 1 << 40]);
+        assert_eq!(set.sorted(), [-5, 3, 63, 64, 70, 1 << 27, 1 << 40]);
     }
 
     fn input(
