@@ -279,14 +279,12 @@ fn decide_row<S: AsRef<str>>(
     policy: &Policy,
 ) -> Decision {
     let id = &row.identity;
-    let sk = scope_key(policy.scope, row.campaign());
+    let sk = row_scope(policy.scope, row);
 
     // 1. The same person earlier in this file.
     let first_same = [
-        id.email()
-            .and_then(|e| earlier.by_email.get(&(row_scope(policy.scope, row), e))),
-        id.phone()
-            .and_then(|p| earlier.by_phone.get(&(row_scope(policy.scope, row), p))),
+        id.email().and_then(|e| earlier.by_email.get(&(sk, e))),
+        id.phone().and_then(|p| earlier.by_phone.get(&(sk, p))),
     ]
     .into_iter()
     .flatten()
@@ -349,7 +347,7 @@ fn decide_row<S: AsRef<str>>(
         (Some(&cid), _) | (None, Some(&cid)) => {
             let person = known.people.get(&cid);
             let owner = person
-                .and_then(|p| p.owners.get(&sk))
+                .and_then(|p| p.owners.get(sk))
                 .filter(|o| o.expires_at > policy.now);
             let (outcome, reason, take) = match owner {
                 Some(Owner {
@@ -423,7 +421,7 @@ fn decide_row<S: AsRef<str>>(
     // never make a row compare with thousands.
     let similar_row = keys
         .iter()
-        .map(|k| earlier.by_block.before(block_hash(&sk, k), i))
+        .map(|k| earlier.by_block.before(block_hash(sk, k), i))
         .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
         .flatten()
         .filter(|&j| {

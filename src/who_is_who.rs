@@ -32,15 +32,6 @@ impl<S: AsRef<str>> Identity<S> {
     pub fn phone(&self) -> Option<&str> {
         self.phone_key.as_ref().map(AsRef::as_ref)
     }
-    /// The same identity, borrowed.
-    pub fn borrowed(&self) -> Identity<&str> {
-        Identity {
-            first: self.first(),
-            last: self.last(),
-            email_key: self.email(),
-            phone_key: self.phone(),
-        }
-    }
     fn full(&self) -> String {
         join(self.first(), self.last())
     }
