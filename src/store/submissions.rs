@@ -190,15 +190,7 @@ const PEOPLE_CHUNK: usize = 100_000;
 /// The rows whose block keys are worth looking up, in order: valid rows that are nobody the database
 /// knows by email or phone and that repeat no earlier row of the file (those are decided without the
 /// review rule).
-fn review_candidates(inputs: &[Input], found: &[KnownRow]) -> Vec<usize> {
-    let known_emails: HashSet<&str> = found
-        .iter()
-        .filter_map(|k| k.identity.email_key.as_deref())
-        .collect();
-    let known_phones: HashSet<&str> = found
-        .iter()
-        .filter_map(|k| k.identity.phone_key.as_deref())
-        .collect();
+fn review_candidates(inputs: &[Input], exact: &ExactKeys) -> Vec<usize> {
     let mut earlier: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
     for (i, r) in inputs.iter().enumerate() {
@@ -208,17 +200,37 @@ fn review_candidates(inputs: &[Input], found: &[KnownRow]) -> Vec<usize> {
         let id = &r.identity;
         let e = id.email();
         let p = id.phone();
-        let known = e.is_some_and(|e| known_emails.contains(e))
-            || p.is_some_and(|p| known_phones.contains(p));
         let repeats =
             e.is_some_and(|e| earlier.contains(e)) || p.is_some_and(|p| earlier.contains(p));
         earlier.extend(e);
         earlier.extend(p);
-        if !known && !repeats {
+        if !exact.knows(id) && !repeats {
             out.push(i);
         }
     }
     out
+}
+
+/// The email and phone keys of the people found by the rows' own keys: a row with one of them is
+/// decided without the review rule.
+struct ExactKeys<'a> {
+    emails: HashSet<&'a str>,
+    phones: HashSet<&'a str>,
+}
+
+impl<'a> ExactKeys<'a> {
+    fn new(found: &'a [KnownRow]) -> ExactKeys<'a> {
+        ExactKeys {
+            emails: found.iter().filter_map(|k| k.identity.email()).collect(),
+            phones: found.iter().filter_map(|k| k.identity.phone()).collect(),
+        }
+    }
+
+    /// Whether someone found has this row's email or phone.
+    fn knows(&self, id: &Identity<&str>) -> bool {
+        id.email().is_some_and(|e| self.emails.contains(e))
+            || id.phone().is_some_and(|p| self.phones.contains(p))
+    }
 }
 
 /// The block keys to look up for those rows, sorted, each once: in one buffer, as a file has some
@@ -307,23 +319,12 @@ fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
 }
 
 impl<'a> ReviewRows<'a> {
-    /// `exact`: the people found by the rows' email and phone keys.
-    fn new(inputs: &'a [Input<'a>], exact: &[KnownRow]) -> ReviewRows<'a> {
-        let emails: BTreeSet<&str> = exact
-            .iter()
-            .filter_map(|k| k.identity.email_key.as_deref())
-            .collect();
-        let phones: BTreeSet<&str> = exact
-            .iter()
-            .filter_map(|k| k.identity.phone_key.as_deref())
-            .collect();
+    fn new(inputs: &'a [Input<'a>], exact: &ExactKeys) -> ReviewRows<'a> {
         // (hash, row, is an email key)
         let mut keys: Vec<(u32, u32, bool)> = Vec::new();
         for (i, r) in inputs.iter().enumerate() {
             let id = &r.identity;
-            let known = id.email().is_some_and(|e| emails.contains(e))
-                || id.phone().is_some_and(|p| phones.contains(p));
-            if r.invalid.is_some() || known {
+            if r.invalid.is_some() || exact.knows(id) {
                 continue;
             }
             for key in who_is_who::lookup_keys(id) {
@@ -637,7 +638,8 @@ impl Store {
             // Of the people in the blocks, only those the review rule can pick for some row are
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
             let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
-            let lookups = LookupList::new(&inputs, &review_candidates(&inputs, &found));
+            let exact_keys = ExactKeys::new(&found);
+            let lookups = LookupList::new(&inputs, &review_candidates(&inputs, &exact_keys));
             let mut in_blocks = IdSet::default();
             for keys in lookups.runs(LOOKUP_KEYS) {
                 tx.block_ids(&keys, MAX_BLOCK, &mut in_blocks).await?;
@@ -647,13 +649,14 @@ impl Store {
             drop(in_blocks);
             block_ids.retain(|id| !exact.contains(id));
             phases.done("block ids", block_ids.len());
-            let review_rows = ReviewRows::new(&inputs, &found);
+            let review_rows = ReviewRows::new(&inputs, &exact_keys);
             let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
             let mut kept = Vec::new();
             for ids in block_ids.chunks(PEOPLE_CHUNK) {
                 tx.people(ids, &keep, &mut kept).await?;
             }
             drop(review_rows);
+            drop(exact_keys);
             phases.done("block people", kept.len());
             found.extend(kept);
             let ids: Vec<i64> = found
@@ -1693,7 +1696,7 @@ mod tests {
             input("jose", Some("jose.cruz@yahoo.com"), Some("5215512345678")),
             input("ana", None, Some("14155550123")),
         ];
-        let review = ReviewRows::new(&rows, &[]);
+        let review = ReviewRows::new(&rows, &ExactKeys::new(&[]));
         let people = [
             // email one edit off, other phone
             person("maria", Some("maria.cruzz@gmail.com"), Some("639998887777")),
