@@ -53,6 +53,31 @@ fn visible_worksheets(meta: &[calamine::Sheet]) -> (Vec<String>, bool) {
     (names, hidden)
 }
 
+/// The body of [`read_xlsx`] and [`read_xlsb`]: calamine gives both formats a streaming cell reader
+/// with the same methods, but no trait they share.
+macro_rules! stream_worksheets {
+    ($wb:expr, $format:expr, $budget:expr, $sink:expr) => {{
+        let mut wb = $wb;
+        let (names, hidden) = visible_worksheets(wb.sheets_metadata());
+        for name in names {
+            let mut cells = wb
+                .worksheet_cells_reader(&name)
+                .map_err(|e| calamine_error($format, e))?;
+            let next = || {
+                let cell = cells.next_cell().map_err(|e| calamine_error($format, e))?;
+                Ok(cell.map(|c| {
+                    let (row, col) = c.get_position();
+                    (row, col, from_data_ref(c.get_value()))
+                }))
+            };
+            if stream_sheet($budget, $sink, name, next)? {
+                break;
+            }
+        }
+        Ok(hidden)
+    }};
+}
+
 /// Streams the visible worksheets of an xlsx or xlsm file; returns whether some sheets are hidden.
 pub(crate) fn read_xlsx(
     bytes: &[u8],
@@ -60,24 +85,8 @@ pub(crate) fn read_xlsx(
     sink: &mut Sink<'_>,
 ) -> Result<bool, SheetError> {
     const F: &str = "Excel";
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
-    let (names, hidden) = visible_worksheets(wb.sheets_metadata());
-    for name in names {
-        let mut cells = wb
-            .worksheet_cells_reader(&name)
-            .map_err(|e| calamine_error(F, e))?;
-        let next = || {
-            let cell = cells.next_cell().map_err(|e| calamine_error(F, e))?;
-            Ok(cell.map(|c| {
-                let (row, col) = c.get_position();
-                (row, col, from_data_ref(c.get_value()))
-            }))
-        };
-        if stream_sheet(budget, sink, name, next)? {
-            break;
-        }
-    }
-    Ok(hidden)
+    let wb: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
+    stream_worksheets!(wb, F, budget, sink)
 }
 
 /// Streams the visible worksheets of an xlsb file; returns whether some sheets are hidden.
@@ -87,24 +96,8 @@ pub(crate) fn read_xlsb(
     sink: &mut Sink<'_>,
 ) -> Result<bool, SheetError> {
     const F: &str = "Excel binary (.xlsb)";
-    let mut wb: Xlsb<_> = Xlsb::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
-    let (names, hidden) = visible_worksheets(wb.sheets_metadata());
-    for name in names {
-        let mut cells = wb
-            .worksheet_cells_reader(&name)
-            .map_err(|e| calamine_error(F, e))?;
-        let next = || {
-            let cell = cells.next_cell().map_err(|e| calamine_error(F, e))?;
-            Ok(cell.map(|c| {
-                let (row, col) = c.get_position();
-                (row, col, from_data_ref(c.get_value()))
-            }))
-        };
-        if stream_sheet(budget, sink, name, next)? {
-            break;
-        }
-    }
-    Ok(hidden)
+    let wb: Xlsb<_> = Xlsb::new(Cursor::new(bytes)).map_err(|e| calamine_error(F, e))?;
+    stream_worksheets!(wb, F, budget, sink)
 }
 
 /// Reads an ods file (the caller has run the ODS guard); returns whether some sheets are hidden.
