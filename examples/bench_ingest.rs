@@ -566,6 +566,15 @@ async fn main() -> anyhow::Result<()> {
                 template_db.display(),
                 t.elapsed().as_secs_f64()
             );
+        } else {
+            // Templates kept by an older build take this build's migrations (untimed).
+            let t = Instant::now();
+            migrate(&bin, &template_url, &work)?;
+            migrate(&bin, &format!("sqlite://{}", template_db.display()), &work)?;
+            println!(
+                "--keep: templates migrated in {:.1}s (untimed)",
+                t.elapsed().as_secs_f64()
+            );
         }
         let t = Instant::now();
         admin

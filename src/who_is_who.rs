@@ -5,8 +5,8 @@
 //!   with first and last name swapped) **and** email local parts of the same domain, or phone digits,
 //!   within one edit or one transposition. Similar names alone never make a duplicate.
 //!
-//! The database finds the few candidates worth comparing through [`block_keys`]: two keys per contact
-//! that any contact within one edit shares with it, joined with the name initials (see [`near_keys`],
+//! The database finds the few candidates worth comparing through [`block_keys`]: a few keys per
+//! contact of which any contact within one edit shares one with it, joined with the name initials (see [`near_keys`],
 //! `phone_keys`), so no row ever scans all candidates.
 
 /// What identity is compared on: the match keys of SPEC §6.1. Owned (`String`, the default) or
@@ -124,37 +124,68 @@ fn within_one_edit_of<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     }
 }
 
-/// The two keys a contact string is indexed under, tagged with `tag` and the string's length:
-/// its first `h` and last `h` characters, `h = (len - 1) / 2`. Between the two parts at least one
-/// character is uncovered, so one edit or one adjacent swap leaves the head or the tail intact.
-pub fn near_keys(tag: &str, s: &str) -> [String; 2] {
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    let h = n.saturating_sub(1) / 2;
-    let head: String = chars[..h].iter().collect();
-    let tail: String = chars[n - h..].iter().collect();
-    [format!("{tag}h{n}:{head}"), format!("{tag}t{n}:{tail}")]
+/// The lengths of the three parts a contact string of `n` characters is cut into for its keys:
+/// `A · B · C` with one uncovered character between A and B and between B and C (none for strings
+/// shorter than three).
+fn near_parts(n: usize) -> (usize, usize, usize) {
+    let p = n.saturating_sub(2);
+    let a = p / 3;
+    let b = (p - a) / 2;
+    (a, b, p - a - b)
 }
 
-/// The keys to look up to find every stored contact within one edit of `s`: the stored keys of
-/// strings one shorter, as long, and one longer, taken from `s` (an insertion or deletion before
-/// the tail shifts only the head, and after the head only the tail).
+/// The three keys a contact string is indexed under, tagged with `tag` and the string's length:
+/// its parts A + B, A + C and B + C (see [`near_parts`]). One edit or one adjacent swap changes at
+/// most one part (the uncovered characters keep a swap from reaching two), so the other two, one
+/// key, stay intact; each key covers two thirds of the string, so a block holds only people whose
+/// contacts share most of it (halves, as before, put every `maria.santos…` of a domain in one).
+pub fn near_keys(tag: &str, s: &str) -> [String; 3] {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    let (la, lb, lc) = near_parts(n);
+    let part = |from: usize, len: usize| -> String {
+        chars[from.min(n)..(from + len).min(n)].iter().collect()
+    };
+    let (a, b, c) = (part(0, la), part(la + 1, lb), part(n - lc, lc));
+    [
+        format!("{tag}ab{n}:{a}{b}"),
+        format!("{tag}ac{n}:{a}{c}"),
+        format!("{tag}bc{n}:{b}{c}"),
+    ]
+}
+
+/// The keys to look up to find every stored contact within one edit of `s`: for stored strings one
+/// shorter, as long and one longer, the keys of [`near_keys`] taken from `s` as each part would
+/// stand after the edit: a part before the edit at its place from the start (A, and B in A + B),
+/// a part after it at its place from the end (C, and B in B + C).
 pub fn near_lookup_keys(tag: &str, s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let m = chars.len();
-    let mut out = Vec::with_capacity(6);
+    let part = |from: isize, len: usize| -> Option<String> {
+        let from = usize::try_from(from).ok()?;
+        (from + len <= m || len == 0)
+            .then(|| chars[from.min(m)..(from + len).min(m)].iter().collect())
+    };
+    let mut out = Vec::with_capacity(9);
     for n in m.saturating_sub(1)..=m + 1 {
         if n == 0 {
             continue;
         }
-        let h = (n - 1) / 2;
-        if h > m {
-            continue;
+        let (la, lb, lc) = near_parts(n);
+        let shift = m as isize - n as isize;
+        let a = part(0, la);
+        let b_from_start = part(la as isize + 1, lb);
+        let b_from_end = part(la as isize + 1 + shift, lb);
+        let c = part(m as isize - lc as isize, lc);
+        if let (Some(a), Some(b)) = (&a, &b_from_start) {
+            out.push(format!("{tag}ab{n}:{a}{b}"));
         }
-        let head: String = chars[..h].iter().collect();
-        let tail: String = chars[m - h..].iter().collect();
-        out.push(format!("{tag}h{n}:{head}"));
-        out.push(format!("{tag}t{n}:{tail}"));
+        if let (Some(a), Some(c)) = (&a, &c) {
+            out.push(format!("{tag}ac{n}:{a}{c}"));
+        }
+        if let (Some(b), Some(c)) = (&b_from_end, &c) {
+            out.push(format!("{tag}bc{n}:{b}{c}"));
+        }
     }
     out
 }
@@ -312,48 +343,70 @@ mod tests {
         assert!(!possible_same_person(&a, &f, 0.92));
     }
 
-    /// Every string within one edit of another shares a stored key with the other's lookup keys.
+    /// Every string within one edit of another shares a stored key with the other's lookup keys,
+    /// at every length (the parts degenerate below three characters) and with non-ASCII letters.
     #[test]
     fn blocks_find_every_near_string() {
-        let base = "juan.delacruz42";
-        let alphabet = ['a', 'z', '.', '4'];
-        let chars: Vec<char> = base.chars().collect();
-        let mut variants = vec![base.to_string()];
-        for i in 0..=chars.len() {
-            for c in alphabet {
-                let mut v = chars.clone();
-                v.insert(i, c);
-                variants.push(v.into_iter().collect());
-            }
-            if i < chars.len() {
-                let mut v = chars.clone();
-                v.remove(i);
-                variants.push(v.iter().collect());
+        let alphabet = ['a', 'z', '.', '4', 'ñ'];
+        let full = "juan.delacruz42.ñoño";
+        // (An empty local part is no email: from one character on.)
+        for len in 1..=full.chars().count() {
+            let base: String = full.chars().take(len).collect();
+            let chars: Vec<char> = base.chars().collect();
+            let mut variants = vec![base.clone()];
+            for i in 0..=chars.len() {
                 for c in alphabet {
                     let mut v = chars.clone();
-                    v[i] = c;
+                    v.insert(i, c);
+                    variants.push(v.into_iter().collect());
+                }
+                if i < chars.len() {
+                    let mut v = chars.clone();
+                    v.remove(i);
+                    variants.push(v.iter().collect());
+                    for c in alphabet {
+                        let mut v = chars.clone();
+                        v[i] = c;
+                        variants.push(v.into_iter().collect());
+                    }
+                }
+                if i + 1 < chars.len() {
+                    let mut v = chars.clone();
+                    v.swap(i, i + 1);
                     variants.push(v.into_iter().collect());
                 }
             }
-            if i + 1 < chars.len() {
-                let mut v = chars.clone();
-                v.swap(i, i + 1);
-                variants.push(v.into_iter().collect());
+            for v in variants.iter().filter(|v| !v.is_empty()) {
+                assert!(within_one_edit(&base, v), "{v}");
+                let stored = near_keys("x", &base);
+                let looked = near_lookup_keys("x", v);
+                assert!(
+                    stored.iter().any(|k| looked.contains(k)),
+                    "{v:?} not found from {base:?}"
+                );
+                // And the other way round.
+                let stored = near_keys("x", v);
+                let looked = near_lookup_keys("x", &base);
+                assert!(
+                    stored.iter().any(|k| looked.contains(k)),
+                    "{base:?} from {v:?}"
+                );
             }
         }
-        for v in &variants {
-            assert!(within_one_edit(base, v), "{v}");
-            let stored = near_keys("x", base);
-            let looked = near_lookup_keys("x", v);
-            assert!(
-                stored.iter().any(|k| looked.contains(k)),
-                "{v} not found from {base}"
-            );
-            // And the other way round.
-            let stored = near_keys("x", v);
-            let looked = near_lookup_keys("x", base);
-            assert!(stored.iter().any(|k| looked.contains(k)), "{base} from {v}");
-        }
+    }
+
+    /// A block holds the people whose contacts share two of three parts: of the many people of one
+    /// name and domain whose addresses differ in the digits at the end, only the key of the name
+    /// part is shared (halves put them under both keys, with every address that starts alike).
+    #[test]
+    fn blocks_part_people_of_one_name() {
+        let keys = |s: &str| near_keys("x", s);
+        let (a, b) = (keys("maria.santos.123456"), keys("maria.santos.987654"));
+        assert_eq!(a.iter().filter(|k| b.contains(k)).count(), 1, "{a:?} {b:?}");
+        assert!(keys("maria.sanchez.12345").iter().all(|k| !a.contains(k)));
+        // One edit anywhere keeps one key.
+        let c = keys("maria.santso.123456");
+        assert_eq!(a.iter().filter(|k| c.contains(k)).count(), 1);
     }
 
     #[test]
@@ -433,7 +486,7 @@ mod tests {
             Some("639171234567"),
         );
         let kinds: Vec<bool> = block_keys(&a).iter().map(|k| is_email_key(k)).collect();
-        assert_eq!(kinds, [true, true, false, false]);
+        assert_eq!(kinds, [true, true, true, false, false]);
         assert!(lookup_keys(&id("e", "p", Some("p@e.ph"), None))
             .iter()
             .all(|k| is_email_key(k)));

@@ -12,7 +12,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
 /// The people of the test: Philippine and Brazilian mobiles (12 and 13 digits), an 11-digit
-/// number, a 10-digit one (keeps the old keys), one without a phone, one without a last name.
+/// number, a 10-digit one (keeps the old keys), one without a phone, one without a last name;
+/// email local parts long, short (one and two characters), with a dot, with letters beyond ASCII.
 fn people() -> Vec<Identity> {
     let p = |first: &str, last: &str, email: Option<&str>, phone: Option<&str>| Identity {
         first: first.into(),
@@ -32,26 +33,35 @@ fn people() -> Vec<Identity> {
         p("li", "wei", None, Some("6591234567")),
         p("ben", "cruz", Some("ben.cruz@acme.ph"), None),
         p("maria", "", None, Some("639189876543")),
+        p("ines", "munoz", Some("ines.muñoz.1987@correo.es"), None),
+        p("x", "y", Some("x@y.ph"), None),
+        p("jo", "ly", Some("jo@ly.ph"), Some("639170000001")),
     ]
 }
 
-/// The phone keys as versions before 0006 stored them: the last 7 digits, 3 + 1 + 3.
+/// The block keys as versions before 0006 stored them: phones by their last 7 digits, 3 + 1 + 3;
+/// email local parts by halves, their first and last (n - 1) / 2 characters (before 0008).
 fn old_block_keys(id: &Identity) -> Vec<String> {
-    let phone: Option<String> = id.phone_key.clone();
-    let without_phone = Identity {
-        phone_key: None,
-        ..id.clone()
-    };
-    let mut keys = who_is_who::block_keys(&without_phone);
-    if let Some(digits) = phone {
-        let sig = who_is_who::block_keys(&Identity {
-            email_key: Some("x@y".into()),
-            ..without_phone.clone()
-        })[0]
-            .split('|')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+    let mut letters: Vec<char> = [&id.first, &id.last]
+        .iter()
+        .filter_map(|s| s.chars().next())
+        .collect();
+    letters.sort_unstable();
+    if letters.is_empty() {
+        return Vec::new();
+    }
+    let sig: String = letters.into_iter().collect();
+    let mut keys = Vec::new();
+    if let Some((local, domain)) = id.email_key.as_deref().and_then(|e| e.rsplit_once('@')) {
+        let chars: Vec<char> = local.chars().collect();
+        let n = chars.len();
+        let h = n.saturating_sub(1) / 2;
+        let head: String = chars[..h].iter().collect();
+        let tail: String = chars[n - h..].iter().collect();
+        keys.push(format!("{sig}|e:{domain}:h{n}:{head}"));
+        keys.push(format!("{sig}|e:{domain}:t{n}:{tail}"));
+    }
+    if let Some(digits) = &id.phone_key {
         let n = digits.len();
         let sub = &digits[n - 7..];
         keys.push(format!("{sig}|p{n}h:{}", &sub[..3]));
@@ -75,7 +85,7 @@ async fn migrator_before(dir: &str, version: i64, tmp: &Path) -> Migrator {
 }
 
 /// The same test on either backend's connection (`$conn`, the migrations in `$dir`).
-macro_rules! phone_blocks_are_rewritten {
+macro_rules! old_block_keys_are_rewritten {
     ($conn:expr, $dir:expr) => {{
         let dir: &str = $dir;
         let tmp = tempfile::tempdir().unwrap();
@@ -129,21 +139,24 @@ macro_rules! phone_blocks_are_rewritten {
         assert!(who_is_who::lookup_keys(ana)
             .iter()
             .any(|k| k.ends_with("|p12h:1712")));
+        assert!(who_is_who::lookup_keys(ana)
+            .iter()
+            .any(|k| k.ends_with("|e:gmail.com:ac8:anes")));
         conn.close().await.ok();
     }};
 }
 
 #[tokio::test]
-async fn phone_blocks_are_rewritten_on_sqlite() {
+async fn old_block_keys_are_rewritten_on_sqlite() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("{}?mode=rwc", support::fresh_sqlite_url(tmp.path()));
     let conn = SqliteConnection::connect(&url).await.unwrap();
-    phone_blocks_are_rewritten!(conn, "migrations/sqlite");
+    old_block_keys_are_rewritten!(conn, "migrations/sqlite");
 }
 
 #[tokio::test]
-async fn phone_blocks_are_rewritten_on_postgres() {
+async fn old_block_keys_are_rewritten_on_postgres() {
     let url = support::fresh_postgres_url().await;
     let conn = PgConnection::connect(&url).await.unwrap();
-    phone_blocks_are_rewritten!(conn, "migrations/postgres");
+    old_block_keys_are_rewritten!(conn, "migrations/postgres");
 }
