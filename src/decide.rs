@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::hash_runs::HashRuns;
 use crate::outcome::Outcome;
 use crate::settings::Scope;
 use crate::who_is_who::{self, Identity};
@@ -171,6 +172,7 @@ struct Earlier<'a> {
 /// times this). A hash collision merely puts one more earlier row to compare; the comparison is exact.
 struct RowBlocks {
     entries: Vec<(u64, u32)>,
+    runs: HashRuns,
 }
 
 impl RowBlocks {
@@ -186,16 +188,16 @@ impl RowBlocks {
             }
         }
         entries.sort_unstable();
-        RowBlocks { entries }
+        let runs = HashRuns::new(&entries, |&(h, _)| (h >> 32) as u32);
+        RowBlocks { entries, runs }
     }
 
     /// The valid rows before row `i` under block hash `h`, in order.
     fn before(&self, h: u64, i: usize) -> impl ExactSizeIterator<Item = usize> + '_ {
-        let from = self.entries.partition_point(|&(k, _)| k < h);
-        let to = self
-            .entries
-            .partition_point(|&(k, r)| (k, r as usize) < (h, i));
-        self.entries[from..to].iter().map(|&(_, j)| j as usize)
+        let bucket = &self.entries[self.runs.bucket((h >> 32) as u32)];
+        let from = bucket.partition_point(|&(k, _)| k < h);
+        let to = bucket.partition_point(|&(k, r)| (k, r as usize) < (h, i));
+        bucket[from..to].iter().map(|&(_, j)| j as usize)
     }
 }
 

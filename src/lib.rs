@@ -17,6 +17,7 @@ pub mod email;
 pub mod email_commands;
 pub mod email_intake;
 pub mod field;
+pub mod hash_runs;
 pub mod header;
 pub mod health;
 pub mod inbound;

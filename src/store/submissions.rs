@@ -13,6 +13,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{on_pool, Store, StoreError, WritePool};
 use crate::decide::{self, Decision, Known, KnownPeople, Owner, Person, Policy, RowInput, Take};
+use crate::hash_runs::HashRuns;
 use crate::outcome::Outcome;
 use crate::rows::PreparedRow;
 use crate::settings::Scope;
@@ -289,6 +290,8 @@ struct ReviewRows<'a> {
     /// what each is compared on is beside it, in key order in `text` (half a million people are
     /// each compared with some 50 rows: one cache miss per row to reach it cost 4 s).
     entries: Vec<Entry>,
+    /// Where each hash's run starts, found without a binary search.
+    runs: HashRuns,
     /// The entries' contacts, one after another.
     text: String,
     inputs: &'a [Input<'a>],
@@ -360,9 +363,11 @@ impl<'a> ReviewRows<'a> {
                         .map_or(0, |p| u16::try_from(p.len()).unwrap_or(u16::MAX)),
                 }
             })
-            .collect();
+            .collect::<Vec<Entry>>();
+        let runs = HashRuns::new(&entries, |e| e.hash);
         ReviewRows {
             entries,
+            runs,
             text,
             inputs,
         }
@@ -383,10 +388,9 @@ impl<'a> ReviewRows<'a> {
         who_is_who::block_keys(person).iter().any(|key| {
             let by_email = who_is_who::is_email_key(key);
             let h = short_hash(key);
-            let from = self.entries.partition_point(|e| e.hash < h);
-            self.entries[from..]
+            self.entries[self.runs.bucket(h)]
                 .iter()
-                .take_while(|e| e.hash == h)
+                .filter(|e| e.hash == h)
                 .any(|e| {
                     let near = if by_email {
                         // The key names the domain: both have it (but for a hash collision,
