@@ -14,7 +14,7 @@ use agency_portal::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::submissions::{Channel, Rules};
-use agency_portal::store::Store;
+use agency_portal::store::{Backend, Store};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 fn directory() -> Directory {
@@ -177,6 +177,30 @@ async fn every_outcome(store: Store) {
     assert_eq!(outcomes(&mixed), ["review"]);
 }
 
+/// How many block keys the store keeps for candidate `id`.
+async fn block_rows(store: &Store, id: i64) -> i64 {
+    use sqlx::Connection;
+    let sql = "SELECT count(*) FROM candidate_blocks WHERE candidate_id = $1";
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(store.url()).await.unwrap();
+            sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(store.url()).await.unwrap();
+            sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        }
+    }
+}
+
 on_both_backends!(a_contact_a_record_takes_later_is_where_the_review_rule_finds_it);
 async fn a_contact_a_record_takes_later_is_where_the_review_rule_finds_it(store: Store) {
     let w = World::new(store, Scope::Company).await;
@@ -193,6 +217,12 @@ async fn a_contact_a_record_takes_later_is_where_the_review_rule_finds_it(store:
         )
         .await;
     assert_eq!(outcomes(&again), ["previously_submitted"]);
+    // Her block keys are those of her record now (three of the email, two of the mobile), the
+    // email's alone gone.
+    assert_eq!(
+        block_rows(&w.pipeline.store, first.outcomes[0].candidate_id.unwrap()).await,
+        5
+    );
     // Another agency's Gina Lopez with another address and that mobile one digit off: possibly
     // her, found through the mobile the record took.
     let near = w

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::submissions::Rules;
+use super::submissions::{NewBlocks, Rules, WriteBlocks};
 use super::{on_pool, Store, StoreError, WritePool};
 use crate::decide::scope_key;
 use crate::validation::Candidate;
@@ -159,13 +159,9 @@ impl Store {
                     email_key,
                     phone_key,
                 };
-                for key in who_is_who::block_keys(&identity) {
-                    sqlx::query("INSERT INTO candidate_blocks (key, candidate_id) VALUES ($1, $2)")
-                        .bind(key)
-                        .bind(candidate_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let mut blocks = NewBlocks::default();
+                blocks.push(&identity, candidate_id);
+                tx.insert_blocks(&blocks).await?;
                 let received_at: DateTime<Utc> = row.try_get("received_at")?;
                 let campaign: Option<String> = row.try_get("campaign_id")?;
                 sqlx::query(
