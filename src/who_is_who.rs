@@ -85,6 +85,13 @@ pub fn names_similar(
 /// Email local parts of the same domain, or phone digits, within one edit or one transposition.
 pub fn contacts_near(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>>) -> bool {
     let emails = match (a.email(), b.email()) {
+        // Of one domain, addresses within one edit (of one character: four bytes at most) differ
+        // in length by four bytes at most and end alike: many pairs are ruled out unsplit.
+        (Some(x), Some(y))
+            if x.len().abs_diff(y.len()) > 4 || x.bytes().last() != y.bytes().last() =>
+        {
+            false
+        }
         (Some(x), Some(y)) => match (x.rsplit_once('@'), y.rsplit_once('@')) {
             (Some((lx, dx)), Some((ly, dy))) => dx == dy && within_one_edit(lx, ly),
             _ => false,
@@ -205,23 +212,17 @@ fn initials(id: &Identity<impl AsRef<str>>) -> Option<String> {
 
 /// Phone numbers are compared within one edit, but a valid number with a digit more or less is
 /// another kind of number (the row would be invalid), so phone blocks cover same-length edits: the
-/// number's last digits split into head + one uncovered digit + tail, so that one substitution or
-/// adjacent swap anywhere leaves the head or the tail intact. Numbers of 11 digits or more (nearly
-/// every mobile number with its country code) use their last 9 digits, 4 + 1 + 4 (the tail is four
-/// subscriber digits; the head may carry a mobile network's digits, so its blocks are larger);
-/// shorter ones their last 7, 3 + 1 + 3. (Migration 0006 moved stored keys from the earlier
-/// 3 + 1 + 3 for all lengths.)
-fn phone_keys(digits: &str) -> Option<[String; 2]> {
+/// three keys of [`near_keys`] over the number's last 11 digits (all of a shorter one's), tagged
+/// with its length. Of a mobile number's last 11 digits the first three carry the country and the
+/// network, the rest the subscriber, so each key holds at least three subscriber digits (halves of
+/// the last 9 held two, and a block some 12 people of a million). (Migration 0006 moved stored keys
+/// from halves of the last 7 digits to the last 9, 0010 to these.)
+fn phone_keys(digits: &str) -> Option<[String; 3]> {
     if !has_phone_blocks(digits) {
         return None;
     }
     let n = digits.len();
-    let half = if n >= 11 { 4 } else { 3 };
-    let sub = &digits[n - (2 * half + 1)..];
-    Some([
-        format!("p{n}h:{}", &sub[..half]),
-        format!("p{n}t:{}", &sub[half + 1..]),
-    ])
+    Some(near_keys(&format!("p{n}"), &digits[n - n.min(11)..]))
 }
 
 /// Whether two phone numbers within one edit of each other are sure to share a phone block: of one
@@ -307,6 +308,12 @@ mod tests {
         assert!(!within_one_edit("maria", "mraia2"));
         assert!(!within_one_edit("maria", "amrai"));
         assert!(!within_one_edit("639171234567", "639171243576"));
+        // One character is up to four bytes: addresses that far apart in bytes may still be near.
+        let e = |email: &str| id("ana", "cruz", Some(email), None);
+        assert!(contacts_near(&e("ana@x.ph"), &e("an😀a@x.ph")));
+        assert!(contacts_near(&e("muñoz@x.ph"), &e("munoz@x.ph")));
+        assert!(!contacts_near(&e("ana@x.ph"), &e("an😀😀a@x.ph")));
+        assert!(!contacts_near(&e("ana@x.ph"), &e("ana@x.pt")));
     }
 
     #[test]
@@ -438,7 +445,7 @@ mod tests {
     }
 
     /// Every substitution of one digit and every adjacent swap of a phone number, at any position,
-    /// leaves it sharing a block with the original (11 digits and more: 4 + 1 + 4; shorter: 3 + 1 + 3).
+    /// leaves it sharing a block with the original (thirds of the last 11 digits, or of all of fewer).
     #[test]
     fn every_phone_within_one_edit_shares_a_block() {
         for number in [
@@ -450,7 +457,7 @@ mod tests {
         ] {
             let a = id("ana", "reyes", None, Some(number));
             let stored = block_keys(&a);
-            assert_eq!(stored.len(), 2, "{number}");
+            assert_eq!(stored.len(), 3, "{number}");
             let digits: Vec<u8> = number.bytes().collect();
             let mut variants = Vec::new();
             for i in 0..digits.len() {
@@ -477,6 +484,25 @@ mod tests {
         }
     }
 
+    /// A block of a mobile number holds the people whose numbers share two thirds of its last 11
+    /// digits: at least three subscriber digits beyond the network's.
+    #[test]
+    fn phone_blocks_hold_subscriber_digits() {
+        let keys = |d: &str| block_keys(&id("ana", "reyes", None, Some(d)));
+        assert_eq!(
+            keys("639171234567"),
+            [
+                "ar|p12ab11:391123",
+                "ar|p12ac11:391567",
+                "ar|p12bc11:123567"
+            ]
+        );
+        assert_eq!(
+            keys("12025550"),
+            ["ar|p8ab8:1225", "ar|p8ac8:1250", "ar|p8bc8:2550"]
+        );
+    }
+
     #[test]
     fn keys_say_which_contact_they_are_of() {
         let a = id(
@@ -486,7 +512,7 @@ mod tests {
             Some("639171234567"),
         );
         let kinds: Vec<bool> = block_keys(&a).iter().map(|k| is_email_key(k)).collect();
-        assert_eq!(kinds, [true, true, true, false, false]);
+        assert_eq!(kinds, [true, true, true, false, false, false]);
         assert!(lookup_keys(&id("e", "p", Some("p@e.ph"), None))
             .iter()
             .all(|k| is_email_key(k)));

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::submissions::{NewBlocks, Rules, WriteBlocks};
+use super::submissions::{Rules, WriteBlocks};
 use super::{on_pool, Store, StoreError, WritePool};
 use crate::decide::scope_key;
 use crate::validation::Candidate;
@@ -159,9 +159,9 @@ impl Store {
                     email_key,
                     phone_key,
                 };
-                let mut blocks = NewBlocks::default();
+                let mut blocks = tx.new_blocks();
                 blocks.push(&identity, candidate_id);
-                tx.insert_blocks(&blocks).await?;
+                tx.insert_blocks(&mut blocks).await?;
                 let received_at: DateTime<Utc> = row.try_get("received_at")?;
                 let campaign: Option<String> = row.try_get("campaign_id")?;
                 sqlx::query(

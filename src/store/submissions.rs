@@ -183,7 +183,7 @@ const WRITE_CHUNK: usize = 10_000;
 /// at once, hashed as stored and sorted, then asked for in runs of this many: sorted runs walk the
 /// block index once from end to end (runs of rows instead walked it once per run, half again as
 /// slow), and the statement's array is never the whole file's.
-const LOOKUP_KEYS: usize = 50_000;
+const LOOKUP_KEYS: usize = 250_000;
 
 /// People read by id in one statement (a statement's array of ids is 0.8 MB).
 const PEOPLE_CHUNK: usize = 100_000;
@@ -762,7 +762,7 @@ impl Store {
                 "agency"
             };
             // Written a chunk at a time, so what is sent is never the whole file's copy.
-            let mut blocks = NewBlocks::default();
+            let mut blocks = tx.new_blocks();
             for chunk in creators.chunks(WRITE_CHUNK) {
                 let mut candidates = NewCandidates::default();
                 for &i in chunk {
@@ -786,8 +786,8 @@ impl Store {
                     .await?;
             }
             phases.done("candidates", creators.len());
-            // The block keys of all, in one go: in hash order on Postgres (see NewBlocks::hashed).
-            tx.insert_blocks(&blocks).await?;
+            // The block keys of all, in one go: in hash order on Postgres (see NewBlocks::sorted_hashes).
+            tx.insert_blocks(&mut blocks).await?;
             phases.done("block keys", blocks.len());
             drop(blocks);
             // Ownerships of every `new` row; an expired one in the same scope is superseded.
@@ -870,7 +870,7 @@ impl Store {
                 .collect();
             // Their old block keys go by what they were (so Postgres finds them through the key
             // index: it keeps none by candidate); anyone not read before (none expected) by id.
-            let mut old = NewBlocks::default();
+            let mut old = tx.new_blocks();
             let mut ids: Vec<i64> = Vec::new();
             for k in &changed {
                 match known.people.get(&k.id) {
@@ -878,7 +878,7 @@ impl Store {
                     None => ids.push(k.id),
                 }
             }
-            tx.delete_blocks(&old).await?;
+            tx.delete_blocks(&mut old).await?;
             drop(old);
             for chunk in ids.chunks(chunk_len(1)) {
                 let mut qb =
@@ -890,11 +890,11 @@ impl Store {
                 qb.push(")");
                 qb.build().persistent(false).execute(&mut *tx).await?;
             }
-            let mut blocks = NewBlocks::default();
+            let mut blocks = tx.new_blocks();
             for k in changed {
                 blocks.push(&k.identity, k.id);
             }
-            tx.insert_blocks(&blocks).await?;
+            tx.insert_blocks(&mut blocks).await?;
             phases.done("updates", updates.id.len());
             drop(updates);
 
@@ -1226,27 +1226,43 @@ struct NewCandidates {
     custom: Vec<String>,
 }
 
-/// Block keys of candidates, one after another in one text (a file's 400,000 keys as Strings took
-/// twice the memory).
-#[derive(Default)]
+/// Block keys of candidates to write or remove: as Postgres keeps them, (hash, candidate), or, for
+/// SQLite, their text one after another (a file's 400,000 keys as Strings took twice the memory).
+/// Made by [`WriteBlocks::new_blocks`], which knows which.
 pub(super) struct NewBlocks {
+    hashed: bool,
+    hashes: Vec<(i64, i64)>,
     text: String,
     ends: Vec<u32>,
     candidate_id: Vec<i64>,
 }
 
 impl NewBlocks {
+    fn new(hashed: bool) -> NewBlocks {
+        NewBlocks {
+            hashed,
+            hashes: Vec::new(),
+            text: String::new(),
+            ends: Vec::new(),
+            candidate_id: Vec::new(),
+        }
+    }
+
     /// Every block key of this person ([`who_is_who::block_keys`]), for candidate `id`.
     pub(super) fn push(&mut self, identity: &Identity<impl AsRef<str>>, id: i64) {
         for key in who_is_who::block_keys(identity) {
-            self.text.push_str(&key);
-            self.ends.push(self.text.len() as u32);
-            self.candidate_id.push(id);
+            if self.hashed {
+                self.hashes.push((stored_block_hash(&key), id));
+            } else {
+                self.text.push_str(&key);
+                self.ends.push(self.text.len() as u32);
+                self.candidate_id.push(id);
+            }
         }
     }
 
     fn len(&self) -> usize {
-        self.ends.len()
+        self.hashes.len() + self.ends.len()
     }
 
     fn key(&self, k: usize) -> &str {
@@ -1254,15 +1270,11 @@ impl NewBlocks {
         &self.text[start..self.ends[k] as usize]
     }
 
-    /// (hash as Postgres stores it, candidate) of every key, in hash order: written in that order,
-    /// the rows go to the block index's pages one after another instead of all over it (a third of
-    /// the time).
-    fn hashed(&self) -> Vec<(i64, i64)> {
-        let mut out: Vec<(i64, i64)> = (0..self.len())
-            .map(|k| (stored_block_hash(self.key(k)), self.candidate_id[k]))
-            .collect();
-        out.sort_unstable();
-        out
+    /// The (hash, candidate) pairs in hash order: written in that order, the rows go to the block
+    /// index's pages one after another instead of all over it (a third of the time).
+    fn sorted_hashes(&mut self) -> &[(i64, i64)] {
+        self.hashes.sort_unstable();
+        &self.hashes
     }
 }
 
@@ -1361,9 +1373,11 @@ const UPDATE_SET: &str =
 /// per table), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
 /// Writing block keys (also by `review accept`).
 pub(super) trait WriteBlocks {
-    async fn insert_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error>;
+    /// Keys to write or remove, kept as this backend keeps them.
+    fn new_blocks(&self) -> NewBlocks;
+    async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
     /// Removes these (key, candidate) rows.
-    async fn delete_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error>;
+    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
 }
 
 trait BulkWrite {
@@ -1392,9 +1406,12 @@ trait BulkWrite {
 }
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
-    async fn delete_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error> {
-        let hashed = b.hashed();
-        for chunk in hashed.chunks(WRITE_CHUNK * 4) {
+    fn new_blocks(&self) -> NewBlocks {
+        NewBlocks::new(true)
+    }
+
+    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
+        for chunk in b.sorted_hashes().chunks(WRITE_CHUNK * 4) {
             let (hashes, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
             sqlx::query(
                 "DELETE FROM candidate_blocks b
@@ -1409,9 +1426,8 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
         Ok(())
     }
 
-    async fn insert_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error> {
-        let hashed = b.hashed();
-        for chunk in hashed.chunks(WRITE_CHUNK * 4) {
+    async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
+        for chunk in b.sorted_hashes().chunks(WRITE_CHUNK * 4) {
             let (hashes, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
             sqlx::query(
                 "INSERT INTO candidate_blocks (key_hash, candidate_id)
@@ -1574,7 +1590,11 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
 }
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
-    async fn delete_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error> {
+    fn new_blocks(&self) -> NewBlocks {
+        NewBlocks::new(false)
+    }
+
+    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
         let all: Vec<usize> = (0..b.len()).collect();
         for chunk in all.chunks(chunk_len(2)) {
             let mut qb = QueryBuilder::new("WITH d(key, candidate_id) AS (");
@@ -1590,7 +1610,7 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
         Ok(())
     }
 
-    async fn insert_blocks(&mut self, b: &NewBlocks) -> Result<(), sqlx::Error> {
+    async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
         let all: Vec<usize> = (0..b.len()).collect();
         for chunk in all.chunks(chunk_len(2)) {
             let mut qb = QueryBuilder::new("INSERT INTO candidate_blocks (key, candidate_id) ");
