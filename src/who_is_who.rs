@@ -131,67 +131,88 @@ fn within_one_edit_of<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     }
 }
 
-/// The lengths of the three parts a contact string of `n` characters is cut into for its keys:
-/// `A · B · C` with one uncovered character between A and B and between B and C (none for strings
-/// shorter than three).
-fn near_parts(n: usize) -> (usize, usize, usize) {
-    let p = n.saturating_sub(2);
-    let a = p / 3;
-    let b = (p - a) / 2;
-    (a, b, p - a - b)
+/// Email local parts are cut in four parts for their keys, phone digits in three.
+pub const EMAIL_PARTS: usize = 4;
+pub const PHONE_PARTS: usize = 3;
+
+/// Where the `k` parts a contact string of `n` characters is cut into for its keys start, and how
+/// long they are: one uncovered character between each two, the characters left spread over the
+/// last parts (a string too short for them has empty parts).
+fn near_parts(n: usize, k: usize) -> Vec<(usize, usize)> {
+    let p = n.saturating_sub(k - 1);
+    let mut out = Vec::with_capacity(k);
+    let mut start = 0;
+    for i in 0..k {
+        let len = p / k + usize::from(i >= k - p % k);
+        out.push((start, len));
+        start += len + 1;
+    }
+    out
 }
 
-/// The three keys a contact string is indexed under, tagged with `tag` and the string's length:
-/// its parts A + B, A + C and B + C (see [`near_parts`]). One edit or one adjacent swap changes at
-/// most one part (the uncovered characters keep a swap from reaching two), so the other two, one
-/// key, stay intact; each key covers two thirds of the string, so a block holds only people whose
-/// contacts share most of it (halves, as before, put every `maria.santos…` of a domain in one).
-pub fn near_keys(tag: &str, s: &str) -> [String; 3] {
+/// The name of a key: the letters of the parts it holds (all but `left_out`), e.g. `abd`.
+fn part_letters(k: usize, left_out: usize) -> String {
+    (0..k)
+        .filter(|&i| i != left_out)
+        .map(|i| char::from(b'a' + i as u8))
+        .collect()
+}
+
+/// The `k` keys a contact string is indexed under, tagged with `tag` and the string's length: its
+/// parts (see [`near_parts`]) but one, for each part left out. One edit or one adjacent swap changes
+/// at most one part (the uncovered characters keep a swap from reaching two), so the key without
+/// it stays intact; each key covers all of the string but a `k`th, so a block holds only people
+/// whose contacts share nearly all of it. (Halves, as before, put every `maria.santos…` of a domain
+/// in one block; so does any key without the digits at the end, hence four parts for emails.)
+pub fn near_keys(tag: &str, s: &str, k: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len();
-    let (la, lb, lc) = near_parts(n);
-    let part = |from: usize, len: usize| -> String {
-        chars[from.min(n)..(from + len).min(n)].iter().collect()
-    };
-    let (a, b, c) = (part(0, la), part(la + 1, lb), part(n - lc, lc));
-    [
-        format!("{tag}ab{n}:{a}{b}"),
-        format!("{tag}ac{n}:{a}{c}"),
-        format!("{tag}bc{n}:{b}{c}"),
-    ]
+    let parts = near_parts(n, k);
+    let part = |(from, len): (usize, usize)| chars[from.min(n)..(from + len).min(n)].iter();
+    (0..k)
+        .rev()
+        .map(|left_out| {
+            let mut key = format!("{tag}{}{n}:", part_letters(k, left_out));
+            for (i, &p) in parts.iter().enumerate() {
+                if i != left_out {
+                    key.extend(part(p));
+                }
+            }
+            key
+        })
+        .collect()
 }
 
 /// The keys to look up to find every stored contact within one edit of `s`: for stored strings one
 /// shorter, as long and one longer, the keys of [`near_keys`] taken from `s` as each part would
-/// stand after the edit: a part before the edit at its place from the start (A, and B in A + B),
-/// a part after it at its place from the end (C, and B in B + C).
-pub fn near_lookup_keys(tag: &str, s: &str) -> Vec<String> {
+/// stand after the edit, the edit being in the part left out: a part before it at its place from
+/// the start, a part after it at its place from the end.
+pub fn near_lookup_keys(tag: &str, s: &str, k: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let m = chars.len();
-    let part = |from: isize, len: usize| -> Option<String> {
-        let from = usize::try_from(from).ok()?;
-        (from + len <= m || len == 0)
-            .then(|| chars[from.min(m)..(from + len).min(m)].iter().collect())
-    };
-    let mut out = Vec::with_capacity(9);
+    let mut out = Vec::with_capacity(3 * k);
     for n in m.saturating_sub(1)..=m + 1 {
         if n == 0 {
             continue;
         }
-        let (la, lb, lc) = near_parts(n);
-        let shift = m as isize - n as isize;
-        let a = part(0, la);
-        let b_from_start = part(la as isize + 1, lb);
-        let b_from_end = part(la as isize + 1 + shift, lb);
-        let c = part(m as isize - lc as isize, lc);
-        if let (Some(a), Some(b)) = (&a, &b_from_start) {
-            out.push(format!("{tag}ab{n}:{a}{b}"));
-        }
-        if let (Some(a), Some(c)) = (&a, &c) {
-            out.push(format!("{tag}ac{n}:{a}{c}"));
-        }
-        if let (Some(b), Some(c)) = (&b_from_end, &c) {
-            out.push(format!("{tag}bc{n}:{b}{c}"));
+        let parts = near_parts(n, k);
+        'key: for left_out in (0..k).rev() {
+            let mut key = format!("{tag}{}{n}:", part_letters(k, left_out));
+            for (i, &(from, len)) in parts.iter().enumerate() {
+                if i == left_out || len == 0 {
+                    continue;
+                }
+                // After the edit, a part stands as far from the end as in the stored string.
+                let from = if i < left_out {
+                    Some(from)
+                } else {
+                    (from + m).checked_sub(n)
+                }
+                .filter(|&f| f + len <= m);
+                let Some(from) = from else { continue 'key };
+                key.extend(&chars[from..from + len]);
+            }
+            out.push(key);
         }
     }
     out
@@ -222,7 +243,8 @@ fn phone_keys(digits: &str) -> Option<[String; 3]> {
         return None;
     }
     let n = digits.len();
-    Some(near_keys(&format!("p{n}"), &digits[n - n.min(11)..]))
+    let keys = near_keys(&format!("p{n}"), &digits[n - n.min(11)..], PHONE_PARTS);
+    keys.try_into().ok()
 }
 
 /// Whether two phone numbers within one edit of each other are sure to share a phone block: of one
@@ -243,7 +265,7 @@ pub fn block_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
     };
     let mut out = Vec::with_capacity(4);
     if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
-        out.extend(near_keys(&format!("{sig}|e:{domain}:"), local));
+        out.extend(near_keys(&format!("{sig}|e:{domain}:"), local, EMAIL_PARTS));
     }
     if let Some(keys) = id.phone().and_then(phone_keys) {
         out.extend(keys.map(|k| format!("{sig}|{k}")));
@@ -274,7 +296,11 @@ pub fn lookup_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
     };
     let mut out = Vec::new();
     if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
-        out.extend(near_lookup_keys(&format!("{sig}|e:{domain}:"), local));
+        out.extend(near_lookup_keys(
+            &format!("{sig}|e:{domain}:"),
+            local,
+            EMAIL_PARTS,
+        ));
     }
     if let Some(keys) = id.phone().and_then(phone_keys) {
         out.extend(keys.map(|k| format!("{sig}|{k}")));
@@ -351,13 +377,15 @@ mod tests {
     }
 
     /// Every string within one edit of another shares a stored key with the other's lookup keys,
-    /// at every length (the parts degenerate below three characters) and with non-ASCII letters.
+    /// at every length (the parts degenerate in short strings), in any number of parts, and with
+    /// non-ASCII letters.
     #[test]
     fn blocks_find_every_near_string() {
         let alphabet = ['a', 'z', '.', '4', 'ñ'];
         let full = "juan.delacruz42.ñoño";
-        // (An empty local part is no email: from one character on.)
-        for len in 1..=full.chars().count() {
+        // (An empty local part is no email: from one character on.) In two to five parts.
+        let lengths = 1..=full.chars().count();
+        for (k, len) in (2..=5).flat_map(|k| lengths.clone().map(move |len| (k, len))) {
             let base: String = full.chars().take(len).collect();
             let chars: Vec<char> = base.chars().collect();
             let mut variants = vec![base.clone()];
@@ -385,15 +413,15 @@ mod tests {
             }
             for v in variants.iter().filter(|v| !v.is_empty()) {
                 assert!(within_one_edit(&base, v), "{v}");
-                let stored = near_keys("x", &base);
-                let looked = near_lookup_keys("x", v);
+                let stored = near_keys("x", &base, k);
+                let looked = near_lookup_keys("x", v, k);
                 assert!(
                     stored.iter().any(|k| looked.contains(k)),
                     "{v:?} not found from {base:?}"
                 );
                 // And the other way round.
-                let stored = near_keys("x", v);
-                let looked = near_lookup_keys("x", &base);
+                let stored = near_keys("x", v, k);
+                let looked = near_lookup_keys("x", &base, k);
                 assert!(
                     stored.iter().any(|k| looked.contains(k)),
                     "{base:?} from {v:?}"
@@ -402,18 +430,24 @@ mod tests {
         }
     }
 
-    /// A block holds the people whose contacts share two of three parts: of the many people of one
-    /// name and domain whose addresses differ in the digits at the end, only the key of the name
-    /// part is shared (halves put them under both keys, with every address that starts alike).
+    /// A block holds the people whose contacts share three of four parts: the many people of one
+    /// name and domain whose addresses differ in the digits at the end share no block (halves, and
+    /// thirds, put them all under the key of the name part, too big a block to be read).
     #[test]
     fn blocks_part_people_of_one_name() {
-        let keys = |s: &str| near_keys("x", s);
+        let keys = |s: &str| near_keys("x", s, EMAIL_PARTS);
         let (a, b) = (keys("maria.santos.123456"), keys("maria.santos.987654"));
-        assert_eq!(a.iter().filter(|k| b.contains(k)).count(), 1, "{a:?} {b:?}");
+        assert!(a.iter().all(|k| !b.contains(k)), "{a:?} {b:?}");
         assert!(keys("maria.sanchez.12345").iter().all(|k| !a.contains(k)));
         // One edit anywhere keeps one key.
-        let c = keys("maria.santso.123456");
-        assert_eq!(a.iter().filter(|k| c.contains(k)).count(), 1);
+        for near in [
+            "maria.santso.123456",
+            "maria.santos.123465",
+            "maria.santos.12345",
+        ] {
+            let c = near_lookup_keys("x", near, EMAIL_PARTS);
+            assert!(a.iter().any(|k| c.contains(k)), "{near}");
+        }
     }
 
     #[test]
@@ -512,7 +546,7 @@ mod tests {
             Some("639171234567"),
         );
         let kinds: Vec<bool> = block_keys(&a).iter().map(|k| is_email_key(k)).collect();
-        assert_eq!(kinds, [true, true, true, false, false, false]);
+        assert_eq!(kinds, [true, true, true, true, false, false, false]);
         assert!(lookup_keys(&id("e", "p", Some("p@e.ph"), None))
             .iter()
             .all(|k| is_email_key(k)));

@@ -147,7 +147,7 @@ macro_rules! old_block_keys_are_rewritten {
             .any(|k| k.ends_with("|p12ac11:391567")));
         assert!(who_is_who::lookup_keys(ana)
             .iter()
-            .any(|k| k.ends_with("|e:gmail.com:ac8:anes")));
+            .any(|k| k.ends_with("|e:gmail.com:abd8:aaes")));
         conn.close().await.ok();
     }};
 }

@@ -1,8 +1,9 @@
 -- Email block keys move from halves of the local part (its first and its last (n - 1) / 2
--- characters) to thirds: the local part is cut into A · B · C with one character left out between
--- A and B and between B and C, and stored under A + B, A + C and B + C (see near_keys in
+-- characters) to fourths: the local part is cut into A · B · C · D with one character left out
+-- between each two, and stored under every three of them, ABC, ABD, ACD and BCD (see near_keys in
 -- src/who_is_who.rs). Halves put every `maria.santos…` of a domain in one block (some 440 people per
--- lookup with a million candidates); two thirds of the address keep only those who share most of it.
+-- lookup with a million candidates, too many to be read: near addresses of common names were never
+-- compared); three fourths of the address keep only those who share nearly all of it.
 -- The name initials before the `|` stay as they were; phone keys are unchanged.
 -- The local part is what comes before the last `@`: rtrim(x, x without its @s) keeps x up to it.
 CREATE TEMP TABLE email_blocks_0008 AS
@@ -26,21 +27,31 @@ WITH contacts AS (
       FROM email_blocks_0008
 ), sizes AS (
     SELECT candidate_id, sig, local, domain, length(local) AS n,
-           max(length(local) - 2, 0) / 3 AS la,
-           (max(length(local) - 2, 0) - max(length(local) - 2, 0) / 3) / 2 AS lb
+           max(length(local) - 3, 0) / 4 AS q,
+           max(length(local) - 3, 0) % 4 AS r
       FROM contacts
+), lengths AS (
+    -- Four parts A B C D, one character left out between each two, the rest spread over the last.
+    SELECT candidate_id, sig, local, domain, n, q AS la,
+           q + CASE WHEN r >= 3 THEN 1 ELSE 0 END AS lb,
+           q + CASE WHEN r >= 2 THEN 1 ELSE 0 END AS lc,
+           q + CASE WHEN r >= 1 THEN 1 ELSE 0 END AS ld
+      FROM sizes
 ), parts AS (
     SELECT candidate_id, sig || '|e:' || domain || ':' AS tag, n,
            substr(local, 1, la) AS a,
            substr(local, la + 2, lb) AS b,
-           substr(local, n - (max(n - 2, 0) - la - lb) + 1) AS c
-      FROM sizes
+           substr(local, la + lb + 3, lc) AS c,
+           substr(local, la + lb + lc + 4, ld) AS d
+      FROM lengths
 )
 INSERT INTO candidate_blocks (key, candidate_id)
-SELECT tag || 'ab' || n || ':' || a || b, candidate_id FROM parts
+SELECT tag || 'abc' || n || ':' || a || b || c, candidate_id FROM parts
 UNION ALL
-SELECT tag || 'ac' || n || ':' || a || c, candidate_id FROM parts
+SELECT tag || 'abd' || n || ':' || a || b || d, candidate_id FROM parts
 UNION ALL
-SELECT tag || 'bc' || n || ':' || b || c, candidate_id FROM parts;
+SELECT tag || 'acd' || n || ':' || a || c || d, candidate_id FROM parts
+UNION ALL
+SELECT tag || 'bcd' || n || ':' || b || c || d, candidate_id FROM parts;
 
 DROP TABLE email_blocks_0008;
