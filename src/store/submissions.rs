@@ -234,38 +234,45 @@ impl<'a> ExactKeys<'a> {
     }
 }
 
-/// The block keys to look up for those rows, sorted, each once: in one buffer, as a file has some
-/// 600,000 of them (one string each cost twice the memory).
+/// The block keys to look up for those rows, sorted, each once: as Postgres keeps them, hashed
+/// ([`stored_block_hash`]), or, for SQLite, their text in one buffer (a file has some 1,300,000 of
+/// them: one string each cost twice the memory, and Postgres needs none of the text).
 struct LookupList {
+    hashes: Vec<i64>,
     text: String,
     spans: Vec<(u32, u32)>,
 }
 
 impl LookupList {
-    fn new(inputs: &[Input], rows: &[usize]) -> LookupList {
+    fn new(inputs: &[Input], rows: &[usize], hashed: bool) -> LookupList {
+        let mut hashes = Vec::new();
         let mut text = String::new();
         let mut spans = Vec::new();
         for &i in rows {
             for key in who_is_who::lookup_keys(&inputs[i].identity) {
-                let start = text.len() as u32;
-                text.push_str(&key);
-                spans.push((start, text.len() as u32));
+                if hashed {
+                    hashes.push(stored_block_hash(&key));
+                } else {
+                    let start = text.len() as u32;
+                    text.push_str(&key);
+                    spans.push((start, text.len() as u32));
+                }
             }
         }
+        hashes.sort_unstable();
+        hashes.dedup();
         let at = |&(a, b): &(u32, u32)| &text[a as usize..b as usize];
         spans.sort_unstable_by(|x, y| at(x).cmp(at(y)));
         spans.dedup_by(|x, y| at(x) == at(y));
         // Held while the people are read: without the growth slack (up to half of it).
+        hashes.shrink_to_fit();
         text.shrink_to_fit();
         spans.shrink_to_fit();
-        LookupList { text, spans }
-    }
-
-    /// The keys, sorted.
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.spans
-            .iter()
-            .map(|&(a, b)| &self.text[a as usize..b as usize])
+        LookupList {
+            hashes,
+            text,
+            spans,
+        }
     }
 }
 
@@ -285,12 +292,13 @@ impl LookupList {
 /// both contacts under every key, with less work per pair.
 struct ReviewRows<'a> {
     /// One per (lookup key, row), sorted by the key's hash: the rows under a key are a run, and
-    /// what each is compared on is beside it, in key order in `text` (half a million people are
-    /// each compared with some 50 rows: one cache miss per row to reach it cost 4 s).
+    /// what each is compared on is in `text`, a buffer small enough to stay in the processor's
+    /// cache (half a million people are each compared with some 50 rows: reaching each row's
+    /// contact through the row cost 4 s).
     entries: Vec<Entry>,
     /// Where each hash's run starts, found without a binary search.
     runs: HashRuns,
-    /// The entries' contacts, one after another.
+    /// The rows' email local parts and phones, each row's once.
     text: String,
     inputs: &'a [Input<'a>],
 }
@@ -321,47 +329,43 @@ fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
 
 impl<'a> ReviewRows<'a> {
     fn new(inputs: &'a [Input<'a>], exact: &ExactKeys) -> ReviewRows<'a> {
-        // (hash, row, is an email key)
-        let mut keys: Vec<(u32, u32, bool)> = Vec::new();
-        for (i, r) in inputs.iter().enumerate() {
-            let id = &r.identity;
-            if r.invalid.is_some() || exact.knows(id) {
-                continue;
-            }
+        let rows: Vec<usize> = (0..inputs.len())
+            .filter(|&i| inputs[i].invalid.is_none() && !exact.knows(&inputs[i].identity))
+            .collect();
+        // Each row's contacts once (a row is under up to 15 keys); sized for the most keys a row
+        // has, so that the array is never copied to grow.
+        let most = 3 * who_is_who::EMAIL_PARTS + who_is_who::PHONE_PARTS;
+        let mut entries: Vec<Entry> = Vec::with_capacity(rows.len() * most);
+        let mut text = String::new();
+        for i in rows {
+            let id = &inputs[i].identity;
+            let local = split_email(id.email()).map_or("", |(local, _)| local);
+            let phone = id.phone().unwrap_or_default();
+            let local_at = text.len() as u32;
+            text.push_str(local);
+            let phone_at = text.len() as u32;
+            text.push_str(phone);
+            let len = |s: &str| u16::try_from(s.len()).unwrap_or(u16::MAX);
             for key in who_is_who::lookup_keys(id) {
-                keys.push((short_hash(&key), i as u32, who_is_who::is_email_key(&key)));
+                let (start, contact) = if who_is_who::is_email_key(&key) {
+                    (local_at, local)
+                } else {
+                    (phone_at, phone)
+                };
+                entries.push(Entry {
+                    hash: short_hash(&key),
+                    row: i as u32,
+                    start,
+                    len: len(contact),
+                    phone_len: len(phone),
+                });
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
-        let contact = |row: u32, by_email: bool| {
-            let id = &inputs[row as usize].identity;
-            if by_email {
-                split_email(id.email()).map_or("", |(local, _)| local)
-            } else {
-                id.phone().unwrap_or_default()
-            }
-        };
-        let mut text =
-            String::with_capacity(keys.iter().map(|&(_, r, e)| contact(r, e).len()).sum());
-        let entries = keys
-            .into_iter()
-            .map(|(hash, row, by_email)| {
-                let id = &inputs[row as usize].identity;
-                let contact = contact(row, by_email);
-                let start = text.len() as u32;
-                text.push_str(contact);
-                Entry {
-                    hash,
-                    row,
-                    start,
-                    len: u16::try_from(contact.len()).unwrap_or(u16::MAX),
-                    phone_len: id
-                        .phone()
-                        .map_or(0, |p| u16::try_from(p.len()).unwrap_or(u16::MAX)),
-                }
-            })
-            .collect::<Vec<Entry>>();
+        let order = |e: &Entry| (e.hash, e.row, e.start, e.len);
+        entries.sort_unstable_by_key(order);
+        entries.dedup_by_key(|e| order(e));
+        entries.shrink_to_fit();
+        text.shrink_to_fit();
         let runs = HashRuns::new(&entries, |e| e.hash);
         ReviewRows {
             entries,
@@ -641,7 +645,11 @@ impl Store {
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
             let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
             let exact_keys = ExactKeys::new(&found);
-            let lookups = LookupList::new(&inputs, &review_candidates(&inputs, &exact_keys));
+            let lookups = LookupList::new(
+                &inputs,
+                &review_candidates(&inputs, &exact_keys),
+                tx.keeps_hashes(),
+            );
             let mut in_blocks = IdSet::default();
             tx.block_ids(&lookups, MAX_BLOCK, &mut in_blocks).await?;
             drop(lookups);
@@ -1135,9 +1143,7 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
         // Asked for in hash order, in runs: each run walks the block index once, from end to end.
-        let mut hashes: Vec<i64> = keys.keys().map(stored_block_hash).collect();
-        hashes.sort_unstable();
-        hashes.dedup();
+        let hashes = &keys.hashes;
         let sql = format!(
             "SELECT i.id FROM unnest($1::bigint[]) AS k(key_hash)
              CROSS JOIN LATERAL (SELECT array_agg(l.candidate_id) AS ids FROM (SELECT candidate_id
@@ -1373,8 +1379,12 @@ const UPDATE_SET: &str =
 /// per table), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
 /// Writing block keys (also by `review accept`).
 pub(super) trait WriteBlocks {
+    /// Whether this backend keeps block keys as hashes ([`stored_block_hash`]) or as text.
+    fn keeps_hashes(&self) -> bool;
     /// Keys to write or remove, kept as this backend keeps them.
-    fn new_blocks(&self) -> NewBlocks;
+    fn new_blocks(&self) -> NewBlocks {
+        NewBlocks::new(self.keeps_hashes())
+    }
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
     /// Removes these (key, candidate) rows.
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
@@ -1406,8 +1416,8 @@ trait BulkWrite {
 }
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
-    fn new_blocks(&self) -> NewBlocks {
-        NewBlocks::new(true)
+    fn keeps_hashes(&self) -> bool {
+        true
     }
 
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
@@ -1590,8 +1600,8 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
 }
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
-    fn new_blocks(&self) -> NewBlocks {
-        NewBlocks::new(false)
+    fn keeps_hashes(&self) -> bool {
+        false
     }
 
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
