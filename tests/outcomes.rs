@@ -368,3 +368,57 @@ async fn a_check_decides_but_creates_nothing(store: Store) {
     assert_eq!(outcomes(&real), ["new"], "the checks created nothing");
     let _ = Outcome::New;
 }
+
+on_both_backends!(a_block_of_more_than_64_people_is_not_compared);
+/// The review rule reads no block shared by more than `MAX_BLOCK` (64) people: a near row whose only
+/// shared key is such a block is `new`; in a block of 10 the same row is `review`.
+async fn a_block_of_more_than_64_people_is_not_compared(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    // People with initials A and C but names alike to no other (so that no two of them are a
+    // review), mobiles 0917 <group> 45xx: one block key (the number's first two parts) for a group.
+    let mut seed = 7u64;
+    let mut name = |initial: char| -> String {
+        let mut s = String::from(initial);
+        for _ in 0..7 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s.push(char::from(b'a' + (seed >> 33) as u8 % 26));
+        }
+        s
+    };
+    let mut rows = String::new();
+    for (group, people) in [("123", 70), ("555", 10)] {
+        for x in 0..people {
+            let (first, last) = if x == 7 {
+                ("Ana".to_string(), "Cruz".to_string())
+            } else {
+                (name('A'), name('C'))
+            };
+            rows.push_str(&format!("{first},{last},,0917 {group} 45{x:02},40124,\n"));
+        }
+    }
+    let first = w.submit("acme", &rows, t0()).await;
+    assert!(
+        outcomes(&first).iter().all(|o| *o == "new"),
+        "{:?}",
+        outcomes(&first)
+    );
+    // Ana Cruz again, her mobile one digit off (…4607 for …4507): under her other keys nobody.
+    let crowded = w
+        .submit(
+            "bayanihan",
+            "Ana,Cruz,,0917 123 4607,40124,",
+            t0() + Duration::days(1),
+        )
+        .await;
+    assert_eq!(outcomes(&crowded), ["new"]);
+    let small = w
+        .submit(
+            "bayanihan",
+            "Ana,Cruz,,0917 555 4607,40124,",
+            t0() + Duration::days(1),
+        )
+        .await;
+    assert_eq!(outcomes(&small), ["review"]);
+}
