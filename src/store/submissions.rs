@@ -1014,8 +1014,9 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
 }
 
 /// The people under block keys, in two steps: first their ids (blocks of more than `cap` people left
-/// out, each read with a per-key `LIMIT`, so an oversized block costs `cap + 1` index entries, not all
-/// of them), then, each person once, who they are, by id in id order. Reading people key by key
+/// out: SQLite reads at most `cap + 1` entries of a key; Postgres reads each asked-for block whole in
+/// one index scan and drops the oversized ones, which costs less for the many small blocks), then,
+/// each person once, who they are, by id in id order. Reading people key by key
 /// fetched a person once per key they were found under, in no order; by sorted id, the candidates'
 /// index and table are walked once from end to end (half the time on Postgres).
 trait BlockPeople {
