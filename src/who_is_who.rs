@@ -166,56 +166,48 @@ fn part_letters(k: usize, left_out: usize) -> String {
 /// in one block; so does any key without the digits at the end, hence four parts for emails.)
 pub fn near_keys(tag: &str, s: &str, k: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
-    let n = chars.len();
-    let parts = near_parts(n, k);
-    let part = |(from, len): (usize, usize)| chars[from.min(n)..(from + len).min(n)].iter();
-    (0..k)
-        .rev()
-        .map(|left_out| {
-            let mut key = format!("{tag}{}{n}:", part_letters(k, left_out));
-            for (i, &p) in parts.iter().enumerate() {
-                if i != left_out {
-                    key.extend(part(p));
-                }
-            }
-            key
-        })
-        .collect()
+    let mut out = Vec::with_capacity(k);
+    keys_of_length(tag, &chars, chars.len(), k, &mut out);
+    out
 }
 
 /// The keys to look up to find every stored contact within one edit of `s`: for stored strings one
 /// shorter, as long and one longer, the keys of [`near_keys`] taken from `s` as each part would
-/// stand after the edit, the edit being in the part left out: a part before it at its place from
-/// the start, a part after it at its place from the end.
+/// stand after the edit (see [`keys_of_length`]).
 pub fn near_lookup_keys(tag: &str, s: &str, k: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let m = chars.len();
     let mut out = Vec::with_capacity(3 * k);
-    for n in m.saturating_sub(1)..=m + 1 {
-        if n == 0 {
-            continue;
-        }
-        let parts = near_parts(n, k);
-        'key: for left_out in (0..k).rev() {
-            let mut key = format!("{tag}{}{n}:", part_letters(k, left_out));
-            for (i, &(from, len)) in parts.iter().enumerate() {
-                if i == left_out || len == 0 {
-                    continue;
-                }
-                // After the edit, a part stands as far from the end as in the stored string.
-                let from = if i < left_out {
-                    Some(from)
-                } else {
-                    (from + m).checked_sub(n)
-                }
-                .filter(|&f| f + len <= m);
-                let Some(from) = from else { continue 'key };
-                key.extend(&chars[from..from + len]);
-            }
-            out.push(key);
-        }
+    for n in m.saturating_sub(1).max(1)..=m + 1 {
+        keys_of_length(tag, &chars, n, k, &mut out);
     }
     out
+}
+
+/// The keys of [`near_keys`] that a string of `n` characters within one edit of `chars` would be
+/// stored under, taken from `chars` (of `n` characters: its own keys): the edit being in the part
+/// left out, a part before it stands at its place from the start, a part after it at its place from
+/// the end. A key whose parts fall outside `chars` is none.
+fn keys_of_length(tag: &str, chars: &[char], n: usize, k: usize, out: &mut Vec<String>) {
+    let m = chars.len();
+    let parts = near_parts(n, k);
+    'key: for left_out in (0..k).rev() {
+        let mut key = format!("{tag}{}{n}:", part_letters(k, left_out));
+        for (i, &(from, len)) in parts.iter().enumerate() {
+            if i == left_out || len == 0 {
+                continue;
+            }
+            let from = if i < left_out {
+                Some(from)
+            } else {
+                (from + m).checked_sub(n)
+            }
+            .filter(|&f| f + len <= m);
+            let Some(from) = from else { continue 'key };
+            key.extend(&chars[from..from + len]);
+        }
+        out.push(key);
+    }
 }
 
 /// The name part of every block key: the initials of the first and last name, sorted (so a row with
