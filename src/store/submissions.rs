@@ -1394,8 +1394,6 @@ const UPDATE_SET: &str =
        email = COALESCE(c.email, u.email), email_key = COALESCE(c.email_key, u.email_key),
        phone = COALESCE(c.phone, u.phone), phone_key = COALESCE(c.phone_key, u.phone_key)";
 
-/// The writes of a submission, in bulk: `UNNEST` of one array per column on Postgres (one statement
-/// per table), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
 /// Writing block keys (also by `review accept`).
 pub(super) trait WriteBlocks {
     /// Whether this backend keeps block keys as hashes ([`stored_block_hash`]) or as text.
@@ -1409,6 +1407,8 @@ pub(super) trait WriteBlocks {
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
 }
 
+/// The writes of a submission, in bulk: `UNNEST` of one array per column on Postgres (one statement
+/// per table), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
 trait BulkWrite {
     async fn insert_candidates(
         &mut self,
@@ -1440,35 +1440,43 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        for chunk in b.sorted_hashes().chunks(WRITE_CHUNK * 4) {
-            let (hashes, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-            sqlx::query(
-                "DELETE FROM candidate_blocks b
-                 USING UNNEST($1::bigint[], $2::bigint[]) AS u(key_hash, candidate_id)
-                 WHERE b.key_hash = u.key_hash AND b.candidate_id = u.candidate_id",
-            )
-            .bind(&hashes)
-            .bind(&ids)
-            .execute(&mut **self)
-            .await?;
-        }
-        Ok(())
+        by_hash(
+            self,
+            b,
+            "DELETE FROM candidate_blocks b
+             USING UNNEST($1::bigint[], $2::bigint[]) AS u(key_hash, candidate_id)
+             WHERE b.key_hash = u.key_hash AND b.candidate_id = u.candidate_id",
+        )
+        .await
     }
 
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        for chunk in b.sorted_hashes().chunks(WRITE_CHUNK * 4) {
-            let (hashes, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-            sqlx::query(
-                "INSERT INTO candidate_blocks (key_hash, candidate_id)
-                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[])",
-            )
+        by_hash(
+            self,
+            b,
+            "INSERT INTO candidate_blocks (key_hash, candidate_id)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[])",
+        )
+        .await
+    }
+}
+
+/// Runs `sql` on the (hash, candidate) pairs of `b` in hash order, bound as two arrays ($1, $2), in
+/// chunks.
+async fn by_hash(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    b: &mut NewBlocks,
+    sql: &str,
+) -> Result<(), sqlx::Error> {
+    for chunk in b.sorted_hashes().chunks(WRITE_CHUNK * 4) {
+        let (hashes, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
+        sqlx::query(sql)
             .bind(&hashes)
             .bind(&ids)
-            .execute(&mut **self)
+            .execute(&mut **tx)
             .await?;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
