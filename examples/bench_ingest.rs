@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use agency_portal::directory::Directory;
 use agency_portal::rows::{prepare, PreparedRow};
 use agency_portal::sheet::{Cell, Format, Row, Sheet, Workbook};
-use agency_portal::store::submissions::{identity, stored_block_hash};
+use agency_portal::store::submissions::{identity, stored_blocks};
 use agency_portal::validation::Context;
 use agency_portal::who_is_who;
 use calamine::{Reader, Xlsx};
@@ -266,9 +266,15 @@ fn chunk_csv(first_id: i64, rows: &[PreparedRow]) -> anyhow::Result<Chunk> {
         );
         let id = first_id + k as i64;
         cand.write_record(candidate_record(id, r))?;
-        // Postgres keeps the keys' hashes (migration 0009).
-        for key in who_is_who::block_keys(&identity(r)) {
-            blocks.write_record([stored_block_hash(&key).to_string(), id.to_string()])?;
+        // As Postgres keeps the keys: hashed, with their contacts (migrations 0009, 0011).
+        let person = identity(r);
+        for (hash, near, phone_len) in stored_blocks(&person) {
+            blocks.write_record([
+                hash.to_string(),
+                id.to_string(),
+                near.to_string(),
+                phone_len.to_string(),
+            ])?;
         }
         own.write_record([
             id.to_string(),
@@ -312,7 +318,8 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
         copy.finish().await?;
         let mut copy = conn
             .copy_in_raw(
-                "COPY candidate_blocks (key_hash, candidate_id) FROM STDIN WITH (FORMAT csv)",
+                "COPY candidate_blocks (key_hash, candidate_id, near, phone_len) FROM STDIN \
+                 WITH (FORMAT csv, FORCE_NOT_NULL (near))",
             )
             .await?;
         copy.send(c.blocks).await?;

@@ -245,9 +245,17 @@ pub fn phones_share_a_block(a: &str, b: &str) -> bool {
     a.len() == b.len() && has_phone_blocks(a)
 }
 
-/// Numbers shorter than 8 digits are stored under no phone block.
+/// Whether phones of these lengths in bytes (0: none) may be within one edit of each other without
+/// sharing a phone block ([`phones_share_a_block`]), for phone keys, which are ASCII digits.
+pub fn phone_lengths_without_a_block(a: usize, b: usize) -> bool {
+    a != 0 && b != 0 && a.abs_diff(b) <= 1 && !(a == b && a >= PHONE_BLOCK_DIGITS)
+}
+
+/// Numbers shorter than this many digits are stored under no phone block.
+const PHONE_BLOCK_DIGITS: usize = 8;
+
 fn has_phone_blocks(digits: &str) -> bool {
-    digits.len() >= 8 && digits.is_ascii()
+    digits.len() >= PHONE_BLOCK_DIGITS && digits.is_ascii()
 }
 
 /// The block keys a candidate is stored under for the review rule.
@@ -263,6 +271,18 @@ pub fn block_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
         out.extend(keys.map(|k| format!("{sig}|{k}")));
     }
     out
+}
+
+/// The contact a key of [`block_keys`] is a key of: the email's local part under an email key, the
+/// phone's digits under a phone key.
+pub fn key_contact<'a>(id: &'a Identity<impl AsRef<str>>, key: &str) -> &'a str {
+    if is_email_key(key) {
+        id.email()
+            .and_then(|e| e.rsplit_once('@'))
+            .map_or("", |(local, _)| local)
+    } else {
+        id.phone().unwrap_or_default()
+    }
 }
 
 /// Whether a key of [`block_keys`] or [`lookup_keys`] is an email's (else a phone's). The name

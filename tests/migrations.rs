@@ -1,14 +1,14 @@
 //! Migrations that rewrite stored data, on both backends: a database migrated up to the version
 //! before, holding data as that version stored it, reads after the migration exactly as the code
 //! of today would have written it (block keys: 0006 phones, 0008 emails, 0009 hashes on Postgres,
-//! 0010 phones).
+//! 0010 phones, 0011 their contacts on Postgres).
 
 mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use agency_portal::store::submissions::stored_block_hash;
+use agency_portal::store::submissions::stored_blocks;
 use agency_portal::who_is_who::{self, Identity};
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};
@@ -134,10 +134,7 @@ macro_rules! old_block_keys_are_rewritten {
                 .iter()
                 .map(|r| r.get::<String, _>(0))
                 .collect();
-            let expected: BTreeSet<String> = who_is_who::block_keys(id)
-                .into_iter()
-                .map($as_stored)
-                .collect();
+            let expected: BTreeSet<String> = $as_stored(id);
             assert_eq!(stored, expected, "candidate {cid} ({:?})", id.phone_key);
         }
         // Every rewritten key is one the lookups of today find, and the old ones are gone.
@@ -161,7 +158,7 @@ async fn old_block_keys_are_rewritten_on_sqlite() {
         conn,
         "migrations/sqlite",
         "SELECT key FROM candidate_blocks WHERE candidate_id = $1",
-        |key: String| key
+        |id: &Identity| who_is_who::block_keys(id).into_iter().collect()
     );
 }
 
@@ -169,11 +166,14 @@ async fn old_block_keys_are_rewritten_on_sqlite() {
 async fn old_block_keys_are_rewritten_on_postgres() {
     let url = support::fresh_postgres_url().await;
     let conn = PgConnection::connect(&url).await.unwrap();
-    // Postgres keeps the keys' hashes (0009), as the code computes them.
+    // Postgres keeps the keys' hashes (0009) and their contacts (0011), as the code makes them.
     old_block_keys_are_rewritten!(
         conn,
         "migrations/postgres",
-        "SELECT key_hash::text FROM candidate_blocks WHERE candidate_id = $1",
-        |key: String| stored_block_hash(&key).to_string()
+        "SELECT key_hash || ' ' || near || ' ' || phone_len FROM candidate_blocks
+         WHERE candidate_id = $1",
+        |id: &Identity| stored_blocks(id)
+            .map(|(hash, near, phone_len)| format!("{hash} {near} {phone_len}"))
+            .collect()
     );
 }

@@ -319,8 +319,14 @@ struct Entry {
     phone_len: u16,
 }
 
+/// A key's hash in [`ReviewRows`]: the top half of the hash Postgres stores ([`stored_block_hash`]),
+/// so that a stored key's row finds the file's rows under it.
 fn short_hash(key: &str) -> u32 {
-    who_is_who::key_hash(key) as u32
+    short_of(stored_block_hash(key))
+}
+
+fn short_of(stored: i64) -> u32 {
+    (stored as u64 >> 32) as u32
 }
 
 fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
@@ -426,6 +432,29 @@ impl<'a> ReviewRows<'a> {
             .phone()
             .is_some_and(|r| {
                 !who_is_who::phones_share_a_block(r, phone) && who_is_who::within_one_edit(r, phone)
+            })
+    }
+
+    /// Whether some row under the stored key of hash `stored` may find the person stored under it
+    /// near, by what Postgres keeps with the key (migration 0011): `near`, the contact the key is
+    /// of, and the person's phone length. It holds for every person [`ReviewRows::may_pick`] keeps
+    /// (so a lookup reads only these people), and for few others: those near by contact only.
+    ///
+    /// Under an email key, the row's local part within one edit of `near`, or phones of lengths
+    /// that share no phone block (whose digits are not at hand: kept, to be compared when read).
+    /// Under a phone key the same test is the phone test: phone keys are of numbers of one length,
+    /// of 8 digits or more, which share a block.
+    fn near_under(&self, stored: i64, near: &str, phone_len: u16) -> bool {
+        let h = short_of(stored);
+        self.entries[self.runs.bucket(h)]
+            .iter()
+            .filter(|e| e.hash == h)
+            .any(|e| {
+                who_is_who::within_one_edit(self.contact(e), near)
+                    || who_is_who::phone_lengths_without_a_block(
+                        e.phone_len.into(),
+                        phone_len.into(),
+                    )
             })
     }
 }
@@ -650,14 +679,18 @@ impl Store {
                 &review_candidates(&inputs, &exact_keys),
                 tx.keeps_hashes(),
             );
+            let review_rows = ReviewRows::new(&inputs, &exact_keys);
+            let near = |key: i64, contact: &str, phone_len: u16| {
+                review_rows.near_under(key, contact, phone_len)
+            };
             let mut in_blocks = IdSet::default();
-            tx.block_ids(&lookups, MAX_BLOCK, &mut in_blocks).await?;
+            tx.block_ids(&lookups, MAX_BLOCK, &near, &mut in_blocks)
+                .await?;
             drop(lookups);
             let mut block_ids = in_blocks.sorted();
             drop(in_blocks);
             block_ids.retain(|id| !exact.contains(id));
             phases.done("block ids", block_ids.len());
-            let review_rows = ReviewRows::new(&inputs, &exact_keys);
             let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
             let mut kept = Vec::new();
             for ids in block_ids.chunks(PEOPLE_CHUNK) {
@@ -1019,12 +1052,18 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
 /// each person once, who they are, by id in id order. Reading people key by key
 /// fetched a person once per key they were found under, in no order; by sorted id, the candidates'
 /// index and table are walked once from end to end (half the time on Postgres).
+///
+/// Postgres keeps with each key the contact it is a key of and the person's phone length (migration
+/// 0011), and asks `near` of each person found, as (key hash, contact, phone length): only those
+/// it accepts are read (a tenth, or less, of the people under the keys). SQLite keeps only the
+/// keys: it reads everyone under them.
 trait BlockPeople {
     /// The ids under `keys`, added to `ids`.
     async fn block_ids(
         &mut self,
         keys: &LookupList,
         cap: usize,
+        near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
         ids: &mut IdSet,
     ) -> Result<(), sqlx::Error>;
 
@@ -1060,6 +1099,16 @@ impl IdSet {
         self.bits[word] |= 1 << bit;
     }
 
+    fn contains(&self, id: i64) -> bool {
+        match u32::try_from(id).ok().filter(|&id| id < 1 << 27) {
+            Some(id) => self
+                .bits
+                .get((id / 64) as usize)
+                .is_some_and(|word| word & (1 << (id % 64)) != 0),
+            None => self.others.contains(&id),
+        }
+    }
+
     /// The ids, ascending.
     fn sorted(&self) -> Vec<i64> {
         let mut out: Vec<i64> = self
@@ -1085,6 +1134,7 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
         &mut self,
         keys: &LookupList,
         cap: usize,
+        _near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
         ids: &mut IdSet,
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
@@ -1140,6 +1190,7 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
         &mut self,
         keys: &LookupList,
         cap: usize,
+        near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
         ids: &mut IdSet,
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
@@ -1147,35 +1198,56 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
         // and its rows come in hash order. A block over `cap` is read whole and dropped here (a
         // per-key LIMIT took twice the server's time for the common small blocks; the biggest
         // block is read once per file, not once per row).
+        //
+        // A person is read when under some block within the cap and, under some block (also an
+        // oversized one: once read, a person is compared under all their keys), `near` a row:
+        // exactly the people that reading everyone in the blocks and keeping those `may_pick`
+        // accepts would keep.
         let mut block: Option<i64> = None;
+        let mut size = 0;
         let mut block_ids: Vec<i64> = Vec::with_capacity(cap + 1);
-        let mut flush = |block_ids: &mut Vec<i64>| {
-            if block_ids.len() <= cap {
+        let mut in_small = IdSet::default();
+        let mut near_some = IdSet::default();
+        let mut flush = |block_ids: &mut Vec<i64>, size: usize| {
+            if size <= cap {
                 for &id in block_ids.iter() {
-                    ids.insert(id);
+                    in_small.insert(id);
                 }
             }
             block_ids.clear();
         };
         for run in keys.hashes.chunks(LOOKUP_KEYS) {
             let mut rows = sqlx::query(
-                "SELECT key_hash, candidate_id FROM candidate_blocks
+                "SELECT key_hash, candidate_id, near, phone_len FROM candidate_blocks
                  WHERE key_hash = ANY($1) ORDER BY key_hash",
             )
             .bind(run)
             .fetch(&mut **self);
             while let Some(row) = rows.try_next().await? {
-                let (key, id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                let key: i64 = row.try_get(0)?;
                 if block != Some(key) {
-                    flush(&mut block_ids);
+                    flush(&mut block_ids, size);
                     block = Some(key);
+                    size = 0;
                 }
-                if block_ids.len() <= cap {
+                size += 1;
+                let id: i64 = row.try_get(1)?;
+                if size <= cap {
                     block_ids.push(id);
+                }
+                let contact: &str = row.try_get(2)?;
+                let phone_len: i16 = row.try_get(3)?;
+                if near(key, contact, u16::try_from(phone_len).unwrap_or(0)) {
+                    near_some.insert(id);
                 }
             }
         }
-        flush(&mut block_ids);
+        flush(&mut block_ids, size);
+        for id in in_small.sorted() {
+            if near_some.contains(id) {
+                ids.insert(id);
+            }
+        }
         Ok(())
     }
 
@@ -1251,15 +1323,25 @@ struct NewCandidates {
     custom: Vec<String>,
 }
 
-/// Block keys of candidates to write or remove: as Postgres keeps them, (hash, candidate), or, for
-/// SQLite, their text one after another (a file's 400,000 keys as Strings took twice the memory).
-/// Made by [`WriteBlocks::new_blocks`], which knows which.
+/// Block keys of candidates to write or remove: as Postgres keeps them ([`StoredKey`], their
+/// contacts in `text`), or, for SQLite, their text one after another (a file's 400,000 keys as
+/// Strings took twice the memory). Made by [`WriteBlocks::new_blocks`], which knows which.
 pub(super) struct NewBlocks {
     hashed: bool,
-    hashes: Vec<(i64, i64)>,
+    hashes: Vec<StoredKey>,
     text: String,
     ends: Vec<u32>,
     candidate_id: Vec<i64>,
+}
+
+/// A block key as Postgres keeps it (see [`stored_blocks`]), its contact in [`NewBlocks`]' text.
+#[derive(Clone, Copy)]
+struct StoredKey {
+    hash: i64,
+    candidate_id: i64,
+    near_start: u32,
+    near_len: u16,
+    phone_len: i16,
 }
 
 impl NewBlocks {
@@ -1275,14 +1357,33 @@ impl NewBlocks {
 
     /// Every block key of this person ([`who_is_who::block_keys`]), for candidate `id`.
     pub(super) fn push(&mut self, identity: &Identity<impl AsRef<str>>, id: i64) {
-        for key in who_is_who::block_keys(identity) {
-            if self.hashed {
-                self.hashes.push((stored_block_hash(&key), id));
-            } else {
-                self.text.push_str(&key);
-                self.ends.push(self.text.len() as u32);
-                self.candidate_id.push(id);
+        if self.hashed {
+            // Each contact once: a person's keys are of two contacts at most.
+            let mut last: Option<(&str, u32)> = None;
+            for (hash, near, phone_len) in stored_blocks(identity) {
+                let near_start = match last {
+                    Some((s, at)) if s == near => at,
+                    _ => {
+                        let at = self.text.len() as u32;
+                        self.text.push_str(near);
+                        last = Some((near, at));
+                        at
+                    }
+                };
+                self.hashes.push(StoredKey {
+                    hash,
+                    candidate_id: id,
+                    near_start,
+                    near_len: u16::try_from(near.len()).unwrap_or(u16::MAX),
+                    phone_len,
+                });
             }
+            return;
+        }
+        for key in who_is_who::block_keys(identity) {
+            self.text.push_str(&key);
+            self.ends.push(self.text.len() as u32);
+            self.candidate_id.push(id);
         }
     }
 
@@ -1295,12 +1396,39 @@ impl NewBlocks {
         &self.text[start..self.ends[k] as usize]
     }
 
-    /// The (hash, candidate) pairs in hash order: written in that order, the rows go to the block
-    /// index's pages one after another instead of all over it (a third of the time).
-    fn sorted_hashes(&mut self) -> &[(i64, i64)] {
-        self.hashes.sort_unstable();
-        &self.hashes
+    fn near(&self, k: &StoredKey) -> &str {
+        let start = k.near_start as usize;
+        self.text
+            .get(start..start + k.near_len as usize)
+            .unwrap_or_default()
     }
+
+    /// The keys in (hash, candidate) order: written in that order, the rows go to the block
+    /// index's pages one after another instead of all over it (a third of the time).
+    fn sort(&mut self) {
+        self.hashes
+            .sort_unstable_by_key(|k| (k.hash, k.candidate_id));
+    }
+}
+
+/// What Postgres keeps for each block key of a person ([`who_is_who::block_keys`]): the key's hash
+/// ([`stored_block_hash`]), the contact it is a key of ([`who_is_who::key_contact`], migration
+/// 0011) and the person's phone length in bytes (0 without one).
+pub fn stored_blocks<'a>(
+    identity: &'a Identity<impl AsRef<str>>,
+) -> impl Iterator<Item = (i64, &'a str, i16)> + 'a {
+    let phone_len = identity
+        .phone()
+        .map_or(0, |p| i16::try_from(p.len()).unwrap_or(i16::MAX));
+    who_is_who::block_keys(identity)
+        .into_iter()
+        .map(move |key| {
+            (
+                stored_block_hash(&key),
+                who_is_who::key_contact(identity, &key),
+                phone_len,
+            )
+        })
 }
 
 /// A block key as Postgres stores it (`candidate_blocks.key_hash`, migration 0009): the first eight
@@ -1446,6 +1574,7 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
             "DELETE FROM candidate_blocks b
              USING UNNEST($1::bigint[], $2::bigint[]) AS u(key_hash, candidate_id)
              WHERE b.key_hash = u.key_hash AND b.candidate_id = u.candidate_id",
+            false,
         )
         .await
     }
@@ -1454,27 +1583,33 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
         by_hash(
             self,
             b,
-            "INSERT INTO candidate_blocks (key_hash, candidate_id)
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[])",
+            "INSERT INTO candidate_blocks (key_hash, candidate_id, near, phone_len)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::smallint[])",
+            true,
         )
         .await
     }
 }
 
-/// Runs `sql` on the (hash, candidate) pairs of `b` in hash order, bound as two arrays ($1, $2), in
-/// chunks.
+/// Runs `sql` on the keys of `b` in hash order, in chunks, bound as arrays: hashes ($1) and
+/// candidates ($2), and `with_contacts` their contacts ($3) and phone lengths ($4) too.
 async fn by_hash(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     b: &mut NewBlocks,
     sql: &str,
+    with_contacts: bool,
 ) -> Result<(), sqlx::Error> {
-    for chunk in b.sorted_hashes().chunks(WRITE_CHUNK * 4) {
-        let (hashes, ids): (Vec<i64>, Vec<i64>) = chunk.iter().copied().unzip();
-        sqlx::query(sql)
-            .bind(&hashes)
-            .bind(&ids)
-            .execute(&mut **tx)
-            .await?;
+    b.sort();
+    for chunk in b.hashes.chunks(WRITE_CHUNK * 4) {
+        let hashes: Vec<i64> = chunk.iter().map(|k| k.hash).collect();
+        let ids: Vec<i64> = chunk.iter().map(|k| k.candidate_id).collect();
+        let mut query = sqlx::query(sql).bind(hashes).bind(ids);
+        if with_contacts {
+            let near: Vec<&str> = chunk.iter().map(|k| b.near(k)).collect();
+            let phone_len: Vec<i16> = chunk.iter().map(|k| k.phone_len).collect();
+            query = query.bind(near).bind(phone_len);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -1874,9 +2009,20 @@ mod tests {
                         .any(|k| who_is_who::block_keys(p).contains(k))
             });
             assert_eq!(review.may_pick(p, 0.92), rule, "{p:?}");
+            // What Postgres keeps with a person's keys lets a lookup pass every person kept.
+            let near = stored_blocks(p)
+                .any(|(hash, near, phone_len)| review.near_under(hash, near, phone_len as u16));
+            assert!(near || !rule, "{p:?}");
         }
         assert!(review.may_pick(&people[0], 0.92));
         assert!(review.may_pick(&people[1], 0.92));
         assert!(!review.may_pick(&people[3], 0.92));
+        // Contacts far from every row's: not read at all, whatever the name.
+        let near = |p: &Identity| {
+            stored_blocks(p)
+                .any(|(hash, near, phone_len)| review.near_under(hash, near, phone_len as u16))
+        };
+        assert!(!near(&people[4]));
+        assert!(near(&people[0]) && near(&people[1]) && near(&people[2]));
     }
 }
