@@ -223,7 +223,7 @@ fn other_phone(row: &Identity<impl AsRef<str>>, other: &Identity<impl AsRef<str>
 }
 
 /// Decides every row in input order.
-pub fn decide<S: AsRef<str>>(
+pub fn decide<S: AsRef<str> + Sync>(
     rows: &[RowInput<S>],
     known: &KnownPeople,
     policy: &Policy,
@@ -237,10 +237,11 @@ pub fn decide<S: AsRef<str>>(
         by_block: RowBlocks::new(rows, policy.scope),
         any_scope: HashMap::with_capacity(2 * valid),
     };
+    let similar = similar_all(rows, &earlier.by_block, known, policy);
     for (i, row) in rows.iter().enumerate() {
         let decision = match row.invalid() {
             Some(reason) => Decision::new(Outcome::Invalid, reason),
-            None => decide_row(i, row, rows, &out, &earlier, known, policy),
+            None => decide_row(i, row, rows, &out, &earlier, &similar[i], known, policy),
         };
         if row.invalid.is_none() {
             remember(&mut earlier, i, row, policy.scope);
@@ -271,12 +272,118 @@ fn remember<'a, S: AsRef<str>>(
     }
 }
 
+/// What the review rule finds for a row (§6.3's possible same person): the first person in the
+/// database, by id, and the first row before it in the file. Who is compared with whom depends only
+/// on the rows and the people known, never on earlier decisions, so every row's is worked out
+/// before deciding, on every processor at once ([`similar_all`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Similar {
+    known: Option<i64>,
+    row: Option<usize>,
+}
+
+/// [`Similar`] of every valid row nobody in the database has by email or phone (the others are
+/// decided before the rule), in threads taking the rows a slice at a time.
+fn similar_all<S: AsRef<str> + Sync>(
+    rows: &[RowInput<S>],
+    by_block: &RowBlocks,
+    known: &KnownPeople,
+    policy: &Policy,
+) -> Vec<Similar> {
+    const SLICE: usize = 1024;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done: Vec<(usize, Vec<Similar>)> = Vec::new();
+        loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let from = k * SLICE;
+            if from >= rows.len() {
+                return done;
+            }
+            let to = (from + SLICE).min(rows.len());
+            let slice = (from..to)
+                .map(|i| {
+                    let row = &rows[i];
+                    let id = &row.identity;
+                    let exact = id.email().is_some_and(|e| known.by_email.contains_key(e))
+                        || id.phone().is_some_and(|p| known.by_phone.contains_key(p));
+                    if row.invalid.is_some() || exact {
+                        Similar::default()
+                    } else {
+                        similar(i, rows, by_block, known, policy)
+                    }
+                })
+                .collect();
+            done.push((k, slice));
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut slices: Vec<(usize, Vec<Similar>)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for t in others {
+            match t.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    slices.sort_unstable_by_key(|(k, _)| *k);
+    slices.into_iter().flat_map(|(_, s)| s).collect()
+}
+
+/// The review rule for row `i`: see [`Similar`].
+fn similar<S: AsRef<str>>(
+    i: usize,
+    rows: &[RowInput<S>],
+    by_block: &RowBlocks,
+    known: &KnownPeople,
+    policy: &Policy,
+) -> Similar {
+    let row = &rows[i];
+    let id = &row.identity;
+    let sk = row_scope(policy.scope, row);
+    let keys = who_is_who::lookup_keys(id);
+    let mut in_db: Vec<i64> = keys
+        .iter()
+        .filter_map(|k| known.by_block.get(&who_is_who::key_hash(k)))
+        .flatten()
+        .copied()
+        .collect();
+    in_db.sort_unstable();
+    in_db.dedup();
+    let known = in_db.into_iter().find(|cid| {
+        known.people.get(cid).is_some_and(|p| {
+            who_is_who::possible_same_person(id, &p.identity, policy.name_similarity)
+        })
+    });
+    // Blocks of more than MAX_BLOCK earlier rows say nothing about one person (a shared office
+    // phone prefix, a common surname): skipped, as the database's blocks are, so a file's own rows
+    // never make a row compare with thousands. Each earlier row once (rows of nearly the same
+    // contact share several blocks), in order: the first possible same person is the answer.
+    let mut before: Vec<usize> = keys
+        .iter()
+        .map(|k| by_block.before(block_hash(sk, k), i))
+        .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
+        .flatten()
+        .collect();
+    before.sort_unstable();
+    before.dedup();
+    let row = before
+        .into_iter()
+        .find(|&j| who_is_who::possible_same_person(id, &rows[j].identity, policy.name_similarity));
+    Similar { known, row }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn decide_row<S: AsRef<str>>(
     i: usize,
     row: &RowInput<S>,
     rows: &[RowInput<S>],
     decided: &[Decision],
     earlier: &Earlier,
+    similar: &Similar,
     known: &KnownPeople,
     policy: &Policy,
 ) -> Decision {
@@ -396,20 +503,7 @@ fn decide_row<S: AsRef<str>>(
     }
 
     // 3. A possible same person: in the database, then earlier in the file.
-    let keys = who_is_who::lookup_keys(id);
-    let mut similar_known: Vec<i64> = keys
-        .iter()
-        .filter_map(|k| known.by_block.get(&who_is_who::key_hash(k)))
-        .flatten()
-        .copied()
-        .filter(|cid| {
-            known.people.get(cid).is_some_and(|p| {
-                who_is_who::possible_same_person(id, &p.identity, policy.name_similarity)
-            })
-        })
-        .collect();
-    similar_known.sort_unstable();
-    if let Some(&cid) = similar_known.first() {
+    if let Some(cid) = similar.known {
         return Decision {
             outcome: Outcome::Review,
             reason: reasons::REVIEW_SIMILAR.into(),
@@ -418,19 +512,7 @@ fn decide_row<S: AsRef<str>>(
             take: None,
         };
     }
-    // Blocks of more than MAX_BLOCK earlier rows say nothing about one person (a shared office
-    // phone prefix, a common surname): skipped, as the database's blocks are, so a file's own rows
-    // never make a row compare with thousands.
-    let similar_row = keys
-        .iter()
-        .map(|k| earlier.by_block.before(block_hash(sk, k), i))
-        .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
-        .flatten()
-        .filter(|&j| {
-            who_is_who::possible_same_person(id, &rows[j].identity, policy.name_similarity)
-        })
-        .min();
-    if let Some(j) = similar_row {
+    if let Some(j) = similar.row {
         let number = rows[j].number;
         return Decision {
             outcome: Outcome::Review,
