@@ -24,6 +24,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod mail;
 pub mod maildir;
+pub mod memory;
 pub mod normalise;
 pub mod outcome;
 pub mod owner;

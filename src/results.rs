@@ -40,7 +40,7 @@ pub struct ResultRow<'a> {
     pub outcome: Outcome,
     /// Empty for rows without a reason.
     pub reason: &'a str,
-    pub candidate_id: Option<&'a str>,
+    pub candidate_id: Option<i64>,
 }
 
 /// One row of the to-fix workbook.
@@ -148,6 +148,7 @@ pub fn results_workbook<'a, H: AsRef<str>>(
         ws.set_column_width(n, 22)?;
         ws.set_column_width(n + 1, 60)?;
         ws.set_column_width(n + 2, 38)?;
+        let mut id_text = String::new();
         for (i, r) in rows.into_iter().enumerate() {
             let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
             for (c, cell) in r.cells.iter().take(headers.len()).enumerate() {
@@ -156,7 +157,11 @@ pub fn results_workbook<'a, H: AsRef<str>>(
             ws.write_string(row, n, r.outcome.as_str())?;
             write_text(ws, row, n + 1, r.reason, &f)?;
             if let Some(id) = r.candidate_id {
-                write_text(ws, row, n + 2, id, &f)?;
+                // As text, as the id is shown everywhere else; one buffer for every row.
+                use std::fmt::Write as _;
+                id_text.clear();
+                write!(id_text, "{id}").ok();
+                write_text(ws, row, n + 2, &id_text, &f)?;
             }
         }
         wb.save_to_buffer()
@@ -316,7 +321,7 @@ mod tests {
                     cells: &b,
                     outcome: Outcome::New,
                     reason: "",
-                    candidate_id: Some("0190a1b2-c3d4"),
+                    candidate_id: Some(190),
                 },
             ],
         )
@@ -341,7 +346,7 @@ mod tests {
         assert_eq!(rows[1][3], s("-email: not valid"));
         assert_eq!(rows[2][1], s("0917"), "numbers-looking text stays text");
         assert_eq!(rows[2][2], s("new"));
-        assert_eq!(rows[2][4], s("0190a1b2-c3d4"));
+        assert_eq!(rows[2][4], s("190"));
     }
 
     #[test]

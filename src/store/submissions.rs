@@ -97,6 +97,10 @@ pub enum Recorded {
 pub type ReceiptMaker<'a> =
     dyn Fn(i64, &[RowOutcome]) -> Result<Option<crate::mail::Outgoing>, String> + Send + Sync + 'a;
 
+/// Told every row's outcome (candidate ids included) as soon as they are known, before they are
+/// written: the caller may start work of its own with them meanwhile (the results workbook).
+pub type OnDecided<'a> = dyn Fn(&[RowOutcome]) + Send + Sync + 'a;
+
 /// One ownership of a person, current or superseded (SPEC §6.5: attribution is never overwritten).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnershipRecord {
@@ -612,13 +616,15 @@ impl Store {
     }
 
     /// Decides a submission's rows and records everything in one transaction. With `check_only`
-    /// the rows are decided against the database but nothing is written.
+    /// the rows are decided against the database but nothing is written. `decided` hears the
+    /// outcomes before they are written, `receipt` makes the receipt the transaction enqueues.
     pub async fn record_submission(
         &self,
         meta: &SubmissionMeta,
         rows: &[PreparedRow],
         rules: Rules,
         check_only: bool,
+        decided: Option<&OnDecided<'_>>,
         receipt: Option<&ReceiptMaker<'_>>,
     ) -> Result<Recorded, StoreError> {
         let mut phases = Phases::new();
@@ -698,6 +704,7 @@ impl Store {
             }
             drop(review_rows);
             drop(exact_keys);
+            crate::memory::give_back();
             phases.done("block people", kept.len());
             found.extend(kept);
             let ids: Vec<i64> = found
@@ -766,6 +773,9 @@ impl Store {
                 .map(|(k, &i)| (i, first_id + k as i64))
                 .collect();
             let results = outcomes(rows, &decisions, &new_ids);
+            if let Some(decided) = decided {
+                decided(&results);
+            }
             let n = counts(&results);
 
             let submission_id: i64 = sqlx::query_scalar(
