@@ -241,6 +241,7 @@ impl<'a> ExactKeys<'a> {
 /// The block keys to look up for those rows, sorted, each once: as Postgres keeps them, hashed
 /// ([`stored_block_hash`]), or, for SQLite, their text in one buffer (a file has some 1,300,000 of
 /// them: one string each cost twice the memory, and Postgres needs none of the text).
+#[derive(Default)]
 struct LookupList {
     hashes: Vec<i64>,
     text: String,
@@ -248,35 +249,29 @@ struct LookupList {
 }
 
 impl LookupList {
-    fn new(inputs: &[Input], rows: &[usize], hashed: bool) -> LookupList {
-        let mut hashes = Vec::new();
-        let mut text = String::new();
-        let mut spans = Vec::new();
-        for &i in rows {
-            for key in who_is_who::lookup_keys(&inputs[i].identity) {
-                if hashed {
-                    hashes.push(stored_block_hash(&key));
-                } else {
-                    let start = text.len() as u32;
-                    text.push_str(&key);
-                    spans.push((start, text.len() as u32));
-                }
-            }
+    /// A row's key (`hash`: its [`stored_block_hash`]), kept as the backend asks for it.
+    fn push(&mut self, hashed: bool, key: &str, hash: i64) {
+        if hashed {
+            self.hashes.push(hash);
+        } else {
+            let start = self.text.len() as u32;
+            self.text.push_str(key);
+            self.spans.push((start, self.text.len() as u32));
         }
-        hashes.sort_unstable();
-        hashes.dedup();
+    }
+
+    /// Sorted, each key once.
+    fn finish(&mut self) {
+        self.hashes.sort_unstable();
+        self.hashes.dedup();
+        let text = &self.text;
         let at = |&(a, b): &(u32, u32)| &text[a as usize..b as usize];
-        spans.sort_unstable_by(|x, y| at(x).cmp(at(y)));
-        spans.dedup_by(|x, y| at(x) == at(y));
+        self.spans.sort_unstable_by(|x, y| at(x).cmp(at(y)));
+        self.spans.dedup_by(|x, y| at(x) == at(y));
         // Held while the people are read: without the growth slack (up to half of it).
-        hashes.shrink_to_fit();
-        text.shrink_to_fit();
-        spans.shrink_to_fit();
-        LookupList {
-            hashes,
-            text,
-            spans,
-        }
+        self.hashes.shrink_to_fit();
+        self.text.shrink_to_fit();
+        self.spans.shrink_to_fit();
     }
 }
 
@@ -338,7 +333,21 @@ fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
 }
 
 impl<'a> ReviewRows<'a> {
+    #[cfg(test)]
     fn new(inputs: &'a [Input<'a>], exact: &ExactKeys) -> ReviewRows<'a> {
+        Self::with_lookups(inputs, exact, &[], false).0
+    }
+
+    /// The rows and, from the same keys (each made and hashed once), the [`LookupList`] of the
+    /// rows `lookup` (ascending, each one of these rows), as the backend asks for them (`hashed`).
+    fn with_lookups(
+        inputs: &'a [Input<'a>],
+        exact: &ExactKeys,
+        lookup: &[usize],
+        hashed: bool,
+    ) -> (ReviewRows<'a>, LookupList) {
+        let mut lookups = LookupList::default();
+        let mut lookup = lookup.iter().peekable();
         let rows: Vec<usize> = (0..inputs.len())
             .filter(|&i| inputs[i].invalid.is_none() && !exact.knows(&inputs[i].identity))
             .collect();
@@ -356,14 +365,19 @@ impl<'a> ReviewRows<'a> {
             let phone_at = text.len() as u32;
             text.push_str(phone);
             let len = |s: &str| u16::try_from(s.len()).unwrap_or(u16::MAX);
+            let looked_up = lookup.next_if_eq(&&i).is_some();
             for key in who_is_who::lookup_keys(id) {
                 let (start, contact) = if who_is_who::is_email_key(&key) {
                     (local_at, local)
                 } else {
                     (phone_at, phone)
                 };
+                let hash = stored_block_hash(&key);
+                if looked_up {
+                    lookups.push(hashed, &key, hash);
+                }
                 entries.push(Entry {
-                    hash: short_hash(&key),
+                    hash: short_of(hash),
                     row: i as u32,
                     start,
                     len: len(contact),
@@ -377,12 +391,14 @@ impl<'a> ReviewRows<'a> {
         entries.shrink_to_fit();
         text.shrink_to_fit();
         let runs = HashRuns::new(&entries, |e| e.hash);
-        ReviewRows {
+        lookups.finish();
+        let rows = ReviewRows {
             entries,
             runs,
             text,
             inputs,
-        }
+        };
+        (rows, lookups)
     }
 
     fn contact(&self, e: &Entry) -> &str {
@@ -680,12 +696,15 @@ impl Store {
             // kept (see `ReviewRows`): a block person similar to no row changes no decision.
             let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
             let exact_keys = ExactKeys::new(&found);
-            let lookups = LookupList::new(
+            // The lookups are of the rows the review rule is applied to; the rows kept to judge the
+            // people found are these and a few more (see ReviewRows): one making of their keys.
+            let (review_rows, lookups) = ReviewRows::with_lookups(
                 &inputs,
+                &exact_keys,
                 &review_candidates(&inputs, &exact_keys),
                 tx.keeps_hashes(),
             );
-            let review_rows = ReviewRows::new(&inputs, &exact_keys);
+            phases.done("lookup keys", lookups.hashes.len() + lookups.spans.len());
             let near = |key: i64, contact: &str, phone_len: u16| {
                 review_rows.near_under(key, contact, phone_len)
             };
