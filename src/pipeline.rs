@@ -228,7 +228,7 @@ impl Pipeline {
         // receipt is built with them inside the submission's transaction (it needs its id).
         let (headers, rows) = (Arc::new(headers), Arc::new(rows));
         let started = StartedWorkbooks::default();
-        let start = |outcomes: &[RowOutcome]| started.start(&headers, &rows, outcomes);
+        let start = |outcomes: &Arc<Vec<RowOutcome>>| started.start(&headers, &rows, outcomes);
         let built: BuiltWorkbooks = Default::default();
         let make_receipt = |submission_id: i64, outcomes: &[RowOutcome]| {
             let made = started.finish(&headers, &rows, outcomes);
@@ -441,12 +441,13 @@ impl StartedWorkbooks {
         &self,
         headers: &Arc<Vec<String>>,
         rows: &Arc<Vec<PreparedRow>>,
-        outcomes: &[RowOutcome],
+        outcomes: &Arc<Vec<RowOutcome>>,
     ) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (headers, rows, outcomes) = (Arc::clone(headers), Arc::clone(rows), outcomes.to_vec());
+        let (headers, rows, outcomes) =
+            (Arc::clone(headers), Arc::clone(rows), Arc::clone(outcomes));
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn_blocking(move || {
             let made = workbooks(&headers, &rows, &outcomes);

@@ -7,6 +7,7 @@
 //! that were bypassed. Work is batched: lookups and inserts go in chunks, never a round trip per row.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Row};
@@ -98,8 +99,9 @@ pub type ReceiptMaker<'a> =
     dyn Fn(i64, &[RowOutcome]) -> Result<Option<crate::mail::Outgoing>, String> + Send + Sync + 'a;
 
 /// Told every row's outcome (candidate ids included) as soon as they are known, before they are
-/// written: the caller may start work of its own with them meanwhile (the results workbook).
-pub type OnDecided<'a> = dyn Fn(&[RowOutcome]) + Send + Sync + 'a;
+/// written: the caller may start work of its own with them meanwhile (the results workbook), sharing
+/// them rather than copying; they are handed back at the end (a copy only if still shared then).
+pub type OnDecided<'a> = dyn Fn(&Arc<Vec<RowOutcome>>) + Send + Sync + 'a;
 
 /// One ownership of a person, current or superseded (SPEC §6.5: attribution is never overwritten).
 #[derive(Debug, Clone, PartialEq)]
@@ -764,6 +766,9 @@ impl Store {
             }
 
             let decisions = decide::decide(&inputs, &known, &policy);
+            // Deciding's own indexes of the file are free: their pages go back before the writes
+            // (and the results workbook, made meanwhile on another thread) take more.
+            crate::memory::give_back();
             phases.done("decide", decisions.len());
 
             if check_only {
@@ -791,7 +796,7 @@ impl Store {
                 .enumerate()
                 .map(|(k, &i)| (i, first_id + k as i64))
                 .collect();
-            let results = outcomes(rows, &decisions, &new_ids);
+            let results = Arc::new(outcomes(rows, &decisions, &new_ids));
             if let Some(decided) = decided {
                 decided(&results);
             }
@@ -1006,7 +1011,7 @@ impl Store {
             phases.done("receipt and commit", 0);
             Ok(Recorded::Decided {
                 submission_id: Some(submission_id),
-                rows: results,
+                rows: Arc::try_unwrap(results).unwrap_or_else(|shared| (*shared).clone()),
             })
         })
     }
