@@ -690,8 +690,16 @@ impl Store {
             phases.done("lock", rows.len());
             // Gather: exact matches, then block matches, then their current owners.
             let mut found: Vec<KnownRow> = Vec::new();
-            found.extend(tx.known_by("email_key", &keys.emails).await?);
-            found.extend(tx.known_by("phone_key", &keys.phones).await?);
+            // A second connection reads beside the transaction (under its write lock nobody else
+            // commits candidates meanwhile): the exact lookups by email and by phone at once, and
+            // half the block keys below.
+            let mut helper = pool.acquire().await?;
+            let (by_email, by_phone) = futures::try_join!(
+                tx.known_by("email_key", &keys.emails),
+                helper.known_by("phone_key", &keys.phones),
+            )?;
+            found.extend(by_email);
+            found.extend(by_phone);
             drop(keys);
             phases.done("exact lookups", found.len());
             // Of the people in the blocks, only those the review rule can pick for some row are
@@ -711,8 +719,9 @@ impl Store {
                 review_rows.near_under(key, contact, phone_len)
             };
             let mut in_blocks = IdSet::default();
-            tx.block_ids(&lookups, MAX_BLOCK, &near, &mut in_blocks)
+            tx.block_ids(&lookups, MAX_BLOCK, &near, &mut in_blocks, &mut helper)
                 .await?;
+            drop(helper);
             drop(lookups);
             let mut block_ids = in_blocks.sorted();
             drop(in_blocks);
@@ -1050,14 +1059,14 @@ trait KnownBy {
     ) -> Result<Vec<KnownRow>, sqlx::Error>;
 }
 
-impl KnownBy for sqlx::Transaction<'static, sqlx::Sqlite> {
+impl KnownBy for sqlx::SqliteConnection {
     async fn known_by(
         &mut self,
         column: &'static str,
         values: &[String],
     ) -> Result<Vec<KnownRow>, sqlx::Error> {
         Ok(fetch_in!(
-            *self,
+            self,
             format!("{KNOWN_COLUMNS}{column}"),
             values,
             |r| known_row(&r)?
@@ -1065,17 +1074,14 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 }
 
-impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
+impl KnownBy for sqlx::PgConnection {
     async fn known_by(
         &mut self,
         column: &'static str,
         values: &[String],
     ) -> Result<Vec<KnownRow>, sqlx::Error> {
         let sql = format!("{KNOWN_COLUMNS}{column} = ANY($1)");
-        let rows = sqlx::query(&sql)
-            .bind(values)
-            .fetch_all(&mut **self)
-            .await?;
+        let rows = sqlx::query(&sql).bind(values).fetch_all(&mut *self).await?;
         rows.iter().map(known_row).collect()
     }
 }
@@ -1092,6 +1098,9 @@ impl KnownBy for sqlx::Transaction<'static, sqlx::Postgres> {
 /// it accepts are read (a tenth, or less, of the people under the keys). SQLite keeps only the
 /// keys: it reads everyone under them.
 trait BlockPeople {
+    /// A second connection of the same database, which `block_ids` may read on too.
+    type Helper;
+
     /// The ids under `keys`, added to `ids`.
     async fn block_ids(
         &mut self,
@@ -1099,6 +1108,7 @@ trait BlockPeople {
         cap: usize,
         near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
         ids: &mut IdSet,
+        helper: &mut Self::Helper,
     ) -> Result<(), sqlx::Error>;
 
     /// Of the people with these ids (ascending), those `keep` accepts, added to `kept`. Their rows
@@ -1164,12 +1174,15 @@ impl IdSet {
 }
 
 impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
+    type Helper = sqlx::SqliteConnection;
+
     async fn block_ids(
         &mut self,
         keys: &LookupList,
         cap: usize,
         _near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
         ids: &mut IdSet,
+        _helper: &mut sqlx::SqliteConnection,
     ) -> Result<(), sqlx::Error> {
         use futures::TryStreamExt;
         for chunk in keys.spans.chunks(chunk_len(1)) {
@@ -1219,66 +1232,89 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 }
 
+/// Reads the blocks of `hashes` (sorted) on `conn`: the ids under blocks within `cap`, and the
+/// ids `near` accepts under any block.
+///
+/// Asked for in hash order, in runs: each run walks the block index once, from end to end, and its
+/// rows come in hash order. A block over `cap` is read whole and dropped here (a per-key LIMIT took
+/// twice the server's time for the common small blocks; the biggest block is read once per file,
+/// not once per row).
+async fn scan_blocks(
+    conn: &mut sqlx::PgConnection,
+    hashes: &[i64],
+    cap: usize,
+    near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
+) -> Result<(IdSet, IdSet), sqlx::Error> {
+    use futures::TryStreamExt;
+    let mut block: Option<i64> = None;
+    let mut size = 0;
+    let mut block_ids: Vec<i64> = Vec::with_capacity(cap + 1);
+    let mut in_small = IdSet::default();
+    let mut near_some = IdSet::default();
+    let mut flush = |block_ids: &mut Vec<i64>, size: usize| {
+        if size <= cap {
+            for &id in block_ids.iter() {
+                in_small.insert(id);
+            }
+        }
+        block_ids.clear();
+    };
+    for run in hashes.chunks(LOOKUP_KEYS) {
+        let mut rows = sqlx::query(
+            "SELECT key_hash, candidate_id, near, phone_len FROM candidate_blocks
+             WHERE key_hash = ANY($1) ORDER BY key_hash",
+        )
+        .bind(run)
+        .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let key: i64 = row.try_get(0)?;
+            if block != Some(key) {
+                flush(&mut block_ids, size);
+                block = Some(key);
+                size = 0;
+            }
+            size += 1;
+            let id: i64 = row.try_get(1)?;
+            if size <= cap {
+                block_ids.push(id);
+            }
+            let contact: &str = row.try_get(2)?;
+            let phone_len: i16 = row.try_get(3)?;
+            if near(key, contact, u16::try_from(phone_len).unwrap_or(0)) {
+                near_some.insert(id);
+            }
+        }
+    }
+    flush(&mut block_ids, size);
+    Ok((in_small, near_some))
+}
+
 impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
+    type Helper = sqlx::PgConnection;
+
     async fn block_ids(
         &mut self,
         keys: &LookupList,
         cap: usize,
         near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
         ids: &mut IdSet,
+        helper: &mut sqlx::PgConnection,
     ) -> Result<(), sqlx::Error> {
-        use futures::TryStreamExt;
-        // Asked for in hash order, in runs: each run walks the block index once, from end to end,
-        // and its rows come in hash order. A block over `cap` is read whole and dropped here (a
-        // per-key LIMIT took twice the server's time for the common small blocks; the biggest
-        // block is read once per file, not once per row).
-        //
+        // Half the keys are asked for on the helper connection, at the same time: the server
+        // walks the block index on two processors, and this thread judges the rows of both as
+        // they come. (The helper sees what the transaction sees: the write lock taken, nobody
+        // else commits candidates meanwhile.)
+        let (first, second) = keys.hashes.split_at(keys.hashes.len() / 2);
+        let ((small_a, near_a), (small_b, near_b)) = futures::try_join!(
+            scan_blocks(self, first, cap, near),
+            scan_blocks(helper, second, cap, near),
+        )?;
         // A person is read when under some block within the cap and, under some block (also an
         // oversized one: once read, a person is compared under all their keys), `near` a row:
         // exactly the people that reading everyone in the blocks and keeping those `may_pick`
         // accepts would keep.
-        let mut block: Option<i64> = None;
-        let mut size = 0;
-        let mut block_ids: Vec<i64> = Vec::with_capacity(cap + 1);
-        let mut in_small = IdSet::default();
-        let mut near_some = IdSet::default();
-        let mut flush = |block_ids: &mut Vec<i64>, size: usize| {
-            if size <= cap {
-                for &id in block_ids.iter() {
-                    in_small.insert(id);
-                }
-            }
-            block_ids.clear();
-        };
-        for run in keys.hashes.chunks(LOOKUP_KEYS) {
-            let mut rows = sqlx::query(
-                "SELECT key_hash, candidate_id, near, phone_len FROM candidate_blocks
-                 WHERE key_hash = ANY($1) ORDER BY key_hash",
-            )
-            .bind(run)
-            .fetch(&mut **self);
-            while let Some(row) = rows.try_next().await? {
-                let key: i64 = row.try_get(0)?;
-                if block != Some(key) {
-                    flush(&mut block_ids, size);
-                    block = Some(key);
-                    size = 0;
-                }
-                size += 1;
-                let id: i64 = row.try_get(1)?;
-                if size <= cap {
-                    block_ids.push(id);
-                }
-                let contact: &str = row.try_get(2)?;
-                let phone_len: i16 = row.try_get(3)?;
-                if near(key, contact, u16::try_from(phone_len).unwrap_or(0)) {
-                    near_some.insert(id);
-                }
-            }
-        }
-        flush(&mut block_ids, size);
-        for id in in_small.sorted() {
-            if near_some.contains(id) {
+        for id in small_a.sorted().into_iter().chain(small_b.sorted()) {
+            if near_a.contains(id) || near_b.contains(id) {
                 ids.insert(id);
             }
         }
