@@ -775,8 +775,13 @@ impl Store {
             }
 
             let decisions = decide::decide(&inputs, &known, &policy);
-            // Deciding's own indexes of the file are free: their pages go back before the writes
-            // (and the results workbook, made meanwhile on another thread) take more.
+            // Of what the database said only the people are needed from here on (the old keys of
+            // a record that takes new ones). Deciding's own indexes of the file are free too: their
+            // pages go back before the writes (and the results workbook, made meanwhile on another
+            // thread) take more.
+            known.by_email = HashMap::new();
+            known.by_phone = HashMap::new();
+            known.by_block = HashMap::new();
             crate::memory::give_back();
             phases.done("decide", decisions.len());
 
@@ -806,6 +811,7 @@ impl Store {
                 .map(|(k, &i)| (i, first_id + k as i64))
                 .collect();
             let results = Arc::new(outcomes(rows, &decisions, &new_ids));
+            drop(new_ids);
             if let Some(decided) = decided {
                 decided(&results);
             }
@@ -847,11 +853,12 @@ impl Store {
             };
             // Written a chunk at a time, so what is sent is never the whole file's copy.
             let mut blocks = tx.new_blocks();
-            for chunk in creators.chunks(WRITE_CHUNK) {
+            for (n, chunk) in creators.chunks(WRITE_CHUNK).enumerate() {
                 let mut candidates = NewCandidates::default();
-                for &i in chunk {
+                for (j, &i) in chunk.iter().enumerate() {
                     let c = &rows[i].candidate;
-                    let id = new_ids[&i];
+                    // The ids reserved, in the creators' order.
+                    let id = first_id + (n * WRITE_CHUNK + j) as i64;
                     candidates.id.push(id);
                     candidates.first_name.push(c.first_name.display.clone());
                     candidates.last_name.push(c.last_name.display.clone());
