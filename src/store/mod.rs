@@ -4,7 +4,6 @@
 //! `RETURNING`); [`on_pool!`] expands a body for each backend. Backend-specific work (bulk `COPY`,
 //! advisory locks) goes through [`WritePool`].
 
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -118,7 +117,7 @@ impl Store {
                 .foreign_keys(true);
             let file = options.get_filename();
             if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                if file != Path::new(":memory:") {
+                if !sqlite_in_memory(url) {
                     std::fs::create_dir_all(parent).map_err(|e| connect_err(sqlx::Error::Io(e)))?;
                 }
             }
@@ -180,7 +179,9 @@ impl Store {
             return Ok(None);
         };
         let file = pool.connect_options().get_filename().to_path_buf();
-        if file.as_os_str().is_empty() || file == Path::new(":memory:") {
+        // An in-memory database is this process's alone; sqlx names it `file:sqlx-in-memory-N`,
+        // which is no place for a lock file.
+        if file.as_os_str().is_empty() || sqlite_in_memory(&self.url) {
             return Ok(None);
         }
         let lock_path = format!("{}.migrate.lock", file.display());
@@ -246,9 +247,24 @@ impl WritePool for PgPool {
     }
 }
 
+/// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, `…?mode=memory`).
+fn sqlite_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An in-memory database leaves no lock file behind (sqlx names it `file:sqlx-in-memory-N`,
+    /// which once became `file:sqlx-in-memory-0.migrate.lock` in the working directory).
+    #[tokio::test]
+    async fn an_in_memory_database_leaves_no_lock_file() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        assert!(store.sqlite_migration_lock().unwrap().is_none());
+        assert!(sqlite_in_memory("sqlite:file:x?mode=memory&cache=shared"));
+        assert!(!sqlite_in_memory("sqlite://var/agency-portal.db"));
+    }
 
     #[test]
     fn passwords_are_hidden() {
