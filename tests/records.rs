@@ -218,6 +218,106 @@ async fn erase_leaves_no_trace(store: Store) {
     assert_eq!(owners[0].agency_id.as_deref(), Some("acme"));
 }
 
+on_both_backends!(records_point_only_at_what_exists);
+async fn records_point_only_at_what_exists(store: Store) {
+    // Postgres checks ownerships and row outcomes once per statement (migration 0012), SQLite by
+    // its foreign keys: either way a record never points at a candidate, agency or submission that
+    // does not exist, and what they point at is never deleted or renumbered.
+    let p = pipeline(store).await;
+    let done = submit(
+        &p,
+        "acme",
+        "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123",
+        0,
+    )
+    .await;
+    let cid = done.outcomes[0].candidate_id.unwrap();
+    let sid = done.submission_id.unwrap();
+    let postgres = p.store.backend() == Backend::Postgres;
+    let t = "'2026-11-02T00:00:00Z'";
+    let ownership = |candidate: i64, agency: &str, submission: i64| {
+        format!(
+            "INSERT INTO ownerships (candidate_id, scope_key, agency_id, user_email, channel,
+               submission_id, row_number, campaign_id, started_at, expires_at)
+             VALUES ({candidate}, 'x', {agency}, NULL, 'email', {submission}, 2, NULL, {t}, {t})"
+        )
+    };
+    let row = |submission: i64, candidate: i64| {
+        format!(
+            "INSERT INTO submission_rows (submission_id, row_number, outcome, reason, candidate_id)
+             VALUES ({submission}, 9, 'new', '', {candidate})"
+        )
+    };
+    let refused = [
+        ownership(cid + 1000, "'acme'", sid),
+        ownership(cid, "'no-such-agency'", sid),
+        ownership(cid, "'acme'", sid + 1000),
+        row(sid + 1000, cid),
+        row(sid, cid + 1000),
+        format!(
+            "UPDATE submission_rows SET candidate_id = {} WHERE submission_id = {sid}",
+            cid + 1000
+        ),
+        format!(
+            "UPDATE ownerships SET submission_id = {} WHERE candidate_id = {cid}",
+            sid + 1000
+        ),
+    ];
+    for sql in &refused {
+        let code = sql_error(&p.store, sql).await;
+        let code = code.unwrap_or_else(|| panic!("accepted: {sql}"));
+        if postgres {
+            assert_eq!(code, "23503", "{sql}");
+        }
+    }
+    let kept = [
+        format!("DELETE FROM candidates WHERE id = {cid}"),
+        format!("UPDATE candidates SET id = {} WHERE id = {cid}", cid + 1000),
+        format!("DELETE FROM submissions WHERE id = {sid}"),
+        format!(
+            "UPDATE submissions SET id = {} WHERE id = {sid}",
+            sid + 1000
+        ),
+        "DELETE FROM agencies WHERE id = 'acme'".to_string(),
+    ];
+    for sql in &kept {
+        assert!(sql_error(&p.store, sql).await.is_some(), "accepted: {sql}");
+    }
+    if postgres {
+        for table in ["candidates", "submissions", "agencies"] {
+            let sql = format!("TRUNCATE {table} CASCADE");
+            assert!(sql_error(&p.store, &sql).await.is_some(), "accepted: {sql}");
+        }
+    }
+    // What does exist is accepted, and nothing refused was written.
+    assert_eq!(
+        sql_error(&p.store, &ownership(cid, "'acme'", sid)).await,
+        None
+    );
+    assert_eq!(sql_error(&p.store, &row(sid, cid)).await, None);
+    assert_eq!(p.store.ownership_history(cid).await.unwrap().len(), 2);
+}
+
+/// Runs one statement on the store's database; the error's code if it fails.
+async fn sql_error(store: &Store, sql: &str) -> Option<String> {
+    use sqlx::Connection;
+    let result = match store.backend() {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(store.url()).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.map(drop)
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(store.url()).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.map(drop)
+        }
+    };
+    match result {
+        Ok(()) => None,
+        Err(sqlx::Error::Database(e)) => Some(e.code().unwrap_or_default().into_owned()),
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
 /// Everything the database holds, as text: the SQLite file itself, or `pg_dump --data-only`.
 async fn dump(store: &Store) -> String {
     match store.backend() {
