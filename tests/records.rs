@@ -39,8 +39,8 @@ async fn pipeline(store: Store) -> Pipeline {
     }
 }
 
-async fn submit(p: &Pipeline, agency: &str, rows: &str, hours: i64) -> Processed {
-    let input = Input {
+fn input(agency: &str, rows: &str, hours: i64) -> Input {
+    Input {
         file_name: format!("{agency}-{hours}.csv"),
         bytes: format!("First Name,Last Name,Email,Mobile,Campaign\n{rows}\n").into_bytes(),
         agency_id: agency.into(),
@@ -53,8 +53,11 @@ async fn submit(p: &Pipeline, agency: &str, rows: &str, hours: i64) -> Processed
         source_ref: None,
         received_at: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::hours(hours),
         receipt: None,
-    };
-    match p.process(input, None).await.unwrap() {
+    }
+}
+
+async fn submit(p: &Pipeline, agency: &str, rows: &str, hours: i64) -> Processed {
+    match p.process(input(agency, rows, hours), None).await.unwrap() {
         pipeline::Result::Processed(p) => p,
         other => panic!("{other:?}"),
     }
@@ -296,6 +299,81 @@ async fn records_point_only_at_what_exists(store: Store) {
     );
     assert_eq!(sql_error(&p.store, &row(sid, cid)).await, None);
     assert_eq!(p.store.ownership_history(cid).await.unwrap().len(), 2);
+}
+
+on_both_backends!(a_file_that_fails_to_record_leaves_nothing);
+async fn a_file_that_fails_to_record_leaves_nothing(store: Store) {
+    // On Postgres the new candidates' block keys are written on a connection of their own, beside
+    // the file's transaction: a file that fails while writing, or at its very commit, leaves none.
+    let p = pipeline(store).await;
+    let postgres = p.store.backend() == Backend::Postgres;
+    let file = "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123\nBen,Reyes,ben.reyes@yahoo.com,0918 765 4321,40123";
+    let mut failures = vec![(
+        "the row outcomes",
+        if postgres {
+            "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'made to fail'; END $$;
+             CREATE TRIGGER fail BEFORE INSERT ON submission_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION fail();"
+        } else {
+            "CREATE TRIGGER fail BEFORE INSERT ON submission_rows
+               BEGIN SELECT RAISE(ABORT, 'made to fail'); END;"
+        },
+        if postgres {
+            "DROP TRIGGER fail ON submission_rows"
+        } else {
+            "DROP TRIGGER fail"
+        },
+    )];
+    if postgres {
+        failures.push((
+            "the commit",
+            "CREATE CONSTRAINT TRIGGER fail AFTER INSERT ON submissions
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail();",
+            "DROP TRIGGER fail ON submissions",
+        ));
+    }
+    for (what, fail, undo) in failures {
+        assert_eq!(sql_error(&p.store, fail).await, None);
+        let failed = p.process(input("acme", file, 0), None).await;
+        assert!(failed.is_err(), "{what}: {failed:?}");
+        for table in [
+            "submissions",
+            "candidates",
+            "candidate_blocks",
+            "ownerships",
+            "submission_rows",
+        ] {
+            assert_eq!(
+                sql_count(&p.store, table).await,
+                0,
+                "{what} failed: {table}"
+            );
+        }
+        assert_eq!(sql_error(&p.store, undo).await, None);
+    }
+    let done = submit(&p, "acme", file, 0).await;
+    assert_eq!(
+        done.counts_line(),
+        "new 2, previously_submitted 0, duplicate 0, blocked 0, review 0, repeated 0, invalid 0"
+    );
+    assert!(sql_count(&p.store, "candidate_blocks").await >= 14);
+}
+
+/// How many rows `table` holds.
+async fn sql_count(store: &Store, table: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(store.url()).await.unwrap();
+            sqlx::query_scalar(&sql).fetch_one(&mut c).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(store.url()).await.unwrap();
+            sqlx::query_scalar(&sql).fetch_one(&mut c).await.unwrap()
+        }
+    }
 }
 
 /// Runs one statement on the store's database; the error's code if it fails.

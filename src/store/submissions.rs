@@ -855,185 +855,233 @@ impl Store {
             .await?;
 
             phases.done("submission", 1);
-            // Candidates and their block keys.
+            // Candidates, their block keys, ownerships, updates and row outcomes.
             let source = if meta.agency_id.is_empty() {
                 "company"
             } else {
                 "agency"
             };
-            // Written a chunk at a time, so what is sent is never the whole file's copy.
+            // The new candidates' block keys (an index of them, kept by the store: no other record
+            // points at them). On Postgres they are written beside the file's transaction, on a
+            // connection of their own, while it writes the rest, and committed just before it: if
+            // the file fails before that they go with it; should its commit itself fail, the rows
+            // of its reserved ids are removed again (a crash in between leaves rows of ids no
+            // candidate will ever take: found, they lead to nobody). SQLite has one writer: there
+            // they are written in the transaction.
             let mut blocks = tx.new_blocks();
-            for (n, chunk) in creators.chunks(WRITE_CHUNK).enumerate() {
-                let mut candidates = NewCandidates::default();
-                for (j, &i) in chunk.iter().enumerate() {
-                    let c = &rows[i].candidate;
-                    // The ids reserved, in the creators' order.
-                    let id = first_id + (n * WRITE_CHUNK + j) as i64;
-                    candidates.id.push(id);
-                    candidates.first_name.push(c.first_name.display.clone());
-                    candidates.last_name.push(c.last_name.display.clone());
-                    candidates.first_key.push(c.first_name.key.clone());
-                    candidates.last_key.push(c.last_name.key.clone());
-                    candidates.email.push(c.email.clone());
-                    candidates.email_key.push(c.email_key.clone());
-                    candidates.phone.push(c.phone.clone());
-                    candidates.phone_key.push(c.phone_key.clone());
-                    candidates
-                        .custom
-                        .push(serde_json::to_string(&c.custom).unwrap_or_default());
-                    blocks.push(&inputs[i].identity, id);
-                }
-                tx.insert_candidates(&candidates, source, meta.received_at)
-                    .await?;
+            for (k, &i) in creators.iter().enumerate() {
+                blocks.push(&inputs[i].identity, first_id + k as i64);
             }
-            phases.done("candidates", creators.len());
-            // The block keys of all, in one go: in hash order on Postgres (see NewBlocks::sorted_hashes).
-            tx.insert_blocks(&mut blocks).await?;
-            phases.done("block keys", blocks.len());
-            drop(blocks);
-            // Ownerships of every `new` row; an expired one in the same scope is superseded.
-            let mut superseded = Superseded::default();
-            let mut owned = NewOwnerships::default();
-            for (i, d) in decisions.iter().enumerate() {
-                if d.outcome != Outcome::New {
-                    continue;
-                }
-                let Some(cid) = results[i].candidate_id else {
-                    continue;
-                };
-                let sk = decide::scope_key(rules.scope, inputs[i].campaign_id);
-                if d.take == Some(Take::Own) {
-                    superseded.candidate_id.push(cid);
-                    superseded.scope_key.push(sk.clone());
-                }
-                owned.candidate_id.push(cid);
-                owned.scope_key.push(sk);
-                owned.row_number.push(i64::from(rows[i].number));
-                owned
-                    .campaign_id
-                    .push(inputs[i].campaign_id.map(str::to_string));
-            }
-            tx.supersede_ownerships(&superseded, meta.received_at)
-                .await?;
-            let owner = OwnershipMeta {
-                agency_id: (!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()),
-                user_email: meta.user_email.clone(),
-                channel: meta.channel.as_str(),
-                submission_id,
-                started_at: meta.received_at,
-                expires_at,
+            let n_blocks = blocks.len();
+            let (beside, mut blocks_here) = if tx.writes_blocks_beside() {
+                (Some((pool.begin().await?, blocks)), None)
+            } else {
+                (None, Some(blocks))
             };
-            tx.insert_ownerships(&owned, &owner).await?;
-            phases.done("ownerships", owned.candidate_id.len());
-            drop(owned);
-
-            // `previously_submitted`: new non-empty values update the record.
-            let mut updates = Updates::default();
-            for (i, d) in decisions.iter().enumerate() {
-                if d.outcome != Outcome::PreviouslySubmitted {
-                    continue;
-                }
-                let Some(cid) = results[i].candidate_id else {
-                    continue;
+            let write_beside = async move {
+                let Some((mut side, mut blocks)) = beside else {
+                    return Ok(None);
                 };
-                let c = &rows[i].candidate;
-                updates.id.push(cid);
-                updates.first_name.push(c.first_name.display.clone());
-                updates.first_key.push(c.first_name.key.clone());
-                updates.last_name.push(c.last_name.display.clone());
-                updates.last_key.push(c.last_name.key.clone());
-                updates.email.push(c.email.clone());
-                updates.email_key.push(c.email_key.clone());
-                updates.phone.push(c.phone.clone());
-                updates.phone_key.push(c.phone_key.clone());
-            }
-            tx.update_candidates(&updates, meta.received_at).await?;
-            // A name or a contact the record took changes where the review rule finds it: its
-            // block keys are made again from what the record now holds.
-            let updated: Vec<i64> = updates
-                .id
-                .iter()
-                .copied()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let now = fetch_in!(tx, format!("{KNOWN_COLUMNS}id"), updated, |r| known_row(
-                &r
-            )?);
-            let changed: Vec<&KnownRow> = now
-                .iter()
-                .filter(|k| {
-                    known
-                        .people
-                        .get(&k.id)
-                        .is_none_or(|p| p.identity != k.identity)
-                })
-                .collect();
-            // Their old block keys go by what they were (so Postgres finds them through the key
-            // index: it keeps none by candidate); anyone not read before (none expected) by id.
-            let mut old = tx.new_blocks();
-            let mut ids: Vec<i64> = Vec::new();
-            for k in &changed {
-                match known.people.get(&k.id) {
-                    Some(p) => old.push(&p.identity, k.id),
-                    None => ids.push(k.id),
+                let t = std::time::Instant::now();
+                side.insert_blocks(&mut blocks).await?;
+                drop(blocks);
+                tracing::debug!(
+                    phase = "block keys beside",
+                    items = n_blocks,
+                    ms = t.elapsed().as_millis() as u64,
+                    "record_submission"
+                );
+                Ok::<_, sqlx::Error>(Some(side))
+            };
+            let write_here = async {
+                // Written a chunk at a time, so what is sent is never the whole file's copy.
+                for (n, chunk) in creators.chunks(WRITE_CHUNK).enumerate() {
+                    let mut candidates = NewCandidates::default();
+                    for (j, &i) in chunk.iter().enumerate() {
+                        let c = &rows[i].candidate;
+                        // The ids reserved, in the creators' order.
+                        let id = first_id + (n * WRITE_CHUNK + j) as i64;
+                        candidates.id.push(id);
+                        candidates.first_name.push(c.first_name.display.clone());
+                        candidates.last_name.push(c.last_name.display.clone());
+                        candidates.first_key.push(c.first_name.key.clone());
+                        candidates.last_key.push(c.last_name.key.clone());
+                        candidates.email.push(c.email.clone());
+                        candidates.email_key.push(c.email_key.clone());
+                        candidates.phone.push(c.phone.clone());
+                        candidates.phone_key.push(c.phone_key.clone());
+                        candidates
+                            .custom
+                            .push(serde_json::to_string(&c.custom).unwrap_or_default());
+                    }
+                    tx.insert_candidates(&candidates, source, meta.received_at)
+                        .await?;
                 }
-            }
-            tx.delete_blocks(&mut old).await?;
-            drop(old);
-            for chunk in ids.chunks(chunk_len(1)) {
-                let mut qb =
-                    QueryBuilder::new("DELETE FROM candidate_blocks WHERE candidate_id IN (");
-                let mut sep = qb.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
+                phases.done("candidates", creators.len());
+                if let Some(blocks) = blocks_here.as_mut() {
+                    tx.insert_blocks(blocks).await?;
+                    phases.done("block keys", blocks.len());
                 }
-                qb.push(")");
-                qb.build().persistent(false).execute(&mut *tx).await?;
-            }
-            let mut blocks = tx.new_blocks();
-            for k in changed {
-                blocks.push(&k.identity, k.id);
-            }
-            tx.insert_blocks(&mut blocks).await?;
-            phases.done("updates", updates.id.len());
-            drop(updates);
-
-            // Every row's outcome, a chunk at a time.
-            for (start, chunk) in (0..).step_by(WRITE_CHUNK).zip(results.chunks(WRITE_CHUNK)) {
-                let mut outcome_rows = NewRows::default();
-                for (k, r) in chunk.iter().enumerate() {
-                    let i = start + k;
-                    let review = r.outcome == Outcome::Review;
-                    outcome_rows.row_number.push(i64::from(r.number));
-                    outcome_rows.outcome.push(r.outcome.as_str());
-                    outcome_rows.reason.push(r.reason.clone());
-                    outcome_rows.candidate_id.push(r.candidate_id);
-                    outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
-                    outcome_rows
+                drop(blocks_here);
+                // Ownerships of every `new` row; an expired one in the same scope is superseded.
+                let mut superseded = Superseded::default();
+                let mut owned = NewOwnerships::default();
+                for (i, d) in decisions.iter().enumerate() {
+                    if d.outcome != Outcome::New {
+                        continue;
+                    }
+                    let Some(cid) = results[i].candidate_id else {
+                        continue;
+                    };
+                    let sk = decide::scope_key(rules.scope, inputs[i].campaign_id);
+                    if d.take == Some(Take::Own) {
+                        superseded.candidate_id.push(cid);
+                        superseded.scope_key.push(sk.clone());
+                    }
+                    owned.candidate_id.push(cid);
+                    owned.scope_key.push(sk);
+                    owned.row_number.push(i64::from(rows[i].number));
+                    owned
                         .campaign_id
                         .push(inputs[i].campaign_id.map(str::to_string));
-                    outcome_rows
-                        .cells
-                        .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
-                    outcome_rows
-                        .person
-                        .push(review.then(|| {
+                }
+                tx.supersede_ownerships(&superseded, meta.received_at)
+                    .await?;
+                let owner = OwnershipMeta {
+                    agency_id: (!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()),
+                    user_email: meta.user_email.clone(),
+                    channel: meta.channel.as_str(),
+                    submission_id,
+                    started_at: meta.received_at,
+                    expires_at,
+                };
+                tx.insert_ownerships(&owned, &owner).await?;
+                phases.done("ownerships", owned.candidate_id.len());
+                drop(owned);
+
+                // `previously_submitted`: new non-empty values update the record.
+                let mut updates = Updates::default();
+                for (i, d) in decisions.iter().enumerate() {
+                    if d.outcome != Outcome::PreviouslySubmitted {
+                        continue;
+                    }
+                    let Some(cid) = results[i].candidate_id else {
+                        continue;
+                    };
+                    let c = &rows[i].candidate;
+                    updates.id.push(cid);
+                    updates.first_name.push(c.first_name.display.clone());
+                    updates.first_key.push(c.first_name.key.clone());
+                    updates.last_name.push(c.last_name.display.clone());
+                    updates.last_key.push(c.last_name.key.clone());
+                    updates.email.push(c.email.clone());
+                    updates.email_key.push(c.email_key.clone());
+                    updates.phone.push(c.phone.clone());
+                    updates.phone_key.push(c.phone_key.clone());
+                }
+                tx.update_candidates(&updates, meta.received_at).await?;
+                // A name or a contact the record took changes where the review rule finds it: its
+                // block keys are made again from what the record now holds.
+                let updated: Vec<i64> = updates
+                    .id
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let now = fetch_in!(tx, format!("{KNOWN_COLUMNS}id"), updated, |r| known_row(
+                    &r
+                )?);
+                let changed: Vec<&KnownRow> = now
+                    .iter()
+                    .filter(|k| {
+                        known
+                            .people
+                            .get(&k.id)
+                            .is_none_or(|p| p.identity != k.identity)
+                    })
+                    .collect();
+                // Their old block keys go by what they were (so Postgres finds them through the key
+                // index: it keeps none by candidate); anyone not read before (none expected) by id.
+                let mut old = tx.new_blocks();
+                let mut ids: Vec<i64> = Vec::new();
+                for k in &changed {
+                    match known.people.get(&k.id) {
+                        Some(p) => old.push(&p.identity, k.id),
+                        None => ids.push(k.id),
+                    }
+                }
+                tx.delete_blocks(&mut old).await?;
+                drop(old);
+                for chunk in ids.chunks(chunk_len(1)) {
+                    let mut qb =
+                        QueryBuilder::new("DELETE FROM candidate_blocks WHERE candidate_id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().persistent(false).execute(&mut *tx).await?;
+                }
+                let mut blocks = tx.new_blocks();
+                for k in changed {
+                    blocks.push(&k.identity, k.id);
+                }
+                tx.insert_blocks(&mut blocks).await?;
+                phases.done("updates", updates.id.len());
+                drop(updates);
+
+                // Every row's outcome, a chunk at a time.
+                for (start, chunk) in (0..).step_by(WRITE_CHUNK).zip(results.chunks(WRITE_CHUNK)) {
+                    let mut outcome_rows = NewRows::default();
+                    for (k, r) in chunk.iter().enumerate() {
+                        let i = start + k;
+                        let review = r.outcome == Outcome::Review;
+                        outcome_rows.row_number.push(i64::from(r.number));
+                        outcome_rows.outcome.push(r.outcome.as_str());
+                        outcome_rows.reason.push(r.reason.clone());
+                        outcome_rows.candidate_id.push(r.candidate_id);
+                        outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
+                        outcome_rows
+                            .campaign_id
+                            .push(inputs[i].campaign_id.map(str::to_string));
+                        outcome_rows
+                            .cells
+                            .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
+                        outcome_rows.person.push(review.then(|| {
                             serde_json::to_string(&rows[i].candidate).unwrap_or_default()
                         }));
-                    outcome_rows.review_state.push(review.then_some("pending"));
+                        outcome_rows.review_state.push(review.then_some("pending"));
+                    }
+                    tx.insert_rows(&outcome_rows, submission_id).await?;
                 }
-                tx.insert_rows(&outcome_rows, submission_id).await?;
-            }
-            phases.done("rows", results.len());
+                phases.done("rows", results.len());
+                Ok::<_, StoreError>(())
+            };
+            let (side, here) = futures::join!(write_beside, write_here);
+            here?;
+            let side = side?;
             // The receipt, in the same transaction (SPEC §7).
             if let Some(make) = receipt {
                 if let Some(message) = make(submission_id, &results).map_err(StoreError::Receipt)? {
                     super::outbox::enqueue(&mut *tx, &message, meta.received_at).await?;
                 }
             }
-
-            tx.commit().await?;
+            if let Some(side) = side {
+                side.commit().await?;
+                if let Err(e) = tx.commit().await {
+                    let _ = sqlx::query(
+                        "DELETE FROM candidate_blocks WHERE candidate_id >= $1 AND candidate_id < $2",
+                    )
+                    .bind(first_id)
+                    .bind(first_id + creators.len() as i64)
+                    .execute(pool)
+                    .await;
+                    return Err(e.into());
+                }
+            } else {
+                tx.commit().await?;
+            }
             phases.done("receipt and commit", 0);
             Ok(Recorded::Decided {
                 submission_id: Some(submission_id),
@@ -1618,6 +1666,9 @@ const UPDATE_SET: &str =
 pub(super) trait WriteBlocks {
     /// Whether this backend keeps block keys as hashes ([`stored_block_hash`]) or as text.
     fn keeps_hashes(&self) -> bool;
+    /// Whether a submission's new block keys are written on a connection of their own, beside its
+    /// transaction (Postgres), or in it (SQLite: one writer at a time).
+    fn writes_blocks_beside(&self) -> bool;
     /// Keys to write or remove, kept as this backend keeps them.
     fn new_blocks(&self) -> NewBlocks {
         NewBlocks::new(self.keeps_hashes())
@@ -1656,6 +1707,10 @@ trait BulkWrite {
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
     fn keeps_hashes(&self) -> bool {
+        true
+    }
+
+    fn writes_blocks_beside(&self) -> bool {
         true
     }
 
@@ -1855,6 +1910,10 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
     fn keeps_hashes(&self) -> bool {
+        false
+    }
+
+    fn writes_blocks_beside(&self) -> bool {
         false
     }
 
