@@ -1330,9 +1330,12 @@ async fn scan_blocks(
         block_ids.clear();
     };
     for run in hashes.chunks(LOOKUP_KEYS) {
+        // The array behind a sub-select: the planner does not see its 250,000 values, so it does
+        // not estimate each one's share of the index (that alone was a third of the statement's
+        // time, 170 ms a run); the index is walked the same.
         let mut rows = sqlx::query(
             "SELECT key_hash, candidate_id, near, phone_len FROM candidate_blocks
-             WHERE key_hash = ANY($1) ORDER BY key_hash",
+             WHERE key_hash = ANY((SELECT $1)::bigint[]) ORDER BY key_hash",
         )
         .bind(run)
         .fetch(&mut *conn);
