@@ -754,20 +754,7 @@ impl Store {
                 .into_iter()
                 .collect();
             let mut owners: HashMap<i64, HashMap<String, Owner>> = HashMap::new();
-            for (cid, scope_key, owner) in fetch_in!(
-                tx,
-                "SELECT candidate_id, scope_key, agency_id, expires_at FROM ownerships
-                 WHERE superseded_at IS NULL AND candidate_id",
-                ids,
-                |r| (
-                    r.try_get::<i64, _>("candidate_id")?,
-                    r.try_get::<String, _>("scope_key")?,
-                    Owner {
-                        agency_id: r.try_get("agency_id")?,
-                        expires_at: r.try_get("expires_at")?,
-                    }
-                )
-            ) {
+            for (cid, scope_key, owner) in tx.current_owners(&ids).await? {
                 owners.entry(cid).or_default().insert(scope_key, owner);
             }
             phases.done("owners", ids.len());
@@ -1417,6 +1404,61 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
             }
         }
         Ok(())
+    }
+}
+
+/// The current ownerships of these people (ascending ids): (candidate, scope key, owner).
+pub(crate) trait CurrentOwners {
+    async fn current_owners(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String, Owner)>, sqlx::Error>;
+}
+
+fn owner_row<R: Row>(r: &R) -> Result<(i64, String, Owner), sqlx::Error>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        r.try_get("candidate_id")?,
+        r.try_get("scope_key")?,
+        Owner {
+            agency_id: r.try_get("agency_id")?,
+            expires_at: r.try_get("expires_at")?,
+        },
+    ))
+}
+
+const OWNERS: &str = "SELECT candidate_id, scope_key, agency_id, expires_at FROM ownerships
+     WHERE superseded_at IS NULL AND candidate_id";
+
+impl CurrentOwners for sqlx::Transaction<'static, sqlx::Sqlite> {
+    async fn current_owners(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String, Owner)>, sqlx::Error> {
+        let conn: &mut sqlx::SqliteConnection = self;
+        Ok(fetch_in!(conn, OWNERS, ids, |r| owner_row(&r)?))
+    }
+}
+
+impl CurrentOwners for sqlx::Transaction<'static, sqlx::Postgres> {
+    async fn current_owners(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String, Owner)>, sqlx::Error> {
+        // One array, behind a sub-select: the planner then walks the index of current ownerships
+        // by id (30 ms for 10,000 people) instead of estimating each id and scanning the table
+        // (130 ms).
+        let rows = sqlx::query(&format!("{OWNERS} = ANY((SELECT $1)::bigint[])"))
+            .bind(ids)
+            .fetch_all(&mut **self)
+            .await?;
+        rows.iter().map(owner_row).collect()
     }
 }
 
