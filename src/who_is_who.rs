@@ -150,14 +150,6 @@ fn near_parts(n: usize, k: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// The name of a key: the letters of the parts it holds (all but `left_out`), e.g. `abd`.
-fn part_letters(k: usize, left_out: usize) -> String {
-    (0..k)
-        .filter(|&i| i != left_out)
-        .map(|i| char::from(b'a' + i as u8))
-        .collect()
-}
-
 /// The `k` keys a contact string is indexed under, tagged with `tag` and the string's length: its
 /// parts (see [`near_parts`]) but one, for each part left out. One edit or one adjacent swap changes
 /// at most one part (the uncovered characters keep a swap from reaching two), so the key without
@@ -191,23 +183,59 @@ pub fn near_lookup_keys(tag: &str, s: &str, k: usize) -> Vec<String> {
 fn keys_of_length(tag: &str, chars: &[char], n: usize, k: usize, out: &mut Vec<String>) {
     let m = chars.len();
     let parts = near_parts(n, k);
-    'key: for left_out in (0..k).rev() {
-        let mut key = format!("{tag}{}{n}:", part_letters(k, left_out));
+    // Where each part of the key left out stands in `chars`, none if it falls outside.
+    let at = |left_out: usize, i: usize, from: usize, len: usize| {
+        if i < left_out {
+            Some(from)
+        } else {
+            (from + m).checked_sub(n)
+        }
+        .filter(|&f| f + len <= m)
+    };
+    for left_out in (0..k).rev() {
+        let fits = parts.iter().enumerate().all(|(i, &(from, len))| {
+            i == left_out || len == 0 || at(left_out, i, from, len).is_some()
+        });
+        if !fits {
+            continue;
+        }
+        // The tag, the letters of the parts held (all but `left_out`, e.g. `abd`), the length,
+        // then the parts: one allocation per key (a file makes some two million).
+        let mut key = String::with_capacity(tag.len() + k + 4 + 4 * m);
+        key.push_str(tag);
+        key.extend(
+            (0..k)
+                .filter(|&i| i != left_out)
+                .map(|i| char::from(b'a' + i as u8)),
+        );
+        push_number(&mut key, n);
+        key.push(':');
         for (i, &(from, len)) in parts.iter().enumerate() {
             if i == left_out || len == 0 {
                 continue;
             }
-            let from = if i < left_out {
-                Some(from)
-            } else {
-                (from + m).checked_sub(n)
+            if let Some(from) = at(left_out, i, from, len) {
+                key.extend(&chars[from..from + len]);
             }
-            .filter(|&f| f + len <= m);
-            let Some(from) = from else { continue 'key };
-            key.extend(&chars[from..from + len]);
         }
         out.push(key);
     }
+}
+
+/// `n` in decimal digits, at the end of `s`.
+fn push_number(s: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// The name part of every block key: the initials of the first and last name, sorted (so a row with
@@ -230,13 +258,16 @@ fn initials(id: &Identity<impl AsRef<str>>) -> Option<String> {
 /// network, the rest the subscriber, so each key holds at least three subscriber digits (halves of
 /// the last 9 held two, and a block some 12 people of a million). (Migration 0006 moved stored keys
 /// from halves of the last 7 digits to the last 9, 0010 to these.)
-fn phone_keys(digits: &str) -> Option<[String; 3]> {
+fn phone_keys(sig: &str, digits: &str) -> Option<Vec<String>> {
     if !has_phone_blocks(digits) {
         return None;
     }
     let n = digits.len();
-    let keys = near_keys(&format!("p{n}"), &digits[n - n.min(11)..], PHONE_PARTS);
-    keys.try_into().ok()
+    Some(near_keys(
+        &format!("{sig}|p{n}"),
+        &digits[n - n.min(11)..],
+        PHONE_PARTS,
+    ))
 }
 
 /// Whether two phone numbers within one edit of each other are sure to share a phone block: of one
@@ -267,8 +298,8 @@ pub fn block_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
     if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
         out.extend(near_keys(&format!("{sig}|e:{domain}:"), local, EMAIL_PARTS));
     }
-    if let Some(keys) = id.phone().and_then(phone_keys) {
-        out.extend(keys.map(|k| format!("{sig}|{k}")));
+    if let Some(keys) = id.phone().and_then(|p| phone_keys(&sig, p)) {
+        out.extend(keys);
     }
     out
 }
@@ -314,8 +345,8 @@ pub fn lookup_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
             EMAIL_PARTS,
         ));
     }
-    if let Some(keys) = id.phone().and_then(phone_keys) {
-        out.extend(keys.map(|k| format!("{sig}|{k}")));
+    if let Some(keys) = id.phone().and_then(|p| phone_keys(&sig, p)) {
+        out.extend(keys);
     }
     out.sort();
     out.dedup();
