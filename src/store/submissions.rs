@@ -344,31 +344,34 @@ fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
     email_key.and_then(|e| e.rsplit_once('@'))
 }
 
-impl<'a> ReviewRows<'a> {
-    #[cfg(test)]
-    fn new(inputs: &'a [Input<'a>], exact: &ExactKeys) -> ReviewRows<'a> {
-        Self::with_lookups(inputs, exact, &[], false).0
-    }
+/// The entries of [`ReviewRows`] and the [`LookupList`] of a share of its rows (see
+/// [`ReviewRows::with_lookups`]).
+struct MadeKeys {
+    entries: Vec<Entry>,
+    text: String,
+    lookups: LookupList,
+}
 
-    /// The rows and, from the same keys (each made and hashed once), the [`LookupList`] of the
-    /// rows `lookup` (ascending, each one of these rows), as the backend asks for them (`hashed`).
-    fn with_lookups(
-        inputs: &'a [Input<'a>],
-        exact: &ExactKeys,
+impl MadeKeys {
+    /// Of `rows` (ascending), those in `lookup` (ascending) looked up; arrays sized for `room` rows.
+    fn of(
+        inputs: &[Input],
+        rows: &[usize],
         lookup: &[usize],
         hashed: bool,
-    ) -> (ReviewRows<'a>, LookupList) {
+        room: usize,
+    ) -> MadeKeys {
         let mut lookups = LookupList::new(hashed);
-        let mut lookup = lookup.iter().peekable();
-        let rows: Vec<usize> = (0..inputs.len())
-            .filter(|&i| inputs[i].invalid.is_none() && !exact.knows(&inputs[i].identity))
-            .collect();
+        let from = rows
+            .first()
+            .map_or(0, |&i| lookup.partition_point(|&j| j < i));
+        let mut lookup = lookup[from..].iter().peekable();
         // Each row's contacts once (a row is under up to 15 keys); sized for the most keys a row
         // has, so that the array is never copied to grow.
         let most = 3 * who_is_who::EMAIL_PARTS + who_is_who::PHONE_PARTS;
-        let mut entries: Vec<Entry> = Vec::with_capacity(rows.len() * most);
+        let mut entries: Vec<Entry> = Vec::with_capacity(room * most);
         let mut text = String::new();
-        for i in rows {
+        for &i in rows {
             let id = &inputs[i].identity;
             let local = split_email(id.email()).map_or("", |(local, _)| local);
             let phone = id.phone().unwrap_or_default();
@@ -397,6 +400,82 @@ impl<'a> ReviewRows<'a> {
                 });
             }
         }
+        MadeKeys {
+            entries,
+            text,
+            lookups,
+        }
+    }
+
+    /// `other`'s, of later rows, after these.
+    fn append(&mut self, other: MadeKeys) {
+        let shift = self.text.len() as u32;
+        self.entries
+            .extend(other.entries.into_iter().map(|e| Entry {
+                start: e.start + shift,
+                ..e
+            }));
+        self.text.push_str(&other.text);
+        let shift = self.lookups.text.len() as u32;
+        self.lookups.hashes.extend(other.lookups.hashes);
+        self.lookups.spans.extend(
+            other
+                .lookups
+                .spans
+                .into_iter()
+                .map(|(a, b)| (a + shift, b + shift)),
+        );
+        self.lookups.text.push_str(&other.lookups.text);
+    }
+}
+
+impl<'a> ReviewRows<'a> {
+    #[cfg(test)]
+    fn new(inputs: &'a [Input<'a>], exact: &ExactKeys) -> ReviewRows<'a> {
+        Self::with_lookups(inputs, exact, &[], false).0
+    }
+
+    /// The rows and, from the same keys (each made and hashed once), the [`LookupList`] of the
+    /// rows `lookup` (ascending, each one of these rows), as the backend asks for them (`hashed`).
+    fn with_lookups(
+        inputs: &'a [Input<'a>],
+        exact: &ExactKeys,
+        lookup: &[usize],
+        hashed: bool,
+    ) -> (ReviewRows<'a>, LookupList) {
+        let rows: Vec<usize> = (0..inputs.len())
+            .filter(|&i| inputs[i].invalid.is_none() && !exact.knows(&inputs[i].identity))
+            .collect();
+        // The keys made on every processor, a share of the rows each, then put together in order.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let share = rows.len().div_ceil(threads).max(1);
+        let mut shares = rows.chunks(share);
+        let first = shares.next().unwrap_or_default();
+        let (mut made, others) = std::thread::scope(|scope| {
+            let others: Vec<_> = shares
+                .map(|rows| {
+                    scope.spawn(move || MadeKeys::of(inputs, rows, lookup, hashed, rows.len()))
+                })
+                .collect();
+            // The first share's arrays are sized for all rows: the others are appended in place.
+            let made = MadeKeys::of(inputs, first, lookup, hashed, rows.len());
+            let others: Vec<MadeKeys> = others
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            (made, others)
+        });
+        for other in others {
+            made.append(other);
+        }
+        let MadeKeys {
+            mut entries,
+            mut text,
+            mut lookups,
+        } = made;
         let order = |e: &Entry| (e.hash, e.row, e.start, e.len);
         entries.sort_unstable_by_key(order);
         entries.dedup_by_key(|e| order(e));
