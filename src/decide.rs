@@ -176,17 +176,37 @@ struct RowBlocks {
 }
 
 impl RowBlocks {
-    fn new(rows: &[RowInput<impl AsRef<str>>], scope: Scope) -> RowBlocks {
-        let mut entries = Vec::new();
-        for (i, row) in rows.iter().enumerate() {
-            if row.invalid.is_some() {
-                continue;
+    fn new<S: AsRef<str> + Sync>(rows: &[RowInput<S>], scope: Scope) -> RowBlocks {
+        // Made on every processor, a share of the rows each, appended in order.
+        let make = |from: usize, to: usize| {
+            let mut entries = Vec::new();
+            for (i, row) in rows.iter().enumerate().take(to).skip(from) {
+                if row.invalid.is_some() {
+                    continue;
+                }
+                let sk = row_scope(scope, row);
+                for key in who_is_who::block_keys(&row.identity) {
+                    entries.push((block_hash(sk, &key), i as u32));
+                }
             }
-            let sk = row_scope(scope, row);
-            for key in who_is_who::block_keys(&row.identity) {
-                entries.push((block_hash(sk, &key), i as u32));
+            entries
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let share = rows.len().div_ceil(threads).max(1);
+        let mut entries = std::thread::scope(|scope| {
+            let others: Vec<_> = (share..rows.len())
+                .step_by(share)
+                .map(|from| scope.spawn(move || make(from, (from + share).min(rows.len()))))
+                .collect();
+            let mut entries = make(0, share.min(rows.len()));
+            for t in others {
+                match t.join() {
+                    Ok(more) => entries.extend(more),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
             }
-        }
+            entries
+        });
         entries.sort_unstable();
         let runs = HashRuns::new(&entries, |&(h, _)| (h >> 32) as u32);
         RowBlocks { entries, runs }
