@@ -360,6 +360,39 @@ async fn a_file_that_fails_to_record_leaves_nothing(store: Store) {
     assert!(sql_count(&p.store, "candidate_blocks").await >= 14);
 }
 
+on_both_backends!(values_are_stored_as_written);
+async fn values_are_stored_as_written(store: Store) {
+    // Postgres writes with binary COPY, SQLite with bound VALUES: letters beyond ASCII, quotes,
+    // backslashes and the times come back as they went in.
+    let p = pipeline(store).await;
+    let done = submit(
+        &p,
+        "acme",
+        "Zoë-Ánn,\"O'Brien \\ \"\"Jr\"\"\",zoe.obrien@gmail.com,0917 123 4567,40123",
+        5,
+    )
+    .await;
+    assert_eq!(
+        done.counts_line(),
+        "new 1, previously_submitted 0, duplicate 0, blocked 0, review 0, repeated 0, invalid 0"
+    );
+    let at = Utc.with_ymd_and_hms(2026, 11, 2, 5, 0, 0).unwrap();
+    let c = p.store.candidates_view(None, None, None).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].first_name, "Zoë-Ánn");
+    assert_eq!(c[0].last_name, "O'Brien \\ \"Jr\"");
+    assert_eq!(c[0].email.as_deref(), Some("zoe.obrien@gmail.com"));
+    assert_eq!(c[0].created_at, at);
+    assert_eq!(c[0].owned_since, Some(at));
+    assert_eq!(c[0].owned_until, Some(at + Duration::days(180)));
+    let owners = p.store.ownership_history(c[0].id).await.unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].agency_id.as_deref(), Some("acme"));
+    assert_eq!(owners[0].row_number, Some(2));
+    assert_eq!(owners[0].submission_id, done.submission_id);
+    assert_eq!(owners[0].superseded_at, None);
+}
+
 /// How many rows `table` holds.
 async fn sql_count(store: &Store, table: &str) -> i64 {
     use sqlx::Connection;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Row};
 
+use super::copy::CopyIn;
 use super::{on_pool, Store, StoreError, WritePool};
 use crate::decide::{self, Decision, Known, KnownPeople, Owner, Person, Policy, RowInput, Take};
 use crate::hash_runs::HashRuns;
@@ -1802,8 +1803,8 @@ pub(super) trait WriteBlocks {
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
 }
 
-/// The writes of a submission, in bulk: `UNNEST` of one array per column on Postgres (one statement
-/// per table), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
+/// The writes of a submission, in bulk: binary `COPY` on Postgres (one per table and chunk; see
+/// [`CopyIn`]), multi-row `VALUES` in chunks on SQLite. Never a statement per row.
 trait BulkWrite {
     async fn insert_candidates(
         &mut self,
@@ -1839,50 +1840,46 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        by_hash(
-            self,
-            b,
-            "DELETE FROM candidate_blocks b
-             USING UNNEST($1::bigint[], $2::bigint[]) AS u(key_hash, candidate_id)
-             WHERE b.key_hash = u.key_hash AND b.candidate_id = u.candidate_id",
-            false,
-        )
-        .await
+        // In hash order, in chunks: the rows are found through the key index (none by candidate).
+        b.sort();
+        for chunk in b.hashes.chunks(WRITE_CHUNK * 4) {
+            let hashes: Vec<i64> = chunk.iter().map(|k| k.hash).collect();
+            let ids: Vec<i64> = chunk.iter().map(|k| k.candidate_id).collect();
+            sqlx::query(
+                "DELETE FROM candidate_blocks b
+                 USING UNNEST($1::bigint[], $2::bigint[]) AS u(key_hash, candidate_id)
+                 WHERE b.key_hash = u.key_hash AND b.candidate_id = u.candidate_id",
+            )
+            .bind(hashes)
+            .bind(ids)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        by_hash(
-            self,
-            b,
-            "INSERT INTO candidate_blocks (key_hash, candidate_id, near, phone_len)
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::smallint[])",
-            true,
-        )
-        .await
-    }
-}
-
-/// Runs `sql` on the keys of `b` in hash order, in chunks, bound as arrays: hashes ($1) and
-/// candidates ($2), and `with_contacts` their contacts ($3) and phone lengths ($4) too.
-async fn by_hash(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    b: &mut NewBlocks,
-    sql: &str,
-    with_contacts: bool,
-) -> Result<(), sqlx::Error> {
-    b.sort();
-    for chunk in b.hashes.chunks(WRITE_CHUNK * 4) {
-        let hashes: Vec<i64> = chunk.iter().map(|k| k.hash).collect();
-        let ids: Vec<i64> = chunk.iter().map(|k| k.candidate_id).collect();
-        let mut query = sqlx::query(sql).bind(hashes).bind(ids);
-        if with_contacts {
-            let near: Vec<&str> = chunk.iter().map(|k| b.near(k)).collect();
-            let phone_len: Vec<i16> = chunk.iter().map(|k| k.phone_len).collect();
-            query = query.bind(near).bind(phone_len);
+        // In hash order (see NewBlocks::sort).
+        b.sort();
+        if b.hashes.is_empty() {
+            return Ok(());
         }
-        query.execute(&mut **tx).await?;
+        let mut copy = CopyIn::begin(
+            self,
+            "candidate_blocks (key_hash, candidate_id, near, phone_len)",
+        )
+        .await?;
+        for k in &b.hashes {
+            copy.row(4)
+                .await?
+                .bigint(k.hash)
+                .bigint(k.candidate_id)
+                .text(b.near(k))
+                .smallint(k.phone_len);
+        }
+        copy.finish().await?;
+        Ok(())
     }
-    Ok(())
 }
 
 impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
@@ -1895,26 +1892,30 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
         if c.id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO candidates (id, first_name, last_name, first_key, last_key, email,
-               email_key, phone, phone_key, custom, source, created_at, updated_at)
-             SELECT u.*, $11, $12, $12 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[],
-               $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS u",
+        let mut copy = CopyIn::begin(
+            self,
+            "candidates (id, first_name, last_name, first_key, last_key, email, email_key, phone,
+               phone_key, custom, source, created_at, updated_at)",
         )
-        .bind(&c.id)
-        .bind(&c.first_name)
-        .bind(&c.last_name)
-        .bind(&c.first_key)
-        .bind(&c.last_key)
-        .bind(&c.email)
-        .bind(&c.email_key)
-        .bind(&c.phone)
-        .bind(&c.phone_key)
-        .bind(&c.custom)
-        .bind(source)
-        .bind(at)
-        .execute(&mut **self)
         .await?;
+        for k in 0..c.id.len() {
+            copy.row(13)
+                .await?
+                .bigint(c.id[k])
+                .text(&c.first_name[k])
+                .text(&c.last_name[k])
+                .text(&c.first_key[k])
+                .text(&c.last_key[k])
+                .opt_text(c.email[k].as_deref())
+                .opt_text(c.email_key[k].as_deref())
+                .opt_text(c.phone[k].as_deref())
+                .opt_text(c.phone_key[k].as_deref())
+                .text(&c.custom[k])
+                .text(source)
+                .timestamptz(at)
+                .timestamptz(at);
+        }
+        copy.finish().await?;
         Ok(())
     }
 
@@ -1948,25 +1949,27 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
         if o.candidate_id.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO ownerships (candidate_id, scope_key, agency_id, user_email, channel,
-               submission_id, row_number, campaign_id, started_at, expires_at)
-             SELECT u.candidate_id, u.scope_key, $5, $6, $7, $8, u.row_number, u.campaign_id, $9, $10
-             FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[])
-               AS u(candidate_id, scope_key, row_number, campaign_id)",
+        let mut copy = CopyIn::begin(
+            self,
+            "ownerships (candidate_id, scope_key, agency_id, user_email, channel, submission_id,
+               row_number, campaign_id, started_at, expires_at)",
         )
-        .bind(&o.candidate_id)
-        .bind(&o.scope_key)
-        .bind(&o.row_number)
-        .bind(&o.campaign_id)
-        .bind(&meta.agency_id)
-        .bind(&meta.user_email)
-        .bind(meta.channel)
-        .bind(meta.submission_id)
-        .bind(meta.started_at)
-        .bind(meta.expires_at)
-        .execute(&mut **self)
         .await?;
+        for k in 0..o.candidate_id.len() {
+            copy.row(10)
+                .await?
+                .bigint(o.candidate_id[k])
+                .text(&o.scope_key[k])
+                .opt_text(meta.agency_id.as_deref())
+                .opt_text(meta.user_email.as_deref())
+                .text(meta.channel)
+                .bigint(meta.submission_id)
+                .bigint(o.row_number[k])
+                .opt_text(o.campaign_id[k].as_deref())
+                .timestamptz(meta.started_at)
+                .timestamptz(meta.expires_at);
+        }
+        copy.finish().await?;
         Ok(())
     }
 
@@ -2010,24 +2013,27 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
         if r.row_number.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO submission_rows (submission_id, row_number, outcome, reason, candidate_id,
-               same_as_row, campaign_id, cells, person, review_state)
-             SELECT $10, u.* FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[],
-               $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u",
+        let mut copy = CopyIn::begin(
+            self,
+            "submission_rows (submission_id, row_number, outcome, reason, candidate_id,
+               same_as_row, campaign_id, cells, person, review_state)",
         )
-        .bind(&r.row_number)
-        .bind(&r.outcome)
-        .bind(&r.reason)
-        .bind(&r.candidate_id)
-        .bind(&r.same_as_row)
-        .bind(&r.campaign_id)
-        .bind(&r.cells)
-        .bind(&r.person)
-        .bind(&r.review_state)
-        .bind(submission_id)
-        .execute(&mut **self)
         .await?;
+        for k in 0..r.row_number.len() {
+            copy.row(10)
+                .await?
+                .bigint(submission_id)
+                .bigint(r.row_number[k])
+                .text(r.outcome[k])
+                .text(&r.reason[k])
+                .opt_bigint(r.candidate_id[k])
+                .opt_bigint(r.same_as_row[k])
+                .opt_text(r.campaign_id[k].as_deref())
+                .text(&r.cells[k])
+                .opt_text(r.person[k].as_deref())
+                .opt_text(r.review_state[k]);
+        }
+        copy.finish().await?;
         Ok(())
     }
 }
