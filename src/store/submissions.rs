@@ -1137,13 +1137,24 @@ impl Store {
             if let Some(side) = side {
                 side.commit().await?;
                 if let Err(e) = tx.commit().await {
-                    let _ = sqlx::query(
+                    let last_id = first_id + creators.len() as i64;
+                    if let Err(cleanup) = sqlx::query(
                         "DELETE FROM candidate_blocks WHERE candidate_id >= $1 AND candidate_id < $2",
                     )
                     .bind(first_id)
-                    .bind(first_id + creators.len() as i64)
+                    .bind(last_id)
                     .execute(pool)
-                    .await;
+                    .await
+                    {
+                        tracing::warn!(
+                            error = %cleanup,
+                            first_id,
+                            last_id,
+                            "a file's commit failed and the block keys written beside it could not \
+                             be removed: they name candidate ids that will never exist, and lead to \
+                             nobody"
+                        );
+                    }
                     return Err(e.into());
                 }
             } else {
