@@ -967,16 +967,7 @@ impl Store {
                     for (j, &i) in chunk.iter().enumerate() {
                         let c = &rows[i].candidate;
                         // The ids reserved, in the creators' order.
-                        let id = first_id + (n * WRITE_CHUNK + j) as i64;
-                        candidates.id.push(id);
-                        candidates.first_name.push(c.first_name.display.clone());
-                        candidates.last_name.push(c.last_name.display.clone());
-                        candidates.first_key.push(c.first_name.key.clone());
-                        candidates.last_key.push(c.last_name.key.clone());
-                        candidates.email.push(c.email.clone());
-                        candidates.email_key.push(c.email_key.clone());
-                        candidates.phone.push(c.phone.clone());
-                        candidates.phone_key.push(c.phone_key.clone());
+                        candidates.push(first_id + (n * WRITE_CHUNK + j) as i64, c);
                         candidates
                             .custom
                             .push(serde_json::to_string(&c.custom).unwrap_or_default());
@@ -1035,16 +1026,7 @@ impl Store {
                     let Some(cid) = results[i].candidate_id else {
                         continue;
                     };
-                    let c = &rows[i].candidate;
-                    updates.id.push(cid);
-                    updates.first_name.push(c.first_name.display.clone());
-                    updates.first_key.push(c.first_name.key.clone());
-                    updates.last_name.push(c.last_name.display.clone());
-                    updates.last_key.push(c.last_name.key.clone());
-                    updates.email.push(c.email.clone());
-                    updates.email_key.push(c.email_key.clone());
-                    updates.phone.push(c.phone.clone());
-                    updates.phone_key.push(c.phone_key.clone());
+                    updates.push(cid, &rows[i].candidate);
                 }
                 tx.update_candidates(&updates, meta.received_at).await?;
                 // A name or a contact the record took changes where the review rule finds it: its
@@ -1584,9 +1566,12 @@ impl ReserveIds for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 }
 
-/// Candidates to create, column by column (for the bulk statements).
+/// Candidate records' values, column by column (for the bulk statements): of candidates to create
+/// ([`NewCandidates`], with their other columns) or of records to update ([`Updates`]: the
+/// `previously_submitted` rows, in row order; a candidate may come twice, under scope "campaign",
+/// and the updates apply in that order).
 #[derive(Default)]
-struct NewCandidates {
+struct Records {
     id: Vec<i64>,
     first_name: Vec<String>,
     last_name: Vec<String>,
@@ -1596,7 +1581,26 @@ struct NewCandidates {
     email_key: Vec<Option<String>>,
     phone: Vec<Option<String>>,
     phone_key: Vec<Option<String>>,
+    /// The other columns as JSON (new candidates only).
     custom: Vec<String>,
+}
+
+type NewCandidates = Records;
+type Updates = Records;
+
+impl Records {
+    /// Record `id` takes the names and contacts of `c`.
+    fn push(&mut self, id: i64, c: &crate::validation::Candidate) {
+        self.id.push(id);
+        self.first_name.push(c.first_name.display.clone());
+        self.last_name.push(c.last_name.display.clone());
+        self.first_key.push(c.first_name.key.clone());
+        self.last_key.push(c.last_name.key.clone());
+        self.email.push(c.email.clone());
+        self.email_key.push(c.email_key.clone());
+        self.phone.push(c.phone.clone());
+        self.phone_key.push(c.phone_key.clone());
+    }
 }
 
 /// Block keys of candidates to write or remove: as Postgres keeps them ([`StoredKey`], their
@@ -1743,21 +1747,6 @@ struct OwnershipMeta {
     submission_id: i64,
     started_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-}
-
-/// `previously_submitted` rows' values, in row order (a candidate may come twice, under scope
-/// "campaign": the updates apply in that order).
-#[derive(Default)]
-struct Updates {
-    id: Vec<i64>,
-    first_name: Vec<String>,
-    first_key: Vec<String>,
-    last_name: Vec<String>,
-    last_key: Vec<String>,
-    email: Vec<Option<String>>,
-    email_key: Vec<Option<String>>,
-    phone: Vec<Option<String>>,
-    phone_key: Vec<Option<String>>,
 }
 
 /// Every row's outcome, column by column.
