@@ -178,9 +178,10 @@ struct RowBlocks {
 impl RowBlocks {
     fn new<S: AsRef<str> + Sync>(rows: &[RowInput<S>], scope: Scope) -> RowBlocks {
         // Made on every processor, a share of the rows each, appended in order.
-        let make = |from: usize, to: usize| {
+        let mut shares = crate::parallel::in_shares(rows.len(), |share| {
             let mut entries = Vec::new();
-            for (i, row) in rows.iter().enumerate().take(to).skip(from) {
+            for i in share {
+                let row = &rows[i];
                 if row.invalid.is_some() {
                     continue;
                 }
@@ -190,23 +191,12 @@ impl RowBlocks {
                 }
             }
             entries
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let share = rows.len().div_ceil(threads).max(1);
-        let mut entries = std::thread::scope(|scope| {
-            let others: Vec<_> = (share..rows.len())
-                .step_by(share)
-                .map(|from| scope.spawn(move || make(from, (from + share).min(rows.len()))))
-                .collect();
-            let mut entries = make(0, share.min(rows.len()));
-            for t in others {
-                match t.join() {
-                    Ok(more) => entries.extend(more),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            entries
-        });
+        })
+        .into_iter();
+        let mut entries = shares.next().unwrap_or_default();
+        for more in shares {
+            entries.extend(more);
+        }
         entries.sort_unstable();
         let runs = HashRuns::new(&entries, |&(h, _)| (h >> 32) as u32);
         RowBlocks { entries, runs }
@@ -337,18 +327,10 @@ fn similar_all<S: AsRef<str> + Sync>(
             done.push((k, slice));
         }
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let mut slices: Vec<(usize, Vec<Similar>)> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut all = work();
-        for t in others {
-            match t.join() {
-                Ok(done) => all.extend(done),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        all
-    });
+    let mut slices: Vec<(usize, Vec<Similar>)> = crate::parallel::on_every_thread(work)
+        .into_iter()
+        .flatten()
+        .collect();
     slices.sort_unstable_by_key(|(k, _)| *k);
     slices.into_iter().flat_map(|(_, s)| s).collect()
 }

@@ -28,6 +28,7 @@ pub mod memory;
 pub mod normalise;
 pub mod outcome;
 pub mod owner;
+pub mod parallel;
 pub mod pipeline;
 pub mod reload;
 pub mod results;

@@ -447,29 +447,19 @@ impl<'a> ReviewRows<'a> {
         let rows: Vec<usize> = (0..inputs.len())
             .filter(|&i| inputs[i].invalid.is_none() && !exact.knows(&inputs[i].identity))
             .collect();
-        // The keys made on every processor, a share of the rows each, then put together in order.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let share = rows.len().div_ceil(threads).max(1);
-        let mut shares = rows.chunks(share);
-        let first = shares.next().unwrap_or_default();
-        let (mut made, others) = std::thread::scope(|scope| {
-            let others: Vec<_> = shares
-                .map(|rows| {
-                    scope.spawn(move || MadeKeys::of(inputs, rows, lookup, hashed, rows.len()))
-                })
-                .collect();
-            // The first share's arrays are sized for all rows: the others are appended in place.
-            let made = MadeKeys::of(inputs, first, lookup, hashed, rows.len());
-            let others: Vec<MadeKeys> = others
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect();
-            (made, others)
-        });
-        for other in others {
+        // The keys made on every processor, a share of the rows each, then put together in order:
+        // the first share's arrays are sized for all rows, the others are appended in place.
+        let mut shares = crate::parallel::in_shares(rows.len(), |share| {
+            let room = if share.start == 0 {
+                rows.len()
+            } else {
+                share.len()
+            };
+            MadeKeys::of(inputs, &rows[share], lookup, hashed, room)
+        })
+        .into_iter();
+        let mut made = shares.next().expect("in_shares makes at least one share");
+        for other in shares {
             made.append(other);
         }
         let MadeKeys {
