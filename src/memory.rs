@@ -29,3 +29,15 @@ pub fn give_back() {
         libc::malloc_trim(0);
     }
 }
+
+/// Lowers the calling thread's scheduling priority (Linux: nice +10; elsewhere nothing), for work
+/// that may wait: on a busy machine its processor time goes to the database first.
+pub fn yield_to_others() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority on the calling thread's own id only changes
+    // its scheduling priority (lowering it needs no privilege), and a failure is harmless.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}

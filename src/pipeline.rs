@@ -223,7 +223,7 @@ impl Pipeline {
         if let Some(pb) = &progress {
             pb.set_message("deciding");
         }
-        // The workbooks are made on a blocking thread as soon as the outcomes are known, while the
+        // The workbooks are made on a thread of their own as soon as the outcomes are known, while the
         // database writes them: neither waits for the other (a second each for 100,000 rows). The
         // receipt is built with them inside the submission's transaction (it needs its id).
         let (headers, rows) = (Arc::new(headers), Arc::new(rows));
@@ -429,34 +429,38 @@ type Workbooks = (
     std::result::Result<Option<Vec<u8>>, results::ResultsError>,
 );
 
-/// The workbooks of a submission, being made on a blocking thread since its outcomes were known
-/// ([`StartedWorkbooks::start`]): the thread that read the file, as a rule, whose memory the
-/// workbooks then reuse.
+/// The workbooks of a submission, being made on a thread of their own since its outcomes were known
+/// ([`StartedWorkbooks::start`]), at a lower priority: the database's writes meanwhile are what the
+/// submission waits for, and they get the processors first (the workbooks are needed only at the
+/// end, for the receipt).
 #[derive(Default)]
 struct StartedWorkbooks(std::sync::Mutex<Option<std::sync::mpsc::Receiver<Workbooks>>>);
 
 impl StartedWorkbooks {
-    /// Starts making the workbooks of these outcomes (outside a runtime, `finish` makes them).
+    /// Starts making the workbooks of these outcomes (without a thread to be had, `finish` makes
+    /// them).
     fn start(
         &self,
         headers: &Arc<Vec<String>>,
         rows: &Arc<Vec<PreparedRow>>,
         outcomes: &Arc<Vec<RowOutcome>>,
     ) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let (headers, rows, outcomes) =
             (Arc::clone(headers), Arc::clone(rows), Arc::clone(outcomes));
         let (tx, rx) = std::sync::mpsc::channel();
-        runtime.spawn_blocking(move || {
-            let made = workbooks(&headers, &rows, &outcomes);
-            // Let go of the rows before telling: the caller takes them back without a copy.
-            drop((headers, rows, outcomes));
-            // Nobody waits when the submission failed meanwhile.
-            tx.send(made).ok();
-        });
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+        let spawned = std::thread::Builder::new()
+            .name("workbooks".into())
+            .spawn(move || {
+                crate::memory::yield_to_others();
+                let made = workbooks(&headers, &rows, &outcomes);
+                // Let go of the rows before telling: the caller takes them back without a copy.
+                drop((headers, rows, outcomes));
+                // Nobody waits when the submission failed meanwhile.
+                tx.send(made).ok();
+            });
+        if spawned.is_ok() {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+        }
     }
 
     /// The workbooks started, once made (a wait, blocking), or made now.
@@ -467,11 +471,21 @@ impl StartedWorkbooks {
         outcomes: &[RowOutcome],
     ) -> Workbooks {
         let started = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        // A thread that panicked sent nothing: made again here, to the same end.
-        match started.and_then(|rx| rx.recv().ok()) {
+        // A thread that panicked sent nothing: made again here, to the same end. The wait is
+        // announced to the runtime, which hands this worker's other tasks to another meanwhile.
+        match started.and_then(|rx| blocking_wait(|| rx.recv().ok())) {
             Some(made) => made,
             None => workbooks(headers, rows, outcomes),
         }
+    }
+}
+
+/// Runs `f`, which blocks, telling a multi-threaded runtime first (elsewhere: just runs it).
+fn blocking_wait<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
