@@ -270,6 +270,24 @@ pub struct CampaignsArgs {
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// An error and its causes on one line, as `{:#}` writes them, less the causes its text already
+/// says: many errors name their cause in their own message (a connection error its I/O error), and
+/// the chain would say it again, up to three times.
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// The exit code for an error (SPEC §10).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let bad_input = err.chain().any(|e| {

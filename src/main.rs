@@ -45,7 +45,7 @@ fn main() -> ExitCode {
                     if n == 1 { "" } else { "s" }
                 );
             } else {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {}", cli::describe(&err));
             }
             ExitCode::from(cli::exit_code(&err))
         }

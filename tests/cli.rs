@@ -227,7 +227,20 @@ fn operator_mistakes_are_one_clear_line_and_exit_2() {
         assert_eq!(lines.len(), 1, "{what}: one line: {err}");
         assert!(lines[0].starts_with("error: "), "{what}: {err}");
         assert!(!err.contains("secret"), "{what}: password shown: {err}");
+        // The causes are said once: an error naming its cause is not followed by it again.
+        let parts: Vec<&str> = lines[0].split(": ").collect();
+        for (i, part) in parts.iter().enumerate() {
+            assert!(
+                parts[i + 1..].iter().all(|later| !part.contains(later)),
+                "{what}: `{part}` said twice: {err}"
+            );
+        }
     }
+    let mut cmd = portal(&shipped(), tmp.path());
+    cmd.env("DATABASE_URL", "postgres://app:secret@127.0.0.1:1/portal")
+        .arg("migrate");
+    let (_, _, err) = run(&mut cmd);
+    assert_eq!(err.matches("refused").count(), 1, "{err}");
 }
 
 #[test]
