@@ -294,6 +294,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         e.is::<BadInput>()
             || e.is::<SettingsError>()
             || e.is::<Problems>()
+            || e.is::<crate::tls::TrustError>()
             || e.downcast_ref::<StoreError>()
                 .is_some_and(StoreError::is_config)
             || e.downcast_ref::<MailError>()

@@ -40,6 +40,7 @@ pub mod sheet;
 pub mod spanned;
 pub mod store;
 pub mod text;
+pub mod tls;
 pub mod validation;
 pub mod views;
 pub mod who_is_who;

@@ -23,11 +23,31 @@ pub struct Portal {
     pub dir: tempfile::TempDir,
     pub intake: String,
     pub ana: String,
+    /// `SSL_CERT_FILE` of the commands run (none: unset).
+    pub trust: Option<String>,
+}
+
+/// How the portal reaches the mail servers.
+#[derive(Clone, Copy, PartialEq)]
+enum Wire {
+    /// No TLS.
+    Plain,
+    /// IMAP over TLS from the first byte. (SMTP stays plain: the test OpenSMTPD has no TLS, see
+    /// scripts/lib/services.sh.)
+    Tls,
 }
 
 impl Portal {
     pub fn new(database_url: &str) -> Portal {
+        Portal::on(database_url, Wire::Plain)
+    }
+
+    fn on(database_url: &str, wire: Wire) -> Portal {
         let env = mail_env();
+        let (imap_port, imap_tls) = match wire {
+            Wire::Plain => (env.imap_port, "none"),
+            Wire::Tls => (env.imaps_port, "implicit"),
+        };
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
         let dir = tempfile::tempdir().unwrap();
         let intake = format!("intake-{tag}@portal.test");
@@ -36,13 +56,13 @@ impl Portal {
             dir.path().join("agency-portal.toml"),
             format!(
                 "[database]\nurl = \"{database_url}\"\n[directory]\npath = \"directory.toml\"\n\
-                 [intake.mailbox]\nkind = \"imap\"\nhost = \"{h}\"\nport = {ip}\ntls = \"none\"\n\
+                 [intake.mailbox]\nkind = \"imap\"\nhost = \"{h}\"\nport = {imap_port}\n\
+                 tls = \"{imap_tls}\"\n\
                  username = \"{intake}\"\npassword = \"{pw}\"\naddress = \"{intake}\"\n\
                  [intake.drop]\npath = \"\"\n\
                  [mail]\nfrom = \"Agency Portal <{intake}>\"\ntransport = \"smtp\"\n\
                  host = \"{sh}\"\nport = {sp}\ntls = \"none\"\ntimeout_secs = 10\n",
                 h = env.imap_host,
-                ip = env.imap_port,
                 pw = env.password,
                 sh = env.smtp_host,
                 sp = env.smtp_port,
@@ -61,7 +81,13 @@ impl Portal {
             ),
         )
         .unwrap();
-        Portal { dir, intake, ana }
+        let trust = (wire == Wire::Tls).then_some(env.ca_file);
+        Portal {
+            dir,
+            intake,
+            ana,
+            trust,
+        }
     }
 
     pub fn config(&self) -> PathBuf {
@@ -75,6 +101,10 @@ impl Portal {
             .env_remove("DATABASE_URL")
             .env_remove("AGENCY_PORTAL_CONFIG")
             .env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
+        match &self.trust {
+            Some(file) => c.env("SSL_CERT_FILE", file),
+            None => c.env_remove("SSL_CERT_FILE"),
+        };
         c
     }
 
@@ -307,4 +337,58 @@ fn dovecot(action: &str) {
         "scripts/service dovecot {action}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A company's own mail server: IMAP over TLS with a certificate of the company's own certificate
+/// authority, which the portal is told of by `SSL_CERT_FILE`. A spreadsheet is read over TLS and
+/// answered; told of no such authority, the portal does not trust the server, says why in its log,
+/// and reads nothing; a `SSL_CERT_FILE` without certificates stops it at start (the SMTP settings
+/// are checked there), naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_the_companys_own_certificate_authority() {
+    let _lock = smtp_lock(false);
+    let dir = tempfile::tempdir().unwrap();
+    let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Tls);
+    let daemon = p.spawn_daemon();
+    let raw = message(
+        &format!("Ana Admin <{}>", p.ana),
+        "Week 48 candidates [campaign 40123]",
+        &[],
+        "One file attached.",
+        &[("a.csv", SHEET_A.as_bytes())],
+    );
+    send_raw(&p.ana, &p.intake, &raw).await;
+    let receipts = p.wait_receipts(1, Duration::from_secs(30)).await;
+    assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
+    assert_eq!(
+        p.wait_folder("Processed", 1, Duration::from_secs(10)).await,
+        1
+    );
+    assert!(stop(daemon).success());
+
+    let mut untrusting = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Tls);
+    untrusting.trust = None;
+    let daemon = untrusting.spawn_daemon();
+    send_raw(&untrusting.ana, &untrusting.intake, &raw).await;
+    let start = Instant::now();
+    while !untrusting.log().contains("certificate") && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(stop(daemon).success());
+    let log = untrusting.log();
+    assert!(log.contains("UnknownIssuer"), "the log says why: {log}");
+    assert!(untrusting.submissions().is_empty(), "{log}");
+    assert_eq!(fetch_folder(&untrusting.intake, "INBOX").await.len(), 1);
+
+    let not_a_bundle = dir.path().join("not-certificates.txt");
+    std::fs::write(&not_a_bundle, "not a certificate\n").unwrap();
+    let out = untrusting
+        .cmd()
+        .env("SSL_CERT_FILE", &not_a_bundle)
+        .args(["run", "--once"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("SSL_CERT_FILE="), "{err}");
 }

@@ -29,7 +29,12 @@
 #                                         except the domain below
 #     AGENCY_PORTAL_TEST_SMTP_REJECT_DOMAIN  reject.test: every recipient there gets a permanent 5xx
 #     AGENCY_PORTAL_TEST_IMAP_HOST        127.0.0.1
-#     AGENCY_PORTAL_TEST_IMAP_PORT        Dovecot IMAP, plaintext login allowed, no TLS
+#     AGENCY_PORTAL_TEST_IMAP_PORT        Dovecot IMAP, plaintext login allowed (STARTTLS offered)
+#     AGENCY_PORTAL_TEST_IMAPS_PORT       Dovecot IMAP over TLS from the first byte
+#     AGENCY_PORTAL_TEST_CA_FILE          the private CA Dovecot's certificate (for 127.0.0.1 and
+#                                         localhost) is signed by: trusted only when named. (OpenSMTPD
+#                                         has no TLS here: Debian 12's 6.8 cannot sign with OpenSSL 3,
+#                                         every handshake ends in "EVP lib", OpenSMTPD issue #1171.)
 #     AGENCY_PORTAL_TEST_LMTP_PORT        Dovecot LMTP (OpenSMTPD delivers here)
 #     AGENCY_PORTAL_TEST_IMAP_PASSWORD    the password of EVERY mailbox user (any user name logs in;
 #                                         the mailbox is created on first delivery or login)
@@ -158,7 +163,7 @@ services_needs() {
     case $1 in
     build) echo "cc:build-essential pkg-config:pkg-config" ;;
     postgres) echo "$PG_BIN/initdb:postgresql-15 $PG_BIN/pg_ctl:postgresql-15 $PG_BIN/pg_isready:postgresql-15" ;;
-    mail) echo "/usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/lmtp:dovecot-lmtpd /usr/sbin/smtpd:opensmtpd swaks:swaks curl:curl" ;;
+    mail) echo "/usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/lmtp:dovecot-lmtpd /usr/sbin/smtpd:opensmtpd swaks:swaks curl:curl openssl:openssl" ;;
     sshd) echo "/usr/sbin/sshd:openssh-server ssh:openssh-client sftp:openssh-client ssh-keygen:openssh-client" ;;
     *) die "unknown service '$1'" ;;
     esac
@@ -364,8 +369,35 @@ mail_start() {
     smtpd_start
 }
 
+# tls_certs: a private certificate authority and a server certificate for 127.0.0.1 and localhost
+# signed by it, in $SERVICES_DIR/tls (ca.pem, server.pem, server.key), made once per run.
+tls_certs() {
+    services_init
+    local d=$SERVICES_DIR/tls
+    if [ ! -f "$d/server.pem" ]; then
+        mkdir -p "$d"
+        {
+            openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=agency-portal test CA" \
+                -keyout "$d/ca.key" -out "$d/ca.pem" &&
+                openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+                    -keyout "$d/server.key" -out "$d/server.csr" &&
+                printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+                    "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" \
+                    >"$d/server.ext" &&
+                openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+                    -CAcreateserial -days 30 -out "$d/server.pem" -extfile "$d/server.ext"
+        } >"$d/openssl.log" 2>&1 || {
+            services_log_tail "$d/openssl.log"
+            die "openssl could not make the test certificates"
+        }
+        chmod 600 "$d/ca.key" "$d/server.key"
+    fi
+    export AGENCY_PORTAL_TEST_CA_FILE=$d/ca.pem
+}
+
 dovecot_start() {
     services_init
+    tls_certs
     local m=$SERVICES_DIR/mail
     local d=$m/dovecot
     mkdir -p "$d/run" "$d/state" "$m/boxes"
@@ -388,10 +420,12 @@ dovecot_start() {
     uid=$(id -u "$mail_user")
     gid=$(id -g "$mail_user")
     local password=${AGENCY_PORTAL_TEST_IMAP_PASSWORD:-test-password}
-    local attempt imap_port lmtp_port pid
+    local attempt imap_port imaps_port lmtp_port pid
     for attempt in 1 2 3 4 5; do
         free_port
         imap_port=$FREE_PORT
+        free_port
+        imaps_port=$FREE_PORT
         free_port
         lmtp_port=$FREE_PORT
         cat >"$d/dovecot.conf" <<DOVECOT_CONF
@@ -403,7 +437,9 @@ log_path = $d/dovecot.log
 info_log_path = $d/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <$SERVICES_DIR/tls/server.pem
+ssl_key = <$SERVICES_DIR/tls/server.key
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = $internal_user
@@ -439,7 +475,9 @@ service imap-login {
     port = $imap_port
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $imaps_port
+    ssl = yes
   }
 }
 service lmtp {
@@ -454,7 +492,7 @@ DOVECOT_CONF
         /usr/sbin/dovecot -F -c "$d/dovecot.conf" >>"$d/dovecot.log" 2>&1 &
         pid=$!
         echo "$pid" >"$d/pid"
-        if wait_port "$imap_port" 20 && wait_port "$lmtp_port" 5; then
+        if wait_port "$imap_port" 20 && wait_port "$imaps_port" 5 && wait_port "$lmtp_port" 5; then
             break
         fi
         dovecot_stop
@@ -468,10 +506,11 @@ DOVECOT_CONF
     services_on_stop dovecot_stop
     export AGENCY_PORTAL_TEST_IMAP_HOST=127.0.0.1
     export AGENCY_PORTAL_TEST_IMAP_PORT=$imap_port
+    export AGENCY_PORTAL_TEST_IMAPS_PORT=$imaps_port
     export AGENCY_PORTAL_TEST_LMTP_PORT=$lmtp_port
     export AGENCY_PORTAL_TEST_IMAP_PASSWORD=$password
     export AGENCY_PORTAL_TEST_MAIL_DIR=$m/boxes
-    say "Dovecot on 127.0.0.1: IMAP $imap_port, LMTP $lmtp_port (config and log in $d)"
+    say "Dovecot on 127.0.0.1: IMAP $imap_port, IMAPS $imaps_port, LMTP $lmtp_port (config and log in $d)"
 }
 
 # mail_add_user USER PASSWORD: an explicit passwd-file entry (Dovecot re-reads the file on change).

@@ -113,6 +113,8 @@ pub enum ImapError {
     Connect(String, std::io::Error),
     #[error("TLS with {0}: {1}")]
     Tls(String, std::io::Error),
+    #[error("{0}")]
+    Trust(#[source] crate::tls::TrustError),
     #[error("IMAP: {0}")]
     Imap(#[from] async_imap::error::Error),
     #[error("IMAP connection: {0}")]
@@ -136,9 +138,8 @@ async fn timed<T, E: Into<ImapError>>(
     }
 }
 
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, crate::tls::TrustError> {
+    let roots = crate::tls::root_store()?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -146,13 +147,14 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
     .expect("ring supports the default TLS versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 async fn tls_wrap(host: &str, tcp: TcpStream) -> Result<Conn, ImapError> {
     let name = rustls::pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| ImapError::Tls(host.into(), std::io::Error::other(e)))?;
-    let tls = tls_connector()
+    let connector = tls_connector().map_err(ImapError::Trust)?;
+    let tls = connector
         .connect(name, tcp)
         .await
         .map_err(|e| ImapError::Tls(host.into(), e))?;

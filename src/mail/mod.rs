@@ -89,6 +89,8 @@ pub enum MailError {
     Smtp { host: String, message: String },
     #[error("database error in the outbox: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Trust(#[from] crate::tls::TrustError),
 }
 
 impl MailError {
@@ -98,7 +100,8 @@ impl MailError {
             MailError::BadFrom(_)
             | MailError::Template { .. }
             | MailError::SmtpSetting(_)
-            | MailError::Smtp { .. } => true,
+            | MailError::Smtp { .. }
+            | MailError::Trust(_) => true,
             MailError::Store(e) => e.is_config(),
             MailError::NoRecipient(_) | MailError::Build(_) => false,
         }

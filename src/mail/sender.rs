@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
@@ -105,18 +106,30 @@ impl Transport {
                     host: host.clone(),
                     message: e.to_string(),
                 };
+                // The server's certificate is checked against the public roots and those of
+                // SSL_CERT_FILE (see crate::tls).
+                let trusted = || -> Result<TlsParameters, MailError> {
+                    let mut params = TlsParameters::builder(host.clone());
+                    for root in crate::tls::extra_roots()? {
+                        params = params.add_root_certificate(
+                            Certificate::from_der(root.to_vec()).map_err(smtp_err)?,
+                        );
+                    }
+                    params.build_rustls().map_err(smtp_err)
+                };
                 let (builder, default_port) = match mail.tls {
                     Tls::None => (
                         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
                         25,
                     ),
                     Tls::Starttls => (
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
-                            .map_err(smtp_err)?,
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                            .tls(SmtpTls::Required(trusted()?)),
                         587,
                     ),
                     Tls::Implicit => (
-                        AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(smtp_err)?,
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                            .tls(SmtpTls::Wrapper(trusted()?)),
                         465,
                     ),
                 };
