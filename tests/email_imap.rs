@@ -32,8 +32,8 @@ pub struct Portal {
 enum Wire {
     /// No TLS.
     Plain,
-    /// IMAP over TLS from the first byte. (SMTP stays plain: the test OpenSMTPD has no TLS, see
-    /// scripts/lib/services.sh.)
+    /// IMAP over TLS from the first byte, SMTP with STARTTLS and a login (Dovecot's submission
+    /// service, which relays to OpenSMTPD): what a company's servers ask.
     Tls,
 }
 
@@ -44,9 +44,21 @@ impl Portal {
 
     fn on(database_url: &str, wire: Wire) -> Portal {
         let env = mail_env();
-        let (imap_port, imap_tls) = match wire {
-            Wire::Plain => (env.imap_port, "none"),
-            Wire::Tls => (env.imaps_port, "implicit"),
+        let (imap_port, imap_tls, smtp) = match wire {
+            Wire::Plain => (
+                env.imap_port,
+                "none",
+                format!("port = {}\ntls = \"none\"", env.smtp_port),
+            ),
+            // Dovecot's submission service: STARTTLS, then a login, as a company's server asks.
+            Wire::Tls => (
+                env.imaps_port,
+                "implicit",
+                format!(
+                    "port = {}\ntls = \"starttls\"\nusername = \"portal\"\npassword = \"{}\"",
+                    env.submission_port, env.password
+                ),
+            ),
         };
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
         let dir = tempfile::tempdir().unwrap();
@@ -61,11 +73,10 @@ impl Portal {
                  username = \"{intake}\"\npassword = \"{pw}\"\naddress = \"{intake}\"\n\
                  [intake.drop]\npath = \"\"\n\
                  [mail]\nfrom = \"Agency Portal <{intake}>\"\ntransport = \"smtp\"\n\
-                 host = \"{sh}\"\nport = {sp}\ntls = \"none\"\ntimeout_secs = 10\n",
+                 host = \"{sh}\"\n{smtp}\ntimeout_secs = 10\n",
                 h = env.imap_host,
                 pw = env.password,
                 sh = env.smtp_host,
-                sp = env.smtp_port,
             ),
         )
         .unwrap();
@@ -339,11 +350,11 @@ fn dovecot(action: &str) {
     );
 }
 
-/// A company's own mail server: IMAP over TLS with a certificate of the company's own certificate
-/// authority, which the portal is told of by `SSL_CERT_FILE`. A spreadsheet is read over TLS and
-/// answered; told of no such authority, the portal does not trust the server, says why in its log,
-/// and reads nothing; a `SSL_CERT_FILE` without certificates stops it at start (the SMTP settings
-/// are checked there), naming the variable.
+/// A company's own mail servers: IMAP over TLS, SMTP with STARTTLS and a login, certificates of
+/// the company's own certificate authority, which the portal is told of by `SSL_CERT_FILE`. A
+/// spreadsheet is read over TLS and answered over TLS; told of no such authority, the portal trusts
+/// neither server, says why in its log, and reads nothing; a `SSL_CERT_FILE` without certificates
+/// stops it at start, naming the variable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_with_the_companys_own_certificate_authority() {
     let _lock = smtp_lock(false);

@@ -16,9 +16,10 @@ pub struct MailEnv {
     /// Every recipient in this domain gets a permanent 5xx from OpenSMTPD.
     pub reject_domain: String,
     pub services_dir: String,
-    /// Dovecot's IMAP over TLS from the first byte, and the private CA its certificate is signed
-    /// by.
+    /// Dovecot's IMAP over TLS from the first byte, its submission service (SMTP with STARTTLS and
+    /// a login, relaying to OpenSMTPD), and the private CA its certificate is signed by.
     pub imaps_port: u16,
+    pub submission_port: u16,
     pub ca_file: String,
 }
 
@@ -42,6 +43,7 @@ pub fn mail_env() -> MailEnv {
         reject_domain: var("AGENCY_PORTAL_TEST_SMTP_REJECT_DOMAIN"),
         services_dir: var("AGENCY_PORTAL_TEST_SERVICES_DIR"),
         imaps_port: var("AGENCY_PORTAL_TEST_IMAPS_PORT").parse().unwrap(),
+        submission_port: var("AGENCY_PORTAL_TEST_SUBMISSION_PORT").parse().unwrap(),
         ca_file: var("AGENCY_PORTAL_TEST_CA_FILE"),
     }
 }
