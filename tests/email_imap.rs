@@ -101,6 +101,18 @@ impl Portal {
         }
     }
 
+    /// Ana sends SHEET_A to the intake mailbox.
+    pub async fn send_sheet_a(&self, subject: &str, body: &str) {
+        let raw = message(
+            &format!("Ana Admin <{}>", self.ana),
+            subject,
+            &[],
+            body,
+            &[("a.csv", SHEET_A.as_bytes())],
+        );
+        send_raw(&self.ana, &self.intake, &raw).await;
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("agency-portal.toml")
     }
@@ -253,14 +265,7 @@ async fn two_spreadsheets_by_smtp_are_answered_in_the_thread_and_a_second_delive
 async fn kill_9_between_commit_and_move_then_restart_creates_nothing_twice() {
     let _lock = smtp_lock(false);
     let p = Portal::new(&support::fresh_postgres_url().await);
-    let raw = message(
-        &format!("Ana Admin <{}>", p.ana),
-        "cands [campaign 40123]",
-        &[],
-        "",
-        &[("a.csv", SHEET_A.as_bytes())],
-    );
-    send_raw(&p.ana, &p.intake, &raw).await;
+    p.send_sheet_a("cands [campaign 40123]", "").await;
     assert_eq!(p.wait_folder("INBOX", 1, Duration::from_secs(20)).await, 1);
     let out = p
         .cmd()
@@ -361,14 +366,8 @@ async fn over_tls_with_the_companys_own_certificate_authority() {
     let dir = tempfile::tempdir().unwrap();
     let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Tls);
     let daemon = p.spawn_daemon();
-    let raw = message(
-        &format!("Ana Admin <{}>", p.ana),
-        "Week 48 candidates [campaign 40123]",
-        &[],
-        "One file attached.",
-        &[("a.csv", SHEET_A.as_bytes())],
-    );
-    send_raw(&p.ana, &p.intake, &raw).await;
+    p.send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
+        .await;
     let receipts = p.wait_receipts(1, Duration::from_secs(30)).await;
     assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
     assert_eq!(
@@ -380,7 +379,9 @@ async fn over_tls_with_the_companys_own_certificate_authority() {
     let mut untrusting = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Tls);
     untrusting.trust = None;
     let daemon = untrusting.spawn_daemon();
-    send_raw(&untrusting.ana, &untrusting.intake, &raw).await;
+    untrusting
+        .send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
+        .await;
     let start = Instant::now();
     while !untrusting.log().contains("certificate") && start.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(200)).await;
