@@ -35,6 +35,8 @@ enum Wire {
     /// IMAP over TLS from the first byte, SMTP with STARTTLS and a login (Dovecot's submission
     /// service, which relays to OpenSMTPD): what a company's servers ask.
     Tls,
+    /// IMAP and SMTP both upgraded with STARTTLS.
+    Starttls,
 }
 
 impl Portal {
@@ -44,21 +46,19 @@ impl Portal {
 
     fn on(database_url: &str, wire: Wire) -> Portal {
         let env = mail_env();
+        // Dovecot's submission service: STARTTLS, then a login, as a company's server asks.
+        let submission = format!(
+            "port = {}\ntls = \"starttls\"\nusername = \"portal\"\npassword = \"{}\"",
+            env.submission_port, env.password
+        );
         let (imap_port, imap_tls, smtp) = match wire {
             Wire::Plain => (
                 env.imap_port,
                 "none",
                 format!("port = {}\ntls = \"none\"", env.smtp_port),
             ),
-            // Dovecot's submission service: STARTTLS, then a login, as a company's server asks.
-            Wire::Tls => (
-                env.imaps_port,
-                "implicit",
-                format!(
-                    "port = {}\ntls = \"starttls\"\nusername = \"portal\"\npassword = \"{}\"",
-                    env.submission_port, env.password
-                ),
-            ),
+            Wire::Tls => (env.imaps_port, "implicit", submission),
+            Wire::Starttls => (env.imap_port, "starttls", submission),
         };
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
         let dir = tempfile::tempdir().unwrap();
@@ -92,7 +92,7 @@ impl Portal {
             ),
         )
         .unwrap();
-        let trust = (wire == Wire::Tls).then_some(env.ca_file);
+        let trust = (wire != Wire::Plain).then_some(env.ca_file);
         Portal {
             dir,
             intake,
@@ -403,4 +403,19 @@ async fn over_tls_with_the_companys_own_certificate_authority() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("SSL_CERT_FILE="), "{err}");
+}
+
+/// IMAP upgraded with STARTTLS (and SMTP too), the company's authority named: a spreadsheet is read
+/// and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_starttls_with_the_companys_own_certificate_authority() {
+    let _lock = smtp_lock(false);
+    let dir = tempfile::tempdir().unwrap();
+    let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Starttls);
+    let daemon = p.spawn_daemon();
+    p.send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
+        .await;
+    let receipts = p.wait_receipts(1, Duration::from_secs(30)).await;
+    assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
+    assert!(stop(daemon).success());
 }
