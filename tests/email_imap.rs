@@ -365,16 +365,7 @@ async fn over_tls_with_the_companys_own_certificate_authority() {
     let _lock = smtp_lock(false);
     let dir = tempfile::tempdir().unwrap();
     let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Tls);
-    let daemon = p.spawn_daemon();
-    p.send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
-        .await;
-    let receipts = p.wait_receipts(1, Duration::from_secs(30)).await;
-    assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
-    assert_eq!(
-        p.wait_folder("Processed", 1, Duration::from_secs(10)).await,
-        1
-    );
-    assert!(stop(daemon).success());
+    sheet_a_answered(&p).await;
 
     let mut untrusting = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Tls);
     untrusting.trust = None;
@@ -411,11 +402,23 @@ async fn over_tls_with_the_companys_own_certificate_authority() {
 async fn imap_starttls_with_the_companys_own_certificate_authority() {
     let _lock = smtp_lock(false);
     let dir = tempfile::tempdir().unwrap();
-    let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Starttls);
+    sheet_a_answered(&Portal::on(
+        &support::fresh_sqlite_url(dir.path()),
+        Wire::Starttls,
+    ))
+    .await;
+}
+
+/// The daemon of `p`, sent SHEET_A, reads it, answers it and files it in `Processed`.
+async fn sheet_a_answered(p: &Portal) {
     let daemon = p.spawn_daemon();
     p.send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
         .await;
     let receipts = p.wait_receipts(1, Duration::from_secs(30)).await;
     assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
+    assert_eq!(
+        p.wait_folder("Processed", 1, Duration::from_secs(10)).await,
+        1
+    );
     assert!(stop(daemon).success());
 }
