@@ -32,10 +32,10 @@ pub struct Portal {
 enum Wire {
     /// No TLS.
     Plain,
-    /// IMAP over TLS from the first byte, SMTP with STARTTLS and a login (Dovecot's submission
-    /// service, which relays to OpenSMTPD): what a company's servers ask.
+    /// IMAP and SMTP (with a login, to Dovecot's submission service, which relays to OpenSMTPD)
+    /// over TLS from the first byte.
     Tls,
-    /// IMAP and SMTP both upgraded with STARTTLS.
+    /// IMAP and SMTP (the same) both upgraded with STARTTLS.
     Starttls,
 }
 
@@ -46,19 +46,29 @@ impl Portal {
 
     fn on(database_url: &str, wire: Wire) -> Portal {
         let env = mail_env();
-        // Dovecot's submission service: STARTTLS, then a login, as a company's server asks.
-        let submission = format!(
-            "port = {}\ntls = \"starttls\"\nusername = \"portal\"\npassword = \"{}\"",
-            env.submission_port, env.password
-        );
+        // Dovecot's submission service: TLS, then a login, as a company's server asks.
+        let submission = |port: u16, tls: &str| {
+            format!(
+                "port = {port}\ntls = \"{tls}\"\nusername = \"portal\"\npassword = \"{}\"",
+                env.password
+            )
+        };
         let (imap_port, imap_tls, smtp) = match wire {
             Wire::Plain => (
                 env.imap_port,
                 "none",
                 format!("port = {}\ntls = \"none\"", env.smtp_port),
             ),
-            Wire::Tls => (env.imaps_port, "implicit", submission),
-            Wire::Starttls => (env.imap_port, "starttls", submission),
+            Wire::Tls => (
+                env.imaps_port,
+                "implicit",
+                submission(env.submissions_port, "implicit"),
+            ),
+            Wire::Starttls => (
+                env.imap_port,
+                "starttls",
+                submission(env.submission_port, "starttls"),
+            ),
         };
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
         let dir = tempfile::tempdir().unwrap();
@@ -355,8 +365,8 @@ fn dovecot(action: &str) {
     );
 }
 
-/// A company's own mail servers: IMAP over TLS, SMTP with STARTTLS and a login, certificates of
-/// the company's own certificate authority, which the portal is told of by `SSL_CERT_FILE`. A
+/// A company's own mail servers: IMAP and SMTP (with a login) over TLS, certificates of the
+/// company's own certificate authority, which the portal is told of by `SSL_CERT_FILE`. A
 /// spreadsheet is read over TLS and answered over TLS; told of no such authority, the portal trusts
 /// neither server, says why in its log, and reads nothing; a `SSL_CERT_FILE` without certificates
 /// stops it at start, naming the variable.

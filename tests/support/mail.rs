@@ -16,10 +16,12 @@ pub struct MailEnv {
     /// Every recipient in this domain gets a permanent 5xx from OpenSMTPD.
     pub reject_domain: String,
     pub services_dir: String,
-    /// Dovecot's IMAP over TLS from the first byte, its submission service (SMTP with STARTTLS and
-    /// a login, relaying to OpenSMTPD), and the private CA its certificate is signed by.
+    /// Dovecot's IMAP over TLS from the first byte, its submission service (SMTP with a login,
+    /// relaying to OpenSMTPD) with STARTTLS and over TLS from the first byte, and the private CA
+    /// its certificate is signed by.
     pub imaps_port: u16,
     pub submission_port: u16,
+    pub submissions_port: u16,
     pub ca_file: String,
 }
 
@@ -44,6 +46,7 @@ pub fn mail_env() -> MailEnv {
         services_dir: var("AGENCY_PORTAL_TEST_SERVICES_DIR"),
         imaps_port: var("AGENCY_PORTAL_TEST_IMAPS_PORT").parse().unwrap(),
         submission_port: var("AGENCY_PORTAL_TEST_SUBMISSION_PORT").parse().unwrap(),
+        submissions_port: var("AGENCY_PORTAL_TEST_SUBMISSIONS_PORT").parse().unwrap(),
         ca_file: var("AGENCY_PORTAL_TEST_CA_FILE"),
     }
 }
