@@ -11,33 +11,34 @@ fn threads() -> usize {
 /// Runs `work` on every thread at once and returns what each returned (the calling thread's
 /// first). A panic in any is raised again here.
 pub fn on_every_thread<T: Send>(work: impl Fn() -> T + Sync) -> Vec<T> {
-    std::thread::scope(|scope| {
-        let others: Vec<_> = (1..threads()).map(|_| scope.spawn(&work)).collect();
-        let mut all = vec![work()];
-        for t in others {
-            all.push(
-                t.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        all
-    })
+    each(vec![(); threads()], &|()| work())
 }
 
-/// Runs `work` on `0..len` cut into one run of consecutive positions per thread, all at once;
-/// the results in the runs' order (the first made on the calling thread). A panic in any is raised
-/// again here.
+/// Runs `work` on `0..len` cut into one run of consecutive positions per thread (one empty run
+/// when `len` is 0), all at once; the results in the runs' order (the first made on the calling
+/// thread). A panic in any is raised again here.
 pub fn in_shares<T: Send>(len: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
     let share = len.div_ceil(threads()).max(1);
+    let mut runs: Vec<Range<usize>> = (0..len)
+        .step_by(share)
+        .map(|from| from..(from + share).min(len))
+        .collect();
+    if runs.is_empty() {
+        runs.push(0..0);
+    }
+    each(runs, &work)
+}
+
+/// Runs `work` on each of `parts` at once, the first on the calling thread, the others on threads
+/// of their own; the results in the parts' order. A panic in any is raised again here.
+fn each<P: Send, T: Send>(parts: Vec<P>, work: &(impl Fn(P) -> T + Sync)) -> Vec<T> {
+    let mut parts = parts.into_iter();
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
     std::thread::scope(|scope| {
-        let others: Vec<_> = (share..len)
-            .step_by(share)
-            .map(|from| {
-                let work = &work;
-                scope.spawn(move || work(from..(from + share).min(len)))
-            })
-            .collect();
-        let mut all = vec![work(0..share.min(len))];
+        let others: Vec<_> = parts.map(|part| scope.spawn(move || work(part))).collect();
+        let mut all = vec![work(first)];
         for t in others {
             all.push(
                 t.join()
