@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use agency_portal::directory::Directory;
 use agency_portal::rows::{prepare, PreparedRow};
 use agency_portal::sheet::{Cell, Format, Row, Sheet, Workbook};
+use agency_portal::store::blocks::{self, Entry};
 use agency_portal::store::submissions::{identity, stored_blocks};
 use agency_portal::validation::Context;
 use agency_portal::who_is_who;
@@ -215,10 +216,9 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()
 }
 
-/// Candidates, blocks and ownerships of one chunk of prefilled people, as CSV for COPY.
+/// Candidates and ownerships of one chunk of prefilled people, as CSV for COPY.
 struct Chunk {
     candidates: Vec<u8>,
-    blocks: Vec<u8>,
     ownerships: Vec<u8>,
 }
 
@@ -255,7 +255,6 @@ fn owner(id: i64) -> &'static str {
 
 fn chunk_csv(first_id: i64, rows: &[PreparedRow]) -> anyhow::Result<Chunk> {
     let mut cand = csv::Writer::from_writer(Vec::new());
-    let mut blocks = csv::Writer::from_writer(Vec::new());
     let mut own = csv::Writer::from_writer(Vec::new());
     let expires = (t0() + chrono::Duration::days(180)).to_rfc3339();
     for (k, r) in rows.iter().enumerate() {
@@ -266,16 +265,6 @@ fn chunk_csv(first_id: i64, rows: &[PreparedRow]) -> anyhow::Result<Chunk> {
         );
         let id = first_id + k as i64;
         cand.write_record(candidate_record(id, r))?;
-        // As Postgres keeps the keys: hashed, with their contacts (migrations 0009, 0011).
-        let person = identity(r);
-        for (hash, near, phone_len) in stored_blocks(&person) {
-            blocks.write_record([
-                hash.to_string(),
-                id.to_string(),
-                near.to_string(),
-                phone_len.to_string(),
-            ])?;
-        }
         own.write_record([
             id.to_string(),
             String::new(),
@@ -288,7 +277,6 @@ fn chunk_csv(first_id: i64, rows: &[PreparedRow]) -> anyhow::Result<Chunk> {
     }
     Ok(Chunk {
         candidates: cand.into_inner()?,
-        blocks: blocks.into_inner()?,
         ownerships: own.into_inner()?,
     })
 }
@@ -306,8 +294,8 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
         let end = (p + CHUNK).min(people);
         let mut rows = Vec::new();
         for_each_chunk_range(dir, p, end, &mut rows)?;
-        let c = chunk_csv(p as i64 + 1, &rows)?;
-        drop(rows);
+        let first = p as i64 + 1;
+        let c = chunk_csv(first, &rows)?;
         p = end;
         let mut copy = conn
             .copy_in_raw(&format!(
@@ -316,14 +304,25 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
             .await?;
         copy.send(c.candidates).await?;
         copy.finish().await?;
-        let mut copy = conn
-            .copy_in_raw(
-                "COPY candidate_blocks (key_hash, candidate_id, near, phone_len) FROM STDIN \
-                 WITH (FORMAT csv, FORCE_NOT_NULL (near))",
-            )
-            .await?;
-        copy.send(c.blocks).await?;
-        copy.finish().await?;
+        // The block keys as the product writes them (src/store/blocks.rs): each chunk is one
+        // large import, its runs merged with those before as its policy says, so the index ends
+        // in the shape twenty such imports leave, not packed more tightly than the product would.
+        let people: Vec<_> = rows.iter().map(identity).collect();
+        let mut entries: Vec<Entry<'_>> = Vec::new();
+        for (k, person) in people.iter().enumerate() {
+            for (hash, near, phone_len) in stored_blocks(person) {
+                entries.push(Entry {
+                    hash,
+                    candidate_id: first + k as i64,
+                    phone_len,
+                    near,
+                });
+            }
+        }
+        blocks::write(&mut conn, &mut entries).await?;
+        drop(entries);
+        drop(people);
+        drop(rows);
         let mut copy = conn
             .copy_in_raw(
                 "COPY ownerships (candidate_id, scope_key, agency_id, channel, campaign_id, \

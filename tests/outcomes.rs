@@ -180,11 +180,10 @@ async fn every_outcome(store: Store) {
 /// How many block keys the store keeps for candidate `id`.
 async fn block_rows(store: &Store, id: i64) -> i64 {
     use sqlx::Connection;
-    let sql = "SELECT count(*) FROM candidate_blocks WHERE candidate_id = $1";
     match store.backend() {
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(store.url()).await.unwrap();
-            sqlx::query_scalar(sql)
+            sqlx::query_scalar("SELECT count(*) FROM candidate_blocks WHERE candidate_id = $1")
                 .bind(id)
                 .fetch_one(&mut c)
                 .await
@@ -192,11 +191,10 @@ async fn block_rows(store: &Store, id: i64) -> i64 {
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(store.url()).await.unwrap();
-            sqlx::query_scalar(sql)
-                .bind(id)
-                .fetch_one(&mut c)
+            agency_portal::store::blocks::entries_of(&mut c, id)
                 .await
                 .unwrap()
+                .len() as i64
         }
     }
 }

@@ -82,8 +82,12 @@ impl Row<'_> {
         self.value(&v.to_be_bytes())
     }
 
-    pub(super) fn smallint(&mut self, v: i16) -> &mut Self {
+    pub(super) fn int(&mut self, v: i32) -> &mut Self {
         self.value(&v.to_be_bytes())
+    }
+
+    pub(super) fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.value(v)
     }
 
     pub(super) fn text(&mut self, s: &str) -> &mut Self {

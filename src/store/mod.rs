@@ -11,6 +11,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection as _, Postgres, Sqlite, Transaction};
 
+pub mod blocks;
 mod copy;
 pub mod digests;
 mod directory;

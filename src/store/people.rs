@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::submissions::WriteBlocks;
 use super::{on_pool, Db, Store, StoreError, WritePool};
 
 /// One candidate with its current owner in one scope (`candidates --json`).
@@ -171,10 +172,6 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM candidate_blocks WHERE candidate_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
                 erased.rows += sqlx::query(
                     "UPDATE submission_rows SET cells = '[]', person = NULL WHERE candidate_id = $1",
                 )
@@ -183,6 +180,7 @@ impl Store {
                 .await?
                 .rows_affected();
             }
+            tx.delete_blocks_of(&ids).await?;
             erased.candidates = ids.len() as u64;
             for needle in needles.iter().filter(|n| n.len() >= 5) {
                 let pattern = format!("%{}%", needle.to_lowercase());

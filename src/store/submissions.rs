@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{QueryBuilder, Row};
 
+use super::blocks;
 use super::copy::CopyIn;
 use super::{on_pool, Store, StoreError, WritePool};
 use crate::decide::{self, Decision, Known, KnownPeople, Owner, Person, Policy, RowInput, Take};
@@ -185,12 +186,6 @@ pub const MAX_BLOCK: usize = 64;
 /// Rows written per statement: big enough that a statement's overhead is nothing, small enough
 /// that a file's copy for the database never exists whole.
 const WRITE_CHUNK: usize = 10_000;
-
-/// Block keys asked for in one statement (Postgres). The keys of a whole file (some 900,000) are made
-/// at once, hashed as stored and sorted, then asked for in runs of this many: sorted runs walk the
-/// block index once from end to end (runs of rows instead walked it once per run, half again as
-/// slow), and the statement's array is never the whole file's.
-const LOOKUP_KEYS: usize = 250_000;
 
 /// People read by id in one statement (a statement's array of ids is 0.8 MB).
 const PEOPLE_CHUNK: usize = 100_000;
@@ -919,38 +914,12 @@ impl Store {
                 "agency"
             };
             // The new candidates' block keys (an index of them, kept by the store: no other record
-            // points at them). On Postgres they are written beside the file's transaction, on a
-            // connection of their own, while it writes the rest, and committed just before it: if
-            // the file fails before that they go with it; should its commit itself fail, the rows
-            // of its reserved ids are removed again (a crash in between leaves rows of ids no
-            // candidate will ever take: found, they lead to nobody). SQLite has one writer: there
-            // they are written in the transaction.
+            // points at them), in the transaction like the rest.
             let mut blocks = tx.new_blocks();
             for (k, &i) in creators.iter().enumerate() {
                 blocks.push(&inputs[i].identity, first_id + k as i64);
             }
-            let n_blocks = blocks.len();
-            let (beside, mut blocks_here) = if tx.writes_blocks_beside() {
-                (Some((pool.begin().await?, blocks)), None)
-            } else {
-                (None, Some(blocks))
-            };
-            let write_beside = async move {
-                let Some((mut side, mut blocks)) = beside else {
-                    return Ok(None);
-                };
-                let t = std::time::Instant::now();
-                side.insert_blocks(&mut blocks).await?;
-                drop(blocks);
-                tracing::debug!(
-                    phase = "block keys beside",
-                    items = n_blocks,
-                    ms = t.elapsed().as_millis() as u64,
-                    "record_submission"
-                );
-                Ok::<_, sqlx::Error>(Some(side))
-            };
-            let write_here = async {
+            {
                 // Written a chunk at a time, so what is sent is never the whole file's copy.
                 for (n, chunk) in creators.chunks(WRITE_CHUNK).enumerate() {
                     let mut candidates = NewCandidates::default();
@@ -966,11 +935,10 @@ impl Store {
                         .await?;
                 }
                 phases.done("candidates", creators.len());
-                if let Some(blocks) = blocks_here.as_mut() {
-                    tx.insert_blocks(blocks).await?;
-                    phases.done("block keys", blocks.len());
-                }
-                drop(blocks_here);
+                let n_blocks = blocks.len();
+                tx.insert_blocks(&mut blocks).await?;
+                phases.done("block keys", n_blocks);
+                drop(blocks);
                 // Ownerships of every `new` row; an expired one in the same scope is superseded.
                 let mut superseded = Superseded::default();
                 let mut owned = NewOwnerships::default();
@@ -1052,16 +1020,7 @@ impl Store {
                 }
                 tx.delete_blocks(&mut old).await?;
                 drop(old);
-                for chunk in ids.chunks(chunk_len(1)) {
-                    let mut qb =
-                        QueryBuilder::new("DELETE FROM candidate_blocks WHERE candidate_id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id);
-                    }
-                    qb.push(")");
-                    qb.build().persistent(false).execute(&mut *tx).await?;
-                }
+                tx.delete_blocks_of(&ids).await?;
                 let mut blocks = tx.new_blocks();
                 for k in changed {
                     blocks.push(&k.identity, k.id);
@@ -1095,43 +1054,14 @@ impl Store {
                     tx.insert_rows(&outcome_rows, submission_id).await?;
                 }
                 phases.done("rows", results.len());
-                Ok::<_, StoreError>(())
-            };
-            let (side, here) = futures::join!(write_beside, write_here);
-            here?;
-            let side = side?;
+            }
             // The receipt, in the same transaction (SPEC §7).
             if let Some(make) = receipt {
                 if let Some(message) = make(submission_id, &results).map_err(StoreError::Receipt)? {
                     super::outbox::enqueue(&mut *tx, &message, meta.received_at).await?;
                 }
             }
-            if let Some(side) = side {
-                side.commit().await?;
-                if let Err(e) = tx.commit().await {
-                    let last_id = first_id + creators.len() as i64;
-                    if let Err(cleanup) = sqlx::query(
-                        "DELETE FROM candidate_blocks WHERE candidate_id >= $1 AND candidate_id < $2",
-                    )
-                    .bind(first_id)
-                    .bind(last_id)
-                    .execute(pool)
-                    .await
-                    {
-                        tracing::warn!(
-                            error = %cleanup,
-                            first_id,
-                            last_id,
-                            "a file's commit failed and the block keys written beside it could not \
-                             be removed: they name candidate ids that will never exist, and lead to \
-                             nobody"
-                        );
-                    }
-                    return Err(e.into());
-                }
-            } else {
-                tx.commit().await?;
-            }
+            tx.commit().await?;
             phases.done("receipt and commit", 0);
             Ok(Recorded::Decided {
                 submission_id: Some(submission_id),
@@ -1355,60 +1285,62 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
 /// Reads the blocks of `hashes` (sorted) on `conn`: the ids under blocks within `cap`, and the
 /// ids `near` accepts under any block.
 ///
-/// Asked for in hash order, in runs: each run walks the block index once, from end to end, and its
-/// rows come in hash order. A block over `cap` is read whole and dropped here (a per-key LIMIT took
-/// twice the server's time for the common small blocks; the biggest block is read once per file,
-/// not once per row).
+/// The buckets of the block index that hold them are read whole, in bucket order (see
+/// [`blocks`]), and each asked-for key's entries found in its bucket by merging the two sorted
+/// lists. A block over `cap` is dropped here.
 async fn scan_blocks(
     conn: &mut sqlx::PgConnection,
     hashes: &[i64],
     cap: usize,
     near: &(dyn Fn(i64, &str, u16) -> bool + Sync),
 ) -> Result<(IdSet, IdSet), sqlx::Error> {
-    use futures::TryStreamExt;
-    let mut block: Option<i64> = None;
-    let mut size = 0;
-    let mut block_ids: Vec<i64> = Vec::with_capacity(cap + 1);
     let mut in_small = IdSet::default();
     let mut near_some = IdSet::default();
-    let mut flush = |block_ids: &mut Vec<i64>, size: usize| {
-        if size <= cap {
-            for &id in block_ids.iter() {
-                in_small.insert(id);
-            }
+    let mut buckets: Vec<i32> = hashes.iter().map(|&h| blocks::bucket_of(h)).collect();
+    buckets.dedup();
+    let mut wanted = hashes;
+    blocks::read_buckets(conn, &buckets, |bucket, runs| {
+        // The asked-for keys of this bucket (those of buckets without runs are passed over).
+        while wanted
+            .first()
+            .is_some_and(|&h| blocks::bucket_of(h) < bucket)
+        {
+            wanted = &wanted[1..];
         }
-        block_ids.clear();
-    };
-    for run in hashes.chunks(LOOKUP_KEYS) {
-        // The array behind a sub-select: the planner does not see its 250,000 values, so it does
-        // not estimate each one's share of the index (that alone was a third of the statement's
-        // time, 170 ms a run); the index is walked the same.
-        let mut rows = sqlx::query(
-            "SELECT key_hash, candidate_id, near, phone_len FROM candidate_blocks
-             WHERE key_hash = ANY((SELECT $1)::bigint[]) ORDER BY key_hash",
-        )
-        .bind(run)
-        .fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await? {
-            let key: i64 = row.try_get(0)?;
-            if block != Some(key) {
-                flush(&mut block_ids, size);
-                block = Some(key);
-                size = 0;
+        let n = wanted
+            .iter()
+            .take_while(|&&h| blocks::bucket_of(h) == bucket)
+            .count();
+        let (here, rest) = wanted.split_at(n);
+        wanted = rest;
+        let mut decoded = Vec::with_capacity(runs.len());
+        for run in runs {
+            let mut entries = Vec::new();
+            blocks::decode_wanted(run, here, &mut entries).map_err(blocks::damaged)?;
+            decoded.push(entries);
+        }
+        let entries = blocks::merge(decoded, false);
+        let mut at = 0;
+        for &key in here {
+            while entries.get(at).is_some_and(|e| e.hash < key) {
+                at += 1;
             }
-            size += 1;
-            let id: i64 = row.try_get(1)?;
+            let size = entries[at..].iter().take_while(|e| e.hash == key).count();
+            let block = &entries[at..at + size];
             if size <= cap {
-                block_ids.push(id);
+                for e in block {
+                    in_small.insert(e.candidate_id);
+                }
             }
-            let contact: &str = row.try_get(2)?;
-            let phone_len: i16 = row.try_get(3)?;
-            if near(key, contact, u16::try_from(phone_len).unwrap_or(0)) {
-                near_some.insert(id);
+            for e in block {
+                if near(key, e.near, u16::try_from(e.phone_len).unwrap_or(0)) {
+                    near_some.insert(e.candidate_id);
+                }
             }
         }
-    }
-    flush(&mut block_ids, size);
+        Ok(())
+    })
+    .await?;
     Ok((in_small, near_some))
 }
 
@@ -1423,15 +1355,34 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
         ids: &mut IdSet,
         helper: &mut sqlx::PgConnection,
     ) -> Result<(), sqlx::Error> {
-        // Half the keys are asked for on the helper connection, at the same time: the server
-        // walks the block index on two processors, and this thread judges the rows of both as
-        // they come. (The helper sees what the transaction sees: the write lock taken, nobody
-        // else commits candidates meanwhile.)
+        // Half the keys are asked for on the helper connection, at the same time, and judged on a
+        // thread of their own: judging the entries found is most of the work (the server only
+        // reads the buckets out). On a single-threaded runtime (tests) both halves take turns
+        // on it. (The helper sees what the transaction sees: the write lock taken, nobody else
+        // commits candidates meanwhile.)
+        use tokio::runtime::{Handle, RuntimeFlavor};
         let (first, second) = keys.hashes.split_at(keys.hashes.len() / 2);
-        let ((small_a, near_a), (small_b, near_b)) = futures::try_join!(
-            scan_blocks(self, first, cap, near),
-            scan_blocks(helper, second, cap, near),
-        )?;
+        let conn: &mut sqlx::PgConnection = self;
+        let (a, b) = match Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| {
+                    std::thread::scope(|s| {
+                        let there =
+                            s.spawn(|| handle.block_on(scan_blocks(helper, second, cap, near)));
+                        let here = handle.block_on(scan_blocks(conn, first, cap, near));
+                        let there = there
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        (here, there)
+                    })
+                })
+            }
+            _ => futures::join!(
+                scan_blocks(conn, first, cap, near),
+                scan_blocks(helper, second, cap, near),
+            ),
+        };
+        let ((small_a, near_a), (small_b, near_b)) = (a?, b?);
         // A person is read when under some block within the cap and, under some block (also an
         // oversized one: once read, a person is compared under all their keys), `near` a row:
         // exactly the people that reading everyone in the blocks and keeping those `may_pick`
@@ -1672,13 +1623,6 @@ impl NewBlocks {
             .get(start..start + k.near_len as usize)
             .unwrap_or_default()
     }
-
-    /// The keys in (hash, candidate) order: written in that order, the rows go to the block
-    /// index's pages one after another instead of all over it (a third of the time).
-    fn sort(&mut self) {
-        self.hashes
-            .sort_unstable_by_key(|k| (k.hash, k.candidate_id));
-    }
 }
 
 /// What Postgres keeps for each block key of a person ([`who_is_who::block_keys`]): the key's hash
@@ -1781,9 +1725,6 @@ const UPDATE_SET: &str =
 pub(super) trait WriteBlocks {
     /// Whether this backend keeps block keys as hashes ([`stored_block_hash`]) or as text.
     fn keeps_hashes(&self) -> bool;
-    /// Whether a submission's new block keys are written on a connection of their own, beside its
-    /// transaction (Postgres), or in it (SQLite: one writer at a time).
-    fn writes_blocks_beside(&self) -> bool;
     /// Keys to write or remove, kept as this backend keeps them.
     fn new_blocks(&self) -> NewBlocks {
         NewBlocks::new(self.keeps_hashes())
@@ -1791,6 +1732,8 @@ pub(super) trait WriteBlocks {
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
     /// Removes these (key, candidate) rows.
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
+    /// Removes every block key of these candidates.
+    async fn delete_blocks_of(&mut self, ids: &[i64]) -> Result<(), sqlx::Error>;
 }
 
 /// The writes of a submission, in bulk: binary `COPY` on Postgres (one per table and chunk; see
@@ -1825,51 +1768,53 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
         true
     }
 
-    fn writes_blocks_beside(&self) -> bool {
-        true
+    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
+        // Removals, newer than what they remove (see `blocks`).
+        write_runs(self, b, true).await
     }
 
-    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        // In hash order, in chunks: the rows are found through the key index (none by candidate).
-        b.sort();
-        for chunk in b.hashes.chunks(WRITE_CHUNK * 4) {
-            let hashes: Vec<i64> = chunk.iter().map(|k| k.hash).collect();
-            let ids: Vec<i64> = chunk.iter().map(|k| k.candidate_id).collect();
-            sqlx::query(
-                "DELETE FROM candidate_blocks b
-                 USING UNNEST($1::bigint[], $2::bigint[]) AS u(key_hash, candidate_id)
-                 WHERE b.key_hash = u.key_hash AND b.candidate_id = u.candidate_id",
-            )
-            .bind(hashes)
-            .bind(ids)
-            .execute(&mut **self)
-            .await?;
-        }
-        Ok(())
+    async fn delete_blocks_of(&mut self, ids: &[i64]) -> Result<(), sqlx::Error> {
+        blocks::remove_candidates(self, ids).await
     }
 
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        // In hash order (see NewBlocks::sort).
-        b.sort();
-        if b.hashes.is_empty() {
-            return Ok(());
-        }
-        let mut copy = CopyIn::begin(
-            self,
-            "candidate_blocks (key_hash, candidate_id, near, phone_len)",
-        )
-        .await?;
-        for k in &b.hashes {
-            copy.row(4)
-                .await?
-                .bigint(k.hash)
-                .bigint(k.candidate_id)
-                .text(b.near(k))
-                .smallint(k.phone_len);
-        }
-        copy.finish().await?;
-        Ok(())
+        write_runs(self, b, false).await
     }
+}
+
+/// Writes `b`'s keys (or their removals) to the block index, in hash order, some 80,000 at a
+/// time (whole buckets each): what is made for the database is never the whole file's.
+async fn write_runs(
+    conn: &mut sqlx::PgConnection,
+    b: &mut NewBlocks,
+    removals: bool,
+) -> Result<(), sqlx::Error> {
+    b.hashes.sort_unstable_by_key(|k| (k.hash, k.candidate_id));
+    let keys = &b.hashes;
+    let mut start = 0;
+    while start < keys.len() {
+        let mut end = (start + WRITE_CHUNK * 8).min(keys.len());
+        while end < keys.len()
+            && blocks::bucket_of(keys[end].hash) == blocks::bucket_of(keys[end - 1].hash)
+        {
+            end += 1;
+        }
+        let mut entries: Vec<blocks::Entry<'_>> = keys[start..end]
+            .iter()
+            .map(|k| match removals {
+                true => blocks::Entry::removal(k.hash, k.candidate_id),
+                false => blocks::Entry {
+                    hash: k.hash,
+                    candidate_id: k.candidate_id,
+                    phone_len: k.phone_len,
+                    near: b.near(k),
+                },
+            })
+            .collect();
+        blocks::write(conn, &mut entries).await?;
+        start = end;
+    }
+    Ok(())
 }
 
 impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
@@ -2033,8 +1978,17 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
         false
     }
 
-    fn writes_blocks_beside(&self) -> bool {
-        false
+    async fn delete_blocks_of(&mut self, ids: &[i64]) -> Result<(), sqlx::Error> {
+        for chunk in ids.chunks(chunk_len(1)) {
+            let mut qb = QueryBuilder::new("DELETE FROM candidate_blocks WHERE candidate_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().persistent(false).execute(&mut **self).await?;
+        }
+        Ok(())
     }
 
     async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
