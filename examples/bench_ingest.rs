@@ -289,6 +289,8 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
         .fetch_one(&mut conn)
         .await?;
     anyhow::ensure!(n == 0, "the Postgres database already has candidates");
+    let as_imports = std::env::var("BENCH_INGEST_BLOCKS").is_ok_and(|v| v == "imports");
+    let mut people_all = Vec::new();
     let mut p = 0;
     while p < people {
         let end = (p + CHUNK).min(people);
@@ -304,24 +306,25 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
             .await?;
         copy.send(c.candidates).await?;
         copy.finish().await?;
-        // The block keys as the product writes them (src/store/blocks.rs): each chunk is one
-        // large import, its runs merged with those before as its policy says, so the index ends
-        // in the shape twenty such imports leave, not packed more tightly than the product would.
-        let people: Vec<_> = rows.iter().map(identity).collect();
-        let mut entries: Vec<Entry<'_>> = Vec::new();
-        for (k, person) in people.iter().enumerate() {
-            for (hash, near, phone_len) in stored_blocks(person) {
-                entries.push(Entry {
-                    hash,
-                    candidate_id: first + k as i64,
-                    phone_len,
-                    near,
-                });
-            }
+        // The block keys as the product writes them (src/store/blocks.rs): with
+        // BENCH_INGEST_BLOCKS=imports each chunk is one large import, its runs merged with those
+        // before as the product's policy says (the shape twenty such imports leave); by default
+        // all at once at the end, one run per bucket (the shape migration 0013 leaves, or a bulk
+        // load).
+        people_all.extend(rows.iter().map(|r| {
+            let i = identity(r);
+            let owned = agency_portal::who_is_who::Identity {
+                first: i.first.to_string(),
+                last: i.last.to_string(),
+                email_key: i.email_key.map(str::to_string),
+                phone_key: i.phone_key.map(str::to_string),
+            };
+            (first, owned)
+        }));
+        if as_imports {
+            write_blocks(&mut conn, &people_all).await?;
+            people_all.clear();
         }
-        blocks::write(&mut conn, &mut entries).await?;
-        drop(entries);
-        drop(people);
         drop(rows);
         let mut copy = conn
             .copy_in_raw(
@@ -332,11 +335,40 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
         copy.send(c.ownerships).await?;
         copy.finish().await?;
     }
+    write_blocks(&mut conn, &people_all).await?;
+    drop(people_all);
     conn.execute(
         "SELECT setval(pg_get_serial_sequence('candidates', 'id'), (SELECT max(id) FROM candidates))",
     )
     .await?;
     conn.execute("VACUUM ANALYZE").await?;
+    Ok(())
+}
+
+/// Writes the block keys of `people` ((first id of their chunk, identity), in id order).
+async fn write_blocks(
+    conn: &mut sqlx::PgConnection,
+    people: &[(i64, agency_portal::who_is_who::Identity)],
+) -> anyhow::Result<()> {
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    let mut k = 0;
+    let mut chunk = None;
+    for (first, person) in people {
+        if chunk != Some(*first) {
+            chunk = Some(*first);
+            k = 0;
+        }
+        for (hash, near, phone_len) in stored_blocks(person) {
+            entries.push(Entry {
+                hash,
+                candidate_id: first + k,
+                phone_len,
+                near,
+            });
+        }
+        k += 1;
+    }
+    blocks::write(conn, &mut entries).await?;
     Ok(())
 }
 
