@@ -311,7 +311,7 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
         // before as the product's policy says (the shape twenty such imports leave); by default
         // all at once at the end, one run per bucket (the shape migration 0013 leaves, or a bulk
         // load).
-        people_all.extend(rows.iter().map(|r| {
+        people_all.extend(rows.iter().enumerate().map(|(k, r)| {
             let i = identity(r);
             let owned = agency_portal::who_is_who::Identity {
                 first: i.first.to_string(),
@@ -319,7 +319,7 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
                 email_key: i.email_key.map(str::to_string),
                 phone_key: i.phone_key.map(str::to_string),
             };
-            (first, owned)
+            (first + k as i64, owned)
         }));
         if as_imports {
             write_blocks(&mut conn, &people_all).await?;
@@ -345,28 +345,21 @@ async fn prefill_postgres(url: &str, dir: &Directory, people: u64) -> anyhow::Re
     Ok(())
 }
 
-/// Writes the block keys of `people` ((first id of their chunk, identity), in id order).
+/// Writes the block keys of `people` ((candidate id, identity)).
 async fn write_blocks(
     conn: &mut sqlx::PgConnection,
     people: &[(i64, agency_portal::who_is_who::Identity)],
 ) -> anyhow::Result<()> {
     let mut entries: Vec<Entry<'_>> = Vec::new();
-    let mut k = 0;
-    let mut chunk = None;
-    for (first, person) in people {
-        if chunk != Some(*first) {
-            chunk = Some(*first);
-            k = 0;
-        }
+    for (id, person) in people {
         for (hash, near, phone_len) in stored_blocks(person) {
             entries.push(Entry {
                 hash,
-                candidate_id: first + k,
+                candidate_id: *id,
                 phone_len,
                 near,
             });
         }
-        k += 1;
     }
     blocks::write(conn, &mut entries).await?;
     Ok(())

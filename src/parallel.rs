@@ -31,7 +31,7 @@ pub fn in_shares<T: Send>(len: usize, work: impl Fn(Range<usize>) -> T + Sync) -
 
 /// Runs `work` on each of `parts` at once, the first on the calling thread, the others on threads
 /// of their own; the results in the parts' order. A panic in any is raised again here.
-fn each<P: Send, T: Send>(parts: Vec<P>, work: &(impl Fn(P) -> T + Sync)) -> Vec<T> {
+pub fn each<P: Send, T: Send>(parts: Vec<P>, work: &(impl Fn(P) -> T + Sync)) -> Vec<T> {
     let mut parts = parts.into_iter();
     let Some(first) = parts.next() else {
         return Vec::new();
@@ -47,6 +47,16 @@ fn each<P: Send, T: Send>(parts: Vec<P>, work: &(impl Fn(P) -> T + Sync)) -> Vec
         }
         all
     })
+}
+
+/// The runtime this is called on, when it is a multi-threaded tokio runtime: the one kind on which a
+/// task may block (`tokio::task::block_in_place`) and other threads may wait on its futures
+/// (`Handle::block_on`). `None` on a single-threaded runtime (tests) or outside one.
+pub fn threaded_runtime() -> Option<tokio::runtime::Handle> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    Handle::try_current()
+        .ok()
+        .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
 }
 
 #[cfg(test)]

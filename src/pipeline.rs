@@ -482,10 +482,9 @@ impl StartedWorkbooks {
 
 /// Runs `f`, which blocks, telling a multi-threaded runtime first (elsewhere: just runs it).
 fn blocking_wait<T>(f: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+    match crate::parallel::threaded_runtime() {
+        Some(_) => tokio::task::block_in_place(f),
+        None => f(),
     }
 }
 

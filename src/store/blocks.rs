@@ -183,6 +183,25 @@ pub fn merge<'a>(runs: Vec<Vec<Entry<'a>>>, keep_removals: bool) -> Vec<Entry<'a
     out
 }
 
+/// What a bucket's runs (newest first, as [`read_buckets`] hands them) hold, as [`merge`] keeps it
+/// without removals: under the hashes of `wanted` (ascending) only, or all.
+pub fn live_entries<'a>(
+    runs: &'a [Vec<u8>],
+    wanted: Option<&[i64]>,
+) -> Result<Vec<Entry<'a>>, sqlx::Error> {
+    let mut decoded = Vec::with_capacity(runs.len());
+    for run in runs {
+        let mut entries = Vec::new();
+        match wanted {
+            Some(wanted) => decode_wanted(run, wanted, &mut entries),
+            None => decode(run, &mut entries),
+        }
+        .map_err(damaged)?;
+        decoded.push(entries);
+    }
+    Ok(merge(decoded, false))
+}
+
 /// The runs of `buckets` (ascending), bucket by bucket, newest run first: each bucket's runs'
 /// bytes are handed to `each` whole (a bucket is some 4 KB a million candidates).
 pub async fn read_buckets(
@@ -409,25 +428,10 @@ pub async fn entries_of(
     conn: &mut PgConnection,
     candidate_id: i64,
 ) -> Result<Vec<(i64, String, i16)>, sqlx::Error> {
-    use futures::TryStreamExt;
     let mut out = Vec::new();
-    let mut buckets: Vec<i32> = Vec::new();
-    {
-        let mut rows =
-            sqlx::query("SELECT DISTINCT bucket FROM candidate_block_runs ORDER BY bucket")
-                .fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await? {
-            buckets.push(row.try_get(0)?);
-        }
-    }
-    read_buckets(conn, &buckets, |_, runs| {
-        let mut decoded = Vec::with_capacity(runs.len());
-        for r in runs {
-            let mut entries = Vec::new();
-            decode(r, &mut entries).map_err(damaged)?;
-            decoded.push(entries);
-        }
-        for e in merge(decoded, false) {
+    let every_bucket: Vec<i32> = (bucket_of(i64::MIN)..=bucket_of(i64::MAX)).collect();
+    read_buckets(conn, &every_bucket, |_, runs| {
+        for e in live_entries(runs, None)? {
             if e.candidate_id == candidate_id {
                 out.push((e.hash, e.near.to_string(), e.phone_len));
             }

@@ -1313,13 +1313,7 @@ async fn scan_blocks(
             .count();
         let (here, rest) = wanted.split_at(n);
         wanted = rest;
-        let mut decoded = Vec::with_capacity(runs.len());
-        for run in runs {
-            let mut entries = Vec::new();
-            blocks::decode_wanted(run, here, &mut entries).map_err(blocks::damaged)?;
-            decoded.push(entries);
-        }
-        let entries = blocks::merge(decoded, false);
+        let entries = blocks::live_entries(runs, Some(here))?;
         let mut at = 0;
         for &key in here {
             while entries.get(at).is_some_and(|e| e.hash < key) {
@@ -1360,36 +1354,32 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
         // reads the buckets out). On a single-threaded runtime (tests) both halves take turns
         // on it. (The helper sees what the transaction sees: the write lock taken, nobody else
         // commits candidates meanwhile.)
-        use tokio::runtime::{Handle, RuntimeFlavor};
         let (first, second) = keys.hashes.split_at(keys.hashes.len() / 2);
         let conn: &mut sqlx::PgConnection = self;
-        let (a, b) = match Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| {
-                    std::thread::scope(|s| {
-                        let there =
-                            s.spawn(|| handle.block_on(scan_blocks(helper, second, cap, near)));
-                        let here = handle.block_on(scan_blocks(conn, first, cap, near));
-                        let there = there
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                        (here, there)
-                    })
+        let halves = match crate::parallel::threaded_runtime() {
+            Some(handle) => tokio::task::block_in_place(|| {
+                crate::parallel::each(vec![(conn, first), (helper, second)], &|(c, hashes)| {
+                    handle.block_on(scan_blocks(c, hashes, cap, near))
                 })
+            }),
+            None => {
+                let (a, b) = futures::join!(
+                    scan_blocks(conn, first, cap, near),
+                    scan_blocks(helper, second, cap, near),
+                );
+                vec![a, b]
             }
-            _ => futures::join!(
-                scan_blocks(conn, first, cap, near),
-                scan_blocks(helper, second, cap, near),
-            ),
         };
-        let ((small_a, near_a), (small_b, near_b)) = (a?, b?);
+        let halves = halves.into_iter().collect::<Result<Vec<_>, _>>()?;
         // A person is read when under some block within the cap and, under some block (also an
         // oversized one: once read, a person is compared under all their keys), `near` a row:
         // exactly the people that reading everyone in the blocks and keeping those `may_pick`
         // accepts would keep.
-        for id in small_a.sorted().into_iter().chain(small_b.sorted()) {
-            if near_a.contains(id) || near_b.contains(id) {
-                ids.insert(id);
+        for (small, _) in &halves {
+            for id in small.sorted() {
+                if halves.iter().any(|(_, near)| near.contains(id)) {
+                    ids.insert(id);
+                }
             }
         }
         Ok(())
