@@ -1,7 +1,7 @@
 //! Migrations that rewrite stored data, on both backends: a database migrated up to the version
 //! before, holding data as that version stored it, reads after the migration exactly as the code
 //! of today would have written it (block keys: 0006 phones, 0008 emails, 0009 hashes on Postgres,
-//! 0010 phones, 0011 their contacts on Postgres).
+//! 0010 phones, 0011 their contacts on Postgres); and 0014's key collation on Postgres.
 
 mod support;
 
@@ -185,5 +185,34 @@ async fn old_block_keys_are_rewritten_on_postgres() {
         |id: &Identity| stored_blocks(id)
             .map(|(hash, near, phone_len)| format!("{hash} {near} {phone_len}"))
             .collect()
+    );
+}
+
+/// Migration 0014: the email and phone keys compare byte by byte ("C"), whatever the database's
+/// locale, so their unique indexes and the lookups of a file's keys never go through strcoll.
+#[tokio::test]
+async fn email_and_phone_keys_compare_bytewise_on_postgres() {
+    let url = support::fresh_postgres_url().await;
+    agency_portal::store::Store::open(&url)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let collations: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT column_name::text, collation_name::text FROM information_schema.columns
+         WHERE table_name = 'candidates' AND column_name IN ('email_key', 'phone_key')
+         ORDER BY column_name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        collations,
+        [
+            ("email_key".to_string(), Some("C".to_string())),
+            ("phone_key".to_string(), Some("C".to_string())),
+        ]
     );
 }
