@@ -38,7 +38,7 @@ pub fn bucket_of(hash: i64) -> i32 {
 }
 
 /// The phone length of an entry that removes its (hash, candidate) pair from older runs.
-const REMOVED: i16 = -1;
+pub(crate) const REMOVED: i16 = -1;
 
 /// One entry of a run: a candidate under a block key, with what the review rule compares before
 /// reading the person (see `BlockPeople`), or the removal of one.

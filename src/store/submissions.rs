@@ -1018,14 +1018,12 @@ impl Store {
                         None => ids.push(k.id),
                     }
                 }
-                tx.delete_blocks(&mut old).await?;
-                drop(old);
                 tx.delete_blocks_of(&ids).await?;
                 let mut blocks = tx.new_blocks();
                 for k in changed {
                     blocks.push(&k.identity, k.id);
                 }
-                tx.insert_blocks(&mut blocks).await?;
+                tx.replace_blocks(&mut old, &mut blocks).await?;
                 phases.done("updates", updates.id.len());
                 drop(updates);
 
@@ -1602,6 +1600,18 @@ impl NewBlocks {
         self.hashes.len() + self.ends.len()
     }
 
+    /// Makes the hashed keys removals (the phone length of a removal, see [`blocks::Entry`]).
+    fn mark_removals(&mut self) {
+        for k in &mut self.hashes {
+            *k = StoredKey {
+                phone_len: blocks::REMOVED,
+                near_start: 0,
+                near_len: 0,
+                ..*k
+            };
+        }
+    }
+
     fn key(&self, k: usize) -> &str {
         let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
         &self.text[start..self.ends[k] as usize]
@@ -1720,8 +1730,14 @@ pub(super) trait WriteBlocks {
         NewBlocks::new(self.keeps_hashes())
     }
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
-    /// Removes these (key, candidate) rows.
-    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error>;
+    /// Removes `removed`'s keys and writes `added`'s (people whose keys were made again). Postgres
+    /// writes both in one run per bucket (a key of a person both removed and added stays, with
+    /// what `added` holds); SQLite deletes, then inserts.
+    async fn replace_blocks(
+        &mut self,
+        removed: &mut NewBlocks,
+        added: &mut NewBlocks,
+    ) -> Result<(), sqlx::Error>;
     /// Removes every block key of these candidates.
     async fn delete_blocks_of(&mut self, ids: &[i64]) -> Result<(), sqlx::Error>;
 }
@@ -1758,9 +1774,15 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
         true
     }
 
-    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        // Removals, newer than what they remove (see `blocks`).
-        write_runs(self, b, true).await
+    async fn replace_blocks(
+        &mut self,
+        removed: &mut NewBlocks,
+        added: &mut NewBlocks,
+    ) -> Result<(), sqlx::Error> {
+        // Removals, newer than what they remove (see `blocks`), beside the additions.
+        removed.mark_removals();
+        added.hashes.append(&mut removed.hashes);
+        write_runs(self, added).await
     }
 
     async fn delete_blocks_of(&mut self, ids: &[i64]) -> Result<(), sqlx::Error> {
@@ -1768,17 +1790,14 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        write_runs(self, b, false).await
+        write_runs(self, b).await
     }
 }
 
-/// Writes `b`'s keys (or their removals) to the block index, in hash order, some 80,000 at a
-/// time (whole buckets each): what is made for the database is never the whole file's.
-async fn write_runs(
-    conn: &mut sqlx::PgConnection,
-    b: &mut NewBlocks,
-    removals: bool,
-) -> Result<(), sqlx::Error> {
+/// Writes `b`'s keys and removals (see [`NewBlocks::mark_removals`]) to the block index, in hash
+/// order, some 80,000 at a time (whole buckets each): what is made for the database is never the
+/// whole file's. Of a key both added and removed, the addition is kept ([`blocks::write`]).
+async fn write_runs(conn: &mut sqlx::PgConnection, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
     b.hashes.sort_unstable_by_key(|k| (k.hash, k.candidate_id));
     let keys = &b.hashes;
     let mut start = 0;
@@ -1791,14 +1810,17 @@ async fn write_runs(
         }
         let mut entries: Vec<blocks::Entry<'_>> = keys[start..end]
             .iter()
-            .map(|k| match removals {
-                true => blocks::Entry::removal(k.hash, k.candidate_id),
-                false => blocks::Entry {
-                    hash: k.hash,
-                    candidate_id: k.candidate_id,
-                    phone_len: k.phone_len,
-                    near: b.near(k),
-                },
+            .map(|k| {
+                if k.phone_len == blocks::REMOVED {
+                    blocks::Entry::removal(k.hash, k.candidate_id)
+                } else {
+                    blocks::Entry {
+                        hash: k.hash,
+                        candidate_id: k.candidate_id,
+                        phone_len: k.phone_len,
+                        near: b.near(k),
+                    }
+                }
             })
             .collect();
         blocks::write(conn, &mut entries).await?;
@@ -1981,12 +2003,17 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
         Ok(())
     }
 
-    async fn delete_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        let all: Vec<usize> = (0..b.len()).collect();
+    async fn replace_blocks(
+        &mut self,
+        removed: &mut NewBlocks,
+        added: &mut NewBlocks,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..removed.len()).collect();
         for chunk in all.chunks(chunk_len(2)) {
             let mut qb = QueryBuilder::new("WITH d(key, candidate_id) AS (");
             qb.push_values(chunk, |mut q, &k| {
-                q.push_bind(b.key(k)).push_bind(b.candidate_id[k]);
+                q.push_bind(removed.key(k))
+                    .push_bind(removed.candidate_id[k]);
             });
             qb.push(
                 ") DELETE FROM candidate_blocks WHERE (key, candidate_id) IN
@@ -1994,7 +2021,7 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
             );
             qb.build().persistent(false).execute(&mut **self).await?;
         }
-        Ok(())
+        self.insert_blocks(added).await
     }
 
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
