@@ -1008,8 +1008,9 @@ impl Store {
                             .is_none_or(|p| p.identity != k.identity)
                     })
                     .collect();
-                // Their old block keys go by what they were (so Postgres finds them through the key
-                // index: it keeps none by candidate); anyone not read before (none expected) by id.
+                // Their old block keys go by what they were (removals under those keys' hashes: the
+                // Postgres index is kept by key, not by candidate); anyone not read before (none
+                // expected) by id, which reads the whole index.
                 let mut old = tx.new_blocks();
                 let mut ids: Vec<i64> = Vec::new();
                 for k in &changed {
