@@ -238,6 +238,33 @@ pub fn decide<S: AsRef<str> + Sync>(
     known: &KnownPeople,
     policy: &Policy,
 ) -> Vec<Decision> {
+    decide_then(rows, known, policy, |_, _| {})
+}
+
+/// Rows decided at a time by [`decide_then`]: each run's review rule worked out on every processor,
+/// then its rows decided in order and handed on.
+pub const DECIDED_RUN: usize = 8192;
+
+/// [`decide`], handing each run of [`DECIDED_RUN`] rows to `decided` (their positions and
+/// decisions) as soon as they are decided, so that what follows from them (the store writes the
+/// candidates they create) goes on while the next are decided. A row's decision depends only on the
+/// rows before it, so none changes once handed on.
+pub fn decide_then<S: AsRef<str> + Sync>(
+    rows: &[RowInput<S>],
+    known: &KnownPeople,
+    policy: &Policy,
+    decided: impl FnMut(std::ops::Range<usize>, &[Decision]),
+) -> Vec<Decision> {
+    decide_in_runs(rows, known, policy, DECIDED_RUN, decided)
+}
+
+fn decide_in_runs<S: AsRef<str> + Sync>(
+    rows: &[RowInput<S>],
+    known: &KnownPeople,
+    policy: &Policy,
+    run_len: usize,
+    mut decided: impl FnMut(std::ops::Range<usize>, &[Decision]),
+) -> Vec<Decision> {
     let mut out: Vec<Decision> = Vec::with_capacity(rows.len());
     // Sized for every row at once: growing them row by row held the old and the new table together.
     let valid = rows.iter().filter(|r| r.invalid.is_none()).count();
@@ -247,16 +274,21 @@ pub fn decide<S: AsRef<str> + Sync>(
         by_block: RowBlocks::new(rows, policy.scope),
         any_scope: HashMap::with_capacity(2 * valid),
     };
-    let similar = similar_all(rows, &earlier.by_block, known, policy);
-    for (i, row) in rows.iter().enumerate() {
-        let decision = match row.invalid() {
-            Some(reason) => Decision::new(Outcome::Invalid, reason),
-            None => decide_row(i, row, rows, &out, &earlier, &similar[i], known, policy),
-        };
-        if row.invalid.is_none() {
-            remember(&mut earlier, i, row, policy.scope);
+    for from in (0..rows.len()).step_by(run_len) {
+        let run = from..from.saturating_add(run_len).min(rows.len());
+        let similar = similar_all(rows, run.clone(), &earlier.by_block, known, policy);
+        for (i, similar) in run.clone().zip(&similar) {
+            let row = &rows[i];
+            let decision = match row.invalid() {
+                Some(reason) => Decision::new(Outcome::Invalid, reason),
+                None => decide_row(i, row, rows, &out, &earlier, similar, known, policy),
+            };
+            if row.invalid.is_none() {
+                remember(&mut earlier, i, row, policy.scope);
+            }
+            out.push(decision);
         }
-        out.push(decision);
+        decided(run.clone(), &out[run]);
     }
     out
 }
@@ -292,10 +324,11 @@ struct Similar {
     row: Option<usize>,
 }
 
-/// [`Similar`] of every valid row nobody in the database has by email or phone (the others are
-/// decided before the rule), in threads taking the rows a slice at a time.
+/// [`Similar`] of the rows of `run`, for each valid row nobody in the database has by email or
+/// phone (the others are decided before the rule), in threads taking the rows a slice at a time.
 fn similar_all<S: AsRef<str> + Sync>(
     rows: &[RowInput<S>],
+    run: std::ops::Range<usize>,
     by_block: &RowBlocks,
     known: &KnownPeople,
     policy: &Policy,
@@ -306,11 +339,11 @@ fn similar_all<S: AsRef<str> + Sync>(
         let mut done: Vec<(usize, Vec<Similar>)> = Vec::new();
         loop {
             let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let from = k * SLICE;
-            if from >= rows.len() {
+            let from = run.start + k * SLICE;
+            if from >= run.end {
                 return done;
             }
-            let to = (from + SLICE).min(rows.len());
+            let to = (from + SLICE).min(run.end);
             let slice = (from..to)
                 .map(|i| {
                     let row = &rows[i];
@@ -731,5 +764,51 @@ mod tests {
         assert_eq!(d[3].same_as_row, Some(4));
         let alone = decide(&rows[1..2], &k, &p);
         assert_eq!(alone[0].reason, reasons::REVIEW_OTHER_PHONE);
+    }
+
+    #[test]
+    fn rows_decided_a_run_at_a_time_are_decided_as_all_at_once() {
+        // Rows that repeat, look like or are invalid beside rows of earlier runs: every run size
+        // hands on each row once, in order, with the decision of the whole file at once.
+        let p = policy(Scope::Company);
+        let k = known_with(Some("rival"), 10);
+        let mut rows = vec![
+            row(2, ident("ana", "cruz", Some("ana@gmail.com"), None)),
+            row(3, ident("maria", "santos", Some("maria.santos@x.ph"), None)),
+            row(4, ident("jo", "reyes", None, Some("639170000001"))),
+            row(5, ident("maria", "santos", Some("maria.santo@x.ph"), None)),
+            row(
+                6,
+                ident("jo", "reyes", Some("jo@x.ph"), Some("639170000001")),
+            ),
+            row(7, ident("lee", "tan", Some("lee@x.ph"), None)),
+            row(8, ident("ana", "cruz", None, Some("639171234567"))),
+        ];
+        rows[5].invalid = Some("email: not an address".into());
+        let whole = decide_in_runs(&rows, &k, &p, usize::MAX, |_, _| {});
+        assert_eq!(
+            outcomes(&whole),
+            [
+                "duplicate",
+                "new",
+                "new",
+                "review",
+                "repeated",
+                "invalid",
+                "duplicate"
+            ]
+        );
+        for run_len in [1, 2, 3, 7] {
+            let mut handed = Vec::new();
+            let d = decide_in_runs(&rows, &k, &p, run_len, |run, ds| {
+                assert_eq!(run.len(), ds.len());
+                assert!(run.len() <= run_len);
+                handed.extend(run.zip(ds.iter().cloned()));
+            });
+            assert_eq!(d, whole, "runs of {run_len}");
+            let (at, ds): (Vec<usize>, Vec<Decision>) = handed.into_iter().unzip();
+            assert_eq!(at, (0..rows.len()).collect::<Vec<_>>(), "runs of {run_len}");
+            assert_eq!(ds, whole, "runs of {run_len}");
+        }
     }
 }

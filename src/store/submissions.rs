@@ -836,16 +836,87 @@ impl Store {
                 });
             }
 
-            let decisions = decide::decide(&inputs, &known, &policy);
+            // The candidates the rows create are written while the rows after them are decided
+            // (on a thread of its own): a run of decided rows at a time (see `decide_then`).
+            let source = if meta.agency_id.is_empty() {
+                "company"
+            } else {
+                "agency"
+            };
+            let (decisions, created) = if check_only {
+                (decide::decide(&inputs, &known, &policy), Ok(Vec::new()))
+            } else {
+                let (send, runs) = tokio::sync::mpsc::unbounded_channel();
+                let (inputs, known, policy) = (&inputs, &known, &policy);
+                let decide_all = move || {
+                    decide::decide_then(inputs, known, policy, |run, decided| {
+                        let creators: Vec<usize> = run
+                            .zip(decided)
+                            .filter(|(_, d)| d.take == Some(Take::Create))
+                            .map(|(i, _)| i)
+                            .collect();
+                        // A writer gone has failed: its error is the submission's.
+                        if !creators.is_empty() {
+                            let _ = send.send(creators);
+                        }
+                    })
+                };
+                // The candidates of the rows that create one, a run of decided rows at a time as
+                // `runs` brings them (each run's row positions, ascending), until it ends; each such
+                // row's position and the id its candidate was given, in row order.
+                let tx = &mut tx;
+                let write = async move {
+                    let mut runs = runs;
+                    let mut created: Vec<(usize, i64)> = Vec::new();
+                    while let Some(creators) = runs.recv().await {
+                        // The ids reserved are handed out in row order.
+                        let mut id = tx.reserve_candidate_ids(creators.len()).await?;
+                        // Written a chunk at a time, so what is sent is never a whole run's copy.
+                        for chunk in creators.chunks(WRITE_CHUNK) {
+                            let mut candidates = NewCandidates::default();
+                            for &i in chunk {
+                                let c = &rows[i].candidate;
+                                candidates.push(id, c);
+                                candidates
+                                    .custom
+                                    .push(serde_json::to_string(&c.custom).unwrap_or_default());
+                                created.push((i, id));
+                                id += 1;
+                            }
+                            tx.insert_candidates(&candidates, source, meta.received_at)
+                                .await?;
+                        }
+                    }
+                    Ok::<_, StoreError>(created)
+                };
+                match crate::parallel::threaded_runtime() {
+                    Some(handle) => tokio::task::block_in_place(|| {
+                        std::thread::scope(|scope| {
+                            let decider = scope.spawn(decide_all);
+                            let created = handle.block_on(write);
+                            let decisions = decider
+                                .join()
+                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                            (decisions, created)
+                        })
+                    }),
+                    // A single-threaded runtime (tests): deciding, then writing.
+                    None => {
+                        let decisions = decide_all();
+                        (decisions, write.await)
+                    }
+                }
+            };
+            let created = created?;
             // Of what the database said only the people are needed from here on (the old keys of
             // a record that takes new ones). Deciding's own indexes of the file are free too: their
-            // pages go back before the writes (and the results workbook, made meanwhile on another
-            // thread) take more.
+            // pages go back before the rest of the writes (and the results workbook, made meanwhile
+            // on another thread) take more.
             known.by_email = HashMap::new();
             known.by_phone = HashMap::new();
             known.by_block = HashMap::new();
             crate::memory::give_back();
-            phases.done("decide", decisions.len());
+            phases.done("decide and candidates", decisions.len());
 
             if check_only {
                 tx.rollback().await?;
@@ -855,23 +926,8 @@ impl Store {
                 });
             }
 
-            // New candidates get their ids first, so every row can name its candidate.
-            let creators: Vec<usize> = decisions
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| d.take == Some(Take::Create))
-                .map(|(i, _)| i)
-                .collect();
-            let first_id: i64 = if creators.is_empty() {
-                0
-            } else {
-                tx.reserve_candidate_ids(creators.len()).await?
-            };
-            let new_ids: HashMap<usize, i64> = creators
-                .iter()
-                .enumerate()
-                .map(|(k, &i)| (i, first_id + k as i64))
-                .collect();
+            // Every row can name its candidate: the ids the new ones were given.
+            let new_ids: HashMap<usize, i64> = created.iter().copied().collect();
             let results = Arc::new(outcomes(rows, &decisions, &new_ids));
             drop(new_ids);
             if let Some(decided) = decided {
@@ -907,34 +963,14 @@ impl Store {
             .await?;
 
             phases.done("submission", 1);
-            // Candidates, their block keys, ownerships, updates and row outcomes.
-            let source = if meta.agency_id.is_empty() {
-                "company"
-            } else {
-                "agency"
-            };
+            // The candidates' block keys, ownerships, updates and row outcomes.
             // The new candidates' block keys (an index of them, kept by the store: no other record
             // points at them), in the transaction like the rest.
             let mut blocks = tx.new_blocks();
-            for (k, &i) in creators.iter().enumerate() {
-                blocks.push(&inputs[i].identity, first_id + k as i64);
+            for &(i, id) in &created {
+                blocks.push(&inputs[i].identity, id);
             }
             {
-                // Written a chunk at a time, so what is sent is never the whole file's copy.
-                for (n, chunk) in creators.chunks(WRITE_CHUNK).enumerate() {
-                    let mut candidates = NewCandidates::default();
-                    for (j, &i) in chunk.iter().enumerate() {
-                        let c = &rows[i].candidate;
-                        // The ids reserved, in the creators' order.
-                        candidates.push(first_id + (n * WRITE_CHUNK + j) as i64, c);
-                        candidates
-                            .custom
-                            .push(serde_json::to_string(&c.custom).unwrap_or_default());
-                    }
-                    tx.insert_candidates(&candidates, source, meta.received_at)
-                        .await?;
-                }
-                phases.done("candidates", creators.len());
                 let n_blocks = blocks.len();
                 tx.insert_blocks(&mut blocks).await?;
                 phases.done("block keys", n_blocks);
