@@ -159,22 +159,23 @@ fn inputs(rows: &[PreparedRow]) -> Vec<Input<'_>> {
 /// A row to decide, borrowed from its prepared row.
 type Input<'a> = RowInput<&'a str>;
 
-/// The exact keys to look people up by, for the valid rows.
-struct LookupKeys {
-    emails: Vec<String>,
-    phones: Vec<String>,
+/// The exact keys to look people up by, for the valid rows: sorted, each once, borrowed from the
+/// rows.
+struct LookupKeys<'a> {
+    emails: Vec<&'a str>,
+    phones: Vec<&'a str>,
 }
 
-fn lookup_keys(inputs: &[Input]) -> LookupKeys {
-    let mut emails = BTreeSet::new();
-    let mut phones = BTreeSet::new();
-    for r in inputs.iter().filter(|r| r.invalid.is_none()) {
-        emails.extend(r.identity.email().map(str::to_string));
-        phones.extend(r.identity.phone().map(str::to_string));
-    }
+fn lookup_keys<'a>(inputs: &[Input<'a>]) -> LookupKeys<'a> {
+    let valid = || inputs.iter().filter(|r| r.invalid.is_none());
+    let sorted = |mut keys: Vec<&'a str>| {
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    };
     LookupKeys {
-        emails: emails.into_iter().collect(),
-        phones: phones.into_iter().collect(),
+        emails: sorted(valid().filter_map(|r| r.identity.email_key).collect()),
+        phones: sorted(valid().filter_map(|r| r.identity.phone_key).collect()),
     }
 }
 
@@ -970,6 +971,7 @@ impl Store {
             for &(i, id) in &created {
                 blocks.push(&inputs[i].identity, id);
             }
+            phases.done("block keys made", created.len());
             {
                 let n_blocks = blocks.len();
                 tx.insert_blocks(&mut blocks).await?;
@@ -1135,7 +1137,7 @@ trait KnownBy {
     async fn known_by(
         &mut self,
         column: &'static str,
-        values: &[String],
+        values: &[&str],
     ) -> Result<Vec<KnownRow>, sqlx::Error>;
 }
 
@@ -1143,7 +1145,7 @@ impl KnownBy for sqlx::SqliteConnection {
     async fn known_by(
         &mut self,
         column: &'static str,
-        values: &[String],
+        values: &[&str],
     ) -> Result<Vec<KnownRow>, sqlx::Error> {
         Ok(fetch_in!(
             self,
@@ -1158,7 +1160,7 @@ impl KnownBy for sqlx::PgConnection {
     async fn known_by(
         &mut self,
         column: &'static str,
-        values: &[String],
+        values: &[&str],
     ) -> Result<Vec<KnownRow>, sqlx::Error> {
         let sql = format!("{KNOWN_COLUMNS}{column} = ANY($1)");
         let rows = sqlx::query(&sql).bind(values).fetch_all(&mut *self).await?;
