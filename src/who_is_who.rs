@@ -326,10 +326,10 @@ pub fn is_email_key(key: &str) -> bool {
 /// A block key (or a key with its scope) as the 64-bit hash in-memory indexes keep instead of the
 /// text: a collision only puts one more person or row to compare, and comparisons are exact.
 pub fn key_hash(key: impl std::hash::Hash) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    // Fixed, so a key hashes alike everywhere in the process (as SipHash's fixed keys did);
+    // foldhash's "quality" variant, whose every bit is mixed: indexes bucket by the top bits.
+    foldhash::quality::FixedState::default().hash_one(key)
 }
 
 /// The block keys to look up for a row: every key under which a possible same person is stored.

@@ -195,7 +195,7 @@ const PEOPLE_CHUNK: usize = 100_000;
 /// knows by email or phone and that repeat no earlier row of the file (those are decided without the
 /// review rule).
 fn review_candidates(inputs: &[Input], exact: &ExactKeys) -> Vec<usize> {
-    let mut earlier: HashSet<&str> = HashSet::new();
+    let mut earlier: foldhash::HashSet<&str> = Default::default();
     let mut out = Vec::new();
     for (i, r) in inputs.iter().enumerate() {
         if r.invalid.is_some() {
@@ -218,8 +218,8 @@ fn review_candidates(inputs: &[Input], exact: &ExactKeys) -> Vec<usize> {
 /// The email and phone keys of the people found by the rows' own keys: a row with one of them is
 /// decided without the review rule.
 struct ExactKeys<'a> {
-    emails: HashSet<&'a str>,
-    phones: HashSet<&'a str>,
+    emails: foldhash::HashSet<&'a str>,
+    phones: foldhash::HashSet<&'a str>,
 }
 
 impl<'a> ExactKeys<'a> {
