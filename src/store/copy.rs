@@ -101,6 +101,20 @@ impl Row<'_> {
         }
     }
 
+    /// `v` as JSON text, made in place (its length written when it is made).
+    pub(super) fn json(&mut self, v: &impl serde::Serialize) -> &mut Self {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&0i32.to_be_bytes());
+        // Serialising into memory fails only for a map with non-string keys, which no row has;
+        // like `serde_json::to_string(..).unwrap_or_default()` before, it is then stored empty.
+        if serde_json::to_writer(&mut *self.buf, v).is_err() {
+            self.buf.truncate(at + 4);
+        }
+        let len = i32::try_from(self.buf.len() - at - 4).unwrap_or(i32::MAX);
+        self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        self
+    }
+
     pub(super) fn opt_bigint(&mut self, v: Option<i64>) -> &mut Self {
         match v {
             Some(v) => self.bigint(v),

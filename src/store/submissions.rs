@@ -1066,30 +1066,13 @@ impl Store {
                 phases.done("updates", updates.id.len());
                 drop(updates);
 
-                // Every row's outcome, a chunk at a time.
-                for (start, chunk) in (0..).step_by(WRITE_CHUNK).zip(results.chunks(WRITE_CHUNK)) {
-                    let mut outcome_rows = NewRows::default();
-                    for (k, r) in chunk.iter().enumerate() {
-                        let i = start + k;
-                        let review = r.outcome == Outcome::Review;
-                        outcome_rows.row_number.push(i64::from(r.number));
-                        outcome_rows.outcome.push(r.outcome.as_str());
-                        outcome_rows.reason.push(r.reason.clone());
-                        outcome_rows.candidate_id.push(r.candidate_id);
-                        outcome_rows.same_as_row.push(r.same_as_row.map(i64::from));
-                        outcome_rows
-                            .campaign_id
-                            .push(inputs[i].campaign_id.map(str::to_string));
-                        outcome_rows
-                            .cells
-                            .push(serde_json::to_string(&rows[i].cells).unwrap_or_default());
-                        outcome_rows.person.push(review.then(|| {
-                            serde_json::to_string(&rows[i].candidate).unwrap_or_default()
-                        }));
-                        outcome_rows.review_state.push(review.then_some("pending"));
-                    }
-                    tx.insert_rows(&outcome_rows, submission_id).await?;
-                }
+                // Every row's outcome.
+                let outcome_rows = OutcomeRows {
+                    results: &results,
+                    rows,
+                    inputs: &inputs,
+                };
+                tx.insert_rows(&outcome_rows, submission_id).await?;
                 phases.done("rows", results.len());
             }
             // The receipt, in the same transaction (SPEC §7).
@@ -1722,18 +1705,49 @@ struct OwnershipMeta {
     expires_at: DateTime<Utc>,
 }
 
-/// Every row's outcome, column by column.
-#[derive(Default)]
-struct NewRows {
-    row_number: Vec<i64>,
-    outcome: Vec<&'static str>,
-    reason: Vec<String>,
-    candidate_id: Vec<Option<i64>>,
-    same_as_row: Vec<Option<i64>>,
-    campaign_id: Vec<Option<String>>,
-    cells: Vec<String>,
-    person: Vec<Option<String>>,
-    review_state: Vec<Option<&'static str>>,
+/// Every row's outcome, as the rows and their outcomes hold it: each backend writes it as it goes
+/// ([`OutcomeRows::record`]), no copy of all of it is made.
+struct OutcomeRows<'r> {
+    results: &'r [RowOutcome],
+    rows: &'r [PreparedRow],
+    inputs: &'r [Input<'r>],
+}
+
+/// One row's outcome record (`submission_rows`); `cells` and `person` are stored as JSON.
+struct OutcomeRecord<'r> {
+    row_number: i64,
+    outcome: &'static str,
+    reason: &'r str,
+    candidate_id: Option<i64>,
+    same_as_row: Option<i64>,
+    campaign_id: Option<&'r str>,
+    cells: &'r crate::rows::Cells,
+    /// Review rows: the normalised values, for `review accept`.
+    person: Option<&'r crate::validation::Candidate>,
+    /// Review rows: `pending`.
+    review_state: Option<&'static str>,
+}
+
+impl<'r> OutcomeRows<'r> {
+    fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    fn record(&self, i: usize) -> OutcomeRecord<'r> {
+        let r = &self.results[i];
+        let review = r.outcome == Outcome::Review;
+        OutcomeRecord {
+            row_number: i64::from(r.number),
+            outcome: r.outcome.as_str(),
+            reason: &r.reason,
+            candidate_id: r.candidate_id,
+            same_as_row: r.same_as_row.map(i64::from),
+            campaign_id: self.inputs[i].campaign_id,
+            cells: &self.rows[i].cells,
+            person: review.then_some(&self.rows[i].candidate),
+            review_state: review.then_some("pending"),
+        }
+    }
 }
 
 /// Positions `0..ids.len()` in waves, each holding an id at most once, in order: one bulk statement
@@ -1805,7 +1819,11 @@ trait BulkWrite {
         u: &Updates,
         at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error>;
-    async fn insert_rows(&mut self, r: &NewRows, submission_id: i64) -> Result<(), sqlx::Error>;
+    async fn insert_rows(
+        &mut self,
+        r: &OutcomeRows<'_>,
+        submission_id: i64,
+    ) -> Result<(), sqlx::Error>;
 }
 
 impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
@@ -1995,29 +2013,38 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
         Ok(())
     }
 
-    async fn insert_rows(&mut self, r: &NewRows, submission_id: i64) -> Result<(), sqlx::Error> {
-        if r.row_number.is_empty() {
+    async fn insert_rows(
+        &mut self,
+        r: &OutcomeRows<'_>,
+        submission_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        if r.len() == 0 {
             return Ok(());
         }
+        // One copy, each row made into it as it goes: the server stores a piece while the next
+        // is made.
         let mut copy = CopyIn::begin(
             self,
             "submission_rows (submission_id, row_number, outcome, reason, candidate_id,
                same_as_row, campaign_id, cells, person, review_state)",
         )
         .await?;
-        for k in 0..r.row_number.len() {
-            copy.row(10)
-                .await?
-                .bigint(submission_id)
-                .bigint(r.row_number[k])
-                .text(r.outcome[k])
-                .text(&r.reason[k])
-                .opt_bigint(r.candidate_id[k])
-                .opt_bigint(r.same_as_row[k])
-                .opt_text(r.campaign_id[k].as_deref())
-                .text(&r.cells[k])
-                .opt_text(r.person[k].as_deref())
-                .opt_text(r.review_state[k]);
+        for k in 0..r.len() {
+            let o = r.record(k);
+            let mut row = copy.row(10).await?;
+            row.bigint(submission_id)
+                .bigint(o.row_number)
+                .text(o.outcome)
+                .text(o.reason)
+                .opt_bigint(o.candidate_id)
+                .opt_bigint(o.same_as_row)
+                .opt_text(o.campaign_id)
+                .json(o.cells);
+            match o.person {
+                Some(p) => row.json(p),
+                None => row.null(),
+            }
+            .opt_text(o.review_state);
         }
         copy.finish().await?;
         Ok(())
@@ -2193,24 +2220,39 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
         Ok(())
     }
 
-    async fn insert_rows(&mut self, r: &NewRows, submission_id: i64) -> Result<(), sqlx::Error> {
-        let all: Vec<usize> = (0..r.row_number.len()).collect();
+    async fn insert_rows(
+        &mut self,
+        r: &OutcomeRows<'_>,
+        submission_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        let all: Vec<usize> = (0..r.len()).collect();
         for chunk in all.chunks(chunk_len(10)) {
+            let records: Vec<(OutcomeRecord, String, Option<String>)> = chunk
+                .iter()
+                .map(|&k| {
+                    let o = r.record(k);
+                    let cells = serde_json::to_string(o.cells).unwrap_or_default();
+                    let person = o
+                        .person
+                        .map(|p| serde_json::to_string(p).unwrap_or_default());
+                    (o, cells, person)
+                })
+                .collect();
             let mut qb = QueryBuilder::new(
                 "INSERT INTO submission_rows (submission_id, row_number, outcome, reason,
                    candidate_id, same_as_row, campaign_id, cells, person, review_state) ",
             );
-            qb.push_values(chunk, |mut b, &k| {
+            qb.push_values(&records, |mut b, (o, cells, person)| {
                 b.push_bind(submission_id)
-                    .push_bind(r.row_number[k])
-                    .push_bind(r.outcome[k])
-                    .push_bind(&r.reason[k])
-                    .push_bind(r.candidate_id[k])
-                    .push_bind(r.same_as_row[k])
-                    .push_bind(&r.campaign_id[k])
-                    .push_bind(&r.cells[k])
-                    .push_bind(&r.person[k])
-                    .push_bind(r.review_state[k]);
+                    .push_bind(o.row_number)
+                    .push_bind(o.outcome)
+                    .push_bind(o.reason)
+                    .push_bind(o.candidate_id)
+                    .push_bind(o.same_as_row)
+                    .push_bind(o.campaign_id)
+                    .push_bind(cells)
+                    .push_bind(person)
+                    .push_bind(o.review_state);
             });
             qb.build().persistent(false).execute(&mut **self).await?;
         }
