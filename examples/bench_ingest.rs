@@ -15,6 +15,11 @@
 //!    empty table with the same columns and indexes as `candidates` (the unique indexes made plain:
 //!    the file's repeated rows share keys by design).
 //!
+//! Steps 3 and 4 run as `--repeat N` pairs (default 3), baseline then ingest, each ingest into a
+//! fresh copy of the prefilled database (`CREATE DATABASE … TEMPLATE`, untimed): the budget is judged
+//! on the pair with the median ratio, and on the highest peak RSS. (This machine's speed drifts by
+//! tens of percent from minute to minute; one pair made the ratio anything from 3.5x to 5x.)
+//!
 //! With `--keep`, the prefilled databases are kept as templates (`bench_prefilled_N` in the cluster,
 //! `WORK/prefilled-N.db`) and later `--keep` runs with the same `--people` clone them instead of
 //! prefilling again: only useful with a cluster and a WORK that outlive the run (see
@@ -558,6 +563,45 @@ fn ingest(bin: &Path, url: &str, file: &Path, out: &Path) -> anyhow::Result<(Dur
     Ok((wall, rss))
 }
 
+/// The baseline, timed on the database at `url`: a raw calamine read of `file` (its first sheet's
+/// range; the time, and the rows read) and a server-side `COPY` of `copy_csv` (the same rows as
+/// candidate columns) into an empty table with the candidates' columns and indexes.
+async fn baseline(
+    file: &Path,
+    copy_csv: &Path,
+    url: &str,
+) -> anyhow::Result<(Duration, usize, Duration)> {
+    let bytes = std::fs::read(file)?;
+    let t = Instant::now();
+    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(&bytes[..]))?;
+    let name = wb.sheet_names()[0].clone();
+    let range = wb.worksheet_range(&name)?;
+    let raw_read = t.elapsed();
+    let raw_rows = range.height();
+    drop((range, wb));
+    drop(bytes);
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    conn.execute(
+        "DROP TABLE IF EXISTS bench_copy;
+         CREATE TABLE bench_copy (LIKE candidates INCLUDING DEFAULTS INCLUDING IDENTITY);
+         CREATE INDEX bench_copy_email_key ON bench_copy (email_key);
+         CREATE INDEX bench_copy_phone_key ON bench_copy (phone_key);
+         ALTER TABLE bench_copy ADD PRIMARY KEY (id);",
+    )
+    .await?;
+    let t = Instant::now();
+    sqlx::query(&format!(
+        "COPY bench_copy ({CANDIDATE_COLUMNS}) FROM '{}' WITH (FORMAT csv)",
+        copy_csv.display()
+    ))
+    .execute(&mut conn)
+    .await?;
+    let copy = t.elapsed();
+    conn.execute("DROP TABLE bench_copy").await?;
+    conn.close().await?;
+    Ok((raw_read, raw_rows, copy))
+}
+
 /// The counts line `ingest` printed.
 fn counts_line(out: &Path) -> String {
     std::fs::read_to_string(out)
@@ -589,6 +633,12 @@ async fn main() -> anyhow::Result<()> {
     let rows: u64 = arg("--rows")
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
+    let repeat: usize = arg("--repeat")
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
+    // ru_maxrss is in KiB; the budget is read in MB of 10^6 bytes (the stricter reading).
+    let mb = |kib: u64| kib as f64 * 1024.0 / 1e6;
     let dir = shipped_directory()?;
 
     // The databases: prefilled here, or (with --keep) cloned from prefilled templates kept in the
@@ -697,53 +747,58 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(prepared_rows);
 
-    // Baseline: raw read + server-side COPY into an empty table with the candidates' indexes.
-    let bytes = std::fs::read(&file)?;
-    let t = Instant::now();
-    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(&bytes[..]))?;
-    let name = wb.sheet_names()[0].clone();
-    let range = wb.worksheet_range(&name)?;
-    let raw_read = t.elapsed();
-    let raw_rows = range.height();
-    drop((range, wb));
-    drop(bytes);
-    let mut conn = sqlx::PgConnection::connect(&pg_url).await?;
-    conn.execute(
-        "DROP TABLE IF EXISTS bench_copy;
-         CREATE TABLE bench_copy (LIKE candidates INCLUDING DEFAULTS INCLUDING IDENTITY);
-         CREATE INDEX bench_copy_email_key ON bench_copy (email_key);
-         CREATE INDEX bench_copy_phone_key ON bench_copy (phone_key);
-         ALTER TABLE bench_copy ADD PRIMARY KEY (id);",
-    )
-    .await?;
-    let t = Instant::now();
-    sqlx::query(&format!(
-        "COPY bench_copy ({CANDIDATE_COLUMNS}) FROM '{}' WITH (FORMAT csv)",
-        copy_csv.display()
-    ))
-    .execute(&mut conn)
-    .await?;
-    let copy = t.elapsed();
-    conn.execute("DROP TABLE bench_copy").await?;
-    conn.close().await?;
-    let baseline = raw_read + copy;
-    println!(
-        "baseline: raw calamine read {:.3}s ({raw_rows} rows) + server-side COPY {:.3}s = {:.3}s",
-        raw_read.as_secs_f64(),
-        copy.as_secs_f64(),
-        baseline.as_secs_f64()
-    );
-
-    // The ingests.
-    let out = work.join("ingest-postgres.out");
-    let (wall, rss) = ingest(&bin, &pg_url, &file, &out)?;
-    // ru_maxrss is in KiB; the budget is read in MB of 10^6 bytes (the stricter reading).
-    let mb = |kib: u64| kib as f64 * 1024.0 / 1e6;
+    // Baseline and Postgres ingest, in pairs one right after the other, each ingest into a fresh
+    // copy of the prefilled database: this machine's speed drifts by tens of percent from one
+    // minute to the next, and a pair shares its minute. The budget is judged on the median pair's
+    // ratio and on the highest peak RSS.
+    let mut pairs: Vec<(Duration, Duration, u64)> = Vec::new();
+    let mut out = work.join("ingest-postgres.out");
+    for n in 1..=repeat {
+        let run_url = format!("{base}/bench_run");
+        let mut admin = sqlx::PgConnection::connect(&pg).await?;
+        admin.execute("DROP DATABASE IF EXISTS bench_run").await?;
+        admin
+            .execute("CREATE DATABASE bench_run TEMPLATE bench STRATEGY FILE_COPY")
+            .await?;
+        admin.execute("CHECKPOINT").await?;
+        admin.close().await?;
+        let (raw_read, raw_rows, copy) = baseline(&file, &copy_csv, &run_url).await?;
+        let baseline = raw_read + copy;
+        println!(
+            "pair {n}/{repeat}: baseline: raw calamine read {:.3}s ({raw_rows} rows) + server-side COPY {:.3}s = {:.3}s",
+            raw_read.as_secs_f64(),
+            copy.as_secs_f64(),
+            baseline.as_secs_f64()
+        );
+        out = work.join(format!("ingest-postgres-{n}.out"));
+        let (wall, rss) = ingest(&bin, &run_url, &file, &out)?;
+        println!(
+            "pair {n}/{repeat}: Postgres: agency-portal ingest {:.3}s wall, peak RSS {:.1} MB ({:.1} MiB), {:.2}x; {}",
+            wall.as_secs_f64(),
+            mb(rss),
+            rss as f64 / 1024.0,
+            wall.as_secs_f64() / baseline.as_secs_f64(),
+            counts_line(&out)
+        );
+        pairs.push((baseline, wall, rss));
+    }
+    {
+        let mut admin = sqlx::PgConnection::connect(&pg).await?;
+        admin.execute("DROP DATABASE IF EXISTS bench_run").await?;
+        admin.close().await?;
+    }
+    let mut by_ratio = pairs.clone();
+    by_ratio.sort_by(|a, b| {
+        let r = |p: &(Duration, Duration, u64)| p.1.as_secs_f64() / p.0.as_secs_f64();
+        r(a).total_cmp(&r(b))
+    });
+    let (baseline, wall, _) = by_ratio[by_ratio.len() / 2];
+    let rss = pairs.iter().map(|p| p.2).max().unwrap_or(0);
     let rss_mb = mb(rss);
     println!(
-        "Postgres: agency-portal ingest {:.3}s wall, peak RSS {rss_mb:.1} MB ({:.1} MiB); {}",
+        "Postgres, median pair: ingest {:.3}s against baseline {:.3}s; highest peak RSS {rss_mb:.1} MB; {}",
         wall.as_secs_f64(),
-        rss as f64 / 1024.0,
+        baseline.as_secs_f64(),
         counts_line(&out)
     );
     let out = work.join("ingest-sqlite.out");
@@ -758,7 +813,7 @@ async fn main() -> anyhow::Result<()> {
     let ok_time = ratio <= TIME_RATIO_MAX;
     let ok_rss = rss_mb <= RSS_MAX_MB;
     println!(
-        "Postgres ingest {ratio:.2}x the baseline (budget {TIME_RATIO_MAX}x): {}; peak RSS {rss_mb:.1} MB (budget {RSS_MAX_MB} MB): {}",
+        "Postgres ingest {ratio:.2}x the baseline (median of {repeat} pairs; budget {TIME_RATIO_MAX}x): {}; peak RSS {rss_mb:.1} MB (highest; budget {RSS_MAX_MB} MB): {}",
         if ok_time { "ok" } else { "OVER BUDGET" },
         if ok_rss { "ok" } else { "OVER BUDGET" }
     );
