@@ -849,7 +849,10 @@ impl Store {
             } else {
                 let (send, runs) = tokio::sync::mpsc::unbounded_channel();
                 let (inputs, known, policy) = (&inputs, &known, &policy);
+                // Called once, it ends the channel when done (`send` is dropped with it): the
+                // writer below stops when the last run is written.
                 let decide_all = move || {
+                    let send = send;
                     decide::decide_then(inputs, known, policy, |run, decided| {
                         let creators: Vec<usize> = run
                             .zip(decided)
