@@ -88,16 +88,29 @@ fn the_same_people_from_every_writer_normalise_identically() {
 }
 
 fn portal(db_dir: &Path) -> Command {
+    portal_at(&format!("sqlite://{}", db_dir.join("portal.db").display()))
+}
+
+/// The command with the shipped config, on the database at `database_url`.
+fn portal_at(database_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
     cmd.arg("--config")
         .arg(repo().join("config/agency-portal.toml"))
         .env_remove("AGENCY_PORTAL_CONFIG")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", db_dir.join("portal.db").display()),
-        )
+        .env("DATABASE_URL", database_url)
         .env("AGENCY_PORTAL_LOG", "error");
     cmd
+}
+
+/// Runs `cmd`, which must succeed, and returns what it printed as JSON.
+fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -272,42 +285,19 @@ fn the_clock_can_be_set_so_ownership_expiry_shows_from_the_command_line() {
 
 /// Ingests `file` for acme into `database_url` and returns the command's JSON.
 fn ingest_json(database_url: &str, file: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_agency-portal"))
-        .arg("--config")
-        .arg(repo().join("config/agency-portal.toml"))
-        .env_remove("AGENCY_PORTAL_CONFIG")
-        .env("DATABASE_URL", database_url)
-        .env("AGENCY_PORTAL_LOG", "error")
-        .args(["ingest", "--agency", "acme", "--json"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(
+        portal_at(database_url)
+            .args(["ingest", "--agency", "acme", "--json"])
+            .arg(file),
+    )
 }
 
 /// The candidates view as JSON: id → email.
 fn candidate_emails(database_url: &str) -> HashMap<i64, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_agency-portal"))
-        .arg("--config")
-        .arg(repo().join("config/agency-portal.toml"))
-        .env_remove("AGENCY_PORTAL_CONFIG")
-        .env("DATABASE_URL", database_url)
-        .env("AGENCY_PORTAL_LOG", "error")
-        .args(["candidates", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    all.iter()
+    let all = json_of(portal_at(database_url).args(["candidates", "--json"]));
+    all.as_array()
+        .unwrap()
+        .iter()
         .map(|c| {
             (
                 c["id"].as_i64().unwrap(),
