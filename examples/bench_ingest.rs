@@ -752,7 +752,7 @@ async fn main() -> anyhow::Result<()> {
     // minute to the next, and a pair shares its minute. The budget is judged on the median pair's
     // ratio and on the highest peak RSS.
     let mut pairs: Vec<(Duration, Duration, u64)> = Vec::new();
-    let mut out = work.join("ingest-postgres.out");
+    let mut counts = String::new();
     for n in 1..=repeat {
         let run_url = format!("{base}/bench_run");
         let mut admin = sqlx::PgConnection::connect(&pg).await?;
@@ -770,15 +770,16 @@ async fn main() -> anyhow::Result<()> {
             copy.as_secs_f64(),
             baseline.as_secs_f64()
         );
-        out = work.join(format!("ingest-postgres-{n}.out"));
+        let out = work.join(format!("ingest-postgres-{n}.out"));
         let (wall, rss) = ingest(&bin, &run_url, &file, &out)?;
+        counts = counts_line(&out);
         println!(
             "pair {n}/{repeat}: Postgres: agency-portal ingest {:.3}s wall, peak RSS {:.1} MB ({:.1} MiB), {:.2}x; {}",
             wall.as_secs_f64(),
             mb(rss),
             rss as f64 / 1024.0,
             wall.as_secs_f64() / baseline.as_secs_f64(),
-            counts_line(&out)
+            counts
         );
         pairs.push((baseline, wall, rss));
     }
@@ -796,10 +797,9 @@ async fn main() -> anyhow::Result<()> {
     let rss = pairs.iter().map(|p| p.2).max().unwrap_or(0);
     let rss_mb = mb(rss);
     println!(
-        "Postgres, median pair: ingest {:.3}s against baseline {:.3}s; highest peak RSS {rss_mb:.1} MB; {}",
+        "Postgres, median pair: ingest {:.3}s against baseline {:.3}s; highest peak RSS {rss_mb:.1} MB; {counts}",
         wall.as_secs_f64(),
         baseline.as_secs_f64(),
-        counts_line(&out)
     );
     let out = work.join("ingest-sqlite.out");
     let (swall, srss) = ingest(&bin, &sqlite_url, &file, &out)?;

@@ -847,7 +847,7 @@ impl Store {
             let (decisions, created) = if check_only {
                 (decide::decide(&inputs, &known, &policy), Ok(Vec::new()))
             } else {
-                let (send, runs) = tokio::sync::mpsc::unbounded_channel();
+                let (send, mut runs) = tokio::sync::mpsc::unbounded_channel();
                 let (inputs, known, policy) = (&inputs, &known, &policy);
                 // Called once, it ends the channel when done (`send` is dropped with it): the
                 // writer below stops when the last run is written.
@@ -870,7 +870,6 @@ impl Store {
                 // row's position and the id its candidate was given, in row order.
                 let tx = &mut tx;
                 let write = async move {
-                    let mut runs = runs;
                     let mut created: Vec<(usize, i64)> = Vec::new();
                     while let Some(creators) = runs.recv().await {
                         // The ids reserved are handed out in row order.
