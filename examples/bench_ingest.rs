@@ -15,7 +15,13 @@
 //!    empty table with the same columns and indexes as `candidates` (the unique indexes made plain:
 //!    the file's repeated rows share keys by design).
 //!
-//! Steps 3 and 4 run as `--repeat N` pairs (default 3), baseline then ingest, each ingest into a
+//! 5. Records floor, same pair: what that ingest stored (its new candidates, the submission, its
+//!    ownerships and row outcomes, exported as files) written again by server-side `COPY` in one
+//!    transaction into another fresh copy of the prefilled database: the cost of the records alone,
+//!    with no reading, deciding, lookups, block index or updates. A lower bound of any ingest that
+//!    stores these records, printed against the same baseline.
+//!
+//! Steps 3 to 5 run as `--repeat N` pairs (default 3), baseline then ingest, each ingest into a
 //! fresh copy of the prefilled database (`CREATE DATABASE … TEMPLATE`, untimed): the budget is judged
 //! on the pair with the median ratio, and on the highest peak RSS. (This machine's speed drifts by
 //! tens of percent from minute to minute; one pair made the ratio anything from 3.5x to 5x.)
@@ -602,6 +608,70 @@ async fn baseline(
     Ok((raw_read, raw_rows, copy))
 }
 
+/// What one submission stored, in the order it is written: candidates, the submission, its
+/// ownerships, its row outcomes (`COPY` text files, read back by the server).
+const RECORDS: [(&str, &str); 4] = [
+    (
+        "candidates",
+        "SELECT c.* FROM candidates c JOIN ownerships o ON o.candidate_id = c.id
+          AND o.submission_id = $S WHERE c.created_at = (SELECT received_at FROM submissions
+          WHERE id = $S) ORDER BY c.id",
+    ),
+    ("submissions", "SELECT * FROM submissions WHERE id = $S"),
+    (
+        "ownerships",
+        "SELECT * FROM ownerships WHERE submission_id = $S ORDER BY id",
+    ),
+    (
+        "submission_rows",
+        "SELECT * FROM submission_rows WHERE submission_id = $S ORDER BY id",
+    ),
+];
+
+/// The records the last submission on `url` stored, as files in `work` ([`RECORDS`]).
+async fn export_records(url: &str, work: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use futures::TryStreamExt;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let id: i64 = sqlx::query_scalar("SELECT max(id) FROM submissions")
+        .fetch_one(&mut conn)
+        .await?;
+    let mut files = Vec::new();
+    for (table, select) in RECORDS {
+        let sql = format!("COPY ({}) TO STDOUT", select.replace("$S", &id.to_string()));
+        let mut out = Vec::new();
+        let mut stream = conn.copy_out_raw(&sql).await?;
+        while let Some(bytes) = stream.try_next().await? {
+            out.extend_from_slice(&bytes);
+        }
+        drop(stream);
+        let file = work.join(format!("records-{table}.copy"));
+        std::fs::write(&file, out)?;
+        files.push(file);
+    }
+    conn.close().await?;
+    Ok(files)
+}
+
+/// The records' floor, timed on the database at `url` (a fresh copy of the prefilled one): the
+/// records of `files` ([`export_records`]) written by server-side `COPY` in one transaction, as
+/// the product writes them but with nothing read, decided or sent over the wire. The block index
+/// (runs merged per bucket) and the updates of `previously_submitted` records are left out: a
+/// lower bound of what storing a file costs. Each table's time.
+async fn records_floor(url: &str, files: &[PathBuf]) -> anyhow::Result<Vec<Duration>> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut times = Vec::new();
+    conn.execute("BEGIN").await?;
+    for ((table, _), file) in RECORDS.iter().zip(files) {
+        let t = Instant::now();
+        conn.execute(format!("COPY {table} FROM '{}'", file.display()).as_str())
+            .await?;
+        times.push(t.elapsed());
+    }
+    conn.execute("ROLLBACK").await?;
+    conn.close().await?;
+    Ok(times)
+}
+
 /// The counts line `ingest` printed.
 fn counts_line(out: &Path) -> String {
     std::fs::read_to_string(out)
@@ -752,9 +822,10 @@ async fn main() -> anyhow::Result<()> {
     // minute to the next, and a pair shares its minute. The budget is judged on the median pair's
     // ratio and on the highest peak RSS.
     let mut pairs: Vec<(Duration, Duration, u64)> = Vec::new();
+    let mut floors: Vec<f64> = Vec::new();
     let mut counts = String::new();
-    for n in 1..=repeat {
-        let run_url = format!("{base}/bench_run");
+    let run_url = format!("{base}/bench_run");
+    let fresh_run = || async {
         let mut admin = sqlx::PgConnection::connect(&pg).await?;
         admin.execute("DROP DATABASE IF EXISTS bench_run").await?;
         admin
@@ -762,6 +833,10 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         admin.execute("CHECKPOINT").await?;
         admin.close().await?;
+        Ok::<_, anyhow::Error>(())
+    };
+    for n in 1..=repeat {
+        fresh_run().await?;
         let (raw_read, raw_rows, copy) = baseline(&file, &copy_csv, &run_url).await?;
         let baseline = raw_read + copy;
         println!(
@@ -782,7 +857,28 @@ async fn main() -> anyhow::Result<()> {
             counts
         );
         pairs.push((baseline, wall, rss));
+        // What the ingest stored, written again into a fresh copy with nothing else to do.
+        let files = export_records(&run_url, &work).await?;
+        fresh_run().await?;
+        let times = records_floor(&run_url, &files).await?;
+        let total: Duration = times.iter().sum();
+        let secs = |t: &Duration| format!("{:.3}s", t.as_secs_f64());
+        println!(
+            "pair {n}/{repeat}: records floor (the ingest's candidates {}, submission {}, ownerships {}, row outcomes {}: server-side COPY into a fresh copy, one transaction; no block index, no updates) {:.3}s, {:.2}x the baseline; with the raw read {:.2}x",
+            secs(&times[0]),
+            secs(&times[1]),
+            secs(&times[2]),
+            secs(&times[3]),
+            total.as_secs_f64(),
+            total.as_secs_f64() / baseline.as_secs_f64(),
+            (total + raw_read).as_secs_f64() / baseline.as_secs_f64()
+        );
+        floors.push((total + raw_read).as_secs_f64() / baseline.as_secs_f64());
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
     }
+    floors.sort_by(f64::total_cmp);
     {
         let mut admin = sqlx::PgConnection::connect(&pg).await?;
         admin.execute("DROP DATABASE IF EXISTS bench_run").await?;
@@ -808,6 +904,10 @@ async fn main() -> anyhow::Result<()> {
         swall.as_secs_f64(),
         mb(srss),
         counts_line(&out)
+    );
+    println!(
+        "Postgres records floor with the raw read: median {:.2}x the baseline (of {repeat} pairs): reading the file and storing what it stores, with nothing else, against the budget of {TIME_RATIO_MAX}x",
+        floors[floors.len() / 2]
     );
     let ratio = wall.as_secs_f64() / baseline.as_secs_f64();
     let ok_time = ratio <= TIME_RATIO_MAX;
