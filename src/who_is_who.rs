@@ -377,6 +377,13 @@ mod tests {
         assert!(!within_one_edit("maria", "mraia2"));
         assert!(!within_one_edit("maria", "amrai"));
         assert!(!within_one_edit("639171234567", "639171243576"));
+        // Characters, not bytes: é is two bytes, one character.
+        assert!(within_one_edit("josé", "jose"));
+        assert!(within_one_edit("josé", "joé"));
+        assert!(within_one_edit("joés", "josé"));
+        assert!(!within_one_edit("jé", "éj2"));
+        assert!(within_one_edit("", "é"));
+        assert!(!within_one_edit("", "éé"));
         // One character is up to four bytes: addresses that far apart in bytes may still be near.
         let e = |email: &str| id("ana", "cruz", Some(email), None);
         assert!(contacts_near(&e("ana@x.ph"), &e("an😀a@x.ph")));
