@@ -837,113 +837,20 @@ impl Store {
                 });
             }
 
-            // The candidates the rows create are written while the rows after them are decided
-            // (on a thread of its own): a run of decided rows at a time (see `decide_then`).
-            let source = if meta.agency_id.is_empty() {
-                "company"
-            } else {
-                "agency"
-            };
-            let (decisions, created) = if check_only {
-                (decide::decide(&inputs, &known, &policy), Ok(Vec::new()))
-            } else {
-                let (send, mut runs) = tokio::sync::mpsc::unbounded_channel();
-                let (inputs, known, policy) = (&inputs, &known, &policy);
-                // Called once, it ends the channel when done (`send` is dropped with it): the
-                // writer below stops when the last run is written.
-                let decide_all = move || {
-                    let send = send;
-                    decide::decide_then(inputs, known, policy, |run, decided| {
-                        let creators: Vec<usize> = run
-                            .zip(decided)
-                            .filter(|(_, d)| d.take == Some(Take::Create))
-                            .map(|(i, _)| i)
-                            .collect();
-                        // A writer gone has failed: its error is the submission's.
-                        if !creators.is_empty() {
-                            let _ = send.send(creators);
-                        }
-                    })
-                };
-                // The candidates of the rows that create one, a run of decided rows at a time as
-                // `runs` brings them (each run's row positions, ascending), until it ends; each such
-                // row's position and the id its candidate was given, in row order.
-                let tx = &mut tx;
-                let write = async move {
-                    let mut created: Vec<(usize, i64)> = Vec::new();
-                    while let Some(creators) = runs.recv().await {
-                        // The ids reserved are handed out in row order.
-                        let mut id = tx.reserve_candidate_ids(creators.len()).await?;
-                        // Written a chunk at a time, so what is sent is never a whole run's copy.
-                        for chunk in creators.chunks(WRITE_CHUNK) {
-                            let mut candidates = NewCandidates::default();
-                            for &i in chunk {
-                                let c = &rows[i].candidate;
-                                candidates.push(id, c);
-                                candidates
-                                    .custom
-                                    .push(serde_json::to_string(&c.custom).unwrap_or_default());
-                                created.push((i, id));
-                                id += 1;
-                            }
-                            tx.insert_candidates(&candidates, source, meta.received_at)
-                                .await?;
-                        }
-                    }
-                    Ok::<_, StoreError>(created)
-                };
-                match crate::parallel::threaded_runtime() {
-                    Some(handle) => tokio::task::block_in_place(|| {
-                        std::thread::scope(|scope| {
-                            let decider = scope.spawn(decide_all);
-                            let created = handle.block_on(write);
-                            let decisions = decider
-                                .join()
-                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                            (decisions, created)
-                        })
-                    }),
-                    // A single-threaded runtime (tests): deciding, then writing.
-                    None => {
-                        let decisions = decide_all();
-                        (decisions, write.await)
-                    }
-                }
-            };
-            let created = created?;
-            // Of what the database said only the people are needed from here on (the old keys of
-            // a record that takes new ones). Deciding's own indexes of the file are free too: their
-            // pages go back before the rest of the writes (and the results workbook, made meanwhile
-            // on another thread) take more.
-            known.by_email = HashMap::new();
-            known.by_phone = HashMap::new();
-            known.by_block = HashMap::new();
-            crate::memory::give_back();
-            phases.done("decide and candidates", decisions.len());
-
             if check_only {
+                let decisions = decide::decide(&inputs, &known, &policy);
                 tx.rollback().await?;
                 return Ok(Recorded::Decided {
                     submission_id: None,
-                    rows: outcomes(rows, &decisions, &HashMap::new()),
+                    rows: outcomes(rows, &decisions),
                 });
             }
-
-            // Every row can name its candidate: the ids the new ones were given.
-            let new_ids: HashMap<usize, i64> = created.iter().copied().collect();
-            let results = Arc::new(outcomes(rows, &decisions, &new_ids));
-            drop(new_ids);
-            if let Some(decided) = decided {
-                decided(&results);
-            }
-            let n = counts(&results);
-
+            // The submission first: what its rows lead to points at it. Its counts are set once
+            // every row is decided.
             let submission_id: i64 = sqlx::query_scalar(
                 "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name, sha256,
-                   received_at, status, rows, n_new, n_previously_submitted, n_duplicate, n_blocked,
-                   n_review, n_repeated, n_invalid, source_ref)
-                 VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'processed', $8, $9, $10, $11, $12,
-                   $13, $14, $15, $16)
+                   received_at, status, rows, source_ref)
+                 VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'processed', $8, $9)
                  RETURNING id",
             )
             .bind(meta.channel.as_str())
@@ -953,7 +860,165 @@ impl Store {
             .bind(&meta.file_name)
             .bind(&meta.sha256)
             .bind(meta.received_at)
-            .bind(results.len() as i64)
+            .bind(rows.len() as i64)
+            .bind(&meta.source_ref)
+            .fetch_one(&mut *tx)
+            .await?;
+            phases.done("submission", 1);
+
+            // What the rows lead to is written while the rows after them are decided (on a thread
+            // of its own), a run of decided rows at a time (see `decide_then`): the candidates the
+            // run's rows create, the ownerships its `new` rows start, and its rows' outcomes.
+            let source = if meta.agency_id.is_empty() {
+                "company"
+            } else {
+                "agency"
+            };
+            let owner = OwnershipMeta {
+                agency_id: (!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()),
+                user_email: meta.user_email.clone(),
+                channel: meta.channel.as_str(),
+                submission_id,
+                started_at: meta.received_at,
+                expires_at,
+            };
+            let hashed = tx.keeps_hashes();
+            let ((decisions, mut blocks), written) = {
+                let (send, mut runs) = tokio::sync::mpsc::unbounded_channel();
+                let (inputs, known, policy) = (&inputs, &known, &policy);
+                // Called once, it ends the channel when done (`send` is dropped with it): the
+                // writer below stops when the last run is written. Then, while the writer writes
+                // the last runs, it makes the block keys of the candidates rows create, each under
+                // its row's position until the candidates' ids are known.
+                let decide_all = move || {
+                    let send = send;
+                    let decisions = decide::decide_then(inputs, known, policy, |run, decided| {
+                        // A writer gone has failed: its error is the submission's.
+                        let _ = send.send((run, decided.to_vec()));
+                    });
+                    drop(send);
+                    let mut blocks = NewBlocks::new(hashed);
+                    for (i, d) in decisions.iter().enumerate() {
+                        if d.take == Some(Take::Create) {
+                            blocks.push(&inputs[i].identity, i as i64);
+                        }
+                    }
+                    (decisions, blocks)
+                };
+                // Each run as `runs` brings it (its row positions and decisions, in row order),
+                // until it ends: every row's outcome, and the id of the candidate each row created.
+                let (tx, owner) = (&mut tx, &owner);
+                let write = async move {
+                    let mut results: Vec<RowOutcome> = Vec::with_capacity(rows.len());
+                    // By row.
+                    let mut new_ids: Vec<Option<i64>> = vec![None; rows.len()];
+                    while let Some((run, decided)) = runs.recv().await {
+                        let run: std::ops::Range<usize> = run;
+                        let decided: Vec<Decision> = decided;
+                        let creators: Vec<usize> = run
+                            .clone()
+                            .zip(&decided)
+                            .filter(|(_, d)| d.take == Some(Take::Create))
+                            .map(|(i, _)| i)
+                            .collect();
+                        // The ids reserved are handed out in row order.
+                        if !creators.is_empty() {
+                            let mut id = tx.reserve_candidate_ids(creators.len()).await?;
+                            // A chunk at a time, so what is sent is never a whole run's copy.
+                            for chunk in creators.chunks(WRITE_CHUNK) {
+                                let mut candidates = NewCandidates::default();
+                                for &i in chunk {
+                                    let c = &rows[i].candidate;
+                                    candidates.push(id, c);
+                                    candidates
+                                        .custom
+                                        .push(serde_json::to_string(&c.custom).unwrap_or_default());
+                                    new_ids[i] = Some(id);
+                                    id += 1;
+                                }
+                                tx.insert_candidates(&candidates, source, meta.received_at)
+                                    .await?;
+                            }
+                        }
+                        // The run's outcomes, each naming its candidate, and the ownerships of its
+                        // `new` rows (an expired one in the same scope superseded).
+                        let mut superseded = Superseded::default();
+                        let mut owned = NewOwnerships::default();
+                        for (i, d) in run.clone().zip(decided) {
+                            let candidate_id = candidate_of(d.person, &new_ids);
+                            if let (Outcome::New, Some(cid)) = (d.outcome, candidate_id) {
+                                let sk = decide::scope_key(rules.scope, inputs[i].campaign_id);
+                                if d.take == Some(Take::Own) {
+                                    superseded.candidate_id.push(cid);
+                                    superseded.scope_key.push(sk.clone());
+                                }
+                                owned.candidate_id.push(cid);
+                                owned.scope_key.push(sk);
+                                owned.row_number.push(i64::from(rows[i].number));
+                                owned
+                                    .campaign_id
+                                    .push(inputs[i].campaign_id.map(str::to_string));
+                            }
+                            results.push(RowOutcome {
+                                number: rows[i].number,
+                                outcome: d.outcome,
+                                reason: d.reason,
+                                candidate_id,
+                                same_as_row: d.same_as_row,
+                            });
+                        }
+                        tx.supersede_ownerships(&superseded, meta.received_at)
+                            .await?;
+                        tx.insert_ownerships(&owned, owner).await?;
+                        let outcome_rows = OutcomeRows {
+                            results: &results[run.clone()],
+                            rows: &rows[run.clone()],
+                            inputs: &inputs[run],
+                        };
+                        tx.insert_rows(&outcome_rows, submission_id).await?;
+                    }
+                    Ok::<_, StoreError>((results, new_ids))
+                };
+                match crate::parallel::threaded_runtime() {
+                    Some(handle) => tokio::task::block_in_place(|| {
+                        std::thread::scope(|scope| {
+                            let decider = scope.spawn(decide_all);
+                            let written = handle.block_on(write);
+                            let decisions = decider
+                                .join()
+                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                            (decisions, written)
+                        })
+                    }),
+                    // A single-threaded runtime (tests): deciding, then writing.
+                    None => {
+                        let decisions = decide_all();
+                        (decisions, write.await)
+                    }
+                }
+            };
+            let (results, new_ids) = written?;
+            // Of what the database said only the people are needed from here on (the old keys of
+            // a record that takes new ones). Deciding's own indexes of the file are free too: their
+            // pages go back before the rest of the writes (and the results workbook, made meanwhile
+            // on another thread) take more.
+            known.by_email = HashMap::new();
+            known.by_phone = HashMap::new();
+            known.by_block = HashMap::new();
+            crate::memory::give_back();
+            phases.done("decided and written", decisions.len());
+
+            let results = Arc::new(results);
+            if let Some(decided) = decided {
+                decided(&results);
+            }
+            let n = counts(&results);
+            sqlx::query(
+                "UPDATE submissions SET n_new = $2, n_previously_submitted = $3, n_duplicate = $4,
+                   n_blocked = $5, n_review = $6, n_repeated = $7, n_invalid = $8
+                 WHERE id = $1",
+            )
+            .bind(submission_id)
             .bind(n[0] as i64)
             .bind(n[1] as i64)
             .bind(n[2] as i64)
@@ -961,60 +1026,23 @@ impl Store {
             .bind(n[4] as i64)
             .bind(n[5] as i64)
             .bind(n[6] as i64)
-            .bind(&meta.source_ref)
-            .fetch_one(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-
-            phases.done("submission", 1);
-            // The candidates' block keys, ownerships, updates and row outcomes.
+            phases.done("counts", 1);
             // The new candidates' block keys (an index of them, kept by the store: no other record
-            // points at them), in the transaction like the rest.
-            let mut blocks = tx.new_blocks();
-            for &(i, id) in &created {
-                blocks.push(&inputs[i].identity, id);
-            }
-            phases.done("block keys made", created.len());
+            // points at them), in the transaction like the rest: made under their rows' positions,
+            // given their candidates' ids.
+            blocks.renumber(|i| {
+                new_ids[i as usize]
+                    .expect("the writer gave every row that creates a candidate its id")
+            });
+            drop(new_ids);
+            phases.done("block keys made", blocks.len());
             {
                 let n_blocks = blocks.len();
                 tx.insert_blocks(&mut blocks).await?;
                 phases.done("block keys", n_blocks);
                 drop(blocks);
-                // Ownerships of every `new` row; an expired one in the same scope is superseded.
-                let mut superseded = Superseded::default();
-                let mut owned = NewOwnerships::default();
-                for (i, d) in decisions.iter().enumerate() {
-                    if d.outcome != Outcome::New {
-                        continue;
-                    }
-                    let Some(cid) = results[i].candidate_id else {
-                        continue;
-                    };
-                    let sk = decide::scope_key(rules.scope, inputs[i].campaign_id);
-                    if d.take == Some(Take::Own) {
-                        superseded.candidate_id.push(cid);
-                        superseded.scope_key.push(sk.clone());
-                    }
-                    owned.candidate_id.push(cid);
-                    owned.scope_key.push(sk);
-                    owned.row_number.push(i64::from(rows[i].number));
-                    owned
-                        .campaign_id
-                        .push(inputs[i].campaign_id.map(str::to_string));
-                }
-                tx.supersede_ownerships(&superseded, meta.received_at)
-                    .await?;
-                let owner = OwnershipMeta {
-                    agency_id: (!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()),
-                    user_email: meta.user_email.clone(),
-                    channel: meta.channel.as_str(),
-                    submission_id,
-                    started_at: meta.received_at,
-                    expires_at,
-                };
-                tx.insert_ownerships(&owned, &owner).await?;
-                phases.done("ownerships", owned.candidate_id.len());
-                drop(owned);
-
                 // `previously_submitted`: new non-empty values update the record.
                 let mut updates = Updates::default();
                 for (i, d) in decisions.iter().enumerate() {
@@ -1067,15 +1095,6 @@ impl Store {
                 tx.replace_blocks(&mut old, &mut blocks).await?;
                 phases.done("updates", updates.id.len());
                 drop(updates);
-
-                // Every row's outcome.
-                let outcome_rows = OutcomeRows {
-                    results: &results,
-                    rows,
-                    inputs: &inputs,
-                };
-                tx.insert_rows(&outcome_rows, submission_id).await?;
-                phases.done("rows", results.len());
             }
             // The receipt, in the same transaction (SPEC §7).
             if let Some(make) = receipt {
@@ -1093,27 +1112,28 @@ impl Store {
     }
 }
 
-/// Rows' outcomes with candidate ids resolved (`new_ids`: ids of the candidates rows create).
-fn outcomes(
-    rows: &[PreparedRow],
-    decisions: &[Decision],
-    new_ids: &HashMap<usize, i64>,
-) -> Vec<RowOutcome> {
-    let resolve = |p: Option<Person>| match p {
-        Some(Person::Known(id)) => Some(id),
-        Some(Person::NewFromRow(i)) => new_ids.get(&i).copied(),
-        None => None,
-    };
+/// Rows' outcomes of a check (nothing written): a row that would create its candidate names none.
+fn outcomes(rows: &[PreparedRow], decisions: &[Decision]) -> Vec<RowOutcome> {
     rows.iter()
         .zip(decisions)
         .map(|(r, d)| RowOutcome {
             number: r.number,
             outcome: d.outcome,
             reason: d.reason.clone(),
-            candidate_id: resolve(d.person),
+            candidate_id: candidate_of(d.person, &[]),
             same_as_row: d.same_as_row,
         })
         .collect()
+}
+
+/// The candidate a row's decision names: a known person's, or the one an earlier row (or the row
+/// itself) created, by `new_ids` (each row's created candidate; none yet when not at hand).
+fn candidate_of(person: Option<Person>, new_ids: &[Option<i64>]) -> Option<i64> {
+    match person {
+        Some(Person::Known(id)) => Some(id),
+        Some(Person::NewFromRow(i)) => new_ids.get(i).copied().flatten(),
+        None => None,
+    }
 }
 
 /// The people whose `column` (`email_key` or `phone_key`) is one of `values`: `= ANY` of one array
@@ -1622,6 +1642,16 @@ impl NewBlocks {
 
     fn len(&self) -> usize {
         self.hashes.len() + self.ends.len()
+    }
+
+    /// The keys' candidates renumbered by `id`.
+    fn renumber(&mut self, id: impl Fn(i64) -> i64) {
+        for k in &mut self.hashes {
+            k.candidate_id = id(k.candidate_id);
+        }
+        for c in &mut self.candidate_id {
+            *c = id(*c);
+        }
     }
 
     /// Makes the hashed keys removals (the phone length of a removal, see [`blocks::Entry`]).
