@@ -251,12 +251,13 @@ pub const DECIDED_RUN: usize = 8192;
 /// [`decide`], handing each run of [`DECIDED_RUN`] rows to `decided` (their positions and
 /// decisions) as soon as they are decided, so that what follows from them (the store writes the
 /// candidates they create) goes on while the next are decided. A row's decision depends only on the
-/// rows before it, so none changes once handed on.
+/// rows before it, so none changes once handed on; of the rows before, only their outcomes and
+/// persons: `decided` may take the reasons (the decisions returned then have what it left).
 pub fn decide_then<S: AsRef<str> + Sync>(
     rows: &[RowInput<S>],
     known: &KnownPeople,
     policy: &Policy,
-    decided: impl FnMut(std::ops::Range<usize>, &[Decision]),
+    decided: impl FnMut(std::ops::Range<usize>, &mut [Decision]),
 ) -> Vec<Decision> {
     decide_in_runs(rows, known, policy, DECIDED_RUN, decided)
 }
@@ -266,7 +267,7 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
     known: &KnownPeople,
     policy: &Policy,
     run_len: usize,
-    mut decided: impl FnMut(std::ops::Range<usize>, &[Decision]),
+    mut decided: impl FnMut(std::ops::Range<usize>, &mut [Decision]),
 ) -> Vec<Decision> {
     let mut out: Vec<Decision> = Vec::with_capacity(rows.len());
     // Sized for every row at once: growing them row by row held the old and the new table together.
@@ -291,7 +292,7 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
             }
             out.push(decision);
         }
-        decided(run.clone(), &out[run]);
+        decided(run.clone(), &mut out[run]);
     }
     out
 }

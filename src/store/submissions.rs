@@ -883,8 +883,17 @@ impl Store {
                 expires_at,
             };
             let hashed = tx.keeps_hashes();
+            let threaded = crate::parallel::threaded_runtime();
             let ((decisions, mut blocks), written) = {
-                let (send, mut runs) = tokio::sync::mpsc::unbounded_channel();
+                // Deciding, on a thread of its own, waits when two runs wait for the writer: the
+                // decisions waiting are never many (the writer is the slower). On a single-threaded
+                // runtime (tests) all are decided first: room for every run.
+                let room = match threaded {
+                    Some(_) => 2,
+                    None => rows.len().div_ceil(decide::DECIDED_RUN).max(1),
+                };
+                let blocking = threaded.is_some();
+                let (send, mut runs) = tokio::sync::mpsc::channel(room);
                 let (inputs, known, policy) = (&inputs, &known, &policy);
                 // Called once, it ends the channel when done (`send` is dropped with it): the
                 // writer below stops when the last run is written. Then, while the writer writes
@@ -893,10 +902,25 @@ impl Store {
                 let decide_all = move || {
                     let send = send;
                     let decisions = decide::decide_then(inputs, known, policy, |run, decided| {
-                        // A writer gone has failed: its error is the submission's.
-                        let _ = send.send((run, decided.to_vec()));
+                        // A writer gone has failed: its error is the submission's. The reasons
+                        // are the writer's to keep (deciding needs none of them).
+                        let decided: Vec<Decision> = decided
+                            .iter_mut()
+                            .map(|d| Decision {
+                                reason: std::mem::take(&mut d.reason),
+                                ..*d
+                            })
+                            .collect();
+                        let run = (run, decided);
+                        if blocking {
+                            let _ = send.blocking_send(run);
+                        } else {
+                            let _ = send.try_send(run);
+                        }
                     });
                     drop(send);
+                    // What deciding held goes back before the keys take more.
+                    crate::memory::give_back();
                     let mut blocks = NewBlocks::new(hashed);
                     for (i, d) in decisions.iter().enumerate() {
                         if d.take == Some(Take::Create) {
@@ -979,7 +1003,7 @@ impl Store {
                     }
                     Ok::<_, StoreError>((results, new_ids))
                 };
-                match crate::parallel::threaded_runtime() {
+                match threaded {
                     Some(handle) => tokio::task::block_in_place(|| {
                         std::thread::scope(|scope| {
                             let decider = scope.spawn(decide_all);
