@@ -595,6 +595,22 @@ fn chunk_len(params_per_item: usize) -> usize {
     (MAX_PARAMS / params_per_item.max(1)).max(1)
 }
 
+/// `$query` with a submission's own columns ([`SubmissionMeta`]) bound as `$1` to `$7`: channel,
+/// sender, agency (`NULLIF($3, '')` in the statement: none for the company's own import), user,
+/// file name, SHA-256 and time received. A macro: each backend's query type is its own.
+macro_rules! bind_meta {
+    ($query:expr, $meta:expr) => {
+        $query
+            .bind($meta.channel.as_str())
+            .bind(&$meta.sender)
+            .bind(&$meta.agency_id)
+            .bind(&$meta.user_email)
+            .bind(&$meta.file_name)
+            .bind(&$meta.sha256)
+            .bind($meta.received_at)
+    };
+}
+
 /// Runs `$body` once per chunk of `$items`, with `$qb` a query builder started with `$sql` and
 /// followed by `IN (…chunk…)`; rows of every chunk are appended to the returned vector.
 macro_rules! fetch_in {
@@ -678,20 +694,16 @@ impl Store {
         reason: &str,
     ) -> Result<i64, StoreError> {
         on_pool!(self, |pool| {
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name, sha256,
-                   received_at, status, reason, source_ref)
-                 VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'failed', $8, $9)
-                 ON CONFLICT (source_ref) WHERE source_ref IS NOT NULL DO NOTHING
-                 RETURNING id",
+            let id: Option<i64> = bind_meta!(
+                sqlx::query_scalar(
+                    "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name,
+                       sha256, received_at, status, reason, source_ref)
+                     VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'failed', $8, $9)
+                     ON CONFLICT (source_ref) WHERE source_ref IS NOT NULL DO NOTHING
+                     RETURNING id",
+                ),
+                meta
             )
-            .bind(meta.channel.as_str())
-            .bind(&meta.sender)
-            .bind(&meta.agency_id)
-            .bind(&meta.user_email)
-            .bind(&meta.file_name)
-            .bind(&meta.sha256)
-            .bind(meta.received_at)
             .bind(reason)
             .bind(&meta.source_ref)
             .fetch_optional(pool)
@@ -847,19 +859,15 @@ impl Store {
             }
             // The submission first: what its rows lead to points at it. Its counts are set once
             // every row is decided.
-            let submission_id: i64 = sqlx::query_scalar(
-                "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name, sha256,
-                   received_at, status, rows, source_ref)
-                 VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'processed', $8, $9)
-                 RETURNING id",
+            let submission_id: i64 = bind_meta!(
+                sqlx::query_scalar(
+                    "INSERT INTO submissions (channel, sender, agency_id, user_email, file_name,
+                       sha256, received_at, status, rows, source_ref)
+                     VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, 'processed', $8, $9)
+                     RETURNING id",
+                ),
+                meta
             )
-            .bind(meta.channel.as_str())
-            .bind(&meta.sender)
-            .bind(&meta.agency_id)
-            .bind(&meta.user_email)
-            .bind(&meta.file_name)
-            .bind(&meta.sha256)
-            .bind(meta.received_at)
             .bind(rows.len() as i64)
             .bind(&meta.source_ref)
             .fetch_one(&mut *tx)
