@@ -177,33 +177,32 @@ async fn every_outcome(store: Store) {
     assert_eq!(outcomes(&mixed), ["review"]);
 }
 
-/// How many block keys the store keeps for candidate `id`.
 /// On a single-threaded runtime (as `bench-dedupe` runs the store) the store decides, then writes,
 /// with no thread of its own for deciding: the same outcomes, and it ends (a writer waiting for
 /// runs that never come would hang: hence the timeout).
 mod every_outcome_on_one_thread {
-    const LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+    /// Every outcome on the store at `url`, within two minutes.
+    async fn in_time(url: &str) {
+        const LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+        let store = agency_portal::store::Store::open(url).await.unwrap();
+        tokio::time::timeout(LIMIT, super::every_outcome(store))
+            .await
+            .expect("recorded in time");
+    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn sqlite() {
         let dir = tempfile::tempdir().unwrap();
-        let url = super::support::fresh_sqlite_url(dir.path());
-        let store = agency_portal::store::Store::open(&url).await.unwrap();
-        tokio::time::timeout(LIMIT, super::every_outcome(store))
-            .await
-            .expect("recorded in time");
+        in_time(&super::support::fresh_sqlite_url(dir.path())).await;
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn postgres() {
-        let url = super::support::fresh_postgres_url().await;
-        let store = agency_portal::store::Store::open(&url).await.unwrap();
-        tokio::time::timeout(LIMIT, super::every_outcome(store))
-            .await
-            .expect("recorded in time");
+        in_time(&super::support::fresh_postgres_url().await).await;
     }
 }
 
+/// How many block keys the store keeps for candidate `id`.
 async fn block_rows(store: &Store, id: i64) -> i64 {
     use sqlx::Connection;
     match store.backend() {

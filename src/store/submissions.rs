@@ -901,7 +901,9 @@ impl Store {
                     None => rows.len().div_ceil(decide::DECIDED_RUN).max(1),
                 };
                 let blocking = threaded.is_some();
-                let (send, mut runs) = tokio::sync::mpsc::channel(room);
+                // Each run: its row positions and decisions, in row order.
+                let (send, mut runs) =
+                    tokio::sync::mpsc::channel::<(std::ops::Range<usize>, Vec<Decision>)>(room);
                 let (inputs, known, policy) = (&inputs, &known, &policy);
                 // Called once, it ends the channel when done (`send` is dropped with it): the
                 // writer below stops when the last run is written. Then, while the writer writes
@@ -942,11 +944,9 @@ impl Store {
                 let (tx, owner) = (&mut tx, &owner);
                 let write = async move {
                     let mut results: Vec<RowOutcome> = Vec::with_capacity(rows.len());
-                    // By row.
+                    // The id of the candidate each row created, by row position.
                     let mut new_ids: Vec<Option<i64>> = vec![None; rows.len()];
                     while let Some((run, decided)) = runs.recv().await {
-                        let run: std::ops::Range<usize> = run;
-                        let decided: Vec<Decision> = decided;
                         let creators: Vec<usize> = run
                             .clone()
                             .zip(&decided)
