@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -391,6 +392,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => config_check(config),
         Command::SftpSetup(args) => sftp_setup(config, &args),
         Command::Demo(args) => crate::demo::run(&args).await,
+        Command::Run(args) if !args.once => {
+            let Some(app) = open_when_the_database_answers(config).await? else {
+                return Ok(());
+            };
+            let result = crate::daemon::run(&app).await;
+            app.store.close().await;
+            result
+        }
         command => {
             let app = App::open(config).await?;
             let result = with_app(&app, command).await;
@@ -398,6 +407,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// The daemon's [`App::open`]: a Postgres that does not answer yet (`run` started before its
+/// database, as a machine boots) is waited for, trying again after 1, 2, 4… seconds (30 at most),
+/// with a warning each time, instead of exiting; SIGTERM or Ctrl-C meanwhile stops it cleanly
+/// (`None`). Anything else — a wrong URL or password, a bad settings or directory file — ends it at
+/// once, as for every other command.
+async fn open_when_the_database_answers(config: Option<&Path>) -> anyhow::Result<Option<App>> {
+    const LONGEST_WAIT: Duration = Duration::from_secs(30);
+    let stop = crate::daemon::wait_for_signal();
+    tokio::pin!(stop);
+    let mut wait = Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            opened = App::open(config) => match opened {
+                Ok(app) => return Ok(Some(app)),
+                Err(err) if unreachable(&err) => tracing::warn!(
+                    "{}; the daemon waits for the database and tries again in {} s",
+                    describe(&err),
+                    wait.as_secs()
+                ),
+                Err(err) => return Err(err),
+            },
+            () = &mut stop => return Ok(None),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut stop => return Ok(None),
+        }
+        wait = (wait * 2).min(LONGEST_WAIT);
+    }
+}
+
+fn unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_unreachable)
+    })
 }
 
 /// The commands that work on the database with the directory applied.

@@ -1,7 +1,8 @@
 //! Issue 9 (the daemon as a whole): `agency-portal run` with the embedded defaults (Maildir intake,
 //! drop folders, file outbox). Acceptance 3 (live reload of the directory), 4 (`/healthz` follows
 //! Postgres going away and coming back; the daemon stays up), 5 (SIGTERM during a 100,000-row
-//! ingest: out within 30 s, the file processed exactly once after the restart).
+//! ingest: out within 30 s, the file processed exactly once after the restart). And a daemon started
+//! before its Postgres waits for it.
 
 mod support;
 
@@ -269,21 +270,101 @@ fn the_directory_is_reloaded_live_and_an_invalid_one_is_reported_once() {
     assert_eq!(d.submissions().len(), 2);
 }
 
+/// A Postgres cluster of the test's own (`scripts/service postgres-own ACTION NAME`), which it may
+/// stop and start: `start` returns its URL (the same port every time).
+fn postgres_own(name: &str, action: &str) -> String {
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/service"))
+        .args(["postgres-own", action, name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/service postgres-own {action} (run the tests with scripts/test): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Waits until the daemon's log says `what` `n` times at least.
+fn wait_log(d: &Daemon, what: &str, n: usize, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if d.log().matches(what).count() >= n {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn the_daemon_started_before_postgres_waits_for_it() {
+    let name = uuid::Uuid::new_v4().simple().to_string();
+    let url = postgres_own(&name, "start");
+    postgres_own(&name, "stop");
+    let d = Daemon::new(&url, true);
+    const WAITING: &str = "the daemon waits for the database";
+
+    // Nothing answers: it waits (and says so) instead of exiting, and SIGTERM stops it cleanly.
+    let mut child = d.spawn();
+    assert!(
+        wait_log(&d, WAITING, 2, Duration::from_secs(30)),
+        "{}",
+        d.log()
+    );
+    assert!(child.try_wait().unwrap().is_none(), "{}", d.log());
+    let (status, took) = stop(&mut child);
+    assert!(status.success(), "{status} after SIGTERM\n{}", d.log());
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped {took:?} after SIGTERM"
+    );
+
+    // Postgres comes up meanwhile: the daemon goes to work.
+    let mut child = d.spawn();
+    let before = d.log().matches(WAITING).count();
+    assert!(
+        wait_log(&d, WAITING, before + 1, Duration::from_secs(30)),
+        "{}",
+        d.log()
+    );
+    postgres_own(&name, "start");
+    assert!(
+        d.wait_status("/healthz", 200, Duration::from_secs(60))
+            .is_some(),
+        "{}",
+        d.log()
+    );
+    d.deliver(&sheet_mail(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "[campaign 40123] once it answers",
+    ));
+    assert_eq!(
+        d.wait_folder("Processed", 1, Duration::from_secs(30)),
+        1,
+        "{}",
+        d.log()
+    );
+    let (status, _) = stop(&mut child);
+    assert!(status.success());
+    postgres_own(&name, "stop");
+
+    // A server that turns the daemon away is not waited for: exit 2 at once, saying what to fix.
+    let url = postgres_own(&name, "start");
+    let d = Daemon::new(&format!("{}_no_such_database", url), false);
+    let out = d.cmd().arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("check database.url"),
+        "{out:?}"
+    );
+    postgres_own(&name, "stop");
+}
+
 #[test]
 fn healthz_follows_postgres_and_the_daemon_stays_up() {
     let name = uuid::Uuid::new_v4().simple().to_string();
-    let pg = |action: &str| {
-        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/service"))
-            .args(["postgres-own", action, &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/service postgres-own {action} (run the tests with scripts/test): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let pg = |action: &str| postgres_own(&name, action);
     let url = pg("start");
     let d = Daemon::new(&url, true);
     let mut child = d.spawn();

@@ -52,6 +52,25 @@ impl StoreError {
     pub fn is_config(&self) -> bool {
         matches!(self, StoreError::BadUrl(_) | StoreError::Connect { .. })
     }
+
+    /// Postgres is not there yet: nothing answers at its address, or it is starting up, shutting
+    /// down or has no connection left — as opposed to a wrong URL, or a server that turns us
+    /// away (password, no such database), which waiting does not mend. The daemon waits for it
+    /// (`agency-portal run` started before its database, as a machine boots).
+    pub fn is_unreachable(&self) -> bool {
+        let StoreError::Connect { url, source } = self else {
+            return false;
+        };
+        if !url.starts_with("postgres") {
+            return false;
+        }
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // cannot_connect_now (starting up, shutting down), too_many_connections.
+            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P03" | "53300")),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
