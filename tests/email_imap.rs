@@ -1,7 +1,8 @@
 //! Issue 7 over the real mail loop of `scripts/test`: OpenSMTPD delivers into the intake mailbox in
 //! Dovecot, `agency-portal run` watches it over IMAP (IDLE), receipts go back through OpenSMTPD into
 //! the agency user's mailbox. Acceptance 1 (two spreadsheets, threaded receipts, `Processed`),
-//! 2 (delivered twice), 3 (`kill -9` between commit and move; Dovecot restarted under the daemon).
+//! 2 (delivered twice), 3 (`kill -9` between commit and move; Dovecot restarted under the daemon);
+//! and a server without IDLE, searched again every 30 s.
 
 mod support;
 
@@ -37,6 +38,8 @@ enum Wire {
     Tls,
     /// IMAP and SMTP (the same) both upgraded with STARTTLS.
     Starttls,
+    /// No TLS, IMAP through this port of 127.0.0.1 (see [`imap_without_idle`]).
+    Through(u16),
 }
 
 impl Portal {
@@ -68,6 +71,11 @@ impl Portal {
                 env.imap_port,
                 "starttls",
                 submission(env.submission_port, "starttls"),
+            ),
+            Wire::Through(port) => (
+                port,
+                "none",
+                format!("port = {}\ntls = \"none\"", env.smtp_port),
             ),
         };
         let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
@@ -102,7 +110,7 @@ impl Portal {
             ),
         )
         .unwrap();
-        let trust = (wire != Wire::Plain).then_some(env.ca_file);
+        let trust = matches!(wire, Wire::Tls | Wire::Starttls).then_some(env.ca_file);
         Portal {
             dir,
             intake,
@@ -417,6 +425,108 @@ async fn imap_starttls_with_the_companys_own_certificate_authority() {
         Wire::Starttls,
     ))
     .await;
+}
+
+/// A server without IDLE (some company servers and mail gateways have none): the daemon searches
+/// the mailbox again every 30 s, so mail that arrives while it waits is read, answered and filed
+/// within that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_idle_is_searched_again_every_30_s() {
+    let _lock = smtp_lock(false);
+    let env = mail_env();
+    let port = imap_without_idle(&env.imap_host, env.imap_port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Through(port));
+    let daemon = p.spawn_daemon();
+    let start = Instant::now();
+    while !p.log().contains("IMAP session started") && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The log's fields, without the colours between a name and its value.
+    let raw = p.log();
+    let mut parts = raw.split('\x1b');
+    let log: String = parts
+        .next()
+        .into_iter()
+        .chain(parts.map(|s| s.split_once('m').map_or(s, |(_, rest)| rest)))
+        .collect();
+    assert!(log.contains("idle=false"), "no IDLE seen: {log}");
+    // Waiting now: nothing in the mailbox when the session started.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    p.send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
+        .await;
+    let sent = Instant::now();
+    let receipts = p.wait_receipts(1, Duration::from_secs(60)).await;
+    assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
+    assert!(
+        sent.elapsed() < Duration::from_secs(45),
+        "answered {:?} after sending",
+        sent.elapsed()
+    );
+    assert_eq!(
+        p.wait_folder("Processed", 1, Duration::from_secs(10)).await,
+        1
+    );
+    assert!(stop(daemon).success());
+}
+
+/// A pass-through on a port of 127.0.0.1 to Dovecot's IMAP that takes IDLE out of every list of
+/// capabilities Dovecot announces: to the daemon, a server without IDLE. All else is Dovecot's.
+async fn imap_without_idle(host: &str, port: u16) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap().port();
+    let upstream = format!("{host}:{port}");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (from_server, mut to_server) = server.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                    let _ = to_server.shutdown().await;
+                });
+                let mut from_server = tokio::io::BufReader::new(from_server);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match from_server.read_until(b'\n', &mut line).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let out = without_idle(&line);
+                    if to_client.write_all(&out).await.is_err() {
+                        break;
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    local
+}
+
+/// A server's line with IDLE taken out of the capabilities it lists (`* CAPABILITY …`, or
+/// `[CAPABILITY …]` in a greeting or a tagged OK); any other line as it is.
+fn without_idle(line: &[u8]) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return line.to_vec();
+    };
+    let listed = text.starts_with("* CAPABILITY ")
+        || text
+            .split_once(' ')
+            .is_some_and(|(_, rest)| rest.starts_with("OK [CAPABILITY "));
+    if !listed {
+        return line.to_vec();
+    }
+    text.replace(" IDLE ", " ")
+        .replace(" IDLE]", "]")
+        .replace(" IDLE\r\n", "\r\n")
+        .into_bytes()
 }
 
 /// The daemon of `p`, sent SHEET_A, reads it, answers it and files it in `Processed`.
