@@ -285,6 +285,18 @@ fn postgres_own(name: &str, action: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A message with a sheet delivered to the daemon's mailbox (empty until now) is handled: filed in
+/// `Processed`.
+fn the_first_message_is_handled(d: &Daemon, subject: &str) {
+    d.deliver(&sheet_mail("Ana Admin <ana@acme-staffing.ph>", subject));
+    assert_eq!(
+        d.wait_folder("Processed", 1, Duration::from_secs(30)),
+        1,
+        "{}",
+        d.log()
+    );
+}
+
 /// Waits until the daemon's log says `what` `n` times at least.
 fn wait_log(d: &Daemon, what: &str, n: usize, within: Duration) -> bool {
     let start = Instant::now();
@@ -335,16 +347,7 @@ fn the_daemon_started_before_postgres_waits_for_it() {
         "{}",
         d.log()
     );
-    d.deliver(&sheet_mail(
-        "Ana Admin <ana@acme-staffing.ph>",
-        "[campaign 40123] once it answers",
-    ));
-    assert_eq!(
-        d.wait_folder("Processed", 1, Duration::from_secs(30)),
-        1,
-        "{}",
-        d.log()
-    );
+    the_first_message_is_handled(&d, "[campaign 40123] once it answers");
     let (status, _) = stop(&mut child);
     assert!(status.success());
     postgres_own(&name, "stop");
@@ -407,16 +410,7 @@ fn healthz_follows_postgres_and_the_daemon_stays_up() {
         d.log()
     );
     // And it works again: a message is handled.
-    d.deliver(&sheet_mail(
-        "Ana Admin <ana@acme-staffing.ph>",
-        "[campaign 40123] after",
-    ));
-    assert_eq!(
-        d.wait_folder("Processed", 1, Duration::from_secs(30)),
-        1,
-        "{}",
-        d.log()
-    );
+    the_first_message_is_handled(&d, "[campaign 40123] after");
     let (status, _) = stop(&mut child);
     assert!(status.success());
     pg("stop");
