@@ -1069,7 +1069,7 @@ impl Store {
                     .expect("the writer gave every row that creates a candidate its id")
             });
             drop(new_ids);
-            phases.done("block keys made", blocks.len());
+            phases.done("block keys given their ids", blocks.len());
             {
                 let n_blocks = blocks.len();
                 tx.insert_blocks(&mut blocks).await?;
