@@ -392,16 +392,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => config_check(config),
         Command::SftpSetup(args) => sftp_setup(config, &args),
         Command::Demo(args) => crate::demo::run(&args).await,
-        Command::Run(args) if !args.once => {
-            let Some(app) = open_when_the_database_answers(config).await? else {
-                return Ok(());
-            };
-            let result = crate::daemon::run(&app).await;
-            app.store.close().await;
-            result
-        }
         command => {
-            let app = App::open(config).await?;
+            let app = match &command {
+                Command::Run(args) if !args.once => {
+                    match open_when_the_database_answers(config).await? {
+                        Some(app) => app,
+                        None => return Ok(()),
+                    }
+                }
+                _ => App::open(config).await?,
+            };
             let result = with_app(&app, command).await;
             app.store.close().await;
             result
