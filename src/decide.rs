@@ -18,8 +18,6 @@ pub mod reasons {
     pub const PREVIOUSLY_SUBMITTED: &str = "your agency already submitted this person";
     pub const REVIEW_CONFLICT: &str =
         "the email and the phone belong to two different registered people: an owner will check";
-    pub const REVIEW_OTHER_PHONE: &str =
-        "the email belongs to a registered person with another phone number: an owner will check";
     pub const REVIEW_SIMILAR: &str =
         "possibly the same person as a registered candidate: an owner will check";
 }
@@ -32,6 +30,9 @@ pub struct RowInput<S = String> {
     pub number: u32,
     /// `Some(reason)`: the row failed validation.
     pub invalid: Option<S>,
+    /// For an invalid row: only missing or malformed fields, so that a well-formed email or phone
+    /// may still give it an identity outcome (SPEC §6.4 (r2)).
+    pub fields_only: bool,
     pub identity: Identity<S>,
     pub campaign_id: Option<S>,
 }
@@ -223,18 +224,6 @@ fn block_hash(scope_key: &str, block_key: &str) -> u64 {
     who_is_who::key_hash((scope_key, block_key))
 }
 
-/// The email is the same but both have phone numbers, more than one edit apart: the email names one
-/// person and the phone (whoever has that number) another — SPEC §6.3's conflicting contacts. An
-/// address shared by two people (a family's, a recruiter's own) then never costs an agency its
-/// credit automatically; a typo in the phone is still the same person.
-fn other_phone(row: &Identity<impl AsRef<str>>, other: &Identity<impl AsRef<str>>) -> bool {
-    let same_email = matches!((row.email(), other.email()), (Some(a), Some(b)) if a == b);
-    match (row.phone(), other.phone()) {
-        (Some(a), Some(b)) => same_email && !who_is_who::within_one_edit(a, b),
-        _ => false,
-    }
-}
-
 /// Decides every row in input order.
 pub fn decide<S: AsRef<str> + Sync>(
     rows: &[RowInput<S>],
@@ -284,6 +273,9 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
         for (i, similar) in run.clone().zip(&similar) {
             let row = &rows[i];
             let decision = match row.invalid() {
+                Some(reason) if row.fields_only => {
+                    identified(row, rows, &out, &earlier, known, policy, reason)
+                }
                 Some(reason) => Decision::new(Outcome::Invalid, reason),
                 None => decide_row(i, row, rows, &out, &earlier, similar, known, policy),
             };
@@ -397,15 +389,11 @@ fn similar<S: AsRef<str>>(
             who_is_who::possible_same_person(id, &p.identity, policy.name_similarity)
         })
     });
-    // Blocks of more than MAX_BLOCK earlier rows say nothing about one person (a shared office
-    // phone prefix, a common surname): skipped, as the database's blocks are, so a file's own rows
-    // never make a row compare with thousands. Each earlier row once (rows of nearly the same
-    // contact share several blocks), in order: the first possible same person is the answer.
+    // Each earlier row once (rows of nearly the same contact share several blocks), in order: the
+    // first possible same person is the answer. Every block whole: the rule is applied exactly.
     let mut before: Vec<usize> = keys
         .iter()
-        .map(|k| by_block.before(block_hash(sk, k), i))
-        .filter(|b| b.len() <= crate::store::submissions::MAX_BLOCK)
-        .flatten()
+        .flat_map(|k| by_block.before(block_hash(sk, k), i))
         .collect();
     before.sort_unstable();
     before.dedup();
@@ -413,6 +401,136 @@ fn similar<S: AsRef<str>>(
         .into_iter()
         .find(|&j| who_is_who::possible_same_person(id, &rows[j].identity, policy.name_similarity));
     Similar { known, row }
+}
+
+/// The same person (SPEC §6.3: an equal email or phone key, whatever the other field says) earlier
+/// in this file, else in the database, and the outcome that gives: `repeated`, or the outcome of
+/// the person's current owner in scope (`new` taking it over when there is none). When the email
+/// names one person and the phone another, `review`. `None`: nobody has the row's email or phone.
+fn same_person<S: AsRef<str>>(
+    row: &RowInput<S>,
+    rows: &[RowInput<S>],
+    decided: &[Decision],
+    earlier: &Earlier,
+    known: &KnownPeople,
+    policy: &Policy,
+) -> Option<Decision> {
+    let id = &row.identity;
+    let sk = row_scope(policy.scope, row);
+
+    // 1. Earlier in this file.
+    let by_email = id
+        .email()
+        .and_then(|e| earlier.by_email.get(&(sk, e)))
+        .copied();
+    let by_phone = id
+        .phone()
+        .and_then(|p| earlier.by_phone.get(&(sk, p)))
+        .copied();
+    if let (Some(a), Some(b)) = (by_email, by_phone) {
+        // Two earlier rows of two people (not one that repeated the other).
+        let (pa, pb) = (decided[a].person, decided[b].person);
+        if a != b && !(pa.is_some() && pa == pb) {
+            let (first, second) = (rows[a.min(b)].number, rows[a.max(b)].number);
+            return Some(Decision {
+                outcome: Outcome::Review,
+                reason: format!(
+                    "the email and the phone are those of two different rows of this file ({first} \
+                     and {second}): an owner will check"
+                ),
+                person: None,
+                same_as_row: Some(rows[a].number),
+                take: None,
+            });
+        }
+    }
+    if let Some(j) = by_email.into_iter().chain(by_phone).min() {
+        let number = rows[j].number;
+        // An earlier row waiting for review names only a possible match: not this row's person.
+        let person = match decided[j].outcome {
+            Outcome::Review => None,
+            _ => decided[j].person,
+        };
+        return Some(Decision {
+            outcome: Outcome::Repeated,
+            reason: format!("the same person as row {number} of this file"),
+            person,
+            same_as_row: Some(number),
+            take: None,
+        });
+    }
+
+    // 2. In the database.
+    let by_email = id.email().and_then(|e| known.by_email.get(e));
+    let by_phone = id.phone().and_then(|p| known.by_phone.get(p));
+    let cid = match (by_email, by_phone) {
+        (Some(&a), Some(&b)) if a != b => {
+            return Some(Decision {
+                outcome: Outcome::Review,
+                reason: reasons::REVIEW_CONFLICT.into(),
+                person: Some(Person::Known(a)),
+                same_as_row: None,
+                take: None,
+            });
+        }
+        (Some(&cid), _) | (None, Some(&cid)) => cid,
+        (None, None) => return None,
+    };
+    let owner = known
+        .people
+        .get(&cid)
+        .and_then(|p| p.owners.get(sk))
+        .filter(|o| o.expires_at > policy.now);
+    let (outcome, reason, take) = match owner {
+        Some(Owner {
+            agency_id: None, ..
+        }) => (Outcome::Blocked, reasons::BLOCKED, None),
+        Some(Owner {
+            agency_id: Some(a), ..
+        }) if *a == policy.agency_id => (
+            Outcome::PreviouslySubmitted,
+            reasons::PREVIOUSLY_SUBMITTED,
+            None,
+        ),
+        Some(_) => (Outcome::Duplicate, reasons::DUPLICATE, None),
+        None => (Outcome::New, "", Some(Take::Own)),
+    };
+    Some(Decision {
+        outcome,
+        reason: reason.into(),
+        person: Some(Person::Known(cid)),
+        same_as_row: None,
+        take,
+    })
+}
+
+/// SPEC §6.4 (r2), step 2 for a row with missing or malformed fields: the identity outcome its
+/// well-formed email or phone gives (`repeated`, `previously_submitted`, `duplicate`, `blocked`),
+/// its reason naming the row's problems too; else `invalid`.
+fn identified<S: AsRef<str>>(
+    row: &RowInput<S>,
+    rows: &[RowInput<S>],
+    decided: &[Decision],
+    earlier: &Earlier,
+    known: &KnownPeople,
+    policy: &Policy,
+    problems: &str,
+) -> Decision {
+    match same_person(row, rows, decided, earlier, known, policy) {
+        Some(mut d)
+            if matches!(
+                d.outcome,
+                Outcome::Repeated
+                    | Outcome::PreviouslySubmitted
+                    | Outcome::Duplicate
+                    | Outcome::Blocked
+            ) =>
+        {
+            d.reason = format!("{}; {problems}", d.reason);
+            d
+        }
+        _ => Decision::new(Outcome::Invalid, problems),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -426,101 +544,10 @@ fn decide_row<S: AsRef<str>>(
     known: &KnownPeople,
     policy: &Policy,
 ) -> Decision {
+    if let Some(d) = same_person(row, rows, decided, earlier, known, policy) {
+        return d;
+    }
     let id = &row.identity;
-    let sk = row_scope(policy.scope, row);
-
-    // 1. The same person earlier in this file.
-    let first_same = [
-        id.email().and_then(|e| earlier.by_email.get(&(sk, e))),
-        id.phone().and_then(|p| earlier.by_phone.get(&(sk, p))),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .copied();
-    if let Some(j) = first_same {
-        let number = rows[j].number;
-        if other_phone(id, &rows[j].identity) {
-            return Decision {
-                outcome: Outcome::Review,
-                reason: format!(
-                    "the same email as row {number} of this file with another phone number: an owner will check"
-                ),
-                person: None,
-                same_as_row: Some(number),
-                take: None,
-            };
-        }
-        // An earlier row waiting for review names only a possible match: not this row's person.
-        let person = match decided[j].outcome {
-            Outcome::Review => None,
-            _ => decided[j].person,
-        };
-        return Decision {
-            outcome: Outcome::Repeated,
-            reason: format!("the same person as row {number} of this file"),
-            person,
-            same_as_row: Some(number),
-            take: None,
-        };
-    }
-
-    // 2. The same person in the database.
-    let by_email = id.email().and_then(|e| known.by_email.get(e));
-    let by_phone = id.phone().and_then(|p| known.by_phone.get(p));
-    match (by_email, by_phone) {
-        (Some(a), Some(b)) if a != b => {
-            return Decision {
-                outcome: Outcome::Review,
-                reason: reasons::REVIEW_CONFLICT.into(),
-                person: Some(Person::Known(*a)),
-                same_as_row: None,
-                take: None,
-            };
-        }
-        (Some(&cid), None)
-            if known
-                .people
-                .get(&cid)
-                .is_some_and(|p| other_phone(id, &p.identity)) =>
-        {
-            return Decision {
-                outcome: Outcome::Review,
-                reason: reasons::REVIEW_OTHER_PHONE.into(),
-                person: Some(Person::Known(cid)),
-                same_as_row: None,
-                take: None,
-            };
-        }
-        (Some(&cid), _) | (None, Some(&cid)) => {
-            let person = known.people.get(&cid);
-            let owner = person
-                .and_then(|p| p.owners.get(sk))
-                .filter(|o| o.expires_at > policy.now);
-            let (outcome, reason, take) = match owner {
-                Some(Owner {
-                    agency_id: None, ..
-                }) => (Outcome::Blocked, reasons::BLOCKED, None),
-                Some(Owner {
-                    agency_id: Some(a), ..
-                }) if *a == policy.agency_id => (
-                    Outcome::PreviouslySubmitted,
-                    reasons::PREVIOUSLY_SUBMITTED,
-                    None,
-                ),
-                Some(_) => (Outcome::Duplicate, reasons::DUPLICATE, None),
-                None => (Outcome::New, "", Some(Take::Own)),
-            };
-            return Decision {
-                outcome,
-                reason: reason.into(),
-                person: Some(Person::Known(cid)),
-                same_as_row: None,
-                take,
-            };
-        }
-        (None, None) => {}
-    }
 
     // 2b. The same person earlier in this file, in another scope (another campaign): one person,
     //     owned in this scope by nobody yet.
@@ -605,6 +632,7 @@ mod tests {
         RowInput {
             number,
             invalid: None,
+            fields_only: false,
             identity: id,
             campaign_id: Some("40123".into()),
         }
@@ -672,9 +700,10 @@ mod tests {
             ),
         ];
         let d = decide(&rows, &KnownPeople::default(), &p);
-        assert_eq!(outcomes(&d), ["new", "invalid", "new", "repeated"]);
+        // Row 5's email is row 2's person's, its phone row 4's: two people of this file.
+        assert_eq!(outcomes(&d), ["new", "invalid", "new", "review"]);
         assert_eq!(d[3].same_as_row, Some(2));
-        assert_eq!(d[3].person, Some(Person::NewFromRow(0)));
+        assert_eq!(d[3].person, None);
     }
 
     #[test]
@@ -740,34 +769,213 @@ mod tests {
         assert_eq!(d[1].take, Some(Take::Own));
     }
 
+    /// SPEC §6.3 (r2): an equal email is the same person whatever the phone says (a changed
+    /// number), in the database and earlier in the file; only an email naming one person and a phone
+    /// another goes to an owner.
     #[test]
-    fn one_email_with_two_phones_is_for_an_owner() {
+    fn one_email_with_another_phone_is_the_same_person() {
         let p = policy(Scope::Company);
-        let k = known_with(Some("rival"), 10); // ana@gmail.com, 639171234567
+        let mut k = known_with(Some("rival"), 10); // 7: ana@gmail.com, 639171234567
+        k.insert(Known {
+            id: 8,
+            identity: ident("ben", "reyes", Some("ben@gmail.com"), Some("639181111111")),
+            owners: HashMap::new(),
+        });
         let rows = [
             row(
                 2,
-                ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234576")),
-            ),
-            row(
-                3,
                 ident("ana", "cruz", Some("ana@gmail.com"), Some("639998887766")),
             ),
             row(
+                3,
+                ident("bo", "lim", Some("bo@gmail.com"), Some("639181112222")),
+            ),
+            row(
                 4,
-                ident("bo", "lim", Some("bo@gmail.com"), Some("639181111111")),
+                ident("bo", "lim", Some("bo@gmail.com"), Some("639182222222")),
             ),
             row(
                 5,
+                ident("cy", "tan", Some("cy@gmail.com"), Some("639183333333")),
+            ),
+            // The email of row 3, the phone of row 5: two people of this file.
+            row(
+                6,
+                ident("bo", "lim", Some("bo@gmail.com"), Some("639183333333")),
+            ),
+            // The email of row 4's person, the phone row 4 gave: one person.
+            row(
+                7,
                 ident("bo", "lim", Some("bo@gmail.com"), Some("639182222222")),
             ),
         ];
         let d = decide(&rows, &k, &p);
-        // A typo in the phone is the same person; another number goes to an owner.
-        assert_eq!(outcomes(&d), ["duplicate", "review", "new", "review"]);
-        assert_eq!(d[3].same_as_row, Some(4));
-        let alone = decide(&rows[1..2], &k, &p);
-        assert_eq!(alone[0].reason, reasons::REVIEW_OTHER_PHONE);
+        assert_eq!(
+            outcomes(&d),
+            ["duplicate", "new", "repeated", "new", "review", "repeated"]
+        );
+        assert_eq!(d[0].person, Some(Person::Known(7)));
+        assert_eq!(d[2].same_as_row, Some(3));
+        assert_eq!(d[2].person, Some(Person::NewFromRow(1)));
+        assert!(d[4].reason.contains("(3 and 5)"), "{}", d[4].reason);
+        // Ana's email, Ben's phone: two registered people.
+        let both = row(
+            8,
+            ident("ana", "cruz", Some("ana@gmail.com"), Some("639181111111")),
+        );
+        let d = decide(&[both], &k, &p);
+        assert_eq!(outcomes(&d), ["review"]);
+        assert_eq!(d[0].reason, reasons::REVIEW_CONFLICT);
+    }
+
+    fn incomplete(mut r: RowInput, problems: &str) -> RowInput {
+        r.invalid = Some(problems.into());
+        r.fields_only = true;
+        r
+    }
+
+    /// SPEC §6.4 (r2): a row with a missing or malformed field whose well-formed email or phone
+    /// identifies someone gets that identity outcome, its reason naming the problem too; else, or
+    /// when the whole row is unacceptable, `invalid`.
+    #[test]
+    fn identity_before_completeness() {
+        let p = policy(Scope::Company);
+        for (owner, days, want) in [
+            (Some("rival"), 10, "duplicate"),
+            (Some("acme"), 10, "previously_submitted"),
+            (Some("company"), 10, "blocked"),
+            // The person is free to take: a new candidate needs a complete row.
+            (Some("rival"), -1, "invalid"),
+            (None, 10, "invalid"),
+        ] {
+            let k = known_with(owner, days);
+            let rows = [incomplete(
+                row(2, ident("", "cruz", None, Some("639171234567"))),
+                "first name: missing; email: not a valid address",
+            )];
+            let d = decide(&rows, &k, &p);
+            assert_eq!(d[0].outcome.as_str(), want, "{owner:?} {days}");
+            if want == "invalid" {
+                assert_eq!(
+                    d[0].reason,
+                    "first name: missing; email: not a valid address"
+                );
+                assert_eq!(d[0].person, None);
+            } else {
+                assert!(
+                    d[0].reason
+                        .ends_with("; first name: missing; email: not a valid address"),
+                    "{}",
+                    d[0].reason
+                );
+                assert_eq!(d[0].person, Some(Person::Known(7)));
+            }
+        }
+        // Unacceptable whoever the person is (a closed campaign, say): invalid.
+        let k = known_with(Some("rival"), 10);
+        let mut closed = row(2, ident("ana", "cruz", Some("ana@gmail.com"), None));
+        closed.invalid = Some("campaign: closed".into());
+        assert_eq!(outcomes(&decide(&[closed], &k, &p)), ["invalid"]);
+        // Email naming one person and phone another: not an identity outcome.
+        let mut k = known_with(Some("rival"), 10);
+        k.insert(Known {
+            id: 8,
+            identity: ident("ben", "reyes", None, Some("639181111111")),
+            owners: HashMap::new(),
+        });
+        let both = incomplete(
+            row(
+                2,
+                ident("", "", Some("ana@gmail.com"), Some("639181111111")),
+            ),
+            "first name: missing",
+        );
+        assert_eq!(outcomes(&decide(&[both], &k, &p)), ["invalid"]);
+    }
+
+    /// In a file: a row with a missing name after the same person's complete row repeats it; a
+    /// complete row after an incomplete one of the same person is the person's first.
+    #[test]
+    fn incomplete_rows_of_a_person_in_one_file() {
+        let p = policy(Scope::Company);
+        let rows = [
+            row(
+                4,
+                ident("ana", "cruz", Some("ana@gmail.com"), Some("639171234567")),
+            ),
+            incomplete(
+                row(5, ident("", "cruz", Some("ana@gmail.com"), None)),
+                "first name: missing",
+            ),
+            incomplete(
+                row(6, ident("ben", "", None, Some("639181111111"))),
+                "last name: missing",
+            ),
+            row(
+                7,
+                ident("ben", "reyes", Some("ben@gmail.com"), Some("639181111111")),
+            ),
+        ];
+        let d = decide(&rows, &KnownPeople::default(), &p);
+        assert_eq!(outcomes(&d), ["new", "repeated", "invalid", "new"]);
+        assert_eq!(
+            d[1].reason,
+            "the same person as row 4 of this file; first name: missing"
+        );
+        assert_eq!(d[1].person, Some(Person::NewFromRow(0)));
+        assert_eq!(d[3].person, Some(Person::NewFromRow(3)));
+    }
+
+    /// SPEC §6.3 (r2): both contacts within one edit is a possible same person whatever the
+    /// names; and the rule is exact however many people share a block: among 100 people (in the
+    /// database, or earlier rows) of one name whose addresses differ only in their last digits
+    /// (`…aabb`: any two at least two edits apart), the one a row is near to is found.
+    #[test]
+    fn review_rule_is_exact_at_any_block_size() {
+        let p = policy(Scope::Company);
+        let person = |n: u32| {
+            let (a, b) = (n / 10, n % 10);
+            ident(
+                "maria",
+                "santos",
+                Some(&format!("maria.santos.{a}{a}{b}{b}@gmail.com")),
+                Some(&format!("639175{a}{a}{b}{b}00")),
+            )
+        };
+        let mut k = KnownPeople::default();
+        for n in 0..100 {
+            k.insert(Known {
+                id: i64::from(n),
+                identity: person(n),
+                owners: HashMap::new(),
+            });
+        }
+        // Every person stored under one email block key: more than 64.
+        let key = &who_is_who::block_keys(&person(0))[0];
+        let sharing = k
+            .people
+            .values()
+            .filter(|p| who_is_who::block_keys(&p.identity).contains(key))
+            .count();
+        assert_eq!(sharing, 100);
+        // Person 13's address with one letter typed over, its phone's last digits swapped,
+        // another name.
+        let typo = ident(
+            "jose",
+            "rizal",
+            Some("maria.sangos.1133@gmail.com"),
+            Some("639175113030"),
+        );
+        let d = decide(&[row(2, typo.clone())], &k, &p);
+        assert_eq!(outcomes(&d), ["review"]);
+        assert_eq!(d[0].person, Some(Person::Known(13)));
+        // The same among the rows of one file.
+        let mut rows: Vec<RowInput> = (0..100).map(|n| row(n + 2, person(n))).collect();
+        rows.push(row(200, typo));
+        let d = decide(&rows, &KnownPeople::default(), &p);
+        assert!(d[..100].iter().all(|d| d.outcome == Outcome::New));
+        assert_eq!(d[100].outcome, Outcome::Review);
+        assert_eq!(d[100].same_as_row, Some(15));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct PreparedRow {
     pub candidate: Candidate,
     /// `Some(reason)` when the row is invalid (SPEC §6.2).
     pub invalid: Option<String>,
+    /// For an invalid row: only missing or malformed fields (see [`crate::validation::Invalid`]), so
+    /// that its email or phone may still identify the person (SPEC §6.4 (r2)).
+    pub fields_only: bool,
 }
 
 impl PreparedRow {
@@ -191,7 +194,7 @@ impl<'a> Preparer<'a> {
             return None;
         }
         let get = |i: Option<usize>| i.and_then(|i| row.cells.get(i));
-        let (mut candidate, invalid) = self.validator.row(RowCells {
+        let (mut candidate, invalid) = self.validator.check(RowCells {
             first_name: get(self.first_name),
             last_name: get(self.last_name),
             full_name: get(self.full_name),
@@ -214,7 +217,8 @@ impl<'a> Preparer<'a> {
             number: row.number,
             cells,
             candidate,
-            invalid,
+            fields_only: invalid.as_ref().is_some_and(|i| i.fields_only),
+            invalid: invalid.map(|i| i.reason),
         })
     }
 

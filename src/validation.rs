@@ -65,6 +65,19 @@ pub struct RowCells<'r> {
     pub campaign: Option<&'r Cell>,
 }
 
+/// Why a row is invalid (SPEC §6.2), and what kind of problem it has (SPEC §6.4 (r2), order of
+/// decision).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Every problem of the row, joined with "; ".
+    pub reason: String,
+    /// Only missing or malformed fields: a well-formed email or phone of the row that identifies a
+    /// known person or an earlier row still gives the row that identity outcome. `false` when the
+    /// row is unacceptable whoever the person is (agency or submitter inactive; campaign missing,
+    /// unknown, closed or of another country; the agency's own contact).
+    pub fields_only: bool,
+}
+
 /// A campaign reference resolved, or why not.
 type Resolved<'a> = Result<&'a Campaign, String>;
 
@@ -262,7 +275,15 @@ impl<'a> Validator<'a> {
 
     /// Normalises and validates one row: what could be parsed, and `Some(reason)` when invalid.
     pub fn row(&self, cells: RowCells<'_>) -> (Candidate, Option<String>) {
+        let (c, invalid) = self.check(cells);
+        (c, invalid.map(|i| i.reason))
+    }
+
+    /// [`Validator::row`], saying what kind of problem an invalid row has ([`Invalid`]).
+    pub fn check(&self, cells: RowCells<'_>) -> (Candidate, Option<Invalid>) {
+        // Problems of the whole row (whoever the person is), then problems of its fields.
         let mut problems: Vec<String> = self.submission_problems.clone();
+        let mut fields: Vec<String> = Vec::new();
         let mut c = Candidate::default();
 
         // Names.
@@ -295,7 +316,7 @@ impl<'a> Validator<'a> {
                 }
                 c.email_key = Some(key);
             } else {
-                problems.push(
+                fields.push(
                     "email: not a valid address (it needs one @ and a domain such as example.com, \
                      without spaces)"
                         .into(),
@@ -317,13 +338,13 @@ impl<'a> Validator<'a> {
                     Ok(None) => {}
                     Err(problem) => {
                         phone_given = true;
-                        problems.push(format!("phone: {}", problem.describe()));
+                        fields.push(format!("phone: {}", problem.describe()));
                     }
                 },
                 None => {
                     if normalise::cleaned_value(cell).is_some() {
                         phone_given = true;
-                        problems.push(format!(
+                        fields.push(format!(
                             "phone: numbers from {} cannot be checked; please contact us",
                             normalise::country_name(&self.ctx.agency.country)
                         ));
@@ -372,16 +393,18 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        // Missing fields first: they are what the agency fixes first.
+        // After the submission's own problems, missing fields first: they are what the agency
+        // fixes first; then malformed ones, then the rest of the row's.
         let s = self.submission_problems.len();
+        let fields_only = problems.is_empty();
+        missing.extend(fields);
         problems.splice(s..s, missing);
 
-        let reason = if problems.is_empty() {
-            None
-        } else {
-            Some(problems.join("; "))
-        };
-        (c, reason)
+        let invalid = (!problems.is_empty()).then(|| Invalid {
+            reason: problems.join("; "),
+            fields_only,
+        });
+        (c, invalid)
     }
 }
 

@@ -1,13 +1,16 @@
 //! Who is who (SPEC §6.3): when two rows are the same person, or possibly the same person.
 //!
-//! - **Same person**: equal email keys or equal phone keys.
-//! - **Possible same person**: names similar (Jaro-Winkler of the name keys ≥ the policy threshold, also
-//!   with first and last name swapped) **and** email local parts of the same domain, or phone digits,
-//!   within one edit or one transposition. Similar names alone never make a duplicate.
+//! - **Same person**: equal email keys or equal phone keys, whatever the other field says.
+//! - **Possible same person**: a contact within one edit or one transposition (email local parts of
+//!   the same domain, or phone digits) **and** similar names (Jaro-Winkler of the name keys ≥ the
+//!   policy threshold, also with first and last name swapped); or both contacts within one edit,
+//!   whatever the names say. Similar names alone never make a duplicate.
 //!
-//! The database finds the few candidates worth comparing through [`block_keys`]: a few keys per
-//! contact of which any contact within one edit shares one with it, joined with the name initials (see [`near_keys`],
-//! `phone_keys`), so no row ever scans all candidates.
+//! The rule is applied exactly. Every possible same person has a contact within one edit, and two
+//! contacts within one edit always share a *block key* ([`block_keys`] of one, [`lookup_keys`] of the
+//! other): keys made of the contact alone, never of the names, so no pair the rule defines is missed
+//! and no block needs a cap. A block holds only people whose contacts share most of their
+//! characters, so no row ever scans all candidates.
 
 /// What identity is compared on: the match keys of SPEC §6.1. Owned (`String`, the default) or
 /// borrowed from the row it is of (`&str`: deciding a file compares its rows without copying them).
@@ -57,14 +60,16 @@ fn equal_some(a: Option<&str>, b: Option<&str>) -> bool {
     matches!((a, b), (Some(a), Some(b)) if a == b)
 }
 
-/// Names similar (also swapped) and a contact within one edit: see the module doc.
+/// A contact within one edit and similar names, or both contacts within one edit: see the module
+/// doc.
 pub fn possible_same_person(
     a: &Identity<impl AsRef<str>>,
     b: &Identity<impl AsRef<str>>,
     threshold: f64,
 ) -> bool {
-    // Both tests are pure; the cheap contact test goes first (it rules out nearly every pair).
-    contacts_near(a, b) && names_similar(a, b, threshold)
+    // Both tests are pure; the cheap contact tests go first (they rule out nearly every pair).
+    let (email, phone) = (emails_near(a, b), phones_near(a, b));
+    (email && phone) || ((email || phone) && names_similar(a, b, threshold))
 }
 
 /// Jaro-Winkler of the full name keys ≥ `threshold`, trying `b`'s first and last name swapped too.
@@ -84,7 +89,12 @@ pub fn names_similar(
 
 /// Email local parts of the same domain, or phone digits, within one edit or one transposition.
 pub fn contacts_near(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>>) -> bool {
-    let emails = match (a.email(), b.email()) {
+    emails_near(a, b) || phones_near(a, b)
+}
+
+/// Both have an email, of one domain, with local parts within one edit or one transposition.
+pub fn emails_near(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>>) -> bool {
+    match (a.email(), b.email()) {
         // Of one domain, addresses within one edit (of one character: four bytes at most) differ
         // in length by four bytes at most and end alike: many pairs are ruled out unsplit.
         (Some(x), Some(y))
@@ -97,8 +107,12 @@ pub fn contacts_near(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>
             _ => false,
         },
         _ => false,
-    };
-    emails || matches!((a.phone(), b.phone()), (Some(x), Some(y)) if within_one_edit(x, y))
+    }
+}
+
+/// Both have a phone, the digits within one edit or one transposition.
+pub fn phones_near(a: &Identity<impl AsRef<str>>, b: &Identity<impl AsRef<str>>) -> bool {
+    matches!((a.phone(), b.phone()), (Some(x), Some(y)) if within_one_edit(x, y))
 }
 
 /// Optimal-string-alignment distance ≤ 1: one insertion, deletion, substitution or adjacent swap.
@@ -238,68 +252,62 @@ fn push_number(s: &mut String, n: usize) {
     s.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
-/// The name part of every block key: the initials of the first and last name, sorted (so a row with
-/// first and last name swapped has the same). The review rule needs similar names, and similar names
-/// rarely differ in their first letters; this keeps every block small even with a million
-/// candidates sharing one mobile prefix or one mail domain. `None` without a name.
-fn initials(id: &Identity<impl AsRef<str>>) -> Option<String> {
-    let mut letters: Vec<char> = [id.first(), id.last()]
-        .iter()
-        .filter_map(|s| s.chars().next())
+/// Phone keys are made of a number's last this many digits (all of a shorter one's): of a mobile
+/// number's last 11 the first three carry the country and the network, the rest the subscriber, so
+/// each key of [`near_keys`] in three parts holds at least three subscriber digits.
+const PHONE_WINDOW: usize = 11;
+
+/// The tag of every phone key. Numbers of every length share it: a number and one a digit longer
+/// must meet under some key (see [`phone_lookup_keys`]).
+const PHONE_TAG: &str = "p:";
+
+/// The last `n` characters of `s` (all of a shorter one).
+fn last_chars(chars: &[char], n: usize) -> &[char] {
+    &chars[chars.len().saturating_sub(n)..]
+}
+
+/// The keys a phone number is stored under: [`near_keys`] of its last [`PHONE_WINDOW`] digits.
+fn phone_keys(digits: &str) -> Vec<String> {
+    let chars: Vec<char> = digits.chars().collect();
+    let window = last_chars(&chars, PHONE_WINDOW);
+    let mut out = Vec::with_capacity(PHONE_PARTS);
+    keys_of_length(PHONE_TAG, window, window.len(), PHONE_PARTS, &mut out);
+    out
+}
+
+/// The phone keys to look up to find every stored number within one edit of `digits`, whatever
+/// its length. A number `t` one edit from `q` stores the keys of its window (its last
+/// [`PHONE_WINDOW`] digits); that window is one edit from the window of `q`'s length (the edit
+/// in it), or is a window of `q` itself (the edit before it), or, when the lengths differ, one edit
+/// from `q`'s window a digit shorter or longer. So: for each window length `t` may have, the keys
+/// of [`keys_of_length`] taken from `q`'s last one fewer, as many and one more digits.
+fn phone_lookup_keys(digits: &str) -> Vec<String> {
+    let chars: Vec<char> = digits.chars().collect();
+    let n = chars.len();
+    let mut windows: Vec<usize> = (n.saturating_sub(1).max(1)..=n + 1)
+        .map(|m| m.min(PHONE_WINDOW))
         .collect();
-    letters.sort_unstable();
-    (!letters.is_empty()).then(|| letters.into_iter().collect())
-}
-
-/// Phone numbers are compared within one edit, but a valid number with a digit more or less is
-/// another kind of number (the row would be invalid), so phone blocks cover same-length edits: the
-/// three keys of [`near_keys`] over the number's last 11 digits (all of a shorter one's), tagged
-/// with its length. Of a mobile number's last 11 digits the first three carry the country and the
-/// network, the rest the subscriber, so each key holds at least three subscriber digits (halves of
-/// the last 9 held two, and a block some 12 people of a million). (Migration 0006 moved stored keys
-/// from halves of the last 7 digits to the last 9, 0010 to these.)
-fn phone_keys(sig: &str, digits: &str) -> Option<Vec<String>> {
-    if !has_phone_blocks(digits) {
-        return None;
+    windows.dedup();
+    let mut out = Vec::with_capacity(3 * windows.len() * PHONE_PARTS);
+    for w in windows {
+        for k in w.saturating_sub(1).max(1)..=(w + 1).min(n) {
+            keys_of_length(PHONE_TAG, last_chars(&chars, k), w, PHONE_PARTS, &mut out);
+        }
     }
-    let n = digits.len();
-    Some(near_keys(
-        &format!("{sig}|p{n}"),
-        &digits[n - n.min(11)..],
-        PHONE_PARTS,
-    ))
+    out
 }
 
-/// Whether two phone numbers within one edit of each other are sure to share a phone block: of one
-/// length, long enough to have blocks. (Others meet, if at all, under an email block.)
-pub fn phones_share_a_block(a: &str, b: &str) -> bool {
-    a.len() == b.len() && has_phone_blocks(a)
-}
-
-/// Whether phones of these lengths in bytes (0: none) may be within one edit of each other without
-/// sharing a phone block ([`phones_share_a_block`]), for phone keys, which are ASCII digits.
-pub fn phone_lengths_without_a_block(a: usize, b: usize) -> bool {
-    a != 0 && b != 0 && a.abs_diff(b) <= 1 && !(a == b && a >= PHONE_BLOCK_DIGITS)
-}
-
-/// Numbers shorter than this many digits are stored under no phone block.
-const PHONE_BLOCK_DIGITS: usize = 8;
-
-fn has_phone_blocks(digits: &str) -> bool {
-    digits.len() >= PHONE_BLOCK_DIGITS && digits.is_ascii()
-}
-
-/// The block keys a candidate is stored under for the review rule.
+/// The block keys a candidate is stored under for the review rule: [`near_keys`] of the email's
+/// local part (tagged with its domain) and of the phone's last digits ([`phone_keys`]). Names are
+/// no part of them: the rule finds pairs with dissimilar names too (both contacts near), and
+/// similar names may start with different letters.
 pub fn block_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
-    let Some(sig) = initials(id) else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(4);
+    let mut out = Vec::with_capacity(EMAIL_PARTS + PHONE_PARTS);
     if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
-        out.extend(near_keys(&format!("{sig}|e:{domain}:"), local, EMAIL_PARTS));
+        out.extend(near_keys(&format!("e:{domain}:"), local, EMAIL_PARTS));
     }
-    if let Some(keys) = id.phone().and_then(|p| phone_keys(&sig, p)) {
-        out.extend(keys);
+    if let Some(phone) = id.phone() {
+        out.extend(phone_keys(phone));
     }
     out
 }
@@ -316,11 +324,9 @@ pub fn key_contact<'a>(id: &'a Identity<impl AsRef<str>>, key: &str) -> &'a str 
     }
 }
 
-/// Whether a key of [`block_keys`] or [`lookup_keys`] is an email's (else a phone's). The name
-/// initials before the first `|` are letters and digits only.
+/// Whether a key of [`block_keys`] or [`lookup_keys`] is an email's (else a phone's).
 pub fn is_email_key(key: &str) -> bool {
-    key.split_once('|')
-        .is_some_and(|(_, contact)| contact.starts_with("e:"))
+    key.starts_with("e:")
 }
 
 /// A block key (or a key with its scope) as the 64-bit hash in-memory indexes keep instead of the
@@ -332,21 +338,19 @@ pub fn key_hash(key: impl std::hash::Hash) -> u64 {
     foldhash::quality::FixedState::default().hash_one(key)
 }
 
-/// The block keys to look up for a row: every key under which a possible same person is stored.
+/// The block keys to look up for a row: every key under which a stored contact within one edit of
+/// one of the row's is stored.
 pub fn lookup_keys(id: &Identity<impl AsRef<str>>) -> Vec<String> {
-    let Some(sig) = initials(id) else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
     if let Some((local, domain)) = id.email().and_then(|e| e.rsplit_once('@')) {
         out.extend(near_lookup_keys(
-            &format!("{sig}|e:{domain}:"),
+            &format!("e:{domain}:"),
             local,
             EMAIL_PARTS,
         ));
     }
-    if let Some(keys) = id.phone().and_then(|p| phone_keys(&sig, p)) {
-        out.extend(keys);
+    if let Some(phone) = id.phone() {
+        out.extend(phone_lookup_keys(phone));
     }
     out.sort();
     out.dedup();
@@ -421,9 +425,25 @@ mod tests {
             Some("639998887766"),
         );
         assert!(!possible_same_person(&a, &e, 0.92));
-        // Near contacts with different names do not either.
+        // One near contact with different names does not either.
         let f = id("jose", "rizal", Some("maria.santso@gmail.com"), None);
         assert!(!possible_same_person(&a, &f, 0.92));
+        // (r2) Both contacts near do, whatever the names say.
+        let g = id(
+            "jose",
+            "rizal",
+            Some("maria.santso@gmail.com"),
+            Some("639171234576"),
+        );
+        assert!(possible_same_person(&a, &g, 0.92));
+        // Near by phone, the email of another domain: one near contact, names needed.
+        let h = id(
+            "jose",
+            "rizal",
+            Some("maria.santos@yahoo.com"),
+            Some("639171234576"),
+        );
+        assert!(!possible_same_person(&a, &h, 0.92));
     }
 
     /// Every string within one edit of another shares a stored key with the other's lookup keys,
@@ -518,6 +538,15 @@ mod tests {
                 Some("maria.sants7@gmail.com"),
                 Some("639990000000"),
             ),
+            // Similar names of other first letters, and no names with both contacts near: keys
+            // are of contacts only.
+            id("mariah", "santos", None, Some("639171234557")),
+            id(
+                "",
+                "",
+                Some("maria.santos@gmail.com"),
+                Some("6391712345678"),
+            ),
         ];
         for b in &near {
             assert!(possible_same_person(&a, b, 0.9), "{b:?}");
@@ -525,66 +554,79 @@ mod tests {
             let looked = lookup_keys(b);
             assert!(stored.iter().any(|k| looked.contains(k)), "{b:?}");
         }
-        assert!(block_keys(&id("", "", Some("x@gmail.com"), None)).is_empty());
+        assert_eq!(block_keys(&id("", "", Some("x@gmail.com"), None)).len(), 4);
     }
 
-    /// Every substitution of one digit and every adjacent swap of a phone number, at any position,
-    /// leaves it sharing a block with the original (thirds of the last 11 digits, or of all of fewer).
+    /// Every number one edit from another (a digit changed, two swapped, one added or left out, at
+    /// any place), of any length, shares a phone key with it both ways: numbers of different
+    /// lengths too, whose windows of last digits are cut at different places.
     #[test]
-    fn every_phone_within_one_edit_shares_a_block() {
-        for number in [
-            "639171234567",
-            "5511987654321",
-            "61212345678",
-            "6591234567",
-            "12025550",
-        ] {
-            let a = id("ana", "reyes", None, Some(number));
-            let stored = block_keys(&a);
-            assert_eq!(stored.len(), 3, "{number}");
-            let digits: Vec<u8> = number.bytes().collect();
-            let mut variants = Vec::new();
-            for i in 0..digits.len() {
-                for d in b'0'..=b'9' {
-                    let mut v = digits.clone();
-                    v[i] = d;
-                    variants.push(v);
+    fn every_phone_within_one_edit_shares_a_key() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut digit = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            char::from(b'0' + (rng % 10) as u8)
+        };
+        for len in 1..=16 {
+            for _ in 0..6 {
+                let q: Vec<char> = (0..len).map(|_| digit()).collect();
+                let mut variants: Vec<Vec<char>> = Vec::new();
+                for i in 0..=q.len() {
+                    for d in ['0', '5', '9', digit()] {
+                        let mut v = q.clone();
+                        v.insert(i, d);
+                        variants.push(v);
+                        if i < q.len() {
+                            let mut v = q.clone();
+                            v[i] = d;
+                            variants.push(v);
+                        }
+                    }
+                    if i < q.len() {
+                        let mut v = q.clone();
+                        v.remove(i);
+                        variants.push(v);
+                    }
+                    if i + 1 < q.len() {
+                        let mut v = q.clone();
+                        v.swap(i, i + 1);
+                        variants.push(v);
+                    }
                 }
-                if i + 1 < digits.len() {
-                    let mut v = digits.clone();
-                    v.swap(i, i + 1);
-                    variants.push(v);
+                let q: String = q.into_iter().collect();
+                for v in variants.into_iter().filter(|v| !v.is_empty()) {
+                    let v: String = v.into_iter().collect();
+                    assert!(within_one_edit(&q, &v));
+                    let (a, b) = (phone(&q), phone(&v));
+                    let shared = |x: &Identity, y: &Identity| {
+                        let looked = lookup_keys(y);
+                        block_keys(x).iter().any(|k| looked.contains(k))
+                    };
+                    assert!(shared(&a, &b), "{q} stored, {v} looked up");
+                    assert!(shared(&b, &a), "{v} stored, {q} looked up");
                 }
-            }
-            for v in variants {
-                let b = id("ana", "reyes", None, Some(std::str::from_utf8(&v).unwrap()));
-                let looked = lookup_keys(&b);
-                assert!(
-                    stored.iter().any(|k| looked.contains(k)),
-                    "{number} and {:?}",
-                    b.phone_key
-                );
             }
         }
     }
 
-    /// A block of a mobile number holds the people whose numbers share two thirds of its last 11
-    /// digits: at least three subscriber digits beyond the network's.
+    fn phone(digits: &str) -> Identity {
+        id("", "", None, Some(digits))
+    }
+
+    /// A phone key holds two thirds of the number's last 11 digits: at least three subscriber
+    /// digits beyond the network's.
     #[test]
-    fn phone_blocks_hold_subscriber_digits() {
+    fn phone_keys_hold_subscriber_digits() {
         let keys = |d: &str| block_keys(&id("ana", "reyes", None, Some(d)));
         assert_eq!(
             keys("639171234567"),
-            [
-                "ar|p12ab11:391123",
-                "ar|p12ac11:391567",
-                "ar|p12bc11:123567"
-            ]
+            ["p:ab11:391123", "p:ac11:391567", "p:bc11:123567"]
         );
-        assert_eq!(
-            keys("12025550"),
-            ["ar|p8ab8:1225", "ar|p8ac8:1250", "ar|p8bc8:2550"]
-        );
+        assert_eq!(keys("12025550"), ["p:ab8:1225", "p:ac8:1250", "p:bc8:2550"]);
+        // The names are no part of a key.
+        assert_eq!(keys("639171234567"), phone_keys("639171234567"));
     }
 
     #[test]

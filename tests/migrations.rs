@@ -1,7 +1,8 @@
 //! Migrations that rewrite stored data, on both backends: a database migrated up to the version
 //! before, holding data as that version stored it, reads after the migration exactly as the code
 //! of today would have written it (block keys: 0006 phones, 0008 emails, 0009 hashes on Postgres,
-//! 0010 phones, 0011 their contacts on Postgres); and 0014's key collation on Postgres.
+//! 0010 phones, 0011 their contacts on Postgres, 0015 keys without names, made again by the store
+//! once migrated); and 0014's key collation on Postgres.
 
 mod support;
 
@@ -91,7 +92,7 @@ async fn migrator_before(dir: &str, version: i64, tmp: &Path) -> Migrator {
 
 /// The same test on either backend's connection (`$conn`, the migrations in `$dir`).
 macro_rules! old_block_keys_are_rewritten {
-    ($conn:expr, $dir:expr, |$c:ident, $cid:ident| $stored:expr, $as_stored:expr) => {{
+    ($url:expr, $conn:expr, $dir:expr, |$c:ident, $cid:ident| $stored:expr, $as_stored:expr) => {{
         let dir: &str = $dir;
         let tmp = tempfile::tempdir().unwrap();
         let before = migrator_before(dir, 6, tmp.path()).await;
@@ -125,6 +126,10 @@ macro_rules! old_block_keys_are_rewritten {
             .await
             .unwrap();
         all.run(&mut conn).await.unwrap();
+        // 0015 emptied the block index; the store makes it again once (and only once) it opens.
+        for _ in 0..2 {
+            agency_portal::store::Store::open($url).await.unwrap().close().await;
+        }
         for (i, id) in people.iter().enumerate() {
             let cid = i as i64 + 1;
             let stored: BTreeSet<String> = {
@@ -139,10 +144,10 @@ macro_rules! old_block_keys_are_rewritten {
         let ana = &people[0];
         assert!(who_is_who::lookup_keys(ana)
             .iter()
-            .any(|k| k.ends_with("|p12ac11:391567")));
+            .any(|k| k == "p:ac11:391567"));
         assert!(who_is_who::lookup_keys(ana)
             .iter()
-            .any(|k| k.ends_with("|e:gmail.com:abd8:aaes")));
+            .any(|k| k == "e:gmail.com:abd8:aaes"));
         conn.close().await.ok();
     }};
 }
@@ -153,6 +158,7 @@ async fn old_block_keys_are_rewritten_on_sqlite() {
     let url = format!("{}?mode=rwc", support::fresh_sqlite_url(tmp.path()));
     let conn = SqliteConnection::connect(&url).await.unwrap();
     old_block_keys_are_rewritten!(
+        &url,
         conn,
         "migrations/sqlite",
         |c, cid| sqlx::query("SELECT key FROM candidate_blocks WHERE candidate_id = $1")
@@ -172,8 +178,9 @@ async fn old_block_keys_are_rewritten_on_postgres() {
     let url = support::fresh_postgres_url().await;
     let conn = PgConnection::connect(&url).await.unwrap();
     // Postgres keeps the keys' hashes (0009) and their contacts (0011), as the code makes them,
-    // packed in runs by 0013 as the code reads them.
+    // packed in runs (0013) as the code reads them.
     old_block_keys_are_rewritten!(
+        &url,
         conn,
         "migrations/postgres",
         |c, cid| blocks::entries_of(c, cid)

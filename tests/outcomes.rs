@@ -393,56 +393,96 @@ async fn a_check_decides_but_creates_nothing(store: Store) {
     let _ = Outcome::New;
 }
 
-on_both_backends!(a_block_of_more_than_64_people_is_not_compared);
-/// The review rule reads no block shared by more than `MAX_BLOCK` (64) people: a near row whose only
-/// shared key is such a block is `new`; in a block of 10 the same row is `review`.
-async fn a_block_of_more_than_64_people_is_not_compared(store: Store) {
+on_both_backends!(who_is_who_as_revision_2_says);
+/// SPEC §6.3 and §6.4, revision 2: an equal email is the same person whatever the phone says, and
+/// the record takes the new number; a row's identity decides before its completeness; both
+/// contacts near is a possible same person whatever the names; and the review rule finds its pair
+/// among any number of people sharing a block key.
+async fn who_is_who_as_revision_2_says(store: Store) {
     let w = World::new(store, Scope::Company).await;
-    // People with initials A and C but names alike to no other (so that no two of them are a
-    // review), mobiles 0917 <group> 45xx: one block key (the number's first two parts) for a group.
-    let mut seed = 7u64;
-    let mut name = |initial: char| -> String {
-        let mut s = String::from(initial);
-        for _ in 0..7 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s.push(char::from(b'a' + (seed >> 33) as u8 % 26));
-        }
-        s
-    };
-    let mut rows = String::new();
-    for (group, people) in [("123", 70), ("555", 10)] {
-        for x in 0..people {
-            let (first, last) = if x == 7 {
-                ("Ana".to_string(), "Cruz".to_string())
-            } else {
-                (name('A'), name('C'))
-            };
-            rows.push_str(&format!("{first},{last},,0917 {group} 45{x:02},40124,\n"));
-        }
-    }
-    let first = w.submit("acme", &rows, t0()).await;
-    assert!(
-        outcomes(&first).iter().all(|o| *o == "new"),
-        "{:?}",
-        outcomes(&first)
+    // Acme: Ana, then Ana again without her first name and phone (campaign 40123 requires a
+    // phone): repeated, not to be fixed.
+    let acme = w
+        .submit(
+            "acme",
+            &format!("{ANA}\n,Cruz,ana.cruz@gmail.com,,40123,"),
+            t0(),
+        )
+        .await;
+    assert_eq!(outcomes(&acme), ["new", "repeated"]);
+    assert_eq!(
+        acme.outcomes[1].reason,
+        "the same person as row 2 of this file; first name: missing; phone: missing"
     );
-    // Ana Cruz again, her mobile one digit off (…4607 for …4507): under her other keys nobody.
-    let crowded = w
+    assert!(acme.to_fix_xlsx.is_none());
+    let ana = acme.outcomes[0].candidate_id;
+
+    // Bayanihan: Ana's email with another phone (she changed numbers), and Ana's phone with no
+    // last name and a malformed email; a row with no name and nobody's contact stays invalid.
+    let bay = w
         .submit(
             "bayanihan",
-            "Ana,Cruz,,0917 123 4607,40124,",
+            "Ana,Cruz,ana.cruz@gmail.com,0918 111 2222,40123,\n\
+             Ana,,ana.cruz@,0917 123 4567,40123,\n\
+             ,Lim,lim@gmail.com,,40123,",
+            t0() + Duration::hours(1),
+        )
+        .await;
+    assert_eq!(outcomes(&bay), ["duplicate", "duplicate", "invalid"]);
+    assert_eq!(bay.outcomes[0].candidate_id, ana);
+    assert_eq!(bay.outcomes[1].candidate_id, ana);
+    let reason = &bay.outcomes[1].reason;
+    assert!(
+        reason.starts_with("already registered by another agency; last name: missing")
+            && reason.contains("email: not a valid address"),
+        "{reason}"
+    );
+    assert!(bay.to_fix_xlsx.is_some(), "the invalid row is to be fixed");
+
+    // Acme sends Ana with a new number: previously_submitted, and the record takes it, so her new
+    // number alone finds her.
+    let again = w
+        .submit(
+            "acme",
+            "Ana,Cruz,ana.cruz@gmail.com,0918 333 4444,40123,",
             t0() + Duration::days(1),
         )
         .await;
-    assert_eq!(outcomes(&crowded), ["new"]);
-    let small = w
+    assert_eq!(outcomes(&again), ["previously_submitted"]);
+    let by_new_number = w
         .submit(
             "bayanihan",
-            "Ana,Cruz,,0917 555 4607,40124,",
-            t0() + Duration::days(1),
+            "Anna,Cruz,,0918 333 4444,40123,",
+            t0() + Duration::days(2),
         )
         .await;
-    assert_eq!(outcomes(&small), ["review"]);
+    assert_eq!(outcomes(&by_new_number), ["duplicate"]);
+    assert_eq!(by_new_number.outcomes[0].candidate_id, ana);
+
+    // One hundred Maria Santos of Acme whose addresses differ only in their last digits (any two
+    // at least two edits apart), all under one email block key; another agency's row with
+    // another name, one letter of an address typed over and two digits of its mobile swapped:
+    // possibly that one person.
+    let marias: Vec<String> = (0..100)
+        .map(|n| {
+            let (a, b) = (n / 10, n % 10);
+            format!("Maria,Santos,maria.santos.{a}{a}{b}{b}@gmail.com,09175{a}{a}{b}{b}00,40123,")
+        })
+        .collect();
+    let many = w
+        .submit("acme", &marias.join("\n"), t0() + Duration::days(3))
+        .await;
+    assert!(many.outcomes.iter().all(|o| o.outcome == Outcome::New));
+    let typo = w
+        .submit(
+            "bayanihan",
+            "Jose,Rizal,maria.sangos.1133@gmail.com,0917 511 3030,40123,",
+            t0() + Duration::days(4),
+        )
+        .await;
+    assert_eq!(outcomes(&typo), ["review"]);
+    assert_eq!(
+        typo.outcomes[0].candidate_id,
+        many.outcomes[13].candidate_id
+    );
 }

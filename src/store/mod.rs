@@ -191,7 +191,7 @@ impl Store {
             }
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
-        Ok(())
+        self.rebuild_blocks_if_pending().await
     }
 
     /// An exclusive lock on `<database>.migrate.lock`, held while the returned file lives.
