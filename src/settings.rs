@@ -550,6 +550,7 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
                 "max_rows",
                 "max_cells",
                 "max_unpacked_bytes",
+                "max_attachments",
             ],
         );
     }

@@ -411,7 +411,13 @@ impl MailIntake {
                         domain,
                     )
                 });
-        let plan = plan::plan(&message, &sender, authenticated, self.directory());
+        let plan = plan::plan(
+            &message,
+            &sender,
+            authenticated,
+            self.directory(),
+            self.pipeline.limits.max_attachments,
+        );
         let kind = plan.kind();
         match plan {
             Plan::Reject { reason } => {

@@ -81,12 +81,14 @@ impl Plan {
     }
 }
 
-/// Decides what to do. `authenticated`: the `require_auth` check passed (or is off).
+/// Decides what to do. `authenticated`: the `require_auth` check passed (or is off);
+/// `max_attachments`: the spreadsheets one message may hold (`limits.max_attachments`).
 pub fn plan(
     message: &Inbound,
     sender: &Sender,
     authenticated: bool,
     directory: &Directory,
+    max_attachments: u64,
 ) -> Plan {
     if *sender == Sender::Unknown {
         return Plan::Reject {
@@ -154,6 +156,16 @@ pub fn plan(
             (Sender::User { agency_id, .. }, _) => agency_id.clone(),
             (Sender::Unknown, _) => unreachable!("rejected above"),
         };
+        let n = message.attachments.len();
+        if n as u64 > max_attachments {
+            return quiet(Plan::Refuse {
+                heading: "Nothing was processed".into(),
+                why: format!(
+                    "The message holds {n} spreadsheets; we take at most {max_attachments} in one \
+                     message. Send them in several messages, or join their rows into fewer files."
+                ),
+            });
+        }
         return Plan::Submit {
             agency_id,
             tags,
@@ -249,11 +261,11 @@ added_by = "olga@company.test"
     fn unknown_and_unauthenticated_senders_are_rejected_silently() {
         let d = directory();
         assert!(matches!(
-            plan(&with_sheet("x"), &Sender::Unknown, true, &d),
+            plan(&with_sheet("x"), &Sender::Unknown, true, &d, 20),
             Plan::Reject { .. }
         ));
         assert!(matches!(
-            plan(&with_sheet("x"), &ana(), false, &d),
+            plan(&with_sheet("x"), &ana(), false, &d, 20),
             Plan::Reject { .. }
         ));
     }
@@ -266,6 +278,7 @@ added_by = "olga@company.test"
             &ana(),
             true,
             &d,
+            20,
         ) {
             Plan::Submit {
                 agency_id,
@@ -279,23 +292,23 @@ added_by = "olga@company.test"
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            plan(&with_sheet("[agency acme]"), &olga(), true, &d),
+            plan(&with_sheet("[agency acme]"), &olga(), true, &d, 20),
             Plan::Submit { agency_id, .. } if agency_id == "acme"
         ));
         assert!(matches!(
-            plan(&with_sheet("no tag"), &olga(), true, &d),
+            plan(&with_sheet("no tag"), &olga(), true, &d, 20),
             Plan::Refuse { .. }
         ));
         assert!(matches!(
-            plan(&with_sheet("[agency rio]"), &olga(), true, &d),
+            plan(&with_sheet("[agency rio]"), &olga(), true, &d, 20),
             Plan::Refuse { .. }
         ));
         assert!(matches!(
-            plan(&with_sheet("[agency rio]"), &ana(), true, &d),
+            plan(&with_sheet("[agency rio]"), &ana(), true, &d, 20),
             Plan::Refuse { .. }
         ));
         assert!(matches!(
-            plan(&with_sheet("[agency acme]"), &ana(), true, &d),
+            plan(&with_sheet("[agency acme]"), &ana(), true, &d, 20),
             Plan::Submit { .. }
         ));
     }
@@ -306,15 +319,49 @@ added_by = "olga@company.test"
         let mut m = with_sheet("x");
         m.auto_generated = true;
         assert!(matches!(
-            plan(&m, &ana(), true, &d),
+            plan(&m, &ana(), true, &d, 20),
             Plan::Submit { reply: false, .. }
         ));
-        assert!(matches!(plan(&m, &olga(), true, &d), Plan::Ignore { .. }));
-        m.attachments.clear();
-        assert!(matches!(plan(&m, &ana(), true, &d), Plan::Ignore { .. }));
         assert!(matches!(
-            plan(&m, &Sender::Unknown, true, &d),
+            plan(&m, &olga(), true, &d, 20),
+            Plan::Ignore { .. }
+        ));
+        m.attachments.clear();
+        assert!(matches!(
+            plan(&m, &ana(), true, &d, 20),
+            Plan::Ignore { .. }
+        ));
+        assert!(matches!(
+            plan(&m, &Sender::Unknown, true, &d, 20),
             Plan::Reject { .. }
+        ));
+    }
+
+    /// SPEC §3.1 (r2) `max_attachments`: a message with more spreadsheets is refused whole, with
+    /// one reply saying why (not a submission and a receipt each).
+    #[test]
+    fn too_many_spreadsheets_are_refused_with_one_reply() {
+        let d = directory();
+        let mut m = with_sheet("March");
+        m.attachments = (0..21)
+            .map(|i| Attachment {
+                name: format!("f{i}.csv"),
+                bytes: b"x".to_vec(),
+            })
+            .collect();
+        match plan(&m, &ana(), true, &d, 20) {
+            Plan::Refuse { why, .. } => {
+                assert!(
+                    why.contains("21 spreadsheets") && why.contains("at most 20"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        m.attachments.truncate(20);
+        assert!(matches!(
+            plan(&m, &ana(), true, &d, 20),
+            Plan::Submit { .. }
         ));
     }
 
@@ -326,15 +373,18 @@ added_by = "olga@company.test"
             ..Inbound::default()
         };
         assert_eq!(
-            plan(&m, &ana(), true, &d),
+            plan(&m, &ana(), true, &d, 20),
             Plan::Command(Command::Campaigns)
         );
         m.subject = "hello".into();
-        assert_eq!(plan(&m, &ana(), true, &d), Plan::Help { problem: None });
+        assert_eq!(plan(&m, &ana(), true, &d, 20), Plan::Help { problem: None });
         m.refused.push(Refused {
             name: "cv.pdf".into(),
             reason: "not a spreadsheet".into(),
         });
-        assert!(matches!(plan(&m, &ana(), true, &d), Plan::Refuse { .. }));
+        assert!(matches!(
+            plan(&m, &ana(), true, &d, 20),
+            Plan::Refuse { .. }
+        ));
     }
 }

@@ -88,6 +88,9 @@ pub struct Limits {
     pub max_rows: u64,
     pub max_cells: u64,
     pub max_unpacked_bytes: u64,
+    /// Spreadsheets one message may hold (SPEC §3.1 (r2)): a message with more is refused whole,
+    /// with one reply that says why.
+    pub max_attachments: u64,
 }
 
 impl Default for Limits {
@@ -97,6 +100,7 @@ impl Default for Limits {
             max_rows: 200_000,
             max_cells: 5_000_000,
             max_unpacked_bytes: 209_715_200,
+            max_attachments: 20,
         }
     }
 }
