@@ -480,6 +480,17 @@ impl StartedWorkbooks {
     }
 }
 
+/// The candidates the submitting agency owns by this file (its `new` and `previously_submitted`
+/// rows): the only ids its results workbook shows (SPEC §5 (r2)). A `duplicate`, `blocked` or
+/// `review` row, or a `repeated` row of one, names another agency's (or the company's) person.
+fn own_candidates(outcomes: &[RowOutcome]) -> std::collections::HashSet<i64> {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
+        .filter_map(|o| o.candidate_id)
+        .collect()
+}
+
 /// Runs `f`, which blocks, telling a multi-threaded runtime first (elsewhere: just runs it).
 fn blocking_wait<T>(f: impl FnOnce() -> T) -> T {
     match crate::parallel::threaded_runtime() {
@@ -489,13 +500,14 @@ fn blocking_wait<T>(f: impl FnOnce() -> T) -> T {
 }
 
 fn workbooks(headers: &[String], rows: &[PreparedRow], outcomes: &[RowOutcome]) -> Workbooks {
+    let own = own_candidates(outcomes);
     let results = results::results_workbook(
         headers,
         rows.iter().zip(outcomes).map(|(r, o)| ResultRow {
             cells: &r.cells,
             outcome: o.outcome,
             reason: &o.reason,
-            candidate_id: o.candidate_id,
+            candidate_id: o.candidate_id.filter(|id| own.contains(id)),
         }),
     );
     let any_invalid = outcomes.iter().any(|o| o.outcome == Outcome::Invalid);

@@ -486,3 +486,50 @@ async fn who_is_who_as_revision_2_says(store: Store) {
         many.outcomes[13].candidate_id
     );
 }
+
+/// The `Candidate ID` column of a results workbook, row by row (empty: none shown).
+fn shown_ids(p: &Processed) -> Vec<String> {
+    use calamine::{DataType, Reader, Xlsx};
+    let mut wb = Xlsx::new(std::io::Cursor::new(p.results_xlsx.clone())).unwrap();
+    let range = wb.worksheet_range_at(0).unwrap().unwrap();
+    let mut rows = range.rows();
+    let header = rows.next().unwrap();
+    let col = header
+        .iter()
+        .position(|c| c.get_string() == Some("Candidate ID"))
+        .expect("a Candidate ID column");
+    rows.map(|r| r.get(col).map(|c| c.to_string()).unwrap_or_default())
+        .collect()
+}
+
+on_both_backends!(results_show_only_the_agencys_own_candidate_ids);
+/// SPEC §5 (r2): a results workbook shows the candidate id of the agency's own candidates only; a
+/// `duplicate`, `blocked` or `review` row of another agency's person, or a `repeated` row of one,
+/// shows none.
+async fn results_show_only_the_agencys_own_candidate_ids(store: Store) {
+    let w = World::new(store, Scope::Company).await;
+    let acme = w.submit("acme", &format!("{ANA}\n{BEN}"), t0()).await;
+    assert_eq!(outcomes(&acme), ["new", "new"]);
+    assert_eq!(
+        shown_ids(&acme),
+        acme.outcomes
+            .iter()
+            .map(|o| o.candidate_id.unwrap().to_string())
+            .collect::<Vec<_>>()
+    );
+    let bay = w
+        .submit(
+            "bayanihan",
+            &format!(
+                "{ANA}\nAna,Cruz,,0917 123 4567,40123,\n\
+                 Ben,Reyes,ben.reyes@yahoo.com.ph,0918 765 4312,40123,\n\
+                 Eve,Santos,eve.santos@gmail.com,0917 000 1111,40123,"
+            ),
+            t0() + Duration::hours(1),
+        )
+        .await;
+    assert_eq!(outcomes(&bay), ["duplicate", "repeated", "review", "new"]);
+    assert!(bay.outcomes[..3].iter().all(|o| o.candidate_id.is_some()));
+    let eve = bay.outcomes[3].candidate_id.unwrap().to_string();
+    assert_eq!(shown_ids(&bay), ["", "", "", eve.as_str()]);
+}
