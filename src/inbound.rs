@@ -112,7 +112,39 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<Inbound, InboundError> {
         ..Inbound::default()
     };
     collect(&message, limits, 0, &mut out);
+    out.make_storable();
     Ok(out)
+}
+
+impl Inbound {
+    /// Every text of the message as it may be stored and shown (SPEC §5 (r2), poison values): a
+    /// NUL or another control character (`=?utf-8?q?hello=00there?=` in a Subject) is dropped, so
+    /// that one message can never fail the ledger's write and stop the intake.
+    fn make_storable(&mut self) {
+        let clean = |s: &mut String| {
+            if s.contains(crate::text::is_unstorable) {
+                *s = crate::text::storable(s).into_owned();
+            }
+        };
+        clean(&mut self.subject);
+        clean(&mut self.first_line);
+        for s in self
+            .from
+            .iter_mut()
+            .chain(self.message_id.iter_mut())
+            .chain(self.references.iter_mut())
+            .chain(self.authentication_results.iter_mut())
+        {
+            clean(s);
+        }
+        for a in &mut self.attachments {
+            clean(&mut a.name);
+        }
+        for r in &mut self.refused {
+            clean(&mut r.name);
+            clean(&mut r.reason);
+        }
+    }
 }
 
 fn unfold(value: &str) -> String {

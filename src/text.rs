@@ -3,12 +3,30 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// Characters Excel and web forms leave behind that are never meant as content.
+/// Characters Excel and web forms leave behind that are never meant as content, and control
+/// characters other than spaces.
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-    )
+    ) || is_unstorable(c)
+}
+
+/// A character no text we keep may hold (SPEC §5 (r2), poison values): NUL, which Postgres
+/// refuses in text (one such value in a subject or a cell once stopped a whole source), and the
+/// other C0 and C1 control characters, which no name, header, file name or cell means; tab, line
+/// feed and carriage return stay (a quoted CSV field may hold lines).
+pub fn is_unstorable(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// `s` without the characters of [`is_unstorable`], borrowed when it has none (nearly always).
+pub fn storable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(is_unstorable) {
+        std::borrow::Cow::Owned(s.chars().filter(|&c| !is_unstorable(c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 /// The display value: Unicode NFC, invisible characters removed, every kind of space
@@ -47,6 +65,7 @@ pub fn clean(s: &str) -> String {
 }
 
 fn clean_ascii(s: &str) -> String {
+    let s = storable(s);
     let mut out = String::with_capacity(s.len());
     for word in s.split(char::is_whitespace).filter(|w| !w.is_empty()) {
         if !out.is_empty() {

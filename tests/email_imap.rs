@@ -535,3 +535,33 @@ async fn sheet_a_answered(p: &Portal) {
     );
     assert!(stop(daemon).success());
 }
+
+/// SPEC §5 (r2) over the real mail loop, on Postgres: a message from anyone with a NUL in its
+/// Subject (recorded before its sender is checked; Postgres once refused it, the intake took that
+/// for "database down" and the message stood in front of every later one for ever) goes to
+/// Rejected, and Ana's spreadsheet after it is answered and filed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_subject_first_then_a_spreadsheet_on_postgres() {
+    let _lock = smtp_lock(false);
+    let p = Portal::new(&support::fresh_postgres_url().await);
+    let stranger = format!(
+        "mallory@{}",
+        p.ana.rsplit_once('@').unwrap().1.replace("acme", "evil")
+    );
+    let poison = message(
+        &format!("Mallory <{stranger}>"),
+        "=?utf-8?q?hello=00there?=",
+        &[],
+        "hi",
+        &[],
+    );
+    send_raw(&stranger, &p.intake, &poison).await;
+    sheet_a_answered(&p).await;
+    assert_eq!(
+        p.wait_folder("Rejected", 1, Duration::from_secs(10)).await,
+        1,
+        "{}",
+        p.log()
+    );
+    assert!(fetch_folder(&p.intake, "INBOX").await.is_empty());
+}

@@ -559,3 +559,71 @@ async fn a_message_over_the_size_limit_is_refused_from_its_size_alone(store: Sto
         .is_empty());
 }
 on_both_backends!(a_message_over_the_size_limit_is_refused_from_its_size_alone);
+
+/// SPEC §5 (r2): a message from anyone with a NUL in its Subject (recorded before the sender is
+/// checked: once refused by Postgres, taken for "database down", and in front of every later
+/// message for ever) ends in its folder, and the message after it is handled in the same pass.
+async fn a_poison_subject_never_stops_the_intake(store: Store) {
+    let e = env(store, false).await;
+    e.deliver(&message(
+        "Mallory <mallory@evil.test>",
+        "=?utf-8?q?hello=00there?=",
+        &[],
+        "hi",
+        &[],
+    ));
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "=?utf-8?q?week=0048=01?= [campaign 40123]",
+        &[],
+        "One file.",
+        &[("a\u{1}.csv", SHEET_A.as_bytes())],
+    ));
+    let handled = e.run().await;
+    assert_eq!(handled.len(), 2, "{handled:?}");
+    assert_eq!(e.in_folder(Folder::Rejected), 1);
+    assert_eq!(e.in_folder(Folder::Processed), 1);
+    let subs = e.store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 1);
+    assert!(e.source.maildir().pending().unwrap().is_empty());
+}
+on_both_backends!(a_poison_subject_never_stops_the_intake);
+
+/// SPEC §3.1 (r2) `max_attachments`: a message with more spreadsheets than that is refused whole,
+/// with one reply; nothing is submitted.
+async fn too_many_spreadsheets_get_one_reply(store: Store) {
+    let e = env_with(
+        store,
+        false,
+        Limits {
+            max_attachments: 3,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let files: Vec<(String, &[u8])> = (0..4)
+        .map(|i| (format!("f{i}.csv"), SHEET_A.as_bytes()))
+        .collect();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.ph>",
+        "week 48 [campaign 40123]",
+        &[],
+        "Four files.",
+        &files,
+    ));
+    let handled = e.run().await;
+    assert_eq!(handled.len(), 1);
+    assert!(e
+        .store
+        .submissions_view(Some("acme"), None)
+        .await
+        .unwrap()
+        .is_empty());
+    let sent = e.sent().await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].kind, "command_reply");
+    let reply = String::from_utf8_lossy(&e.raw_outbox(sent[0].id).await).to_string();
+    assert!(reply.contains("4 spreadsheets"), "{reply}");
+}
+on_both_backends!(too_many_spreadsheets_get_one_reply);

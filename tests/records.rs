@@ -492,3 +492,25 @@ async fn dump(store: &Store) -> String {
         }
     }
 }
+
+/// SPEC §5 (r2): a value Postgres refuses (a NUL in text) is the fault of the item that held it,
+/// never "the database is away": the sources fail that item and go on with the next.
+#[tokio::test]
+async fn a_value_postgres_refuses_is_the_items_fault() {
+    use sqlx::Connection;
+    let url = support::fresh_postgres_url().await;
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let refused = sqlx::query("SELECT $1::text")
+        .bind("hello\0there")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    let e = agency_portal::store::StoreError::from(refused);
+    assert!(e.is_value_error(), "{e}");
+    assert!(!e.is_unreachable());
+    let missing = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(!agency_portal::store::StoreError::from(missing).is_value_error());
+}

@@ -295,40 +295,56 @@ pub async fn take(
                     receipt: pipeline.admins_receipt(&f.agency),
                     source_ref: None,
                 };
-                let result = pipeline.process(input.clone(), None).await?;
-                let committed = match &result {
-                    pipeline::Result::Processed(p) => p.submission_id.is_some(),
-                    pipeline::Result::Unreadable { submission_id, .. } => submission_id.is_some(),
-                    pipeline::Result::AlreadyProcessed { .. } => false,
-                };
-                if committed {
-                    if let Some(hook) = &hooks.after_commit {
-                        if hook(&f.agency, &display) {
-                            return Err(DropError::Halted(display));
-                        }
+                match pipeline.process(input.clone(), None).await {
+                    // A value of the file the database refused: the file's fault (trying again
+                    // changes nothing). It fails with the reason; the next upload goes on.
+                    Err(pipeline::Error::Store(e)) if e.is_value_error() => {
+                        let reason = format!(
+                            "a value in the file could not be stored ({e}); look for unusual \
+                             characters or very long values, then send it again"
+                        );
+                        tracing::warn!(agency = %f.agency, "an upload failed: {reason}");
+                        (Some((reason, true, sha)), Some(fp))
                     }
-                }
-                match result {
-                    pipeline::Result::Unreadable {
-                        submission_id,
-                        reason,
-                    } => {
-                        receipt.submission_id = submission_id;
-                        (Some((reason.to_string(), false, sha)), Some(fp))
-                    }
-                    pipeline::Result::Processed(p) => {
-                        receipt.submission_id = p.submission_id;
-                        receipt.outcome = DropOutcome::Processed(Box::new(p));
-                        (None, Some(fp))
-                    }
-                    pipeline::Result::AlreadyProcessed { submission_id } => {
-                        receipt.submission_id = Some(submission_id);
-                        let processed = rebuild(pipeline, input, submission_id).await;
-                        receipt.outcome = DropOutcome::AlreadyProcessed {
-                            submission_id,
-                            processed: processed.map(Box::new),
+                    result => {
+                        let result = result?;
+                        let committed = match &result {
+                            pipeline::Result::Processed(p) => p.submission_id.is_some(),
+                            pipeline::Result::Unreadable { submission_id, .. } => {
+                                submission_id.is_some()
+                            }
+                            pipeline::Result::AlreadyProcessed { .. } => false,
                         };
-                        (None, Some(fp))
+                        if committed {
+                            if let Some(hook) = &hooks.after_commit {
+                                if hook(&f.agency, &display) {
+                                    return Err(DropError::Halted(display));
+                                }
+                            }
+                        }
+                        match result {
+                            pipeline::Result::Unreadable {
+                                submission_id,
+                                reason,
+                            } => {
+                                receipt.submission_id = submission_id;
+                                (Some((reason.to_string(), false, sha)), Some(fp))
+                            }
+                            pipeline::Result::Processed(p) => {
+                                receipt.submission_id = p.submission_id;
+                                receipt.outcome = DropOutcome::Processed(Box::new(p));
+                                (None, Some(fp))
+                            }
+                            pipeline::Result::AlreadyProcessed { submission_id } => {
+                                receipt.submission_id = Some(submission_id);
+                                let processed = rebuild(pipeline, input, submission_id).await;
+                                receipt.outcome = DropOutcome::AlreadyProcessed {
+                                    submission_id,
+                                    processed: processed.map(Box::new),
+                                };
+                                (None, Some(fp))
+                            }
+                        }
                     }
                 }
             }

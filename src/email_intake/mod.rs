@@ -178,7 +178,8 @@ impl MailIntake {
             return Ok(already(&entry));
         }
         if entry.attempts > MAX_ATTEMPTS {
-            return self.poison(&entry, &keys).await;
+            let reason = format!("{} tries failed", entry.attempts - 1);
+            return self.fail(&entry, &keys, &reason).await;
         }
         let result = match parsed {
             Err(crashed) => Err(crashed),
@@ -195,9 +196,18 @@ impl MailIntake {
             }
             Ok(Ok(message)) => self.handle_parsed(&entry, message).await,
         };
-        if let Err(IntakeError::Store(_)) = &result {
-            // Not the message's fault: this try does not count towards poison.
-            let _ = store.ledger_uncount(entry.id).await;
+        match &result {
+            // A value of the message the database refused: its fault, and trying again changes
+            // nothing. It fails now, and the source goes on with the next message.
+            Err(IntakeError::Store(e)) if e.is_value_error() => {
+                let reason = format!("a value of the message could not be stored ({e})");
+                return self.fail(&entry, &keys, &reason).await;
+            }
+            Err(IntakeError::Store(_)) => {
+                // Not the message's fault: this try does not count towards poison.
+                let _ = store.ledger_uncount(entry.id).await;
+            }
+            _ => {}
         }
         result
     }
@@ -262,14 +272,17 @@ impl MailIntake {
         .await
     }
 
-    async fn poison(
+    /// The message ends in the failed folder, owners told (a message that failed every try, or
+    /// whose value the database refused).
+    async fn fail(
         &self,
         entry: &LedgerEntry,
         keys: &MessageKeys,
+        reason: &str,
     ) -> Result<Handled, IntakeError> {
         let store = &self.pipeline.store;
         let owners = store.owner_addresses().await?;
-        let reason = format!("{} tries failed", entry.attempts - 1);
+        let reason = reason.to_string();
         let mut finish = Finish::default();
         if !owners.is_empty() {
             finish.mail.push(self.composer.failed_message_alert(
@@ -289,8 +302,7 @@ impl MailIntake {
         tracing::warn!(
             ledger_id = entry.id,
             mailbox = %self.options.mailbox,
-            "a message failed {} times: moved to the failed folder, owners told",
-            entry.attempts - 1
+            "a message failed ({reason}): moved to the failed folder, owners told"
         );
         self.finish(entry, Folder::Failed, "poison", &reason, finish, vec![])
             .await

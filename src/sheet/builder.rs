@@ -99,7 +99,9 @@ impl<'b, 's> SheetBuilder<'b, 's> {
         sink: &'b mut Sink<'s>,
         name: impl Into<String>,
     ) -> Self {
-        let stopped = sink(Event::Sheet(name.into())).is_break();
+        let name: String = name.into();
+        let name = crate::text::storable(&name).into_owned();
+        let stopped = sink(Event::Sheet(name)).is_break();
         SheetBuilder {
             budget,
             sink,
@@ -119,6 +121,11 @@ impl<'b, 's> SheetBuilder<'b, 's> {
     pub(crate) fn push(&mut self, row: u32, col: u32, cell: Cell) -> Result<(), SheetError> {
         let cell = match cell {
             Cell::Text(s) if s.is_empty() => Cell::Empty,
+            // Poison values (SPEC §5 (r2)): a NUL (`_x0000_` in an xlsx cell) or another control
+            // character is dropped here, the one place every format's cells pass through.
+            Cell::Text(s) if s.contains(crate::text::is_unstorable) => {
+                Cell::Text(crate::text::storable(&s).into_owned())
+            }
             other => other,
         };
         if cell == Cell::Empty || self.stopped {

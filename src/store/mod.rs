@@ -53,6 +53,18 @@ impl StoreError {
         matches!(self, StoreError::BadUrl(_) | StoreError::Connect { .. })
     }
 
+    /// The database refused a value (Postgres' data exceptions, class 22: a NUL in text, a value out
+    /// of range; and program limits, class 54: a value too long for an index): the fault of the
+    /// message or file that held it, not of the database. That item fails with the reason; its
+    /// source goes on with the next one (SPEC §5 (r2)).
+    pub fn is_value_error(&self) -> bool {
+        let StoreError::Sql(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        db.code()
+            .is_some_and(|c| c.starts_with("22") || c.starts_with("54"))
+    }
+
     /// Postgres is not there yet: nothing answers at its address, or it is starting up, shutting
     /// down or has no connection left — as opposed to a wrong URL, or a server that turns us
     /// away (password, no such database), which waiting does not mend. The daemon waits for it
