@@ -769,3 +769,85 @@ async fn kill_9_between_commit_and_move_then_restart() {
     assert_eq!(receipts, 1, "one receipt");
     store.close().await;
 }
+
+/// An xlsx whose header and cells hold control characters: rust_xlsxwriter writes a NUL as
+/// `_x0000_`, which a reader turns back into a NUL.
+fn xlsx_with_nuls() -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        [
+            "First Name\u{0}",
+            "Last Name",
+            "Email",
+            "Mobile",
+            "Campaign",
+            "Notes",
+        ],
+        [
+            "Nu\u{0}la",
+            "Ce\u{1}ro",
+            "nula.cero@gmail.com",
+            "0917 300 0001",
+            "40123",
+            "a\u{0}b",
+        ],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *v).unwrap();
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+on_both_backends!(poison_values_and_long_names_never_stop_the_drop_folder);
+/// SPEC §4.2 and §5 (r2): a file whose cells hold a NUL (once refused by Postgres, and taken for
+/// "database down", so that one agency's file blocked everyone's) and a file with a 240-byte name
+/// (once never moved, its results written again at every pass) are each handled once, in the same
+/// pass as a plain file after them.
+async fn poison_values_and_long_names_never_stop_the_drop_folder(store: Store) {
+    sync(&store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let src = source(&root, &store, 50);
+    src.process_pending().await.unwrap();
+    let acme = root.join("acme");
+    std::fs::write(acme.join("a poison.xlsx"), xlsx_with_nuls()).unwrap();
+    let long = format!("{}.csv", "b".repeat(236));
+    std::fs::write(acme.join(&long), csv(11, Some("40123"))).unwrap();
+    std::fs::write(acme.join("c good.csv"), csv(12, Some("40123"))).unwrap();
+
+    let receipts = drain(&src).await;
+    assert_eq!(receipts.len(), 3, "{receipts:#?}");
+    for r in &receipts {
+        let DropOutcome::Processed(p) = &r.outcome else {
+            panic!("{r:#?}")
+        };
+        assert!(p.counts_line().starts_with("new 1,"), "{r:#?}");
+        assert!(r.moved_to.starts_with("processed/"), "{r:#?}");
+        assert!(r.file_name.len() <= 160, "{}", r.file_name);
+    }
+    let poison = receipts
+        .iter()
+        .find(|r| r.file_name == "a poison.xlsx")
+        .unwrap();
+    let DropOutcome::Processed(p) = &poison.outcome else {
+        unreachable!()
+    };
+    assert_eq!(p.headers[0], "First Name");
+    assert_eq!(p.rows[0].candidate.first_name.display, "Nula");
+    assert_eq!(p.rows[0].candidate.last_name.display, "Cero");
+    let long_one = receipts
+        .iter()
+        .find(|r| r.file_name.starts_with("bbb"))
+        .unwrap();
+    assert!(long_one.file_name.ends_with(".csv"));
+    // Everything moved: nothing left to take, and a second pass writes nothing more.
+    assert!(names(&acme)
+        .iter()
+        .all(|n| !n.ends_with(".csv") && !n.ends_with(".xlsx")));
+    assert_eq!(names(&acme.join("results")).len(), 3);
+    assert!(drain(&src).await.is_empty());
+    assert_eq!(names(&acme.join("results")).len(), 3);
+}

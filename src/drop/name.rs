@@ -49,8 +49,15 @@ fn is_refused_char(c: char) -> bool {
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
-/// A name safe to show and to store: refused characters become `_`, `..` becomes `._`, and a
-/// leading dot is dropped (the result is never hidden, never empty).
+/// The longest name (in bytes) the daemon shows and builds on: a `processed/` name adds a 17-byte
+/// timestamp, a unique name `-N`, a results workbook `-results.xlsx`, and a file system takes 255
+/// bytes at most (a 240-byte upload name once could never be moved, and was read again at every
+/// pass).
+pub const MAX_NAME_BYTES: usize = 160;
+
+/// A name safe to show and to store: refused characters become `_`, `..` becomes `._`, a
+/// leading dot is dropped (the result is never hidden, never empty), and a name longer than
+/// [`MAX_NAME_BYTES`] is shortened, its extension kept (SPEC §4.2 (r2)).
 pub fn sanitize(name: &OsStr) -> String {
     let lossy = name.to_string_lossy();
     let mut s: String = lossy
@@ -70,8 +77,24 @@ pub fn sanitize(name: &OsStr) -> String {
     if s.is_empty() {
         "unnamed".into()
     } else {
-        s
+        shorten(s)
     }
+}
+
+/// `name` cut to [`MAX_NAME_BYTES`] at a character boundary, its extension (up to 16 bytes) kept.
+fn shorten(name: String) -> String {
+    if name.len() <= MAX_NAME_BYTES {
+        return name;
+    }
+    let (stem, ext) = match split_ext(&name) {
+        (stem, ext) if ext.len() <= 16 => (stem, ext),
+        _ => (name.as_str(), ""),
+    };
+    let mut cut = MAX_NAME_BYTES - ext.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ext}", stem[..cut].trim_end())
 }
 
 /// `x.xlsx` → (`x`, `.xlsx`); `x` → (`x`, ``).
@@ -165,6 +188,19 @@ mod tests {
         assert_eq!(sanitize(bad), "a_b.csv");
         assert_eq!(sanitize(OsStr::new("..x")), "_x");
         assert_eq!(sanitize(OsStr::new("a...b")), "a._.b");
+    }
+
+    /// SPEC §4.2 (r2): a long upload name is shortened, its extension kept, never in the middle
+    /// of a character; what the daemon adds to it stays within a file system's 255 bytes.
+    #[test]
+    fn long_names_are_shortened_keeping_the_extension() {
+        let long = format!("{}.xlsx", "ñ".repeat(120));
+        let short = sanitize(OsStr::new(&long));
+        assert!(short.len() <= MAX_NAME_BYTES, "{}", short.len());
+        assert!(short.ends_with("ñ.xlsx"), "{short}");
+        let moved = processed_name(Utc::now(), &numbered(&short, 99_999));
+        assert!(moved.len() + "-results.xlsx".len() <= 255);
+        assert_eq!(sanitize(OsStr::new("week 48.xlsx")), "week 48.xlsx");
     }
 
     #[test]
