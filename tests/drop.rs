@@ -851,3 +851,81 @@ async fn poison_values_and_long_names_never_stop_the_drop_folder(store: Store) {
     assert!(drain(&src).await.is_empty());
     assert_eq!(names(&acme.join("results")).len(), 3);
 }
+
+on_both_backends!(a_linked_layout_folder_is_told_once_and_the_rest_flows);
+/// SPEC §4.2 (r2): a linked campaign folder and a linked `results/` are told to the owners once
+/// (one alert each, however many passes) and stop none of the agency's other uploads (they used to
+/// stop all of them). Each link, an entry of the agency's folder, is refused like any link (moved
+/// to failed/, never followed) and the folder is made again; nothing is written through a link.
+async fn a_linked_layout_folder_is_told_once_and_the_rest_flows(store: Store) {
+    sync(&store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let src = source(&root, &store, 50);
+    src.process_pending().await.unwrap();
+    let acme = root.join("acme");
+    for folder in ["40124", "results"] {
+        std::fs::remove_dir(acme.join(folder)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, acme.join(folder)).unwrap();
+    }
+    std::fs::write(acme.join("week 48.csv"), csv(21, Some("40123"))).unwrap();
+    std::fs::write(acme.join("check/try.csv"), csv(22, Some("40123"))).unwrap();
+
+    let receipts = drain(&src).await;
+    let processed: Vec<&DropReceipt> = receipts
+        .iter()
+        .filter(|r| matches!(r.outcome, DropOutcome::Processed(_)))
+        .collect();
+    assert_eq!(processed.len(), 2, "{receipts:#?}");
+    for r in &processed {
+        assert!(r.moved_to.starts_with("processed/"), "{r:#?}");
+    }
+    assert!(
+        names(&elsewhere).is_empty(),
+        "nothing written through a link"
+    );
+    for folder in ["40124", "results"] {
+        assert!(
+            receipts
+                .iter()
+                .any(|r| r.file_name == folder && r.moved_to.starts_with("failed/")),
+            "{receipts:#?}"
+        );
+    }
+    drain(&src).await;
+    for folder in ["40124", "results"] {
+        assert!(acme.join(folder).symlink_metadata().unwrap().is_dir());
+    }
+    let alerts: Vec<String> = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.dedupe_key)
+        .filter(|k| k.starts_with("alert:drop-folder:"))
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "alert:drop-folder:acme/40124",
+            "alert:drop-folder:acme/results"
+        ]
+    );
+    // A second source (another daemon, or a restart) tells no owner again.
+    let again = source(&root, &store, 50);
+    drain(&again).await;
+    let n = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.dedupe_key
+                .as_deref()
+                .is_some_and(|k| k.starts_with("alert:drop-folder:"))
+        })
+        .count();
+    assert_eq!(n, 2);
+}

@@ -95,25 +95,41 @@ pub fn active_agencies(directory: &Directory) -> Vec<(&Agency, Vec<&str>)> {
         .collect()
 }
 
-/// Creates what is missing of one agency's layout; returns the agency's folder.
-pub fn ensure(root: &Folder, agency: &str, campaigns: &[&str]) -> io::Result<Folder> {
+/// A sub-folder of an agency's layout that cannot be had (a link or a file in its place, no
+/// permission): `<agency>/<name>` and why.
+pub type Broken = (String, io::Error);
+
+/// Creates what is missing of one agency's layout; returns the agency's folder and the sub-folders
+/// that cannot be had. Only the agency's own folder is needed: a broken sub-folder (one campaign's,
+/// `results/`) is left as it is and named, and the agency's other folders keep flowing (SPEC §4.2
+/// (r2)).
+pub fn ensure(
+    root: &Folder,
+    agency: &str,
+    campaigns: &[&str],
+) -> io::Result<(Folder, Vec<Broken>)> {
     let folder = root.ensure_sub(OsStr::new(agency), 0o770)?;
-    for name in [CHECK].iter().chain(campaigns) {
-        folder.ensure_sub(OsStr::new(name), 0o770)?;
-    }
-    for name in OUTPUTS {
-        folder.ensure_sub(OsStr::new(name), 0o750)?;
-    }
-    Ok(folder)
+    let inputs = [CHECK].into_iter().chain(campaigns.iter().copied());
+    let outputs = OUTPUTS.into_iter();
+    let broken = inputs
+        .map(|name| (name, 0o770))
+        .chain(outputs.map(|name| (name, 0o750)))
+        .filter_map(|(name, mode)| {
+            let e = folder.ensure_sub(OsStr::new(name), mode).err()?;
+            Some((format!("{agency}/{name}"), e))
+        })
+        .collect();
+    Ok((folder, broken))
 }
 
-/// Creates the layout of every active agency under `root`; the first error per agency is returned
-/// with the agency's id, the others are still done.
-pub fn ensure_all(root: &Folder, directory: &Directory) -> Vec<(String, io::Error)> {
+/// Creates the layout of every active agency under `root`; what cannot be had is returned, an
+/// agency's own folder by the agency's id, a sub-folder as `<agency>/<name>`.
+pub fn ensure_all(root: &Folder, directory: &Directory) -> Vec<Broken> {
     let mut errors = Vec::new();
     for (agency, campaigns) in active_agencies(directory) {
-        if let Err(e) = ensure(root, &agency.id, &campaigns) {
-            errors.push((agency.id.clone(), e));
+        match ensure(root, &agency.id, &campaigns) {
+            Ok((_, broken)) => errors.extend(broken),
+            Err(e) => errors.push((agency.id.clone(), e)),
         }
     }
     errors

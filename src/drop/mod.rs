@@ -151,12 +151,15 @@ pub struct DropSource {
     sink: Arc<dyn ReceiptSink>,
     /// Also serialises passes.
     settle: tokio::sync::Mutex<Settle<Key>>,
+    /// Broken layout folders already told of (see [`DropSource::report_broken`]).
+    told_broken: std::sync::Mutex<HashSet<String>>,
 }
 
 impl DropSource {
     pub fn new(opts: DropOptions, pipeline: Pipeline, sink: Arc<dyn ReceiptSink>) -> DropSource {
         DropSource {
             settle: tokio::sync::Mutex::new(Settle::new(opts.settle)),
+            told_broken: Default::default(),
             opts,
             pipeline: RwLock::new(pipeline),
             sink,
@@ -179,6 +182,44 @@ impl DropSource {
             .clone()
     }
 
+    /// Tells of layout folders that cannot be used, once (SPEC §4.2 (r2)): a warning and an alert
+    /// to the owners when one first shows, nothing while it stays (it used to be a warning at
+    /// every scan, and the agency's every upload waited). Once mended it may be told of again.
+    async fn report_broken(&self, pipeline: &Pipeline, broken: &[(String, String)]) {
+        let new: Vec<(String, String)> = {
+            let mut told = self.told_broken.lock().unwrap_or_else(|e| e.into_inner());
+            told.retain(|f| broken.iter().any(|(b, _)| b == f));
+            broken
+                .iter()
+                .filter(|(f, _)| !told.contains(f))
+                .cloned()
+                .collect()
+        };
+        for (folder, why) in new {
+            tracing::warn!(
+                folder,
+                "drop folder cannot be used ({why}); the agency's other folders keep flowing"
+            );
+            let told = match &pipeline.composer {
+                Some(c) => {
+                    let now = chrono::Utc::now();
+                    let alert = pipeline
+                        .store
+                        .alert_broken_drop_folder(c, &folder, &why, now);
+                    alert.await.map(|_| ())
+                }
+                None => Ok(()),
+            };
+            match told {
+                Ok(()) => {
+                    let mut set = self.told_broken.lock().unwrap_or_else(|e| e.into_inner());
+                    set.insert(folder);
+                }
+                Err(e) => tracing::warn!("cannot tell the owners of a broken drop folder: {e}"),
+            }
+        }
+    }
+
     /// Creates the layout of every active agency (also done by every pass).
     pub async fn ensure_layout(&self) -> Result<(), DropError> {
         let root = self.opts.path.clone();
@@ -194,8 +235,8 @@ impl DropSource {
             path: self.opts.path.clone(),
             source,
         })?;
-        for (agency, e) in errors {
-            tracing::warn!(agency, "cannot create the agency's drop folders: {e}");
+        for (folder, e) in errors {
+            tracing::warn!(folder, "cannot create a drop folder: {e}");
         }
         Ok(())
     }
@@ -219,6 +260,7 @@ impl DropSource {
         for problem in &scan.problems {
             tracing::warn!("drop folder: {problem}");
         }
+        self.report_broken(&pipeline, &scan.broken).await;
         let mut settle = self.settle.lock().await;
         let keys: HashSet<Key> = scan.found.iter().map(key).collect();
         settle.retain(|k| keys.contains(k));
@@ -374,6 +416,8 @@ fn is_output(root: &Path, p: &Path) -> bool {
 struct Scan {
     found: Vec<Found>,
     problems: Vec<String>,
+    /// Layout folders that cannot be had (see [`layout::ensure`]) and why: reported once.
+    broken: Vec<(String, String)>,
 }
 
 /// Creates what is missing of the layout, then lists every entry of every active agency's input
@@ -384,7 +428,11 @@ fn scan(root: &Path, directory: &Directory) -> io::Result<Scan> {
     let mut scan = Scan::default();
     for (agency, campaigns) in layout::active_agencies(directory) {
         match layout::ensure(&top, &agency.id, &campaigns) {
-            Ok(folder) => scan_folder(&folder, &agency.id, &Place::Root, directory, &mut scan),
+            Ok((folder, broken)) => {
+                let why = broken.into_iter().map(|(f, e)| (f, e.to_string()));
+                scan.broken.extend(why);
+                scan_folder(&folder, &agency.id, &Place::Root, directory, &mut scan)
+            }
             Err(e) => scan
                 .problems
                 .push(format!("{}/{}: {e}", root.display(), agency.id)),

@@ -287,8 +287,11 @@ pub fn apply(
             done.push(format!("created account {}", account(&agency.id)));
         }
         let path = root.join(&agency.id);
-        let folder =
+        let (folder, broken) =
             layout::ensure(&top, &agency.id, &campaigns).map_err(io_err("cannot create", &path))?;
+        if let Some((name, e)) = broken.into_iter().next() {
+            return Err(io_err("cannot create", &root.join(name))(e));
+        }
         folder
             .set_owner_mode(Some(0), Some(gid), AGENCY_DIR_MODE)
             .map_err(io_err("cannot set the owner of", &path))?;

@@ -115,11 +115,14 @@ fn finish_processed(
     files: &[(String, &[u8])],
 ) -> io::Result<(Option<String>, Vec<String>)> {
     let places = Places::open(root, &f.agency, &f.place)?;
-    let results = places.output(RESULTS)?;
     let mut written = Vec::new();
-    for (wanted, bytes) in files {
-        let name = create_unique(&results, wanted, bytes)?;
-        written.push(format!("{RESULTS}/{name}"));
+    // A broken `results/` (a link in its place: told of once by the scan) holds no result files;
+    // the upload is still finished, and the receipt carries them by email.
+    if let Ok(results) = places.output(RESULTS) {
+        for (wanted, bytes) in files {
+            let name = create_unique(&results, wanted, bytes)?;
+            written.push(format!("{RESULTS}/{name}"));
+        }
     }
     if !unchanged(&places, &f.name, Some(fp))? {
         return Ok((None, written));

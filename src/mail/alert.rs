@@ -35,6 +35,22 @@ impl Composer {
         draft.build(self.domain())
     }
 
+    /// The alert for a drop folder that cannot be used (`<agency>/<name>`): once per folder.
+    pub fn drop_folder_alert(
+        &self,
+        owners: &[Address],
+        folder: &str,
+        why: &str,
+    ) -> Result<Outgoing, MailError> {
+        let ctx = minijinja::Value::from_serialize(serde_json::json!({
+            "folder": folder,
+            "why": why,
+        }));
+        let mut draft = self.draft(MailKind::Alert, "alert-drop-folder", &ctx, owners.to_vec());
+        draft.dedupe_key = Some(format!("alert:drop-folder:{folder}"));
+        draft.build(self.domain())
+    }
+
     /// The alert for a message that could not be delivered: once per outbox row.
     pub fn send_failure_alert(
         &self,

@@ -55,6 +55,14 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../config/templates/alert-directory.html"),
     ),
     (
+        "alert-drop-folder.txt",
+        include_str!("../../config/templates/alert-drop-folder.txt"),
+    ),
+    (
+        "alert-drop-folder.html",
+        include_str!("../../config/templates/alert-drop-folder.html"),
+    ),
+    (
         "alert-send-failure.txt",
         include_str!("../../config/templates/alert-send-failure.txt"),
     ),

@@ -335,6 +335,29 @@ impl Store {
         })
     }
 
+    /// Enqueues one alert to the active owners for a drop folder that cannot be used (SPEC §4.2
+    /// (r2)), once per folder: `Ok(false)` when it was alerted before or there is no owner.
+    pub async fn alert_broken_drop_folder(
+        &self,
+        composer: &crate::mail::Composer,
+        folder: &str,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, crate::mail::MailError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let owners = active_owners(&mut *tx).await?;
+            if owners.is_empty() {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let msg = composer.drop_folder_alert(&owners, folder, why)?;
+            let id = enqueue(&mut *tx, &msg, now).await?;
+            tx.commit().await?;
+            Ok(id.is_some())
+        })
+    }
+
     /// Every outbox row, oldest first (no message bytes).
     pub async fn outbox_rows(&self) -> Result<Vec<OutboxRow>, StoreError> {
         on_pool!(self, |pool| {
