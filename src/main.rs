@@ -11,6 +11,15 @@ fn main() -> ExitCode {
     // first means no other dependency can make the first handshake ambiguous.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    if !matches!(cli.command, cli::Command::Run(_)) {
+        // A command's output piped into `head` and closed early ends the command quietly, as it
+        // does every Unix tool (exit 141), instead of a panic on the next print (exit 101). The
+        // daemon keeps SIGPIPE ignored: a peer closing a socket is an error it handles.
+        // SAFETY: called before any thread is started; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // The demo's output is its summary: only warnings and errors are logged unless asked for.
     let default_filter = if matches!(cli.command, cli::Command::Demo(_)) {
         "warn"

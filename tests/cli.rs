@@ -317,3 +317,33 @@ fn processes_opening_a_new_sqlite_database_at_once_all_succeed() {
         );
     }
 }
+
+/// A command's output piped into a reader that stops early (`sftp-setup | head -1`) ends the
+/// command as it ends every Unix tool (SIGPIPE, or 0 when all was written first), never with a
+/// panic (exit 101), whatever the timing: the reader here closes before the command writes.
+#[test]
+fn a_closed_stdout_never_panics() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let drop_path = tmp.path().join("drop");
+    let config = edited_config(tmp.path(), |s| s);
+    let settings = std::fs::read_to_string(&config).unwrap();
+    let absolute = format!("\"{}\"", drop_path.display());
+    std::fs::write(&config, settings.replace("\"../var/drop\"", &absolute)).unwrap();
+    let (code, out, err) = run(portal(&config, tmp.path()).arg("sftp-setup"));
+    assert!(code == 0 && out.contains("ChrootDirectory"), "{code} {err}");
+    for _ in 0..20 {
+        let mut child = portal(&config, tmp.path())
+            .arg("sftp-setup")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGPIPE),
+            "{status}"
+        );
+    }
+}
