@@ -514,3 +514,40 @@ async fn a_value_postgres_refuses_is_the_items_fault() {
         .unwrap_err();
     assert!(!agency_portal::store::StoreError::from(missing).is_value_error());
 }
+
+/// SPEC §3.1 (r2): a Postgres URL honours `sslmode` and `sslrootcert`. The test cluster has TLS
+/// with a certificate of a private CA, and its database `tls_only` takes TLS connections alone
+/// (as a managed Postgres does): `verify-full` with that CA works; without TLS the server refuses;
+/// with the public roots instead of that CA the certificate is refused, and the error says so.
+#[tokio::test]
+async fn postgres_over_tls_with_the_companys_own_ca() {
+    use sqlx::Connection;
+    let admin = support::postgres_admin_url();
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let _ = sqlx::raw_sql("CREATE DATABASE tls_only")
+        .execute(&mut c)
+        .await;
+    c.close().await.ok();
+    let ca = std::env::var("AGENCY_PORTAL_TEST_CA_FILE").expect("scripts/test exports it");
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{base}/tls_only?sslmode=verify-full&sslrootcert={ca}");
+    let store = agency_portal::store::Store::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.outbox_rows().await.unwrap().is_empty());
+    store.close().await;
+
+    let plain = format!("{base}/tls_only?sslmode=disable");
+    let refused = agency_portal::store::Store::open(&plain).await.unwrap_err();
+    assert!(refused.to_string().contains("pg_hba.conf"), "{refused}");
+
+    let public_roots = format!("{base}/tls_only?sslmode=verify-full");
+    let refused = agency_portal::store::Store::open(&public_roots)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("certificate") && refused.contains("check database.url"),
+        "{refused}"
+    );
+}

@@ -34,8 +34,10 @@
 #     AGENCY_PORTAL_TEST_SUBMISSION_PORT  Dovecot submission: SMTP with STARTTLS and AUTH (any user,
 #                                         the password below), relaying to OpenSMTPD
 #     AGENCY_PORTAL_TEST_SUBMISSIONS_PORT the same over TLS from the first byte
-#     AGENCY_PORTAL_TEST_CA_FILE          the private CA Dovecot's certificate (for 127.0.0.1 and
-#                                         localhost) is signed by: trusted only when named. (OpenSMTPD
+#     AGENCY_PORTAL_TEST_CA_FILE          the private CA Dovecot's and Postgres' certificates (for
+#                                         127.0.0.1 and localhost) are signed by: trusted only when
+#                                         named. Postgres has `ssl = on`; its database `tls_only`
+#                                         takes TLS connections alone (hostssl; plain ones rejected). (OpenSMTPD
 #                                         has no TLS here: Debian 12's 6.8 cannot sign with OpenSSL 3,
 #                                         every handshake ends in "EVP lib", OpenSMTPD issue #1171;
 #                                         SMTP over TLS goes to Dovecot's submission service.)
@@ -166,7 +168,7 @@ wait_port() {
 services_needs() {
     case $1 in
     build) echo "cc:build-essential pkg-config:pkg-config" ;;
-    postgres) echo "$PG_BIN/initdb:postgresql-15 $PG_BIN/pg_ctl:postgresql-15 $PG_BIN/pg_isready:postgresql-15" ;;
+    postgres) echo "$PG_BIN/initdb:postgresql-15 $PG_BIN/pg_ctl:postgresql-15 $PG_BIN/pg_isready:postgresql-15 openssl:openssl" ;;
     mail) echo "/usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/lmtp:dovecot-lmtpd /usr/lib/dovecot/submission:dovecot-submissiond /usr/sbin/smtpd:opensmtpd swaks:swaks curl:curl openssl:openssl" ;;
     sshd) echo "/usr/sbin/sshd:openssh-server ssh:openssh-client sftp:openssh-client ssh-keygen:openssh-client" ;;
     *) die "unknown service '$1'" ;;
@@ -246,10 +248,18 @@ postgres_start() {
         services_log_tail "$POSTGRES_DIR/initdb.log"
         die "initdb failed"
     fi
+    # TLS with the private CA's server certificate (tls_certs); the database `tls_only` takes
+    # connections over TLS alone, as a managed Postgres or a `hostssl`-only pg_hba does.
+    tls_certs
+    cp "$SERVICES_DIR/tls/server.pem" "$SERVICES_DIR/tls/server.key" "$data/"
+    chmod 600 "$data/server.key"
+    if is_root; then chown "$pguser": "$data/server.pem" "$data/server.key"; fi
     cat >"$data/pg_hba.conf" <<'EOF'
 # private test cluster: trust on the unix socket and loopback only
-local   all  all                trust
-host    all  all  127.0.0.1/32  trust
+local    all       all                trust
+hostssl  tls_only  all  127.0.0.1/32  trust
+host     tls_only  all  127.0.0.1/32  reject
+host     all       all  127.0.0.1/32  trust
 EOF
     local port attempt
     for attempt in 1 2 3 4 5; do
@@ -260,6 +270,9 @@ EOF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$POSTGRES_DIR'
+ssl = on
+ssl_cert_file = 'server.pem'
+ssl_key_file = 'server.key'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
