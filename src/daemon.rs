@@ -204,14 +204,10 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
     if let Some(drop) = parts.drop {
         let s = shutdown.clone();
         tracing::info!(path = %drop.options().path.display(), "drop-folder intake started");
-        let stats = Arc::new(crate::health::SourceStats::default());
-        stats
-            .connected
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         sources.push(crate::health::Source {
             kind: "drop",
             name: drop.options().path.display().to_string(),
-            stats,
+            stats: drop.stats(),
         });
         let base = parts.pipeline.clone();
         let for_reload = drop.clone();
@@ -264,6 +260,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
         let health = crate::health::Health {
             store: app.store.clone(),
             sources,
+            outbox: parts.sender.stats(),
             started: chrono::Utc::now(),
         };
         let listen = app.settings.http.listen.clone();

@@ -393,20 +393,31 @@ fn healthz_follows_postgres_and_the_daemon_stays_up() {
         assert!(metrics.contains(m), "{m} in\n{metrics}");
     }
 
+    assert_eq!(d.get("/readyz").map(|(s, _)| s), Some(200));
+
+    // Postgres stops: not ready (with the reason), still alive.
     pg("stop");
-    let down = d.wait_status("/healthz", 503, Duration::from_secs(10));
+    let down = d.wait_status("/readyz", 503, Duration::from_secs(10));
     assert!(
         down.is_some(),
-        "503 within 10 s of stopping Postgres\n{}",
+        "/readyz 503 within 10 s of stopping Postgres\n{}",
         d.log()
     );
+    let (_, reasons) = d.get("/readyz").unwrap();
+    assert!(
+        reasons.contains("the database does not answer"),
+        "{reasons}"
+    );
+    let (status, body) = d.get("/healthz").unwrap();
+    assert_eq!(status, 200, "liveness while the database is away: {body}");
+    assert!(body.contains("unreachable"), "{body}");
     std::thread::sleep(Duration::from_secs(3));
     assert!(child.try_wait().unwrap().is_none(), "the daemon stays up");
     pg("start");
     assert!(
-        d.wait_status("/healthz", 200, Duration::from_secs(30))
+        d.wait_status("/readyz", 200, Duration::from_secs(30))
             .is_some(),
-        "200 again once Postgres is back\n{}",
+        "ready again once Postgres is back\n{}",
         d.log()
     );
     // And it works again: a message is handled.
@@ -479,4 +490,95 @@ fn sigterm_during_a_100000_row_ingest_exits_in_time_and_the_file_is_processed_on
     let out = d.cmd().args(["run", "--once"]).output().unwrap();
     assert!(out.status.success());
     assert_eq!(d.submissions().len(), subs.len());
+}
+
+/// The counters of a `/metrics` answer: (name with labels, value).
+fn counters(metrics: &str) -> Vec<(String, i64)> {
+    let counter_names: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(name, _)| {
+            let base = name.split('{').next().unwrap_or_default();
+            counter_names.contains(&base)
+        })
+        .map(|(name, v)| (name.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+/// SPEC §10 (r2): counters only ever go up. An owner's `review accept` once made the rows counted
+/// as `review` go down; rows are now counted as decided, the decision has a counter of its own,
+/// and the queue is a gauge. Also the build and each source's last success.
+#[test]
+fn no_counter_goes_down_when_an_owner_decides_a_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::new(&support::fresh_sqlite_url(dir.path()), true);
+    let mut child = d.spawn();
+    assert!(
+        d.wait_status("/readyz", 200, Duration::from_secs(30))
+            .is_some(),
+        "{}",
+        d.log()
+    );
+    let ingest = |agency: &str, name: &str, row: &str| {
+        let f = d.path(name);
+        std::fs::write(
+            &f,
+            format!("First Name,Last Name,Email,Mobile,Campaign\n{row}\n"),
+        )
+        .unwrap();
+        let out = d
+            .cmd()
+            .args(["ingest", f.to_str().unwrap(), "--agency", agency])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    ingest(
+        "acme",
+        "a.csv",
+        "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123",
+    );
+    ingest(
+        "bayanihan",
+        "b.csv",
+        "Ana,Cruz,ana.cruzz@gmail.com,0918 765 4321,40123",
+    );
+    let (_, before) = d.get("/metrics").unwrap();
+    assert!(before.contains("agency_portal_review_queue 1"), "{before}");
+    let out = d.cmd().args(["review", "list", "--json"]).output().unwrap();
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row_id = items[0]["row_id"].as_i64().unwrap();
+    let out = d
+        .cmd()
+        .args(["review", "accept", &row_id.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (_, after) = d.get("/metrics").unwrap();
+    let after_counters = counters(&after);
+    for (name, v) in counters(&before) {
+        let now = after_counters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v);
+        assert!(now >= v, "{name} went down from {v} to {now}\n{after}");
+    }
+    for line in [
+        "agency_portal_rows_total{outcome=\"review\"} 1",
+        "agency_portal_review_decisions_total{decision=\"accepted\"} 1",
+        "agency_portal_review_queue 0",
+        "agency_portal_build_info{version=",
+        "agency_portal_source_last_success_seconds{source=\"email\"",
+        "agency_portal_source_last_success_seconds{source=\"drop\"",
+    ] {
+        assert!(after.contains(line), "{line} in\n{after}");
+    }
+    let (status, _) = stop(&mut child);
+    assert!(status.success());
 }

@@ -153,6 +153,8 @@ pub struct DropSource {
     settle: tokio::sync::Mutex<Settle<Key>>,
     /// Broken layout folders already told of (see [`DropSource::report_broken`]).
     told_broken: std::sync::Mutex<HashSet<String>>,
+    /// Its passes, as health and metrics see them.
+    stats: Arc<crate::health::SourceStats>,
 }
 
 impl DropSource {
@@ -160,6 +162,7 @@ impl DropSource {
         DropSource {
             settle: tokio::sync::Mutex::new(Settle::new(opts.settle)),
             told_broken: Default::default(),
+            stats: Default::default(),
             opts,
             pipeline: RwLock::new(pipeline),
             sink,
@@ -168,6 +171,11 @@ impl DropSource {
 
     pub fn options(&self) -> &DropOptions {
         &self.opts
+    }
+
+    /// Its passes, as health and metrics see them.
+    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+        self.stats.clone()
     }
 
     /// A new directory (after a reload) or store: used from the next file on.
@@ -341,12 +349,14 @@ impl DropSource {
         loop {
             let deadline = match self.process_pending().await {
                 Ok(pass) => {
+                    self.stats.succeeded();
                     backoff = Duration::from_secs(1);
                     let periodic = Instant::now() + self.opts.rescan_every;
                     pass.next_check.map_or(periodic, |t| t.min(periodic))
                 }
                 Err(e @ DropError::Halted(_)) => return Err(e),
                 Err(e) => {
+                    self.stats.failed(&e.to_string());
                     tracing::error!("drop folder: {e}; next attempt in {backoff:?}");
                     let at = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(60));

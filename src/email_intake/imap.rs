@@ -237,11 +237,7 @@ impl ImapSource {
                                 mailbox = %self.options.mailbox_name(),
                                 "IMAP session ended: {e}; reconnecting in {d:.1?}"
                             );
-                            *self
-                                .stats
-                                .last_error
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner()) = e.to_string();
+                            self.stats.failed(&e.to_string());
                             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                             d
                         }
@@ -337,9 +333,7 @@ impl ImapSource {
                 }
             }
             backoff.reset();
-            self.stats
-                .last_success
-                .store(Utc::now().timestamp().max(0) as u64, Ordering::Relaxed);
+            self.stats.succeeded();
             if once {
                 let _ = timed(session.logout()).await;
                 return Ok(());

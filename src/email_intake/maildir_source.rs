@@ -63,22 +63,13 @@ impl MaildirSource {
                 }
                 Ok(None) => {}
                 Err(IntakeError::Store(e)) => {
-                    self.stats.connected.store(false, Ordering::Relaxed);
-                    *self
-                        .stats
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = e.to_string();
+                    self.stats.failed(&e.to_string());
                     return Err(IntakeError::Store(e));
                 }
                 Err(e) => tracing::warn!(message = %message.id, "message not handled: {e}"),
             }
         }
-        self.stats.connected.store(true, Ordering::Relaxed);
-        self.stats.last_success.store(
-            chrono::Utc::now().timestamp().max(0) as u64,
-            Ordering::Relaxed,
-        );
+        self.stats.succeeded();
         Ok(out)
     }
 

@@ -173,6 +173,8 @@ pub struct Sender {
     send_timeout: Duration,
     pub retry: RetryPolicy,
     wake: Arc<Notify>,
+    /// Its flushes, as health and metrics see them (failing: nothing could be sent).
+    stats: Arc<crate::health::SourceStats>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -200,7 +202,13 @@ impl Sender {
             send_timeout,
             retry: RetryPolicy::default(),
             wake: Arc::new(Notify::new()),
+            stats: Default::default(),
         }
+    }
+
+    /// Its flushes, as health and metrics see them.
+    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+        self.stats.clone()
     }
 
     /// The worker `[mail]` describes.
@@ -384,8 +392,16 @@ impl Sender {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(e) = self.flush().await {
-                tracing::error!("outbox: {e}");
+            match self.flush().await {
+                Err(e) => {
+                    self.stats.failed(&e.to_string());
+                    tracing::error!("outbox: {e}");
+                }
+                // Every message due failed for now (the mail server is away, say).
+                Ok(r) if r.retrying > 0 && r.sent == 0 => self
+                    .stats
+                    .failed(&format!("{} messages could not be sent yet", r.retrying)),
+                Ok(_) => self.stats.succeeded(),
             }
             tokio::select! {
                 _ = &mut shutdown => break,

@@ -10,8 +10,14 @@ use super::{on_pool, Store, StoreError};
 pub struct Totals {
     /// (status, submissions): processed | failed.
     pub submissions: Vec<(String, i64)>,
-    /// Rows by outcome, in [`crate::outcome::Outcome::ALL`] order.
+    /// Rows by the outcome they were decided with, in [`crate::outcome::Outcome::ALL`] order: a
+    /// `review` row an owner accepted or rejected is still counted as `review` (a counter never
+    /// goes down).
     pub rows: [i64; 7],
+    /// Review rows owners accepted, rejected, and still waiting.
+    pub reviews_accepted: i64,
+    pub reviews_rejected: i64,
+    pub reviews_pending: i64,
     /// (status, outbox rows): pending | sending | sent | failed.
     pub outbox: Vec<(String, i64)>,
     /// (status, messages) of the email intake's ledger.
@@ -42,6 +48,26 @@ impl Store {
             for (i, c) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
                 t.rows[i] = r.try_get::<i64, _>(*c)?;
             }
+            for r in sqlx::query(
+                "SELECT review_state, COUNT(*) AS n FROM submission_rows
+                 WHERE review_state IS NOT NULL GROUP BY review_state",
+            )
+            .fetch_all(pool)
+            .await?
+            {
+                let n: i64 = r.try_get("n")?;
+                match r.try_get::<String, _>("review_state")?.as_str() {
+                    "accepted" => t.reviews_accepted = n,
+                    "rejected" => t.reviews_rejected = n,
+                    "pending" => t.reviews_pending = n,
+                    _ => {}
+                }
+            }
+            // A decided review moved its submission's count from review to new or duplicate:
+            // counted here as it was decided (new 0, duplicate 2, review 4 in Outcome::ALL).
+            t.rows[0] -= t.reviews_accepted;
+            t.rows[2] -= t.reviews_rejected;
+            t.rows[4] += t.reviews_accepted + t.reviews_rejected;
             for r in sqlx::query(
                 "SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status",
             )
