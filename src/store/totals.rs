@@ -20,7 +20,8 @@ pub struct Totals {
     pub reviews_pending: i64,
     /// (status, outbox rows): pending | sending | sent | failed.
     pub outbox: Vec<(String, i64)>,
-    /// (status, messages) of the email intake's ledger.
+    /// (final status, messages) of the email intake's ledger: a message still `pending` is not
+    /// counted yet (it leaves that state, and a counter never goes down).
     pub mail: Vec<(String, i64)>,
 }
 
@@ -77,7 +78,8 @@ impl Store {
                 t.outbox.push((r.try_get("status")?, r.try_get("n")?));
             }
             for r in sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM mail_ledger GROUP BY status ORDER BY status",
+                "SELECT status, COUNT(*) AS n FROM mail_ledger WHERE status <> 'pending'
+                 GROUP BY status ORDER BY status",
             )
             .fetch_all(pool)
             .await?
