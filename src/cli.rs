@@ -378,10 +378,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             let settings = Settings::load(&settings::resolve_path(config))?;
-            let store = Store::open(&settings.database.url).await?;
+            let store = Store::connect(&settings.database.url).await?;
+            let before = store.applied_migrations().await?;
+            store.migrate().await?;
+            let after = store.applied_migrations().await?;
+            let url = crate::store::redact_url(&settings.database.url);
+            let applied: Vec<&(i64, String)> =
+                after.iter().filter(|m| !before.contains(m)).collect();
+            if applied.is_empty() {
+                println!("database {url} was up to date: nothing to apply");
+            }
+            for (version, description) in &applied {
+                println!("applied {version:04} {description}");
+            }
             println!(
-                "database {} is up to date ({} migrations)",
-                crate::store::redact_url(&settings.database.url),
+                "database {url} is up to date ({} migrations)",
                 store.migrations_known()
             );
             store.close().await;

@@ -347,3 +347,20 @@ fn a_closed_stdout_never_panics() {
         );
     }
 }
+
+/// SPEC §10: `migrate` says what it applied, and that nothing was left to apply the second time.
+#[test]
+fn migrate_says_what_it_applied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, first, err) = run(portal(&shipped(), tmp.path()).arg("migrate"));
+    assert_eq!(code, 0, "{err}");
+    assert!(first.contains("applied 0001 directory"), "{first}");
+    assert!(
+        first.contains("applied 0015 block keys without names"),
+        "{first}"
+    );
+    let (code, again, err) = run(portal(&shipped(), tmp.path()).arg("migrate"));
+    assert_eq!(code, 0, "{err}");
+    assert!(again.contains("nothing to apply"), "{again}");
+    assert!(!again.contains("applied 0"), "{again}");
+}

@@ -229,6 +229,33 @@ impl Store {
         Ok(Some(lock))
     }
 
+    /// The migrations applied to the database so far (none on a new one), as (version,
+    /// description) of this build's migrations.
+    pub async fn applied_migrations(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let versions: Vec<i64> = on_pool!(self, |pool| {
+            match sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(pool)
+            .await
+            {
+                Ok(v) => v,
+                // No table yet: a new database.
+                Err(sqlx::Error::Database(_)) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            }
+        });
+        let migrator = match &self.db {
+            Db::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        Ok(migrator
+            .iter()
+            .filter(|m| versions.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect())
+    }
+
     /// How many migrations this build knows (what `migrate` reports).
     pub fn migrations_known(&self) -> usize {
         match &self.db {
