@@ -189,6 +189,43 @@ impl Folder {
         file.sync_all()
     }
 
+    /// Creates `name` (which must not exist), mode 0600, and opens it for writing.
+    pub fn create_exclusive(&self, name: &OsStr) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(self.at(name)?)
+    }
+
+    /// Opens `name` for reading when it is a regular file; anything else (a link, a FIFO, a
+    /// folder, …) is `Ok(None)` and is never opened as such.
+    pub fn open_regular(&self, name: &OsStr) -> io::Result<Option<File>> {
+        let seen = self.lstat(name)?;
+        if !seen.file_type().is_file() {
+            return Ok(None);
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(self.at(name)?)
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        let same =
+            meta.file_type().is_file() && meta.ino() == seen.ino() && meta.dev() == seen.dev();
+        Ok(same.then_some(file))
+    }
+
+    /// Removes the entry `name` (a link itself, never what it leads to), not a folder.
+    pub fn remove(&self, name: &OsStr) -> io::Result<()> {
+        std::fs::remove_file(self.at(name)?)
+    }
+
     /// Flushes the folder's entries (after renames) to disk.
     pub fn sync(&self) -> io::Result<()> {
         let file = File::from(self.fd.try_clone()?);

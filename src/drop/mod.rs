@@ -28,6 +28,7 @@
 //!   results are written, and the new content is taken as a new upload once it settles;
 //! - files in the folder of an inactive agency are left alone.
 
+pub mod claim;
 pub mod folder;
 pub mod layout;
 pub mod name;
