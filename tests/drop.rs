@@ -67,6 +67,7 @@ fn options(root: &Path, settle_ms: u64) -> DropOptions {
         settle: Duration::from_millis(settle_ms),
         rescan_every: Duration::from_secs(60),
         watch: false,
+        claim_lease: agency_portal::drop::CLAIM_LEASE,
         hooks: Hooks::default(),
     }
 }
@@ -306,6 +307,116 @@ async fn uploads_end_in_exactly_one_place(store: Store) {
             .unwrap()
             .len(),
         3
+    );
+}
+
+on_both_backends!(two_sources_on_one_folder_take_each_file_once);
+/// SPEC §4.2 (r2): two sources (as two daemons) on one drop folder and one store, draining the same
+/// 20 files at the same time: each file is taken by one of them, read once, with one results
+/// workbook, and no claim marker is left behind.
+async fn two_sources_on_one_folder_take_each_file_once(store: Store) {
+    sync(&store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let (a, b) = (source(&root, &store, 100), source(&root, &store, 100));
+    a.process_pending().await.unwrap();
+    let acme = root.join("acme");
+    for n in 0..20 {
+        std::fs::write(
+            acme.join(format!("f{n:02}.csv")),
+            csv(2000 + n, Some("40123")),
+        )
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let (by_a, by_b) = tokio::join!(drain(&a), drain(&b));
+    eprintln!("a took {}, b took {}", by_a.len(), by_b.len());
+    let mut taken: Vec<&str> = by_a
+        .iter()
+        .chain(&by_b)
+        .map(|r| r.file_name.as_str())
+        .collect();
+    taken.sort();
+    let want: Vec<String> = (0..20).map(|n| format!("f{n:02}.csv")).collect();
+    assert_eq!(taken, want, "each file by exactly one source");
+    for r in by_a.iter().chain(&by_b) {
+        assert!(
+            matches!(r.outcome, DropOutcome::Processed(_)),
+            "read once, never a second pass: {r:?}"
+        );
+        assert_eq!(r.results.len(), 1, "{r:?}");
+    }
+    let results: Vec<String> = (0..20).map(|n| format!("f{n:02}-results.xlsx")).collect();
+    assert_eq!(names(&acme.join("results")), results);
+    assert_eq!(names(&acme.join("processed")).len(), 20);
+    assert_eq!(
+        names(&acme),
+        ["40123", "40124", "check", "failed", "processed", "results"]
+    );
+    let subs = store.submissions_view(Some("acme"), None).await.unwrap();
+    assert_eq!(subs.len(), 20);
+}
+
+on_both_backends!(a_claim_is_left_to_its_holder_and_taken_over_once_it_died);
+/// A claim marker held by a live daemon keeps the file from every other one; a marker nobody holds
+/// (its daemon died, even by SIGKILL: the lock died with it) is taken over at the next pass, with
+/// no lease to wait out; a marker left with no file is removed once older than the lease.
+async fn a_claim_is_left_to_its_holder_and_taken_over_once_it_died(store: Store) {
+    sync(&store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let src = source(&root, &store, 50);
+    src.process_pending().await.unwrap();
+    let acme = root.join("acme");
+    std::fs::write(acme.join("dead.csv"), csv(31, Some("40123"))).unwrap();
+    std::fs::write(acme.join("live.csv"), csv(32, Some("40123"))).unwrap();
+    // As a daemon killed while taking dead.csv leaves it: a marker nobody holds.
+    std::fs::write(acme.join(".claim-dead.csv"), "agency-portal pid 1\n").unwrap();
+    // Another daemon at work on live.csv: it holds the lock on the marker.
+    let live = std::fs::File::create(acme.join(".claim-live.csv")).unwrap();
+    live.try_lock().unwrap();
+    // Left by a daemon that died after moving its file.
+    std::fs::write(acme.join(".claim-gone.csv"), "").unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let pass = src.process_pending().await.unwrap();
+    let taken: Vec<&str> = pass.receipts.iter().map(|r| r.file_name.as_str()).collect();
+    assert_eq!(taken, ["dead.csv"]);
+    assert_eq!(pass.elsewhere, 1, "live.csv is another daemon's");
+    assert!(!acme.join(".claim-dead.csv").exists(), "released");
+    assert!(acme.join("live.csv").is_file() && acme.join(".claim-live.csv").is_file());
+    assert!(
+        acme.join(".claim-gone.csv").is_file(),
+        "younger than the lease"
+    );
+    assert!(drain(&src).await.is_empty());
+
+    // The holder dies: its lock goes with it, and its file is taken at the next pass.
+    drop(live);
+    let again = drain(&src).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].file_name, "live.csv");
+    assert!(matches!(again[0].outcome, DropOutcome::Processed(_)));
+    assert!(!acme.join(".claim-live.csv").exists());
+
+    // Past the lease: a marker nobody holds is removed, a held one never is.
+    let held = std::fs::File::create(acme.join(".claim-held.csv")).unwrap();
+    held.try_lock().unwrap();
+    let mut opts = options(&root, 50);
+    opts.claim_lease = Duration::ZERO;
+    let sweeper = DropSource::new(opts, pipeline(store.clone()), Arc::new(NoReceipts));
+    sweeper.process_pending().await.unwrap();
+    assert!(!acme.join(".claim-gone.csv").exists());
+    assert!(acme.join(".claim-held.csv").is_file());
+    drop(held);
+    assert_eq!(
+        store
+            .submissions_view(Some("acme"), None)
+            .await
+            .unwrap()
+            .len(),
+        2
     );
 }
 
@@ -723,6 +834,10 @@ async fn kill_9_between_commit_and_move_then_restart() {
     let killed = run(true);
     assert_eq!(killed.status.signal(), Some(9), "{killed:?}");
     assert!(acme.join("crash.csv").exists(), "not moved before the kill");
+    assert!(
+        acme.join(".claim-crash.csv").is_file(),
+        "its claim marker, which nobody holds any more"
+    );
 
     let store = Store::open(&format!("sqlite://{}", db.display()))
         .await
@@ -738,6 +853,10 @@ async fn kill_9_between_commit_and_move_then_restart() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert!(!acme.join("crash.csv").exists());
+    assert!(
+        !acme.join(".claim-crash.csv").exists(),
+        "taken over, then released"
+    );
     let processed: Vec<String> = std::fs::read_dir(acme.join("processed"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -7,6 +7,7 @@
 //! - [`folder`]: descriptor-relative file operations that never follow a link or overwrite;
 //! - [`name`]: which names are taken, ignored (uploads in progress) or refused, and unique names;
 //! - [`settle`]: when an upload has finished;
+//! - [`claim`]: which of several daemons sharing the folder takes a file (one only);
 //! - [`take`]: one file, from read to its final place (crash-safe order);
 //! - [`receipt`]: what each file produced, handed to a [`ReceiptSink`] (the receipt-mail hook);
 //! - [`sftp_setup`]: the OpenSSH configuration and folder ownership for chrooted accounts.
@@ -26,7 +27,12 @@
 //!   nothing), they still go to `failed/` with their `.error.txt`;
 //! - a file changed while being processed (re-uploaded under the same name) is not moved: its
 //!   results are written, and the new content is taken as a new upload once it settles;
-//! - files in the folder of an inactive agency are left alone.
+//! - files in the folder of an inactive agency are left alone;
+//! - several daemons may share one drop folder (SPEC §4.2 (r2)): each file is claimed by one of
+//!   them before it is read, with a `.claim-<name>` marker locked by that daemon while it works
+//!   (see [`claim`] for why a locked marker rather than a renamed upload or a lease). The others
+//!   skip the file; a daemon that dies mid-file loses its lock with its life, and the next pass
+//!   of any daemon finishes the file.
 
 pub mod claim;
 pub mod folder;
@@ -38,7 +44,7 @@ pub mod sftp_setup;
 pub mod take;
 
 use std::collections::HashSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::future::Future;
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
@@ -50,12 +56,13 @@ use crate::directory::Directory;
 use crate::pipeline::{self, Pipeline};
 use crate::store::StoreError;
 
+pub use claim::CLAIM_LEASE;
 use folder::Folder;
 use layout::{Place, SubKind};
 use name::NameKind;
 pub use receipt::{CollectReceipts, DropOutcome, DropReceipt, NoReceipts, ReceiptSink};
 use settle::{Fingerprint, Settle, Settled};
-use take::Found;
+use take::{Found, Took};
 
 /// How often the whole drop folder is scanned even without watcher events.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(30);
@@ -114,6 +121,8 @@ pub struct DropOptions {
     pub rescan_every: Duration,
     /// Watch the folder with `notify` (scans alone find everything too, only later).
     pub watch: bool,
+    /// A claim marker nobody holds is removed by a scan once this old ([`CLAIM_LEASE`]).
+    pub claim_lease: Duration,
     pub hooks: Hooks,
 }
 
@@ -125,6 +134,7 @@ impl DropOptions {
             settle: Duration::from_millis(s.settle_ms),
             rescan_every: RESCAN_EVERY,
             watch: true,
+            claim_lease: CLAIM_LEASE,
             hooks: Hooks::default(),
         })
     }
@@ -141,6 +151,8 @@ pub struct Pass {
     pub next_check: Option<Instant>,
     /// Files that could not be finished this time (retried on the next pass; logged).
     pub errors: usize,
+    /// Settled files another daemon had claimed (it takes them).
+    pub elsewhere: usize,
 }
 
 type Key = (String, Place, OsString);
@@ -253,12 +265,14 @@ impl DropSource {
     /// One pass: scan every active agency's folders and take each settled entry. Entries still
     /// settling are left for a later pass (see [`Pass::next_check`]).
     pub async fn process_pending(&self) -> Result<Pass, DropError> {
+        let mut settle = self.settle.lock().await;
         let pipeline = self.pipeline();
         let root = self.opts.path.clone();
         let directory = Arc::clone(&pipeline.directory);
+        let lease = self.opts.claim_lease;
         let scan = {
             let root = root.clone();
-            tokio::task::spawn_blocking(move || scan(&root, &directory))
+            tokio::task::spawn_blocking(move || scan(&root, &directory, lease))
                 .await
                 .map_err(|e| DropError::Task("scanning the drop folder", e))?
         }
@@ -270,7 +284,6 @@ impl DropSource {
             tracing::warn!("drop folder: {problem}");
         }
         self.report_broken(&pipeline, &scan.broken).await;
-        let mut settle = self.settle.lock().await;
         let keys: HashSet<Key> = scan.found.iter().map(key).collect();
         settle.retain(|k| keys.contains(k));
         let (now, wall) = (Instant::now(), SystemTime::now());
@@ -288,7 +301,7 @@ impl DropSource {
         for f in ready {
             let k = key(&f);
             match take::take(&root, &pipeline, &self.opts.hooks, f).await {
-                Ok(Some(receipt)) => {
+                Ok(Took::Done(receipt)) => {
                     settle.forget(&k);
                     tracing::info!(
                         agency = receipt.agency_id,
@@ -301,7 +314,11 @@ impl DropSource {
                     self.sink.receipt(&receipt);
                     pass.receipts.push(receipt);
                 }
-                Ok(None) => {
+                Ok(Took::Elsewhere) => {
+                    settle.forget(&k);
+                    pass.elsewhere += 1;
+                }
+                Ok(Took::Changed) => {
                     // Changed since the scan: it settles again from its new state.
                     settle.forget(&k);
                     pass.waiting += 1;
@@ -401,7 +418,12 @@ fn watch(
                     EventKind::Access(_) => false,
                     _ => true,
                 };
-                ev.need_rescan() || (relevant_kind && ev.paths.iter().any(|p| !is_output(&base, p)))
+                ev.need_rescan()
+                    || (relevant_kind
+                        && ev
+                            .paths
+                            .iter()
+                            .any(|p| !is_output(&base, p) && !is_claim(p)))
             }
             // An error from the watcher (e.g. the queue overflowed): scan.
             Err(_) => true,
@@ -422,21 +444,35 @@ fn is_output(root: &Path, p: &Path) -> bool {
         .is_some_and(|c| layout::OUTPUTS.iter().any(|o| c.as_os_str() == *o))
 }
 
+/// A claim marker: made and removed by the daemons themselves.
+fn is_claim(p: &Path) -> bool {
+    p.file_name().is_some_and(claim::is_marker)
+}
+
 /// What a scan found.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Scan {
     found: Vec<Found>,
     problems: Vec<String>,
     /// Layout folders that cannot be had (see [`layout::ensure`]) and why: reported once.
     broken: Vec<(String, String)>,
+    /// Claim markers nobody holds are removed once this old, as of `now`.
+    lease: Duration,
+    now: SystemTime,
 }
 
 /// Creates what is missing of the layout, then lists every entry of every active agency's input
 /// folders, with why it is refused when it is. Never follows a link.
-fn scan(root: &Path, directory: &Directory) -> io::Result<Scan> {
+fn scan(root: &Path, directory: &Directory, lease: Duration) -> io::Result<Scan> {
     std::fs::create_dir_all(root)?;
     let top = Folder::open_trusted(root)?;
-    let mut scan = Scan::default();
+    let mut scan = Scan {
+        found: Vec::new(),
+        problems: Vec::new(),
+        broken: Vec::new(),
+        lease,
+        now: SystemTime::now(),
+    };
     for (agency, campaigns) in layout::active_agencies(directory) {
         match layout::ensure(&top, &agency.id, &campaigns) {
             Ok((folder, broken)) => {
@@ -476,6 +512,9 @@ fn scan_folder(
     for name in names {
         let kind = name::classify(&name);
         if kind == NameKind::Ignore {
+            if claim::is_marker(&name) {
+                sweep(folder, &name, scan);
+            }
             continue;
         }
         let Ok(meta) = folder.lstat(&name) else {
@@ -521,5 +560,20 @@ fn scan_folder(
             meta,
             refuse,
         });
+    }
+}
+
+/// Removes a claim marker left by a daemon that died after moving its file (see [`claim`]).
+fn sweep(folder: &Folder, marker: &OsStr, scan: &mut Scan) {
+    match claim::sweep(folder, marker, scan.lease, scan.now) {
+        Ok(true) => tracing::info!(
+            "drop folder: removed the stale claim marker {}",
+            folder.path().join(marker).display()
+        ),
+        Ok(false) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => scan
+            .problems
+            .push(format!("{}: {e}", folder.path().join(marker).display())),
     }
 }

@@ -7,6 +7,9 @@
 //! or refused file, the failed record made for this very upload is found by
 //! [`Store::failed_submission_since`](crate::store::Store::failed_submission_since)), so the
 //! restart only completes the move and writes the results: nothing is recorded twice.
+//!
+//! Before any of this, the entry is claimed ([`super::claim`]): of several daemons sharing the
+//! folder, only the one holding the claim reads it, writes its results and moves it.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
@@ -19,6 +22,7 @@ use crate::pipeline::{self, Input, Pipeline, Processed};
 use crate::sheet::SheetError;
 use crate::store::submissions::{Channel, SubmissionMeta};
 
+use super::claim::{self, Claimed};
 use super::folder::{Folder, Read};
 use super::layout::{Place, FAILED, PROCESSED, RESULTS};
 use super::name::{self, os};
@@ -62,6 +66,10 @@ impl Places {
 
     fn input(&self) -> &Folder {
         self.input.as_ref().unwrap_or(&self.agency)
+    }
+
+    fn into_input(self) -> Folder {
+        self.input.unwrap_or(self.agency)
     }
 
     fn output(&self, name: &str) -> io::Result<Folder> {
@@ -222,8 +230,49 @@ fn blocking<T: Send + 'static>(
     async move { task.await.map_err(|e| DropError::Task(what, e)) }
 }
 
-/// Takes one settled entry. `Ok(None)`: it changed since the scan, look again later.
+/// What became of a settled entry.
+#[derive(Debug)]
+pub enum Took {
+    /// In its final place (or, when it changed meanwhile, its results written).
+    Done(DropReceipt),
+    /// Changed since the scan: it settles again from its new state.
+    Changed,
+    /// Another daemon has it (or already took it).
+    Elsewhere,
+}
+
+/// Claims one settled entry, takes it, and releases the claim once the entry is in its final place
+/// (or on any error, leaving it for a later pass).
 pub async fn take(
+    root: &Path,
+    pipeline: &Pipeline,
+    hooks: &Hooks,
+    f: Found,
+) -> Result<Took, DropError> {
+    let claimed = {
+        let (root, f) = (root.to_path_buf(), f.clone());
+        blocking("claiming an upload", move || {
+            claim::claim(
+                Places::open(&root, &f.agency, &f.place)?.into_input(),
+                &f.name,
+                &f.meta,
+            )
+        })
+        .await?
+    }
+    .map_err(|e| io_error(root, &f, e))?;
+    let claim = match claimed {
+        Claimed::Mine(c) => c,
+        Claimed::Elsewhere => return Ok(Took::Elsewhere),
+        Claimed::Changed => return Ok(Took::Changed),
+    };
+    let taken = take_claimed(root, pipeline, hooks, f).await;
+    blocking("releasing a claim", move || drop(claim)).await?;
+    Ok(taken?.map_or(Took::Changed, Took::Done))
+}
+
+/// Takes one claimed entry. `Ok(None)`: it changed since the scan, look again later.
+async fn take_claimed(
     root: &Path,
     pipeline: &Pipeline,
     hooks: &Hooks,
