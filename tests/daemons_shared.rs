@@ -319,6 +319,29 @@ async fn three_daemons_handle_300_emails_and_300_files_each_exactly_once() {
     for d in &mut daemons.0 {
         assert!(d.wait().unwrap().success(), "{}", logs());
     }
+    // SPEC §4.2 (r2): each file claimed by one daemon, so one results workbook each (never a
+    // `-results-2.xlsx` from a second daemon's pass), and nothing left in the upload folder.
+    let listing = |sub: &str| -> BTreeSet<String> {
+        std::fs::read_dir(dir.path().join("drop/bayanihan").join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let results = listing("results");
+    let workbooks: BTreeSet<String> = results
+        .iter()
+        .filter(|n| n.ends_with("-results.xlsx"))
+        .cloned()
+        .collect();
+    let want: BTreeSet<String> = (0..FILES).map(|f| format!("f{f}-results.xlsx")).collect();
+    assert_eq!(workbooks, want);
+    let others: Vec<&String> = results
+        .iter()
+        .filter(|n| !(n.ends_with("-results.xlsx") || n.ends_with("-to-fix.xlsx")))
+        .collect();
+    assert!(others.is_empty(), "a second pass wrote {others:?}");
+    assert_eq!(listing("processed").len(), FILES);
+    assert!(listing("40123").is_empty(), "{:?}", listing("40123"));
     // The intake mailbox: every message in Processed, none left.
     assert_eq!(
         support::mail::fetch_folder(&intake, "Processed")
