@@ -364,3 +364,29 @@ fn migrate_says_what_it_applied() {
     assert!(again.contains("nothing to apply"), "{again}");
     assert!(!again.contains("applied 0"), "{again}");
 }
+
+/// SPEC §10 (r2): the production example (absolute paths, Postgres over TLS, IMAP and SMTP with
+/// passwords from the environment) checks clean once its directory file and secrets are there.
+#[test]
+fn the_production_example_checks_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example =
+        std::fs::read_to_string(repo().join("config/agency-portal.production.toml")).unwrap();
+    for path in ["\"/srv/agency-portal/drop\"", "\"/etc/agency-portal/"] {
+        assert!(example.contains(path), "{path}");
+    }
+    assert!(!example.contains("\"../"), "no relative paths");
+    let directory = repo().join("config/directory.toml");
+    let settings = tmp.path().join("agency-portal.toml");
+    let here = example.replace(
+        "/etc/agency-portal/directory.toml",
+        directory.to_str().unwrap(),
+    );
+    std::fs::write(&settings, here).unwrap();
+    let (code, out, err) = run(portal(&settings, tmp.path())
+        .args(["config", "check"])
+        .env("AGENCY_PORTAL_IMAP_PASSWORD", "x")
+        .env("AGENCY_PORTAL_SMTP_PASSWORD", "y"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("agency-portal.toml: ok"), "{out}");
+}
