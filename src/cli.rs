@@ -230,8 +230,13 @@ pub struct IngestArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate the settings and directory files; report every problem with its line and column.
-    Check,
+    /// Validate the settings and directory files (every problem with its line and column), then
+    /// try the database, mailbox and mail server they name.
+    Check {
+        /// Check the files only; reach no server.
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -399,8 +404,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config {
-            command: ConfigCommand::Check,
-        } => config_check(config),
+            command: ConfigCommand::Check { offline },
+        } => config_check(config, offline).await,
         Command::SftpSetup(args) => sftp_setup(config, &args),
         Command::Demo(args) => crate::demo::run(&args).await,
         command => {
@@ -548,7 +553,7 @@ async fn outbox(app: &App, command: OutboxCommand) -> anyhow::Result<()> {
 
 /// `config check`: every problem of both files at once; when valid, a summary and the next three fire
 /// times of each digest.
-fn config_check(config: Option<&Path>) -> anyhow::Result<()> {
+async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()> {
     let path = settings::resolve_path(config);
     if !path.is_file() {
         return Err(SettingsError::Missing(path).into());
@@ -615,7 +620,24 @@ fn config_check(config: Option<&Path>) -> anyhow::Result<()> {
             next.join(", ")
         );
     }
-    Ok(())
+    if offline {
+        return Ok(());
+    }
+    let mut unreached = Vec::new();
+    for r in crate::reach::reach_all(&settings).await {
+        match r.result {
+            Ok(how) => println!("{}: {how}", r.what),
+            Err(why) => unreached.push(format!("{}: {why}", r.what)),
+        }
+    }
+    if unreached.is_empty() {
+        return Ok(());
+    }
+    Err(BadInput(format!(
+        "cannot reach {} (check the settings, or `config check --offline` for the files alone)",
+        unreached.join("; ")
+    ))
+    .into())
 }
 
 /// `sftp-setup [--apply]`.

@@ -30,6 +30,7 @@ pub mod outcome;
 pub mod owner;
 pub mod parallel;
 pub mod pipeline;
+pub mod reach;
 pub mod reload;
 pub mod results;
 pub mod rows;

@@ -1,6 +1,8 @@
 //! The command line as an operator uses it: `config check`, the owner views and the exit codes
 //! (SPEC §3, §9, §10). Runs the real binary on the shipped config and on fixtures.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -384,9 +386,40 @@ fn the_production_example_checks_clean() {
     );
     std::fs::write(&settings, here).unwrap();
     let (code, out, err) = run(portal(&settings, tmp.path())
-        .args(["config", "check"])
+        .args(["config", "check", "--offline"])
         .env("AGENCY_PORTAL_IMAP_PASSWORD", "x")
         .env("AGENCY_PORTAL_SMTP_PASSWORD", "y"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("agency-portal.toml: ok"), "{out}");
+}
+
+/// SPEC §10 (r2): `config check` connects to the database (and the mailbox and mail server) the
+/// settings name and says what it reached; one it cannot reach is exit 2 with why, and `--offline`
+/// checks the files alone. (Once it said "ok" with a wrong database password.)
+#[test]
+fn config_check_says_what_it_reached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = support::postgres_admin_url();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let check = |url: &str, offline: bool| {
+        let mut cmd = portal(&shipped(), tmp.path());
+        cmd.env("DATABASE_URL", url).args(["config", "check"]);
+        if offline {
+            cmd.arg("--offline");
+        }
+        run(&mut cmd)
+    };
+    let (code, out, err) = check(&admin, false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": reached, logged in"), "{out}");
+    assert!(out.contains("a local Maildir: nothing to reach"), "{out}");
+    let missing = format!("{base}/no_such_database_here");
+    let (code, out, err) = check(&missing, false);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("cannot reach database") && err.contains("no_such_database_here"),
+        "{err}"
+    );
+    let (code, out, err) = check(&missing, true);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -161,6 +161,32 @@ async fn tls_wrap(host: &str, tcp: TcpStream) -> Result<Conn, ImapError> {
     Ok(Box::new(tls))
 }
 
+impl ImapOptions {
+    /// The mailbox `[intake.mailbox]` (kind "imap") names.
+    pub fn from_settings(settings: &crate::settings::Mailbox) -> ImapOptions {
+        ImapOptions {
+            host: settings.host.clone(),
+            port: settings.port.unwrap_or(match settings.tls {
+                Tls::Implicit => 993,
+                _ => 143,
+            }),
+            tls: settings.tls,
+            username: settings.username.clone(),
+            password: settings
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default(),
+            folder: settings.folder.clone(),
+            processed_folder: settings.processed_folder.clone(),
+            rejected_folder: settings.rejected_folder.clone(),
+            failed_folder: settings.failed_folder.clone(),
+            poll: std::time::Duration::from_secs(30),
+            idle_reissue: IDLE_REISSUE,
+        }
+    }
+}
+
 /// Connects and logs in.
 pub async fn connect(o: &ImapOptions) -> Result<Session<Conn>, ImapError> {
     let addr = format!("{}:{}", o.host, o.port);

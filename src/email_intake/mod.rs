@@ -705,7 +705,7 @@ impl MailSource {
         pipeline: Pipeline,
         composer: Arc<Composer>,
     ) -> std::io::Result<Option<MailSource>> {
-        use crate::settings::{MailboxKind, Tls};
+        use crate::settings::MailboxKind;
         let settings = &all.intake.mailbox;
         let mut options = IntakeOptions {
             mailbox: String::new(),
@@ -733,26 +733,7 @@ impl MailSource {
                 )?))
             }
             MailboxKind::Imap => {
-                let imap = imap::ImapOptions {
-                    host: settings.host.clone(),
-                    port: settings.port.unwrap_or(match settings.tls {
-                        Tls::Implicit => 993,
-                        _ => 143,
-                    }),
-                    tls: settings.tls,
-                    username: settings.username.clone(),
-                    password: settings
-                        .password
-                        .as_ref()
-                        .map(|p| p.expose().to_string())
-                        .unwrap_or_default(),
-                    folder: settings.folder.clone(),
-                    processed_folder: settings.processed_folder.clone(),
-                    rejected_folder: settings.rejected_folder.clone(),
-                    failed_folder: settings.failed_folder.clone(),
-                    poll: std::time::Duration::from_secs(30),
-                    idle_reissue: imap::IDLE_REISSUE,
-                };
+                let imap = imap::ImapOptions::from_settings(settings);
                 options.mailbox = imap.mailbox_name();
                 let intake = MailIntake {
                     pipeline,

@@ -1,0 +1,108 @@
+//! What `config check` reaches (SPEC §10 (r2)): the database, the IMAP mailbox and the SMTP server
+//! the settings name, each tried once with a short timeout, and what came of it. `--offline` skips
+//! it. Local parts (SQLite, a Maildir, a file outbox) have nothing to reach.
+
+use std::time::Duration;
+
+use crate::mail::sender::Transport;
+use crate::settings::{MailboxKind, Settings};
+use crate::store::{redact_url, Store};
+
+/// How long one server is given to answer.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One thing the settings name, and whether it was reached (`Err`: why not).
+pub struct Reached {
+    pub what: String,
+    pub result: Result<String, String>,
+}
+
+/// Tries the database, then the mailbox, then the mail server.
+pub async fn reach_all(settings: &Settings) -> Vec<Reached> {
+    vec![
+        database(settings).await,
+        mailbox(settings).await,
+        mail_server(settings).await,
+    ]
+}
+
+async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(TIMEOUT, f)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {TIMEOUT:?}")))
+}
+
+async fn database(settings: &Settings) -> Reached {
+    let url = &settings.database.url;
+    let what = format!("database {}", redact_url(url));
+    if url.starts_with("sqlite:") {
+        return Reached {
+            what,
+            result: Ok("a local SQLite file: nothing to reach".into()),
+        };
+    }
+    let result = within(async {
+        let store = Store::connect(url).await.map_err(|e| e.to_string())?;
+        store.close().await;
+        Ok("reached, logged in".to_string())
+    })
+    .await;
+    Reached { what, result }
+}
+
+async fn mailbox(settings: &Settings) -> Reached {
+    let m = &settings.intake.mailbox;
+    match m.kind {
+        MailboxKind::Imap => {
+            let options = crate::email_intake::imap::ImapOptions::from_settings(m);
+            let what = format!("IMAP {}:{}", options.host, options.port);
+            let result = within(async {
+                let mut session = crate::email_intake::imap::connect(&options)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = session.logout().await;
+                Ok(format!("logged in as {}", options.username))
+            })
+            .await;
+            Reached { what, result }
+        }
+        MailboxKind::Maildir => Reached {
+            what: format!("mailbox {}", m.path.display()),
+            result: Ok("a local Maildir: nothing to reach".into()),
+        },
+        MailboxKind::None => Reached {
+            what: "mailbox".into(),
+            result: Ok("off".into()),
+        },
+    }
+}
+
+async fn mail_server(settings: &Settings) -> Reached {
+    let transport = match Transport::from_settings(settings) {
+        Ok(t) => t,
+        Err(e) => {
+            return Reached {
+                what: "outgoing mail".into(),
+                result: Err(e.to_string()),
+            }
+        }
+    };
+    match transport {
+        Transport::File(path) => Reached {
+            what: format!("outgoing mail {}", path.display()),
+            result: Ok("a local folder: nothing to reach".into()),
+        },
+        Transport::Smtp { host, transport } => {
+            let what = format!("SMTP {host}");
+            let result = within(async {
+                match transport.test_connection().await {
+                    Ok(true) => Ok("reached".to_string()),
+                    Ok(false) => Err("the server did not answer NOOP".to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .await;
+            Reached { what, result }
+        }
+    }
+}
