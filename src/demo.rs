@@ -187,19 +187,19 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 fn emails() -> anyhow::Result<Vec<Email>> {
     Ok(vec![
         Email {
-            from: "Ana Admin <ana@acme-staffing.ph>",
+            from: "Ana Admin <ana@acme-staffing.example>",
             subject: "Candidates for Customer Service Manila [campaign 40123]",
             body: "Hi, here are this week's candidates.\r\n\r\nAna",
             attachments: vec![("acme-candidates.xlsx", XLSX, acme_workbook()?)],
         },
         Email {
-            from: "Eddie Editor <eddie@acme-staffing.ph>",
+            from: "Eddie Editor <eddie@acme-staffing.example>",
             subject: "Two more for Cebu [campaign 40124]",
             body: "Two more, thanks!",
             attachments: vec![("acme-more.csv", "text/csv", ACME_MORE.as_bytes().to_vec())],
         },
         Email {
-            from: "Marites Dela Cruz <marites@bayanihantalent.com.ph>",
+            from: "Marites Dela Cruz <marites@bayanihantalent.example>",
             subject: "campaigns",
             body: "",
             attachments: vec![],
@@ -715,8 +715,8 @@ mod tests {
         );
         assert_eq!(header(raw, "Subject"), None);
         assert_eq!(
-            address_of("Ana <ana@acme-staffing.ph>"),
-            "ana@acme-staffing.ph"
+            address_of("Ana <ana@acme-staffing.example>"),
+            "ana@acme-staffing.example"
         );
         assert_eq!(address_of("x@y.z"), "x@y.z");
     }

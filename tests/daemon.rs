@@ -200,7 +200,7 @@ fn the_directory_is_reloaded_live_and_an_invalid_one_is_reported_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::new(&support::fresh_sqlite_url(dir.path()), false);
     let mut child = d.spawn();
-    let newbie = "Nina Newbie <nina@acme-staffing.ph>";
+    let newbie = "Nina Newbie <nina@acme-staffing.example>";
     // Not a user yet: rejected.
     d.deliver(&sheet_mail(newbie, "first [campaign 40123]"));
     assert_eq!(
@@ -212,8 +212,8 @@ fn the_directory_is_reloaded_live_and_an_invalid_one_is_reported_once() {
 
     // A valid edit: Nina added to acme. No restart.
     let with_nina = DIRECTORY.replacen(
-        "  [[agencies.users]]\n  email = \"eddie@acme-staffing.ph\"",
-        "  [[agencies.users]]\n  email = \"nina@acme-staffing.ph\"\n  name = \"Nina Newbie\"\n  role = \"editor\"\n\n  [[agencies.users]]\n  email = \"eddie@acme-staffing.ph\"",
+        "  [[agencies.users]]\n  email = \"eddie@acme-staffing.example\"",
+        "  [[agencies.users]]\n  email = \"nina@acme-staffing.example\"\n  name = \"Nina Newbie\"\n  role = \"editor\"\n\n  [[agencies.users]]\n  email = \"eddie@acme-staffing.example\"",
         1,
     );
     assert_ne!(with_nina, DIRECTORY);
@@ -288,7 +288,10 @@ fn postgres_own(name: &str, action: &str) -> String {
 /// A message with a sheet delivered to the daemon's mailbox (empty until now) is handled: filed in
 /// `Processed`.
 fn the_first_message_is_handled(d: &Daemon, subject: &str) {
-    d.deliver(&sheet_mail("Ana Admin <ana@acme-staffing.ph>", subject));
+    d.deliver(&sheet_mail(
+        "Ana Admin <ana@acme-staffing.example>",
+        subject,
+    ));
     assert_eq!(
         d.wait_folder("Processed", 1, Duration::from_secs(30)),
         1,

@@ -411,7 +411,14 @@ async fn two_agencies_data(p: &Pipeline) -> DateTime<Utc> {
         old,
     )
     .await;
-    submit(p, "acme", Some("eddie@acme-staffing.ph"), ACME_ROWS, monday).await;
+    submit(
+        p,
+        "acme",
+        Some("eddie@acme-staffing.example"),
+        ACME_ROWS,
+        monday,
+    )
+    .await;
     submit(
         p,
         "bayanihan",
@@ -463,7 +470,7 @@ async fn an_agency_digest_shows_only_its_own_agency(store: Store) {
     .await
     .unwrap();
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0].recipients, ["ana@acme-staffing.ph"]);
+    assert_eq!(msgs[0].recipients, ["ana@acme-staffing.example"]);
     let (text, html) = parts(&msgs[0]);
     println!("{text}");
     for part in [&text, &html] {
@@ -721,7 +728,7 @@ async fn status_gives_each_person_their_digest_since_the_last_one(store: Store) 
     .await
     .unwrap();
     let reply = ReplyTo {
-        message_id: "<cmd-1@acme-staffing.ph>".into(),
+        message_id: "<cmd-1@acme-staffing.example>".into(),
         subject: "status".into(),
     };
     let status = |email: &'static str, reply: Option<ReplyTo>| {
@@ -733,13 +740,16 @@ async fn status_gives_each_person_their_digest_since_the_last_one(store: Store) 
         }
     };
     // The editor: only his own submission (acme's Monday file), not acme's old one.
-    let eddie = status("Eddie@Acme-Staffing.ph", Some(reply.clone()))
+    let eddie = status("Eddie@Acme-Staffing.Example", Some(reply.clone()))
         .await
         .unwrap();
-    assert_eq!(eddie.recipients, ["eddie@acme-staffing.ph"]);
+    assert_eq!(eddie.recipients, ["eddie@acme-staffing.example"]);
     let msg = MessageParser::default().parse(&eddie.bytes).unwrap();
     assert_eq!(msg.subject(), Some("Re: status"));
-    assert_eq!(msg.in_reply_to().as_text(), Some("cmd-1@acme-staffing.ph"));
+    assert_eq!(
+        msg.in_reply_to().as_text(),
+        Some("cmd-1@acme-staffing.example")
+    );
     let (text, _) = parts(&eddie);
     assert!(text.contains("your own submissions"), "{text}");
     assert!(
@@ -751,8 +761,8 @@ async fn status_gives_each_person_their_digest_since_the_last_one(store: Store) 
         assert!(!text.contains(theirs), "{theirs}");
     }
     // The admin: the agency's digest, to her only.
-    let ana = status("ana@acme-staffing.ph", None).await.unwrap();
-    assert_eq!(ana.recipients, ["ana@acme-staffing.ph"]);
+    let ana = status("ana@acme-staffing.example", None).await.unwrap();
+    assert_eq!(ana.recipients, ["ana@acme-staffing.example"]);
     assert!(!parts(&ana).0.contains("your own submissions"));
     // An owner: the owner digest, with its chart.
     let olivia = status("olivia@company.example", None).await.unwrap();
@@ -762,7 +772,7 @@ async fn status_gives_each_person_their_digest_since_the_last_one(store: Store) 
     assert!(parts(&renata).0.contains("Hello Renata Ribeiro"));
     // Nobody we know; a user of an inactive agency.
     assert!(status("stranger@example.test", None).await.is_none());
-    assert!(status("joao@riorh.com.br", None).await.is_none());
+    assert!(status("joao@riorh.example", None).await.is_none());
 }
 
 // --- 4. digest preview as an operator runs it -----------------------------------------------------

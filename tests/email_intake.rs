@@ -132,7 +132,7 @@ impl Env {
 async fn two_spreadsheets_make_two_submissions_and_a_second_delivery_changes_nothing(store: Store) {
     let e = env(store, false).await;
     let raw = message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "Candidates week 48 [campaign 40123]",
         &[],
         "Two files attached.",
@@ -154,7 +154,7 @@ async fn two_spreadsheets_make_two_submissions_and_a_second_delivery_changes_not
     assert_eq!(receipts.len(), 2);
     assert!(receipts
         .iter()
-        .all(|r| r.recipients == ["ana@acme-staffing.ph"]));
+        .all(|r| r.recipients == ["ana@acme-staffing.example"]));
 
     // The same message delivered again (a second copy in the inbox): one submission, one receipt.
     e.deliver(&raw);
@@ -191,29 +191,33 @@ async fn forged_and_unknown_senders_are_rejected_without_any_mail(store: Store) 
     ));
     // Known address, dmarc=fail.
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "cands",
         &[&format!(
-            "Authentication-Results: {AUTHSERV}; dkim=none; dmarc=fail header.from=acme-staffing.ph"
+            "Authentication-Results: {AUTHSERV}; dkim=none; dmarc=fail header.from=acme-staffing.example"
         )],
         "",
         sheet,
     ));
     // Known address: our server's (topmost) header says fail; a forged one lower down says pass.
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "cands",
         &[
-            &format!("Authentication-Results: {AUTHSERV}; dmarc=fail header.from=acme-staffing.ph"),
+            &format!(
+                "Authentication-Results: {AUTHSERV}; dmarc=fail header.from=acme-staffing.example"
+            ),
             "Received: from evil.test by relay.test",
-            &format!("Authentication-Results: {AUTHSERV}; dmarc=pass header.from=acme-staffing.ph"),
+            &format!(
+                "Authentication-Results: {AUTHSERV}; dmarc=pass header.from=acme-staffing.example"
+            ),
         ],
         "",
         sheet,
     ));
     // No header at all.
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "help",
         &[],
         "",
@@ -236,10 +240,10 @@ async fn forged_and_unknown_senders_are_rejected_without_any_mail(store: Store) 
 
     // The control: an aligned dkim=pass from our server is accepted.
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "cands",
         &[&format!(
-            "Authentication-Results: {AUTHSERV}; dkim=pass header.d=acme-staffing.ph; dmarc=none"
+            "Authentication-Results: {AUTHSERV}; dkim=pass header.d=acme-staffing.example; dmarc=none"
         )],
         "",
         sheet,
@@ -253,8 +257,8 @@ on_both_backends!(forged_and_unknown_senders_are_rejected_without_any_mail);
 async fn invite_and_remove_follow_the_role_rules(store: Store) {
     let e = env(store, false).await;
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
-        "invite bob@acme-staffing.ph editor Bob",
+        "Ana Admin <ana@acme-staffing.example>",
+        "invite bob@acme-staffing.example editor Bob",
         &[],
         "",
         &[],
@@ -263,13 +267,13 @@ async fn invite_and_remove_follow_the_role_rules(store: Store) {
     let sent = e.sent().await;
     let invitations: Vec<_> = sent.iter().filter(|r| r.kind == "invitation").collect();
     assert_eq!(invitations.len(), 1, "{sent:?}");
-    assert_eq!(invitations[0].recipients, ["bob@acme-staffing.ph"]);
+    assert_eq!(invitations[0].recipients, ["bob@acme-staffing.example"]);
     let replies: Vec<_> = sent.iter().filter(|r| r.kind == "command_reply").collect();
     assert_eq!(replies.len(), 1);
-    assert_eq!(replies[0].recipients, ["ana@acme-staffing.ph"]);
+    assert_eq!(replies[0].recipients, ["ana@acme-staffing.example"]);
     let bob = e
         .store
-        .db_user("bob@acme-staffing.ph")
+        .db_user("bob@acme-staffing.example")
         .await
         .unwrap()
         .unwrap();
@@ -285,7 +289,7 @@ async fn invite_and_remove_follow_the_role_rules(store: Store) {
 
     // Bob, invited by email, may now submit.
     e.deliver(&message(
-        "Bob <bob@acme-staffing.ph>",
+        "Bob <bob@acme-staffing.example>",
         "my first file",
         &[],
         "",
@@ -297,16 +301,16 @@ async fn invite_and_remove_follow_the_role_rules(store: Store) {
     // An editor may not invite; an admin may not invite into another agency's domain.
     for (from, command) in [
         (
-            "Eddie Editor <eddie@acme-staffing.ph>",
-            "invite carol@acme-staffing.ph editor Carol",
+            "Eddie Editor <eddie@acme-staffing.example>",
+            "invite carol@acme-staffing.example editor Carol",
         ),
         (
-            "Ana Admin <ana@acme-staffing.ph>",
-            "invite dan@bayanihantalent.com.ph editor Dan",
+            "Ana Admin <ana@acme-staffing.example>",
+            "invite dan@bayanihantalent.example editor Dan",
         ),
         (
-            "Ana Admin <ana@acme-staffing.ph>",
-            "invite erin@acme-staffing.ph admin Erin",
+            "Ana Admin <ana@acme-staffing.example>",
+            "invite erin@acme-staffing.example admin Erin",
         ),
     ] {
         let before = e.sent().await.len();
@@ -322,17 +326,17 @@ async fn invite_and_remove_follow_the_role_rules(store: Store) {
         assert!(text.contains("was not invited"), "{command}: {text}");
     }
     for who in [
-        "carol@acme-staffing.ph",
-        "dan@bayanihantalent.com.ph",
-        "erin@acme-staffing.ph",
+        "carol@acme-staffing.example",
+        "dan@bayanihantalent.example",
+        "erin@acme-staffing.example",
     ] {
         assert!(e.store.db_user(who).await.unwrap().is_none(), "{who}");
     }
 
     // Ana removes Bob: he can no longer submit (his mail is rejected, unanswered).
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
-        "remove bob@acme-staffing.ph",
+        "Ana Admin <ana@acme-staffing.example>",
+        "remove bob@acme-staffing.example",
         &[],
         "",
         &[],
@@ -340,7 +344,7 @@ async fn invite_and_remove_follow_the_role_rules(store: Store) {
     e.run().await;
     assert!(
         !e.store
-            .db_user("bob@acme-staffing.ph")
+            .db_user("bob@acme-staffing.example")
             .await
             .unwrap()
             .unwrap()
@@ -348,7 +352,7 @@ async fn invite_and_remove_follow_the_role_rules(store: Store) {
     );
     let before = e.sent().await.len();
     e.deliver(&message(
-        "Bob <bob@acme-staffing.ph>",
+        "Bob <bob@acme-staffing.example>",
         "again",
         &[],
         "",
@@ -362,14 +366,14 @@ on_both_backends!(invite_and_remove_follow_the_role_rules);
 async fn bounces_and_automatic_mail_get_no_reply(store: Store) {
     let e = env(store, false).await;
     e.deliver(&message(
-        "Mail Delivery System <MAILER-DAEMON@mx.acme-staffing.ph>",
+        "Mail Delivery System <MAILER-DAEMON@mx.acme-staffing.example>",
         "Undelivered Mail Returned to Sender",
         &["Auto-Submitted: auto-replied"],
         "This is the mail system.",
         &[],
     ));
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "Out of office",
         &["Auto-Submitted: auto-replied"],
         "I am away.",
@@ -394,7 +398,7 @@ on_both_backends!(bounces_and_automatic_mail_get_no_reply);
 async fn commands_help_and_checks_are_answered_in_the_thread(store: Store) {
     let e = env(store, false).await;
     let help = message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "hello there",
         &[],
         "what is this?",
@@ -408,21 +412,21 @@ async fn commands_help_and_checks_are_answered_in_the_thread(store: Store) {
         .to_string();
     e.deliver(&help);
     e.deliver(&message(
-        "Eddie Editor <eddie@acme-staffing.ph>",
+        "Eddie Editor <eddie@acme-staffing.example>",
         "Re: template",
         &[],
         "",
         &[],
     ));
     e.deliver(&message(
-        "Eddie Editor <eddie@acme-staffing.ph>",
+        "Eddie Editor <eddie@acme-staffing.example>",
         "x",
         &[],
         "campaigns\nthanks",
         &[],
     ));
     e.deliver(&message(
-        "Eddie Editor <eddie@acme-staffing.ph>",
+        "Eddie Editor <eddie@acme-staffing.example>",
         "[check] [campaign 40123] week 49",
         &[],
         "",
@@ -469,7 +473,7 @@ on_both_backends!(commands_help_and_checks_are_answered_in_the_thread);
 async fn a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told(store: Store) {
     let e = env(store, false).await;
     let raw = message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "cands",
         &[],
         "",
@@ -488,7 +492,7 @@ async fn a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told(st
         sha256: "not-these-bytes".into(),
         uidvalidity: None,
         uid: None,
-        sender: "ana@acme-staffing.ph".into(),
+        sender: "ana@acme-staffing.example".into(),
         subject: "cands".into(),
     };
     for _ in 0..3 {
@@ -513,7 +517,7 @@ async fn a_message_that_failed_three_tries_goes_to_failed_and_owners_are_told(st
         .is_empty());
     // The rest keeps flowing.
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "more",
         &[],
         "",
@@ -532,7 +536,7 @@ async fn a_message_over_the_size_limit_is_refused_from_its_size_alone(store: Sto
     let e = env_with(store, false, limits).await;
     let big = "x".repeat(10_000);
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "a big one [campaign 40123]",
         &[],
         "",
@@ -573,7 +577,7 @@ async fn a_poison_subject_never_stops_the_intake(store: Store) {
         &[],
     ));
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "=?utf-8?q?week=0048=01?= [campaign 40123]",
         &[],
         "One file.",
@@ -606,7 +610,7 @@ async fn too_many_spreadsheets_get_one_reply(store: Store) {
         .collect();
     let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), *b)).collect();
     e.deliver(&message(
-        "Ana Admin <ana@acme-staffing.ph>",
+        "Ana Admin <ana@acme-staffing.example>",
         "week 48 [campaign 40123]",
         &[],
         "Four files.",

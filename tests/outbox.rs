@@ -79,14 +79,14 @@ fn edited(extra: usize, without_eddie: bool) -> String {
     let mut text = shipped_text();
     if without_eddie {
         text = text.replace(
-            "  [[agencies.users]]\n  email = \"eddie@acme-staffing.ph\"\n  name = \"Eddie Editor\"\n  role = \"editor\"\n",
+            "  [[agencies.users]]\n  email = \"eddie@acme-staffing.example\"\n  name = \"Eddie Editor\"\n  role = \"editor\"\n",
             "",
         );
     }
     let mut users = String::new();
     for i in 0..extra {
         users.push_str(&format!(
-            "  [[agencies.users]]\n  email = \"new{i}@acme-staffing.ph\"\n  name = \"New {i}\"\n  role = \"editor\"\n\n"
+            "  [[agencies.users]]\n  email = \"new{i}@acme-staffing.example\"\n  name = \"New {i}\"\n  role = \"editor\"\n\n"
         ));
     }
     text.replacen(
@@ -131,18 +131,18 @@ async fn ten_resyncs_invite_each_new_user_once(store: Store, _url: String) {
         .collect();
     invited.sort();
     let mut expected: Vec<String> = [
-        "ana@acme-staffing.ph",
-        "eddie@acme-staffing.ph",
-        "marites@bayanihantalent.com.ph",
-        "jun.reyes@gmail.com",
-        "lucia@talentoazteca.mx",
-        "jose@talentoazteca.mx",
-        "camila@andina.com.co",
-        "andres@andina.com.co",
+        "ana@acme-staffing.example",
+        "eddie@acme-staffing.example",
+        "marites@bayanihantalent.example",
+        "jun.reyes@mail.example",
+        "lucia@talentoazteca.example",
+        "jose@talentoazteca.example",
+        "camila@andina.example",
+        "andres@andina.example",
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain((0..10).map(|i| format!("new{i}@acme-staffing.ph")))
+    .chain((0..10).map(|i| format!("new{i}@acme-staffing.example")))
     .collect();
     expected.sort();
     // rio-rh is inactive: its users are not invited.
@@ -168,7 +168,7 @@ async fn ten_resyncs_invite_each_new_user_once(store: Store, _url: String) {
     // Ana's invitation says what SPEC §2 asks.
     let ana = rows
         .iter()
-        .find(|r| r.recipients == ["ana@acme-staffing.ph"])
+        .find(|r| r.recipients == ["ana@acme-staffing.example"])
         .unwrap();
     let bytes = std::fs::read(out.path().join(format!("{}.eml", ana.id))).unwrap();
     assert_eq!(

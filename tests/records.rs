@@ -48,7 +48,7 @@ fn input(agency: &str, rows: &str, hours: i64) -> Input {
         default_campaign: None,
         company_country: None,
         channel: Channel::Email,
-        sender: "someone@acme-staffing.ph".into(),
+        sender: "someone@acme-staffing.example".into(),
         check_only: false,
         source_ref: None,
         received_at: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::hours(hours),

@@ -437,7 +437,7 @@ async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
         String::from_utf8_lossy(&flushed.stderr)
     );
     let mails =
-        support::mail::wait_for_mail("ana@acme-staffing.ph", 4, Duration::from_secs(30)).await;
+        support::mail::wait_for_mail("ana@acme-staffing.example", 4, Duration::from_secs(30)).await;
     let mut receipts: Vec<String> = mails
         .iter()
         .filter_map(|m| {

@@ -61,7 +61,7 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
     // Remove a user and deactivate an agency.
     let edited = shipped_text()
         .replace(
-            "  [[agencies.users]]\n  email = \"eddie@acme-staffing.ph\"\n  name = \"Eddie Editor\"\n  role = \"editor\"\n",
+            "  [[agencies.users]]\n  email = \"eddie@acme-staffing.example\"\n  name = \"Eddie Editor\"\n  role = \"editor\"\n",
             "",
         )
         .replacen(
@@ -84,12 +84,15 @@ async fn sync_keeps_history_and_records_only_changes(store: Store) {
         shown,
         [
             "agency bayanihan deactivated (active: true → false)",
-            "user eddie@acme-staffing.ph deactivated (removed from the directory file)",
+            "user eddie@acme-staffing.example deactivated (removed from the directory file)",
         ]
     );
     // Rows stay, inactive.
     assert_eq!(
-        store.user_agency("eddie@acme-staffing.ph").await.unwrap(),
+        store
+            .user_agency("eddie@acme-staffing.example")
+            .await
+            .unwrap(),
         Some(("acme".to_string(), false))
     );
     let agencies = store.agencies().await.unwrap();
@@ -160,7 +163,7 @@ async fn edits_update_in_place(store: Store) {
     assert_eq!(
         shown,
         [
-            "user ana@acme-staffing.ph updated (role: admin → editor)",
+            "user ana@acme-staffing.example updated (role: admin → editor)",
             "campaign 60301 updated (name: Servicio al Cliente Bogotá → Servicio al Cliente Medellín)",
         ]
     );
