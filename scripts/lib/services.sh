@@ -93,9 +93,32 @@ services_init() {
     SERVICES_DIR=$(mktemp -d "$base/agency-portal-test.XXXXXX")
     chmod 755 "$SERVICES_DIR"
     export SERVICES_DIR AGENCY_PORTAL_TEST_SERVICES_DIR=$SERVICES_DIR
+    # The drop-folder accounts (`ap-<agency>`) and groups there already: only those made during
+    # the run are removed at its end.
+    SERVICES_ACCOUNTS_BEFORE=$(services_accounts)
     trap services_cleanup EXIT
     trap 'say "interrupted"; exit 130' INT
     trap 'say "terminated"; exit 143' TERM
+}
+
+# The drop folder's system accounts and groups (`ap-*`, made by `sftp-setup --apply`), one a line.
+services_accounts() {
+    { getent passwd; getent group; } 2>/dev/null | cut -d: -f1 | grep '^ap-' | sort -u || true
+}
+
+# Removes the `ap-*` accounts and groups made since services_init; says which are left, if any.
+services_remove_accounts() {
+    is_root || return 0
+    local name left
+    for name in $(comm -13 <(echo "$SERVICES_ACCOUNTS_BEFORE") <(services_accounts)); do
+        userdel "$name" >/dev/null 2>&1 || true
+        getent group "$name" >/dev/null 2>&1 && { groupdel "$name" >/dev/null 2>&1 || true; }
+    done
+    left=$(comm -13 <(echo "$SERVICES_ACCOUNTS_BEFORE") <(services_accounts) | tr '\n' ' ')
+    if [ -n "$left" ]; then
+        say "accounts or groups made by this run are still there: $left"
+        return 1
+    fi
 }
 
 services_cleanup() {
@@ -106,6 +129,9 @@ services_cleanup() {
         "${SERVICES_STOP_FUNCS[i]}" || true
     done
     SERVICES_STOP_FUNCS=()
+    if ! services_remove_accounts && [ "$rc" -eq 0 ]; then
+        rc=1
+    fi
     if [ -n "$SERVICES_DIR" ] && [ -d "$SERVICES_DIR" ]; then
         if [ -n "${KEEP_SERVICES_DIR:-}" ]; then
             say "kept $SERVICES_DIR (KEEP_SERVICES_DIR is set)"
