@@ -272,12 +272,17 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
         let similar = similar_all(rows, run.clone(), &earlier.by_block, known, policy);
         for (i, similar) in run.clone().zip(&similar) {
             let row = &rows[i];
+            let cx = Cx {
+                rows,
+                decided: &out,
+                earlier: &earlier,
+                known,
+                policy,
+            };
             let decision = match row.invalid() {
-                Some(reason) if row.fields_only => {
-                    identified(row, rows, &out, &earlier, known, policy, reason)
-                }
+                Some(reason) if row.fields_only => identified(row, &cx, reason),
                 Some(reason) => Decision::new(Outcome::Invalid, reason),
-                None => decide_row(i, row, rows, &out, &earlier, similar, known, policy),
+                None => decide_row(i, row, &cx, similar),
             };
             if row.invalid.is_none() {
                 remember(&mut earlier, i, row, policy.scope);
@@ -403,18 +408,28 @@ fn similar<S: AsRef<str>>(
     Similar { known, row }
 }
 
+/// What deciding a row looks at besides the row itself: the file's rows, the decisions of the rows
+/// before it, those rows by key, the people the database knows, and the rules.
+struct Cx<'c, 'a, S> {
+    rows: &'c [RowInput<S>],
+    decided: &'c [Decision],
+    earlier: &'c Earlier<'a>,
+    known: &'c KnownPeople,
+    policy: &'c Policy,
+}
+
 /// The same person (SPEC §6.3: an equal email or phone key, whatever the other field says) earlier
 /// in this file, else in the database, and the outcome that gives: `repeated`, or the outcome of
 /// the person's current owner in scope (`new` taking it over when there is none). When the email
 /// names one person and the phone another, `review`. `None`: nobody has the row's email or phone.
-fn same_person<S: AsRef<str>>(
-    row: &RowInput<S>,
-    rows: &[RowInput<S>],
-    decided: &[Decision],
-    earlier: &Earlier,
-    known: &KnownPeople,
-    policy: &Policy,
-) -> Option<Decision> {
+fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<Decision> {
+    let Cx {
+        rows,
+        decided,
+        earlier,
+        known,
+        policy,
+    } = cx;
     let id = &row.identity;
     let sk = row_scope(policy.scope, row);
 
@@ -507,16 +522,8 @@ fn same_person<S: AsRef<str>>(
 /// SPEC §6.4 (r2), step 2 for a row with missing or malformed fields: the identity outcome its
 /// well-formed email or phone gives (`repeated`, `previously_submitted`, `duplicate`, `blocked`),
 /// its reason naming the row's problems too; else `invalid`.
-fn identified<S: AsRef<str>>(
-    row: &RowInput<S>,
-    rows: &[RowInput<S>],
-    decided: &[Decision],
-    earlier: &Earlier,
-    known: &KnownPeople,
-    policy: &Policy,
-    problems: &str,
-) -> Decision {
-    match same_person(row, rows, decided, earlier, known, policy) {
+fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>, problems: &str) -> Decision {
+    match same_person(row, cx) {
         Some(mut d)
             if matches!(
                 d.outcome,
@@ -533,20 +540,21 @@ fn identified<S: AsRef<str>>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn decide_row<S: AsRef<str>>(
     i: usize,
     row: &RowInput<S>,
-    rows: &[RowInput<S>],
-    decided: &[Decision],
-    earlier: &Earlier,
+    cx: &Cx<'_, '_, S>,
     similar: &Similar,
-    known: &KnownPeople,
-    policy: &Policy,
 ) -> Decision {
-    if let Some(d) = same_person(row, rows, decided, earlier, known, policy) {
+    if let Some(d) = same_person(row, cx) {
         return d;
     }
+    let Cx {
+        rows,
+        decided,
+        earlier,
+        ..
+    } = cx;
     let id = &row.identity;
 
     // 2b. The same person earlier in this file, in another scope (another campaign): one person,

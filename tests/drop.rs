@@ -80,6 +80,17 @@ fn source(root: &Path, store: &Store, settle_ms: u64) -> DropSource {
     )
 }
 
+/// The synced store's source on a new drop folder whose layout a first pass made: (the temp dir
+/// holding it, the folder, the source).
+async fn laid_out(store: &Store, settle_ms: u64) -> (tempfile::TempDir, PathBuf, DropSource) {
+    sync(store).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("drop");
+    let src = source(&root, store, settle_ms);
+    src.process_pending().await.unwrap();
+    (tmp, root, src)
+}
+
 /// A made-up word from a number: distinct numbers give clearly distinct names.
 fn word(mut n: usize) -> String {
     const C: &[u8] = b"bdfgklmnprstvz";
@@ -166,11 +177,7 @@ async fn the_layout_is_kept_for_every_active_agency() {
 
 on_both_backends!(uploads_end_in_exactly_one_place);
 async fn uploads_end_in_exactly_one_place(store: Store) {
-    sync(&store).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("drop");
-    let src = source(&root, &store, 150);
-    src.process_pending().await.unwrap();
+    let (_tmp, root, src) = laid_out(&store, 150).await;
     let acme = root.join("acme");
     std::fs::write(
         acme.join("week 48.csv"),
@@ -363,11 +370,7 @@ on_both_backends!(a_claim_is_left_to_its_holder_and_taken_over_once_it_died);
 /// (its daemon died, even by SIGKILL: the lock died with it) is taken over at the next pass, with
 /// no lease to wait out; a marker left with no file is removed once older than the lease.
 async fn a_claim_is_left_to_its_holder_and_taken_over_once_it_died(store: Store) {
-    sync(&store).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("drop");
-    let src = source(&root, &store, 50);
-    src.process_pending().await.unwrap();
+    let (_tmp, root, src) = laid_out(&store, 50).await;
     let acme = root.join("acme");
     std::fs::write(acme.join("dead.csv"), csv(31, Some("40123"))).unwrap();
     std::fs::write(acme.join("live.csv"), csv(32, Some("40123"))).unwrap();
@@ -926,11 +929,7 @@ on_both_backends!(poison_values_and_long_names_never_stop_the_drop_folder);
 /// (once never moved, its results written again at every pass) are each handled once, in the same
 /// pass as a plain file after them.
 async fn poison_values_and_long_names_never_stop_the_drop_folder(store: Store) {
-    sync(&store).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("drop");
-    let src = source(&root, &store, 50);
-    src.process_pending().await.unwrap();
+    let (_tmp, root, src) = laid_out(&store, 50).await;
     let acme = root.join("acme");
     std::fs::write(acme.join("a poison.xlsx"), xlsx_with_nuls()).unwrap();
     let long = format!("{}.csv", "b".repeat(236));
@@ -977,13 +976,9 @@ on_both_backends!(a_linked_layout_folder_is_told_once_and_the_rest_flows);
 /// stop all of them). Each link, an entry of the agency's folder, is refused like any link (moved
 /// to failed/, never followed) and the folder is made again; nothing is written through a link.
 async fn a_linked_layout_folder_is_told_once_and_the_rest_flows(store: Store) {
-    sync(&store).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("drop");
+    let (tmp, root, src) = laid_out(&store, 50).await;
     let elsewhere = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
-    let src = source(&root, &store, 50);
-    src.process_pending().await.unwrap();
     let acme = root.join("acme");
     for folder in ["40124", "results"] {
         std::fs::remove_dir(acme.join(folder)).unwrap();

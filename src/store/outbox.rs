@@ -318,21 +318,15 @@ impl Store {
         problems: &crate::check::Problems,
         now: DateTime<Utc>,
     ) -> Result<bool, crate::mail::MailError> {
-        on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let owners = active_owners(&mut *tx).await?;
-            if owners.is_empty() {
-                tracing::warn!(
-                    "the directory file {file} is invalid and no owner is known to tell"
-                );
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            let msg = composer.directory_alert(&owners, file, sha256, problems)?;
-            let id = enqueue(&mut *tx, &msg, now).await?;
-            tx.commit().await?;
-            Ok(id.is_some())
-        })
+        let told = self
+            .alert_owners(now, |owners| {
+                composer.directory_alert(owners, file, sha256, problems)
+            })
+            .await?;
+        if told.is_none() {
+            tracing::warn!("the directory file {file} is invalid and no owner is known to tell");
+        }
+        Ok(told == Some(true))
     }
 
     /// Enqueues one alert to the active owners for a drop folder that cannot be used (SPEC §4.2
@@ -344,17 +338,32 @@ impl Store {
         why: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, crate::mail::MailError> {
+        let told = self
+            .alert_owners(now, |owners| {
+                composer.drop_folder_alert(owners, folder, why)
+            })
+            .await?;
+        Ok(told == Some(true))
+    }
+
+    /// Enqueues the alert `make` writes to the active owners: `None` when there is no owner,
+    /// `Some(false)` when its dedupe key was enqueued before.
+    async fn alert_owners(
+        &self,
+        now: DateTime<Utc>,
+        make: impl FnOnce(&[Address]) -> Result<Outgoing, crate::mail::MailError>,
+    ) -> Result<Option<bool>, crate::mail::MailError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let owners = active_owners(&mut *tx).await?;
             if owners.is_empty() {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(None);
             }
-            let msg = composer.drop_folder_alert(&owners, folder, why)?;
+            let msg = make(&owners)?;
             let id = enqueue(&mut *tx, &msg, now).await?;
             tx.commit().await?;
-            Ok(id.is_some())
+            Ok(Some(id.is_some()))
         })
     }
 
