@@ -63,6 +63,8 @@ struct SheetRow {
     email: String,
     /// How the email was made (for the analysis of misses): same, edit, empty.
     email_kind: &'static str,
+    /// The mapping gives this address to another person too: SPEC §6.3 makes them one person.
+    shared: bool,
 }
 
 fn read_febrl(path: &Path) -> anyhow::Result<Vec<Record>> {
@@ -148,7 +150,7 @@ fn sheet_rows(records: &[Record]) -> Vec<SheetRow> {
         .filter(|r| r.original)
         .map(|r| (r.n, r))
         .collect();
-    records
+    let mut rows = records
         .iter()
         .map(|r| {
             let base = format!("{}@gmail.com", base_local(originals[&r.n]));
@@ -175,9 +177,26 @@ fn sheet_rows(records: &[Record]) -> Vec<SheetRow> {
                 },
                 email,
                 email_kind,
+                shared: false,
             }
         })
-        .collect()
+        .collect::<Vec<SheetRow>>();
+    mark_shared(&mut rows, records);
+    rows
+}
+
+/// Marks the rows whose email key the mapping gives to two people or more.
+fn mark_shared(rows: &mut [SheetRow], records: &[Record]) {
+    let key = |r: &SheetRow| agency_portal::normalise::email_key(&r.email);
+    let mut people: HashMap<String, std::collections::BTreeSet<u64>> = HashMap::new();
+    for (r, rec) in rows.iter().zip(records) {
+        if !r.email.is_empty() {
+            people.entry(key(r)).or_default().insert(rec.n);
+        }
+    }
+    for r in rows.iter_mut() {
+        r.shared = !r.email.is_empty() && people.get(&key(r)).is_some_and(|p| p.len() > 1);
+    }
 }
 
 fn csv_bytes(rows: &[&SheetRow]) -> Vec<u8> {
@@ -368,11 +387,16 @@ fn category(
         None => "no earlier row",
     };
     format!(
-        "{:<20} email {:<5} phone {:<8} {}",
+        "{:<20} email {:<5} phone {:<8} {}{}",
         outcome.as_str(),
         row.email_kind,
         if phone_same { "same" } else { "changed" },
-        names
+        names,
+        if row.shared {
+            "; an address the mapping gives two people"
+        } else {
+            ""
+        }
     )
 }
 
