@@ -55,7 +55,7 @@ pub async fn candidates(app: &App, args: &CandidatesArgs) -> anyhow::Result<()> 
         let mut w = csv::Writer::from_writer(std::io::stdout());
         w.write_record(headers)?;
         for row in &cells {
-            w.write_record(row)?;
+            w.write_record(row.iter().map(|c| csv_safe(c).into_owned()))?;
         }
         w.flush()?;
     } else if cells.is_empty() {
@@ -230,4 +230,30 @@ pub async fn erase(app: &App, args: &EraseArgs) -> anyhow::Result<()> {
         erased.candidates, erased.rows
     );
     Ok(())
+}
+
+/// A CSV cell a spreadsheet program opens as text (SPEC §5: never as a formula): one that starts
+/// like a formula (`=1+2`, `@SUM(…)`, `-2`) gets a leading `'`, which Excel and LibreOffice show
+/// as nothing. A phone in E.164 (`+` and digits, as stored) is left as it is: it is a number.
+fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let e164 =
+        cell.starts_with('+') && cell.len() > 1 && cell[1..].bytes().all(|b| b.is_ascii_digit());
+    if crate::results::looks_like_formula(cell) && !e164 {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    #[test]
+    fn formulas_are_text_and_phones_stay_numbers() {
+        assert_eq!(super::csv_safe("=1+2"), "'=1+2");
+        assert_eq!(super::csv_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::csv_safe("-2+3"), "'-2+3");
+        assert_eq!(super::csv_safe("+639171234567"), "+639171234567");
+        assert_eq!(super::csv_safe("+cmd|x"), "'+cmd|x");
+        assert_eq!(super::csv_safe("Ana"), "Ana");
+    }
 }
