@@ -423,3 +423,43 @@ fn config_check_says_what_it_reached() {
     let (code, out, err) = check(&missing, true);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// The owner digest's review queue lists each item on a line of its own (the first one once ran
+/// onto the queue's heading line).
+#[test]
+fn the_owner_digest_lists_review_items_under_their_heading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sheet = |name: &str, row: &str| {
+        let f = tmp.path().join(name);
+        std::fs::write(
+            &f,
+            format!("First Name,Last Name,Email,Mobile,Campaign\n{row}\n"),
+        )
+        .unwrap();
+        f
+    };
+    let a = sheet("a.csv", "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123");
+    let b = sheet("b.csv", "Ana,Cruz,ana.cruzz@gmail.com,0918 765 4321,40123");
+    for (file, agency) in [(&a, "acme"), (&b, "bayanihan")] {
+        let (code, out, err) = run(portal(&shipped(), tmp.path())
+            .arg("ingest")
+            .arg(file)
+            .args(["--agency", agency]));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (code, out, err) =
+        run(portal(&shipped(), tmp.path()).args(["digest", "preview", "--kind", "owner"]));
+    assert_eq!(code, 0, "{err}");
+    let heading = out
+        .lines()
+        .find(|l| l.starts_with("Review queue:"))
+        .expect("the review queue");
+    assert_eq!(
+        heading,
+        "Review queue: 1 waiting (agency-portal review accept|reject ROW-ID)"
+    );
+    assert!(
+        out.contains("  bayanihan  b.csv row 2  Ana Cruz: "),
+        "{out}"
+    );
+}
