@@ -232,13 +232,11 @@ pub async fn erase(app: &App, args: &EraseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A CSV cell a spreadsheet program opens as text (SPEC §5: never as a formula): one that starts
-/// like a formula (`=1+2`, `@SUM(…)`, `-2`) gets a leading `'`, which Excel and LibreOffice show
-/// as nothing. A phone in E.164 (`+` and digits, as stored) is left as it is: it is a number.
+/// A CSV cell a spreadsheet program opens as text (SPEC §9 (r2)): every value that starts like a
+/// formula (`=1+2`, `@SUM(…)`, `-2`, a phone's `+63…`) gets a leading `'`, which Excel and
+/// LibreOffice show as nothing.
 fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    let e164 =
-        cell.starts_with('+') && cell.len() > 1 && cell[1..].bytes().all(|b| b.is_ascii_digit());
-    if crate::results::looks_like_formula(cell) && !e164 {
+    if crate::results::looks_like_formula(cell) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
@@ -248,11 +246,11 @@ fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod csv_tests {
     #[test]
-    fn formulas_are_text_and_phones_stay_numbers() {
+    fn values_that_start_like_formulas_are_text() {
         assert_eq!(super::csv_safe("=1+2"), "'=1+2");
         assert_eq!(super::csv_safe("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(super::csv_safe("-2+3"), "'-2+3");
-        assert_eq!(super::csv_safe("+639171234567"), "+639171234567");
+        assert_eq!(super::csv_safe("+639171234567"), "'+639171234567");
         assert_eq!(super::csv_safe("+cmd|x"), "'+cmd|x");
         assert_eq!(super::csv_safe("Ana"), "Ana");
     }
