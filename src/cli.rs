@@ -201,6 +201,12 @@ pub enum ReviewCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The row and the person it may be, side by side, and which rule matched.
+    Show {
+        row_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// A different person: the row becomes `new`.
     Accept { row_id: i64 },
     /// The same person: the row becomes `duplicate`.

@@ -7,6 +7,55 @@ use crate::sheet::Cell;
 use crate::store::review::{ReviewError, Verdict};
 use crate::views::table;
 
+/// `review show`: the row and the person it may be in two columns.
+fn review_pair_text(p: &crate::store::review::ReviewPair) -> String {
+    use crate::store::review::ReviewSide;
+    let when = |s: &ReviewSide| s.when.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    let col =
+        |s: Option<&ReviewSide>, f: &dyn Fn(&ReviewSide) -> String| s.map(f).unwrap_or_default();
+    let sides = [Some(&p.this_row), p.may_be.as_ref()];
+    let line = |label: &str, f: &dyn Fn(&ReviewSide) -> String| {
+        let mut v = vec![label.to_string()];
+        v.extend(sides.iter().map(|s| col(*s, f)));
+        v
+    };
+    let rows = vec![
+        line("Name", &|s| s.name.clone()),
+        line("Email", &|s| opt(&s.email)),
+        line("Phone", &|s| opt(&s.phone)),
+        line("Agency", &|s| opt(&s.agency)),
+        line("Campaign", &|s| opt(&s.campaign)),
+        line("When", &|s| when(s).unwrap_or_default()),
+    ];
+    let other = match p.candidate_id {
+        Some(id) => format!("May be candidate {id}"),
+        None => "May be".to_string(),
+    };
+    let mut out = format!(
+        "Review row {} ({} row {})
+",
+        p.row_id, p.file, p.row
+    );
+    out.push_str(&table(&["", "This row", &other], &rows));
+    if !p.rule.is_empty() {
+        out.push_str(&format!(
+            "Rule: {}
+",
+            p.rule.join("; ")
+        ));
+    }
+    out.push_str(&format!(
+        "Why: {}
+",
+        p.reason
+    ));
+    out.push_str(&format!(
+        "\naccept {0}: a different person (new); reject {0}: the same person (duplicate)\n",
+        p.row_id
+    ));
+    out
+}
+
 fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
@@ -168,6 +217,23 @@ pub async fn review(app: &App, command: Option<ReviewCommand>) -> anyhow::Result
                     )
                 );
                 println!("\naccept ROW-ID: a different person (new); reject ROW-ID: the same person (duplicate)");
+            }
+            return Ok(());
+        }
+        ReviewCommand::Show { row_id, json } => {
+            let pair = app
+                .store
+                .review_pair(row_id, rules.name_similarity)
+                .await?
+                .ok_or_else(|| {
+                    BadInput(format!(
+                        "row {row_id} is not waiting for review (see `agency-portal review list`)"
+                    ))
+                })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&pair)?);
+            } else {
+                print!("{}", review_pair_text(&pair));
             }
             return Ok(());
         }

@@ -424,13 +424,11 @@ fn config_check_says_what_it_reached() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
-/// The owner digest's review queue lists each item on a line of its own (the first one once ran
-/// onto the queue's heading line).
-#[test]
-fn the_owner_digest_lists_review_items_under_their_heading() {
-    let tmp = tempfile::tempdir().unwrap();
+/// Acme's Ana Cruz, then Bayanihan's near copy of her (email one edit off, another phone): one
+/// review row, in a database in `dir`.
+fn a_review_row(dir: &Path) {
     let sheet = |name: &str, row: &str| {
-        let f = tmp.path().join(name);
+        let f = dir.join(name);
         std::fs::write(
             &f,
             format!("First Name,Last Name,Email,Mobile,Campaign\n{row}\n"),
@@ -441,12 +439,20 @@ fn the_owner_digest_lists_review_items_under_their_heading() {
     let a = sheet("a.csv", "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123");
     let b = sheet("b.csv", "Ana,Cruz,ana.cruzz@gmail.com,0918 765 4321,40123");
     for (file, agency) in [(&a, "acme"), (&b, "bayanihan")] {
-        let (code, out, err) = run(portal(&shipped(), tmp.path())
+        let (code, out, err) = run(portal(&shipped(), dir)
             .arg("ingest")
             .arg(file)
             .args(["--agency", agency]));
         assert_eq!(code, 0, "{out}{err}");
     }
+}
+
+/// The owner digest's review queue lists each item on a line of its own (the first one once ran
+/// onto the queue's heading line).
+#[test]
+fn the_owner_digest_lists_review_items_under_their_heading() {
+    let tmp = tempfile::tempdir().unwrap();
+    a_review_row(tmp.path());
     let (code, out, err) =
         run(portal(&shipped(), tmp.path()).args(["digest", "preview", "--kind", "owner"]));
     assert_eq!(code, 0, "{err}");
@@ -462,4 +468,34 @@ fn the_owner_digest_lists_review_items_under_their_heading() {
         out.contains("  bayanihan  b.csv row 2  Ana Cruz: "),
         "{out}"
     );
+}
+
+/// SPEC §9 (r2): `review show` puts the row and the person it may be side by side, with which rule
+/// matched, without SQL.
+#[test]
+fn review_show_puts_the_two_side_by_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    a_review_row(tmp.path());
+    let (_, list, _) = run(portal(&shipped(), tmp.path()).args(["review", "list", "--json"]));
+    let items: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+    let row_id = items[0]["row_id"].to_string();
+    let (code, out, err) = run(portal(&shipped(), tmp.path()).args(["review", "show", &row_id]));
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "ana.cruzz@gmail.com   ana.cruz@gmail.com",
+        "+639187654321         +639171234567",
+        "bayanihan             acme",
+        "Rule: emails within one edit; names similar",
+    ] {
+        assert!(out.contains(line), "{line} in\n{out}");
+    }
+    let (code, json, _) =
+        run(portal(&shipped(), tmp.path()).args(["review", "show", &row_id, "--json"]));
+    assert_eq!(code, 0);
+    let pair: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(pair["may_be"]["agency"], "acme");
+    assert_eq!(pair["this_row"]["email"], "ana.cruzz@gmail.com");
+    let (code, _, err) = run(portal(&shipped(), tmp.path()).args(["review", "show", "999"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("not waiting for review"), "{err}");
 }

@@ -14,6 +14,48 @@ use crate::who_is_who;
 
 const LOCK: &str = "agency-portal:submissions";
 
+/// A row's values as a [`ReviewSide`] (its agency, campaign and time filled in by the caller).
+fn side_of_candidate(c: &Candidate) -> ReviewSide {
+    ReviewSide {
+        name: format!("{} {}", c.first_name.display, c.last_name.display)
+            .trim()
+            .to_string(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        agency: None,
+        campaign: None,
+        when: None,
+        identity: who_is_who::Identity {
+            first: c.first_name.key.clone(),
+            last: c.last_name.key.clone(),
+            email_key: c.email_key.clone(),
+            phone_key: c.phone_key.clone(),
+        },
+    }
+}
+
+/// Which parts of SPEC §6.3 two people meet, in words.
+fn rule_met(a: &who_is_who::Identity, b: &who_is_who::Identity, threshold: f64) -> Vec<String> {
+    let same = |x: Option<&str>, y: Option<&str>| x.is_some() && x == y;
+    [
+        (same(a.email(), b.email()), "the same email"),
+        (same(a.phone(), b.phone()), "the same phone"),
+        (
+            !same(a.email(), b.email()) && who_is_who::emails_near(a, b),
+            "emails within one edit",
+        ),
+        (
+            !same(a.phone(), b.phone()) && who_is_who::phones_near(a, b),
+            "phones within one edit",
+        ),
+        (who_is_who::names_similar(a, b, threshold), "names similar"),
+    ]
+    .into_iter()
+    .filter(|(met, _)| *met)
+    .map(|(_, words)| words.to_string())
+    .collect()
+}
+
 /// One pending review item (JSON keys of `review list --json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReviewItem {
@@ -55,7 +97,136 @@ pub enum Verdict {
     Rejected,
 }
 
+/// One side of `review show` (JSON keys of `review show --json`): the row, or the candidate it may
+/// be with its current owner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewSide {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// The submitting agency (the row), or the current owner (the candidate; `None`: nobody, or the
+    /// company's own pipeline when `source` says `import`).
+    pub agency: Option<String>,
+    pub campaign: Option<String>,
+    /// When the row was received, or since when the owner has the candidate.
+    pub when: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub identity: who_is_who::Identity,
+}
+
+/// What `review show` puts side by side (SPEC §9 (r2)).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewPair {
+    pub row_id: i64,
+    pub file: String,
+    pub row: i64,
+    pub reason: String,
+    pub this_row: ReviewSide,
+    pub candidate_id: Option<i64>,
+    /// The registered candidate it may be (`None` for two rows of one file naming two people).
+    pub may_be: Option<ReviewSide>,
+    /// Which parts of SPEC §6.3's rule the two meet.
+    pub rule: Vec<String>,
+}
+
 impl Store {
+    /// The pending review row `row_id` and the candidate it may be, side by side.
+    pub async fn review_pair(
+        &self,
+        row_id: i64,
+        threshold: f64,
+    ) -> Result<Option<ReviewPair>, StoreError> {
+        let Some(item) = self
+            .review_queue()
+            .await?
+            .into_iter()
+            .find(|i| i.row_id == row_id)
+        else {
+            return Ok(None);
+        };
+        let (this_row, campaign_id) = on_pool!(self, |pool| {
+            let r = sqlx::query("SELECT person, campaign_id FROM submission_rows WHERE id = $1")
+                .bind(row_id)
+                .fetch_one(pool)
+                .await?;
+            let person: Option<String> = r.try_get("person")?;
+            let c: Candidate = person
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            let campaign: Option<String> = r.try_get("campaign_id")?;
+            Ok::<_, StoreError>((side_of_candidate(&c), campaign))
+        })?;
+        let this_row = ReviewSide {
+            agency: item.agency.clone(),
+            campaign: campaign_id,
+            when: Some(item.received_at),
+            ..this_row
+        };
+        let may_be = match item.candidate_id {
+            Some(id) => self.review_candidate(id).await?,
+            None => None,
+        };
+        let rule = may_be
+            .as_ref()
+            .map(|m| rule_met(&this_row.identity, &m.identity, threshold))
+            .unwrap_or_default();
+        Ok(Some(ReviewPair {
+            row_id,
+            file: item.file,
+            row: item.row,
+            reason: item.reason,
+            this_row,
+            candidate_id: item.candidate_id,
+            may_be,
+            rule,
+        }))
+    }
+
+    /// A candidate as `review show` shows it, with its current owner.
+    async fn review_candidate(&self, id: i64) -> Result<Option<ReviewSide>, StoreError> {
+        on_pool!(self, |pool| {
+            let Some(r) = sqlx::query(
+                "SELECT c.first_name, c.last_name, c.first_key, c.last_key, c.email, c.email_key,
+                   c.phone, c.phone_key, o.agency_id, o.campaign_id, o.started_at
+                 FROM candidates c LEFT JOIN ownerships o
+                   ON o.candidate_id = c.id AND o.superseded_at IS NULL
+                 WHERE c.id = $1 ORDER BY o.started_at DESC LIMIT 1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let name = |a: &str, b: &str| -> Result<String, sqlx::Error> {
+                let (a, b): (Option<String>, Option<String>) = (r.try_get(a)?, r.try_get(b)?);
+                Ok(
+                    format!("{} {}", a.unwrap_or_default(), b.unwrap_or_default())
+                        .trim()
+                        .to_string(),
+                )
+            };
+            Ok(Some(ReviewSide {
+                name: name("first_name", "last_name")?,
+                email: r.try_get("email")?,
+                phone: r.try_get("phone")?,
+                agency: r.try_get("agency_id")?,
+                campaign: r.try_get("campaign_id")?,
+                when: r.try_get("started_at")?,
+                identity: who_is_who::Identity {
+                    first: r
+                        .try_get::<Option<String>, _>("first_key")?
+                        .unwrap_or_default(),
+                    last: r
+                        .try_get::<Option<String>, _>("last_key")?
+                        .unwrap_or_default(),
+                    email_key: r.try_get("email_key")?,
+                    phone_key: r.try_get("phone_key")?,
+                },
+            }))
+        })
+    }
+
     pub async fn review_queue(&self) -> Result<Vec<ReviewItem>, StoreError> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
