@@ -155,6 +155,13 @@ async fn two_spreadsheets_make_two_submissions_and_a_second_delivery_changes_not
     assert!(receipts
         .iter()
         .all(|r| r.recipients == ["ana@acme-staffing.example"]));
+    // Both parts explain every outcome (the HTML part once had no legend).
+    let receipt = e.raw_outbox(receipts[0].id).await;
+    let parsed = MessageParser::default().parse(&receipt).unwrap();
+    for part in [parsed.body_text(0).unwrap(), parsed.body_html(0).unwrap()] {
+        assert!(part.contains("What the outcomes mean"), "{part}");
+        assert!(part.contains("previously_submitted"), "{part}");
+    }
 
     // The same message delivered again (a second copy in the inbox): one submission, one receipt.
     e.deliver(&raw);
