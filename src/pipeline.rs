@@ -298,6 +298,19 @@ impl Pipeline {
         (!to.is_empty()).then_some(ReceiptRequest { to, reply_to: None })
     }
 
+    /// The campaign given with the file, as "ID name" when the directory knows it.
+    fn campaign_given(&self, input: &Input) -> Option<String> {
+        let given = input.default_campaign.as_deref()?.trim();
+        let known = self.directory.campaigns.iter().find(|c| {
+            c.id == given || crate::text::compact_key(&c.name) == crate::text::compact_key(given)
+        });
+        Some(match known {
+            Some(c) => format!("{} {}", c.id, c.name),
+            None => given.to_string(),
+        })
+        .filter(|s| !s.is_empty())
+    }
+
     /// Builds the receipt of a decided submission with its workbooks, `made` (and keeps them for
     /// the caller in `built`).
     fn receipt(
@@ -333,6 +346,7 @@ impl Pipeline {
                 submission_id,
                 agency_name,
                 file_name: input.file_name.clone(),
+                campaign: self.campaign_given(input),
                 counts: receipt::counts(crate::store::submissions::counts(outcomes)),
                 attention,
                 results_xlsx: results_xlsx.clone(),

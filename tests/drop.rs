@@ -225,6 +225,15 @@ async fn uploads_end_in_exactly_one_place(store: Store) {
     };
     assert_eq!(p.counts()[0], 1, "{}", p.counts_line());
     assert_eq!(manila.results, ["results/manila-results.xlsx"]);
+    // Its receipt names the campaign its folder gave.
+    let mut named = false;
+    for row in store.outbox_rows().await.unwrap() {
+        let raw = store.outbox_message(row.id).await.unwrap().unwrap();
+        let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let text = m.body_text(0).unwrap_or_default().to_string();
+        named |= text.contains("We received manila.csv for Acme Staffing, campaign 40124 ");
+    }
+    assert!(named, "a receipt names campaign 40124");
 
     // check/: results, nothing created or recorded.
     let check = by_name("try.csv");

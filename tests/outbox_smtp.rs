@@ -133,6 +133,7 @@ const RESULTS: &[(u64, &str, &str)] = &[
 
 fn receipt(submission_id: i64, to: &str, reply: Option<ReplyTo>) -> ReceiptInput {
     ReceiptInput {
+        campaign: None,
         submission_id,
         agency_name: "Acme Staffing".into(),
         file_name: "march candidates.xlsx".into(),

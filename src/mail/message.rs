@@ -336,6 +336,7 @@ mod tests {
 
     fn receipt(name: &str, subject: &str, file: &str) -> ReceiptInput {
         ReceiptInput {
+            campaign: None,
             submission_id: 42,
             agency_name: name.into(),
             file_name: file.into(),

@@ -60,6 +60,9 @@ pub struct ReceiptInput {
     pub agency_name: String,
     /// The submitted file's name as received (the attachments are named after its stem).
     pub file_name: String,
+    /// The campaign given with the file (its drop folder, the subject's tag, `--campaign`), as
+    /// "ID name"; rows with a Campaign column may name others.
+    pub campaign: Option<String>,
     pub counts: Counts,
     /// The rows needing attention, in row order. The body lists the first [`ATTENTION_SHOWN`].
     pub attention: Vec<AttentionRow>,
@@ -126,6 +129,7 @@ impl Composer {
             "submission_id": input.submission_id,
             "agency_name": input.agency_name,
             "file_name": header_text(&input.file_name),
+            "campaign": input.campaign,
             "counts_line": line,
             "counts": input.counts.iter().map(|(k, n)| serde_json::json!({"outcome": k, "rows": n})).collect::<Vec<_>>(),
             "total": input.counts.iter().map(|(_, n)| n).sum::<u64>(),
