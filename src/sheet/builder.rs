@@ -10,10 +10,22 @@ use super::{Cell, Event, Limits, Row, SheetError, Sink};
 /// Rows handed over at a time.
 const BATCH_ROWS: usize = 512;
 
-/// Upper bound on the estimated heap size of the rows of one workbook. With the other buffers of
-/// a reader (shared strings, at most [`SHARED_STRINGS_BUDGET`]) this keeps a read under 256 MB.
+/// Upper bound on the estimated heap size of the rows of one workbook collected whole
+/// ([`super::read`]). With the other buffers of a reader (shared strings, at most
+/// [`SHARED_STRINGS_BUDGET`]) this keeps a read under 256 MB.
 /// It is reached by about 5 million number cells or 2.5 million short text cells.
 pub(crate) const WORKBOOK_BUDGET: u64 = 160 * 1024 * 1024;
+
+/// Upper bound on the estimated size of what a consumer of a streamed read ([`super::stream`])
+/// keeps of its rows: their texts, one after another, and an end offset per cell (the rows
+/// themselves are freed batch by batch). A file within every limit of short values (200,000 rows
+/// of 16 cells of 12 characters) is 65 MB of it; the pipeline keeps 256 MB with this much.
+pub(crate) const STREAM_BUDGET: u64 = 96 * 1024 * 1024;
+
+/// Estimated bytes a streamed cell leaves its consumer besides its text (its end offset).
+const STREAM_CELL_BYTES: u64 = 8;
+/// Estimated bytes a streamed row leaves its consumer besides its cells.
+const STREAM_ROW_BYTES: u64 = 64;
 
 /// Estimated heap bytes of one stored cell, ignoring its text.
 const CELL_BYTES: u64 = std::mem::size_of::<Cell>() as u64;
@@ -31,34 +43,66 @@ pub(crate) fn string_bytes(len: usize) -> u64 {
 
 /// Counts across all sheets of a workbook (rows handed over count even once the consumer has
 /// freed them: the budget bounds what a reader may produce, whoever holds it).
+#[derive(Clone)]
 pub(crate) struct Budget {
     limits: Limits,
     pub(crate) rows: u64,
     cells: u64,
     bytes: u64,
+    /// The rows are collected whole ([`WORKBOOK_BUDGET`] on their `Row`s and `Cell`s), or only
+    /// their texts are kept ([`STREAM_BUDGET`]).
+    whole: bool,
 }
 
 impl Budget {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    /// For rows collected whole, as [`super::read`] does.
+    pub(crate) fn whole(limits: &Limits) -> Self {
         Budget {
             limits: *limits,
             rows: 0,
             cells: 0,
             bytes: 0,
+            whole: true,
         }
     }
 
-    fn add_cells(&mut self, n: u64, text_bytes: u64) -> Result<(), SheetError> {
+    /// For rows handed over and freed batch by batch, their texts kept ([`super::stream`]).
+    pub(crate) fn streamed(limits: &Limits) -> Self {
+        Budget {
+            whole: false,
+            ..Budget::whole(limits)
+        }
+    }
+
+    /// Rows the limits still allow.
+    pub(crate) fn rows_left(&self) -> u64 {
+        self.limits.max_rows.saturating_sub(self.rows)
+    }
+
+    fn max_bytes(&self) -> u64 {
+        if self.whole {
+            WORKBOOK_BUDGET
+        } else {
+            STREAM_BUDGET
+        }
+    }
+
+    /// `n` cells more, with a text of `text_len` bytes (0: none).
+    fn add_cells(&mut self, n: u64, text_len: usize) -> Result<(), SheetError> {
         self.cells += n;
         if self.cells > self.limits.max_cells {
             return Err(SheetError::TooManyCells {
                 max: self.limits.max_cells,
             });
         }
-        self.bytes += n * CELL_BYTES + text_bytes;
-        if self.bytes > WORKBOOK_BUDGET {
+        self.bytes += if self.whole {
+            n * CELL_BYTES + string_bytes(text_len)
+        } else {
+            n * STREAM_CELL_BYTES + text_len as u64
+        };
+        if self.bytes > self.max_bytes() {
             return Err(SheetError::TooMuchData {
-                max_mib: WORKBOOK_BUDGET >> 20,
+                max_mib: self.max_bytes() >> 20,
             });
         }
         Ok(())
@@ -71,7 +115,11 @@ impl Budget {
                 max: self.limits.max_rows,
             });
         }
-        self.bytes += ROW_BYTES;
+        self.bytes += if self.whole {
+            ROW_BYTES
+        } else {
+            STREAM_ROW_BYTES
+        };
         Ok(())
     }
 }
@@ -144,7 +192,7 @@ impl<'b, 's> SheetBuilder<'b, 's> {
                         max: MAX_CELL_CHARS,
                     });
                 }
-                string_bytes(s.len())
+                s.len()
             }
             _ => 0,
         };

@@ -14,7 +14,12 @@
 //! - A cell of up to 32,767 characters (Excel's own limit) is accepted as is, so a 10,000-character
 //!   cell reaches validation; a longer one is refused ([`SheetError::CellTooLong`]).
 //! - Besides `max_rows` and `max_cells` (blank cells between filled ones in a row count), the
-//!   rows read are held to an estimated 160 MiB, so one read stays well under 256 MB.
+//!   rows read are held to an estimated 160 MiB ([`read`]), or what a consumer keeps of rows
+//!   streamed (their texts) to an estimated 96 MiB ([`stream`]), so one read stays well under
+//!   256 MB. Both stop reading at the limit they reach.
+//! - A worksheet whose declared size (an xlsx `<dimension>`) holds more rows than `max_rows` allows,
+//!   or that declares none, is counted first, its rows freed as they are read: one over the limit
+//!   is refused before any row is handed over.
 //!
 //! [`stream`] hands rows over in batches as they are read, so a consumer can work on them while
 //! the rest is read, and can stop the read after the sheet it needs; [`read`] collects them.
@@ -121,7 +126,8 @@ pub type Sink<'a> = dyn FnMut(Event) -> ControlFlow<()> + 'a;
 /// Rows stored out of order by a malformed file are sorted by their number.
 pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
     let mut sheets: Vec<Sheet> = Vec::new();
-    let format = stream(bytes, limits, &mut |event| {
+    let budget = builder::Budget::whole(limits);
+    let format = stream_within(bytes, limits, budget, &mut |event| {
         match event {
             Event::Sheet(name) => sheets.push(Sheet {
                 name,
@@ -148,6 +154,15 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Workbook, SheetError> {
 /// are read; returns the format found. Every limit holds as in [`read`]; a file with no data is an
 /// error here too.
 pub fn stream(bytes: &[u8], limits: &Limits, sink: &mut Sink<'_>) -> Result<Format, SheetError> {
+    stream_within(bytes, limits, builder::Budget::streamed(limits), sink)
+}
+
+fn stream_within(
+    bytes: &[u8],
+    limits: &Limits,
+    mut budget: builder::Budget,
+    sink: &mut Sink<'_>,
+) -> Result<Format, SheetError> {
     if bytes.is_empty() {
         return Err(SheetError::Empty);
     }
@@ -157,7 +172,6 @@ pub fn stream(bytes: &[u8], limits: &Limits, sink: &mut Sink<'_>) -> Result<Form
             max: limits.max_file_bytes,
         });
     }
-    let mut budget = builder::Budget::new(limits);
     let b = &mut budget;
     let (format, hidden) = match detect::sniff(bytes) {
         detect::Container::Zip => match zipguard::inspect(bytes, limits.max_unpacked_bytes)? {

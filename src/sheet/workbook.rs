@@ -11,13 +11,15 @@
 
 use std::fmt::Display;
 use std::io::Cursor;
+use std::ops::ControlFlow;
 
 use calamine::{
-    Data, DataRef, ExcelDateTime, Ods, Range, Reader, SheetType, SheetVisible, Xls, Xlsb, Xlsx,
+    Data, DataRef, Dimensions, ExcelDateTime, Ods, Range, Reader, SheetType, SheetVisible, Xls,
+    Xlsb, Xlsx,
 };
 
 use super::builder::{Budget, SheetBuilder};
-use super::{Cell, SheetError, Sink};
+use super::{Cell, Event, SheetError, Sink};
 
 /// Turns a calamine error into a reason. Calamine's error types differ per format; their
 /// messages name structure (tags, records), never cell contents.
@@ -55,6 +57,10 @@ fn visible_worksheets(meta: &[calamine::Sheet]) -> (Vec<String>, bool) {
 
 /// The body of [`read_xlsx`] and [`read_xlsb`]: calamine gives both formats a streaming cell reader
 /// with the same methods, but no trait they share.
+///
+/// A sheet whose declared size (`<dimension>`) has more rows than the limits still allow, or that
+/// declares none (or a single cell), is counted first with its rows freed as they come: one over
+/// `max_rows` is refused before a row is handed over, however big, and one within is then read.
 macro_rules! stream_worksheets {
     ($wb:expr, $format:expr, $budget:expr, $sink:expr) => {{
         let mut wb = $wb;
@@ -63,19 +69,56 @@ macro_rules! stream_worksheets {
             let mut cells = wb
                 .worksheet_cells_reader(&name)
                 .map_err(|e| calamine_error($format, e))?;
-            let next = || {
+            let counting = needs_count(cells.dimensions(), $budget).then(|| $budget.clone());
+            let mut sheet = SheetBuilder::new($budget, $sink, name.clone());
+            if let (Some(counting), false) = (counting, sheet.stopped()) {
+                count_rows(counting, &name, || {
+                    let cell = cells.next_cell().map_err(|e| calamine_error($format, e))?;
+                    Ok(cell.map(|c| {
+                        let (row, col) = c.get_position();
+                        (row, col, from_data_ref(c.get_value()))
+                    }))
+                })?;
+                drop(cells);
+                cells = wb
+                    .worksheet_cells_reader(&name)
+                    .map_err(|e| calamine_error($format, e))?;
+            }
+            fill(&mut sheet, || {
                 let cell = cells.next_cell().map_err(|e| calamine_error($format, e))?;
                 Ok(cell.map(|c| {
                     let (row, col) = c.get_position();
                     (row, col, from_data_ref(c.get_value()))
                 }))
-            };
-            if stream_sheet($budget, $sink, name, next)? {
+            })?;
+            if sheet.finish()? {
                 break;
             }
         }
         Ok(hidden)
     }};
+}
+
+/// Whether a sheet of these declared dimensions is to be counted before it is read: it declares
+/// more rows than `budget` still allows, or nothing (calamine gives a missing `<dimension>` as the
+/// single cell A1).
+fn needs_count(declared: Dimensions, budget: &Budget) -> bool {
+    let rows = u64::from(declared.end.0.saturating_sub(declared.start.0)) + 1;
+    declared.start == declared.end || rows > budget.rows_left()
+}
+
+/// Reads a sheet's cells from `next` to count its rows against `budget` (a copy: the real read
+/// counts them again), each batch of rows freed as it is made; an error is what the read would
+/// have met.
+fn count_rows(
+    mut budget: Budget,
+    name: &str,
+    next: impl FnMut() -> Result<Option<(u32, u32, Cell)>, SheetError>,
+) -> Result<(), SheetError> {
+    let mut discard = |_: Event| ControlFlow::Continue(());
+    let mut sheet = SheetBuilder::new(&mut budget, &mut discard, name);
+    fill(&mut sheet, next)?;
+    sheet.finish().map(drop)
 }
 
 /// Streams the visible worksheets of an xlsx or xlsm file; returns whether some sheets are hidden.
@@ -162,16 +205,25 @@ fn stream_sheet(
     budget: &mut Budget,
     sink: &mut Sink<'_>,
     name: String,
-    mut next: impl FnMut() -> Result<Option<(u32, u32, Cell)>, SheetError>,
+    next: impl FnMut() -> Result<Option<(u32, u32, Cell)>, SheetError>,
 ) -> Result<bool, SheetError> {
     let mut sheet = SheetBuilder::new(budget, sink, name);
+    fill(&mut sheet, next)?;
+    sheet.finish()
+}
+
+/// Hands the cells `next` gives to `sheet` until they end or its consumer wants no more.
+fn fill(
+    sheet: &mut SheetBuilder<'_, '_>,
+    mut next: impl FnMut() -> Result<Option<(u32, u32, Cell)>, SheetError>,
+) -> Result<(), SheetError> {
     while !sheet.stopped() {
         let Some((row, col, cell)) = next()? else {
             break;
         };
         sheet.push(row, col, cell)?;
     }
-    sheet.finish()
+    Ok(())
 }
 
 fn from_data_ref(v: &DataRef<'_>) -> Cell {
