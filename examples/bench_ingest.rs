@@ -249,7 +249,7 @@ fn candidate_record(id: i64, r: &PreparedRow) -> [String; 13] {
         c.email_key.clone().unwrap_or_default(),
         c.phone.clone().unwrap_or_default(),
         c.phone_key.clone().unwrap_or_default(),
-        serde_json::to_string(&c.custom).unwrap_or_default(),
+        serde_json::to_string(&r.custom()).unwrap_or_default(),
         "agency".into(),
         t0().to_rfc3339(),
         t0().to_rfc3339(),
@@ -403,7 +403,7 @@ async fn prefill_sqlite(url: &str, dir: &Directory, people: u64) -> anyhow::Resu
                         .push_bind(c.email_key.clone())
                         .push_bind(c.phone.clone())
                         .push_bind(c.phone_key.clone())
-                        .push_bind(serde_json::to_string(&c.custom).unwrap_or_default())
+                        .push_bind(serde_json::to_string(&r.custom()).unwrap_or_default())
                         .push_bind("agency")
                         .push_bind(t0())
                         .push_bind(t0());

@@ -34,18 +34,51 @@ pub struct PreparedRow {
     /// The cells as the agency wrote them, one per [`Mapping::columns`] entry (for the results
     /// workbook).
     pub cells: Cells,
-    /// What could be parsed (also for invalid rows).
+    /// What could be parsed (also for invalid rows). Its `custom` is left empty: the row's custom
+    /// values are its cells under [`PreparedRow::custom_columns`], cleaned when needed
+    /// ([`PreparedRow::custom`]): a copy of every other column of a big file took more memory
+    /// than the rest of its rows.
     pub candidate: Candidate,
     /// `Some(reason)` when the row is invalid (SPEC §6.2).
     pub invalid: Option<String>,
     /// For an invalid row: only missing or malformed fields (see [`crate::validation::Invalid`]), so
     /// that its email or phone may still identify the person (SPEC §6.4 (r2)).
     pub fields_only: bool,
+    /// The custom columns of the file, shared by its rows: (position in `cells`, header as
+    /// written), left to right.
+    pub custom_columns: CustomColumns,
 }
+
+/// The custom columns of a file: (position in a row's [`Cells`], header as written).
+pub type CustomColumns = Arc<[(usize, Arc<str>)]>;
 
 impl PreparedRow {
     pub fn is_valid(&self) -> bool {
         self.invalid.is_none()
+    }
+
+    /// The row's other columns: (header as written, cleaned value), non-empty values only, left to
+    /// right (the candidate's custom fields).
+    pub fn custom(&self) -> Vec<(Arc<str>, String)> {
+        let mut custom = Vec::new();
+        for (pos, header) in self.custom_columns.iter() {
+            let raw = self.cells.get(*pos).unwrap_or_default();
+            if !raw.is_empty() {
+                let value = text::clean(raw);
+                if !value.is_empty() {
+                    custom.push((header.clone(), value));
+                }
+            }
+        }
+        custom
+    }
+
+    /// The candidate with its custom fields ([`PreparedRow::custom`]).
+    pub fn full_candidate(&self) -> Candidate {
+        Candidate {
+            custom: self.custom(),
+            ..self.candidate.clone()
+        }
     }
 }
 
@@ -134,7 +167,7 @@ pub struct Preparer<'a> {
     phone: Option<usize>,
     campaign: Option<usize>,
     /// (position in `mapping.columns`, header) of custom columns.
-    custom: Vec<(usize, Arc<str>)>,
+    custom: CustomColumns,
 }
 
 impl<'a> Preparer<'a> {
@@ -194,7 +227,7 @@ impl<'a> Preparer<'a> {
             return None;
         }
         let get = |i: Option<usize>| i.and_then(|i| row.cells.get(i));
-        let (mut candidate, invalid) = self.validator.check(RowCells {
+        let (candidate, invalid) = self.validator.check(RowCells {
             first_name: get(self.first_name),
             last_name: get(self.last_name),
             full_name: get(self.full_name),
@@ -202,16 +235,6 @@ impl<'a> Preparer<'a> {
             phone: get(self.phone),
             campaign: get(self.campaign),
         });
-        candidate.custom.reserve_exact(self.custom.len());
-        for (pos, header) in &self.custom {
-            let raw = &texts[*pos];
-            if !raw.is_empty() {
-                let value = text::clean(raw);
-                if !value.is_empty() {
-                    candidate.custom.push((header.clone(), value));
-                }
-            }
-        }
         let cells: Cells = texts.iter().collect();
         Some(PreparedRow {
             number: row.number,
@@ -219,6 +242,7 @@ impl<'a> Preparer<'a> {
             candidate,
             fields_only: invalid.as_ref().is_some_and(|i| i.fields_only),
             invalid: invalid.map(|i| i.reason),
+            custom_columns: Arc::clone(&self.custom),
         })
     }
 
@@ -430,9 +454,10 @@ mod tests {
         assert!(a.is_valid());
         assert_eq!(a.candidate.phone.as_deref(), Some("+639171234567"));
         assert_eq!(
-            a.candidate.custom,
+            a.custom(),
             vec![(Arc::from("Source"), "Facebook".to_string())]
         );
+        assert!(a.candidate.custom.is_empty());
         let b = &p.rows[1];
         assert_eq!(b.number, 5);
         let reason = b.invalid.as_deref().unwrap();

@@ -57,7 +57,8 @@ fn the_same_people_from_every_writer_normalise_identically() {
             .iter()
             .map(|r| {
                 let c = &r.candidate;
-                let custom: Vec<&str> = c.custom.iter().map(|(_, v)| v.as_str()).collect();
+                let custom = r.custom();
+                let custom: Vec<&str> = custom.iter().map(|(_, v)| v.as_str()).collect();
                 format!(
                     "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
                     c.first_name,

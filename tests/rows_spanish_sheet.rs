@@ -152,7 +152,7 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     assert_eq!(maria.candidate.phone.as_deref(), Some("+525512345678"));
     assert_eq!(maria.candidate.campaign_id.as_deref(), Some("50100"));
     assert_eq!(
-        maria.candidate.custom,
+        maria.custom(),
         vec![(
             std::sync::Arc::from("Observaciones"),
             "Turno matutino".to_string()

@@ -974,9 +974,10 @@ impl Store {
                                 for &i in chunk {
                                     let c = &rows[i].candidate;
                                     candidates.push(id, c);
-                                    candidates
-                                        .custom
-                                        .push(serde_json::to_string(&c.custom).unwrap_or_default());
+                                    candidates.custom.push(
+                                        serde_json::to_string(&rows[i].custom())
+                                            .unwrap_or_default(),
+                                    );
                                     new_ids[i] = Some(id);
                                     id += 1;
                                 }
@@ -1762,8 +1763,8 @@ struct OutcomeRecord<'r> {
     same_as_row: Option<i64>,
     campaign_id: Option<&'r str>,
     cells: &'r crate::rows::Cells,
-    /// Review rows: the normalised values, for `review accept`.
-    person: Option<&'r crate::validation::Candidate>,
+    /// Review rows: the normalised values with the custom fields, for `review accept`.
+    person: Option<crate::validation::Candidate>,
     /// Review rows: `pending`.
     review_state: Option<&'static str>,
 }
@@ -1784,7 +1785,7 @@ impl<'r> OutcomeRows<'r> {
             same_as_row: r.same_as_row.map(i64::from),
             campaign_id: self.inputs[i].campaign_id,
             cells: &self.rows[i].cells,
-            person: review.then_some(&self.rows[i].candidate),
+            person: review.then(|| self.rows[i].full_candidate()),
             review_state: review.then_some("pending"),
         }
     }
@@ -2085,7 +2086,7 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
                 .opt_bigint(o.same_as_row)
                 .opt_text(o.campaign_id)
                 .json(o.cells);
-            match o.person {
+            match &o.person {
                 Some(p) => row.json(p),
                 None => row.null(),
             }
@@ -2279,6 +2280,7 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
                     let cells = serde_json::to_string(o.cells).unwrap_or_default();
                     let person = o
                         .person
+                        .as_ref()
                         .map(|p| serde_json::to_string(p).unwrap_or_default());
                     (o, cells, person)
                 })
