@@ -89,6 +89,32 @@ pub struct Processed {
     pub results_xlsx: Vec<u8>,
     /// Only when some rows are invalid.
     pub to_fix_xlsx: Option<Vec<u8>>,
+    /// Last: dropped after the rows.
+    _give_back: GiveBack,
+}
+
+/// Rows from which a submission's memory is given back to the system once it is let go
+/// ([`crate::memory::give_back`]): a big file's pages would otherwise stay with the process (a
+/// daemon kept 414 MB after a 199,000-row file).
+const GIVE_BACK_ROWS: usize = 10_000;
+
+/// Gives the allocator's free pages back when dropped, for a big submission (see
+/// [`GIVE_BACK_ROWS`]).
+#[derive(Clone)]
+struct GiveBack(bool);
+
+impl GiveBack {
+    fn after(rows: &[PreparedRow]) -> GiveBack {
+        GiveBack(rows.len() >= GIVE_BACK_ROWS)
+    }
+}
+
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        if self.0 {
+            crate::memory::give_back();
+        }
+    }
 }
 
 impl std::fmt::Debug for Processed {
@@ -127,6 +153,7 @@ impl Processed {
         Ok(Processed {
             submission_id: Some(submission_id),
             headers,
+            _give_back: GiveBack::after(&rows),
             rows,
             outcomes,
             results_xlsx: results_xlsx?,
@@ -279,6 +306,7 @@ impl Pipeline {
         Ok(Result::Processed(Processed {
             submission_id,
             headers,
+            _give_back: GiveBack::after(&rows),
             rows,
             outcomes,
             results_xlsx: results_xlsx?,
