@@ -17,9 +17,7 @@ const LOCK: &str = "agency-portal:submissions";
 /// A row's values as a [`ReviewSide`] (its agency, campaign and time filled in by the caller).
 fn side_of_candidate(c: &Candidate) -> ReviewSide {
     ReviewSide {
-        name: format!("{} {}", c.first_name.display, c.last_name.display)
-            .trim()
-            .to_string(),
+        name: display_name(c),
         email: c.email.clone(),
         phone: c.phone.clone(),
         agency: None,
@@ -32,6 +30,20 @@ fn side_of_candidate(c: &Candidate) -> ReviewSide {
             phone_key: c.phone_key.clone(),
         },
     }
+}
+
+/// "First Last" as written, either left out when empty.
+fn display_name(c: &Candidate) -> String {
+    format!("{} {}", c.first_name.display, c.last_name.display)
+        .trim()
+        .to_string()
+}
+
+/// A pending review row: what `review list` shows, the values it holds, and its campaign.
+struct Pending {
+    item: ReviewItem,
+    person: Candidate,
+    campaign: Option<String>,
 }
 
 /// Which parts of SPEC §6.3 two people meet, in words.
@@ -136,31 +148,19 @@ impl Store {
         row_id: i64,
         threshold: f64,
     ) -> Result<Option<ReviewPair>, StoreError> {
-        let Some(item) = self
-            .review_queue()
-            .await?
-            .into_iter()
-            .find(|i| i.row_id == row_id)
+        let Some(Pending {
+            item,
+            person,
+            campaign,
+        }) = self.pending_reviews(Some(row_id)).await?.pop()
         else {
             return Ok(None);
         };
-        let (this_row, campaign_id) = on_pool!(self, |pool| {
-            let r = sqlx::query("SELECT person, campaign_id FROM submission_rows WHERE id = $1")
-                .bind(row_id)
-                .fetch_one(pool)
-                .await?;
-            let person: Option<String> = r.try_get("person")?;
-            let c: Candidate = person
-                .and_then(|p| serde_json::from_str(&p).ok())
-                .unwrap_or_default();
-            let campaign: Option<String> = r.try_get("campaign_id")?;
-            Ok::<_, StoreError>((side_of_candidate(&c), campaign))
-        })?;
         let this_row = ReviewSide {
             agency: item.agency.clone(),
-            campaign: campaign_id,
+            campaign,
             when: Some(item.received_at),
-            ..this_row
+            ..side_of_candidate(&person)
         };
         let may_be = match item.candidate_id {
             Some(id) => self.review_candidate(id).await?,
@@ -228,13 +228,24 @@ impl Store {
     }
 
     pub async fn review_queue(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        Ok(self
+            .pending_reviews(None)
+            .await?
+            .into_iter()
+            .map(|p| p.item)
+            .collect())
+    }
+
+    /// The pending review rows (only `only` when given), in row order, with what each holds.
+    async fn pending_reviews(&self, only: Option<i64>) -> Result<Vec<Pending>, StoreError> {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT r.id, r.submission_id, s.agency_id, s.file_name, r.row_number, r.reason,
-                   r.candidate_id, r.person, s.received_at
+                   r.candidate_id, r.person, r.campaign_id, s.received_at
                  FROM submission_rows r JOIN submissions s ON s.id = r.submission_id
-                 WHERE r.review_state = 'pending' ORDER BY r.id",
+                 WHERE r.review_state = 'pending' AND ($1 IS NULL OR r.id = $1) ORDER BY r.id",
             )
+            .bind(only)
             .fetch_all(pool)
             .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -243,20 +254,22 @@ impl Store {
                 let c: Candidate = person
                     .and_then(|p| serde_json::from_str(&p).ok())
                     .unwrap_or_default();
-                out.push(ReviewItem {
-                    row_id: r.try_get("id")?,
-                    submission_id: r.try_get("submission_id")?,
-                    agency: r.try_get("agency_id")?,
-                    file: r.try_get("file_name")?,
-                    row: r.try_get("row_number")?,
-                    reason: r.try_get("reason")?,
-                    candidate_id: r.try_get("candidate_id")?,
-                    name: format!("{} {}", c.first_name.display, c.last_name.display)
-                        .trim()
-                        .to_string(),
-                    email: c.email,
-                    phone: c.phone,
-                    received_at: r.try_get("received_at")?,
+                out.push(Pending {
+                    item: ReviewItem {
+                        row_id: r.try_get("id")?,
+                        submission_id: r.try_get("submission_id")?,
+                        agency: r.try_get("agency_id")?,
+                        file: r.try_get("file_name")?,
+                        row: r.try_get("row_number")?,
+                        reason: r.try_get("reason")?,
+                        candidate_id: r.try_get("candidate_id")?,
+                        name: display_name(&c),
+                        email: c.email.clone(),
+                        phone: c.phone.clone(),
+                        received_at: r.try_get("received_at")?,
+                    },
+                    campaign: r.try_get("campaign_id")?,
+                    person: c,
                 });
             }
             Ok(out)
