@@ -241,14 +241,14 @@ fn candidate_record(id: i64, r: &PreparedRow) -> [String; 13] {
     let c = &r.candidate;
     [
         id.to_string(),
-        c.first_name.display.clone(),
-        c.last_name.display.clone(),
-        c.first_name.key.clone(),
-        c.last_name.key.clone(),
-        c.email.clone().unwrap_or_default(),
-        c.email_key.clone().unwrap_or_default(),
-        c.phone.clone().unwrap_or_default(),
-        c.phone_key.clone().unwrap_or_default(),
+        c.first_name().display.to_string(),
+        c.last_name().display.to_string(),
+        c.first_name().key.to_string(),
+        c.last_name().key.to_string(),
+        c.email().map(str::to_string).unwrap_or_default(),
+        c.email_key().map(str::to_string).unwrap_or_default(),
+        c.phone().map(str::to_string).unwrap_or_default(),
+        c.phone_key().map(str::to_string).unwrap_or_default(),
         serde_json::to_string(&r.custom()).unwrap_or_default(),
         "agency".into(),
         t0().to_rfc3339(),
@@ -395,14 +395,14 @@ async fn prefill_sqlite(url: &str, dir: &Directory, people: u64) -> anyhow::Resu
                 qb.push_values(part.iter().enumerate(), |mut b, (k, r)| {
                     let c = &r.candidate;
                     b.push_bind(base + k as i64)
-                        .push_bind(c.first_name.display.clone())
-                        .push_bind(c.last_name.display.clone())
-                        .push_bind(c.first_name.key.clone())
-                        .push_bind(c.last_name.key.clone())
-                        .push_bind(c.email.clone())
-                        .push_bind(c.email_key.clone())
-                        .push_bind(c.phone.clone())
-                        .push_bind(c.phone_key.clone())
+                        .push_bind(c.first_name().display.to_string())
+                        .push_bind(c.last_name().display.to_string())
+                        .push_bind(c.first_name().key.to_string())
+                        .push_bind(c.last_name().key.to_string())
+                        .push_bind(c.email().map(str::to_string))
+                        .push_bind(c.email_key().map(str::to_string))
+                        .push_bind(c.phone().map(str::to_string))
+                        .push_bind(c.phone_key().map(str::to_string))
                         .push_bind(serde_json::to_string(&r.custom()).unwrap_or_default())
                         .push_bind("agency")
                         .push_bind(t0())

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use std::ops::ControlFlow;
 
+use crate::candidate::PackedCandidate;
 use crate::header::{HeaderError, HeaderSearch, Mapping, Role, HEADER_SEARCH_ROWS};
 use crate::normalise::cell_text;
 use crate::sheet::{Cell, Event, Row, Workbook};
@@ -38,7 +39,7 @@ pub struct PreparedRow {
     /// values are its cells under [`PreparedRow::custom_columns`], cleaned when needed
     /// ([`PreparedRow::custom`]): a copy of every other column of a big file took more memory
     /// than the rest of its rows.
-    pub candidate: Candidate,
+    pub candidate: PackedCandidate,
     /// `Some(reason)` when the row is invalid (SPEC §6.2).
     pub invalid: Option<String>,
     /// For an invalid row: only missing or malformed fields (see [`crate::validation::Invalid`]), so
@@ -77,7 +78,7 @@ impl PreparedRow {
     pub fn full_candidate(&self) -> Candidate {
         Candidate {
             custom: self.custom(),
-            ..self.candidate.clone()
+            ..self.candidate.unpack()
         }
     }
 }
@@ -239,7 +240,7 @@ impl<'a> Preparer<'a> {
         Some(PreparedRow {
             number: row.number,
             cells,
-            candidate,
+            candidate: PackedCandidate::pack(&candidate),
             fields_only: invalid.as_ref().is_some_and(|i| i.fields_only),
             invalid: invalid.map(|i| i.reason),
             custom_columns: Arc::clone(&self.custom),
@@ -452,19 +453,18 @@ mod tests {
             vec!["Ana", "Reyes", "0917 123 4567", "", "Facebook"]
         );
         assert!(a.is_valid());
-        assert_eq!(a.candidate.phone.as_deref(), Some("+639171234567"));
+        assert_eq!(a.candidate.phone(), Some("+639171234567"));
         assert_eq!(
             a.custom(),
             vec![(Arc::from("Source"), "Facebook".to_string())]
         );
-        assert!(a.candidate.custom.is_empty());
         let b = &p.rows[1];
         assert_eq!(b.number, 5);
         let reason = b.invalid.as_deref().unwrap();
         assert!(reason.starts_with("last name: missing; "), "{reason}");
         assert!(reason.contains("email: not a valid address"), "{reason}");
         assert!(reason.contains("phone: not a phone number"), "{reason}");
-        assert_eq!(b.candidate.first_name.display, "Ben");
+        assert_eq!(b.candidate.first_name().display, "Ben");
     }
 
     /// Rows prepared while streaming are what the whole-workbook header search and a preparer give,

@@ -963,8 +963,8 @@ async fn poison_values_and_long_names_never_stop_the_drop_folder(store: Store) {
         unreachable!()
     };
     assert_eq!(p.headers[0], "First Name");
-    assert_eq!(p.rows[0].candidate.first_name.display, "Nula");
-    assert_eq!(p.rows[0].candidate.last_name.display, "Cero");
+    assert_eq!(p.rows[0].candidate.first_name().display, "Nula");
+    assert_eq!(p.rows[0].candidate.last_name().display, "Cero");
     let long_one = receipts
         .iter()
         .find(|r| r.file_name.starts_with("bbb"))

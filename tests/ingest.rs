@@ -56,7 +56,7 @@ fn the_same_people_from_every_writer_normalise_identically() {
         let normalised: Vec<String> = rows
             .iter()
             .map(|r| {
-                let c = &r.candidate;
+                let c = &r.candidate.unpack();
                 let custom = r.custom();
                 let custom: Vec<&str> = custom.iter().map(|(_, v)| v.as_str()).collect();
                 format!(

@@ -143,14 +143,11 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     let maria = &p.rows[0];
     assert_eq!(maria.number, 4);
     assert_eq!(maria.invalid, None);
-    assert_eq!(maria.candidate.first_name.display, "María José Hernández");
-    assert_eq!(maria.candidate.last_name.display, "López");
-    assert_eq!(
-        maria.candidate.email_key.as_deref(),
-        Some("mjhernandez@gmail.com")
-    );
-    assert_eq!(maria.candidate.phone.as_deref(), Some("+525512345678"));
-    assert_eq!(maria.candidate.campaign_id.as_deref(), Some("50100"));
+    assert_eq!(maria.candidate.first_name().display, "María José Hernández");
+    assert_eq!(maria.candidate.last_name().display, "López");
+    assert_eq!(maria.candidate.email_key(), Some("mjhernandez@gmail.com"));
+    assert_eq!(maria.candidate.phone(), Some("+525512345678"));
+    assert_eq!(maria.candidate.campaign_id(), Some("50100"));
     assert_eq!(
         maria.custom(),
         vec![(
@@ -162,9 +159,9 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     let juan = &p.rows[1];
     assert_eq!(juan.number, 5);
     assert_eq!(juan.invalid, None);
-    assert_eq!(juan.candidate.first_name.display, "Juan Carlos");
-    assert_eq!(juan.candidate.last_name.display, "Pérez");
-    assert_eq!(juan.candidate.phone.as_deref(), Some("+523312345678"));
+    assert_eq!(juan.candidate.first_name().display, "Juan Carlos");
+    assert_eq!(juan.candidate.last_name().display, "Pérez");
+    assert_eq!(juan.candidate.phone(), Some("+523312345678"));
     assert_eq!(&juan.cells[2], "3312345678");
 
     let luis = &p.rows[2];

@@ -137,10 +137,10 @@ pub fn counts(rows: &[RowOutcome]) -> [u64; 7] {
 pub fn identity(row: &PreparedRow) -> Identity<&str> {
     let c = &row.candidate;
     Identity {
-        first: &c.first_name.key,
-        last: &c.last_name.key,
-        email_key: c.email_key.as_deref(),
-        phone_key: c.phone_key.as_deref(),
+        first: c.first_name().key,
+        last: c.last_name().key,
+        email_key: c.email_key(),
+        phone_key: c.phone_key(),
     }
 }
 
@@ -152,7 +152,7 @@ fn inputs(rows: &[PreparedRow]) -> Vec<Input<'_>> {
             invalid: r.invalid.as_deref(),
             fields_only: r.fields_only,
             identity: identity(r),
-            campaign_id: r.candidate.campaign_id.as_deref(),
+            campaign_id: r.candidate.campaign_id(),
         })
         .collect()
 }
@@ -1589,16 +1589,17 @@ type Updates = Records;
 
 impl Records {
     /// Record `id` takes the names and contacts of `c`.
-    fn push(&mut self, id: i64, c: &crate::validation::Candidate) {
+    fn push(&mut self, id: i64, c: &crate::candidate::PackedCandidate) {
+        let owned = |s: Option<&str>| s.map(str::to_string);
         self.id.push(id);
-        self.first_name.push(c.first_name.display.clone());
-        self.last_name.push(c.last_name.display.clone());
-        self.first_key.push(c.first_name.key.clone());
-        self.last_key.push(c.last_name.key.clone());
-        self.email.push(c.email.clone());
-        self.email_key.push(c.email_key.clone());
-        self.phone.push(c.phone.clone());
-        self.phone_key.push(c.phone_key.clone());
+        self.first_name.push(c.first_name().display.to_string());
+        self.last_name.push(c.last_name().display.to_string());
+        self.first_key.push(c.first_name().key.to_string());
+        self.last_key.push(c.last_name().key.to_string());
+        self.email.push(owned(c.email()));
+        self.email_key.push(owned(c.email_key()));
+        self.phone.push(owned(c.phone()));
+        self.phone_key.push(owned(c.phone_key()));
     }
 }
 
