@@ -92,6 +92,19 @@ async fn mail_server(settings: &Settings) -> Reached {
             what: format!("outgoing mail {}", path.display()),
             result: Ok("a local folder: nothing to reach".into()),
         },
+        Transport::SmtpOAuth2(smtp) => {
+            let what = format!("SMTP {}:{}", smtp.host, smtp.port);
+            let result = within(async {
+                smtp.check().await.map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "logged in as {} ({})",
+                    smtp.username,
+                    smtp.oauth.mechanism.name()
+                ))
+            })
+            .await;
+            Reached { what, result }
+        }
         Transport::Smtp { host, transport } => {
             let what = format!("SMTP {host}");
             let result = within(async {
