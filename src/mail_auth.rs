@@ -368,6 +368,36 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
+    fn the_settings_file_says_what_is_wrong_with_a_login() {
+        use crate::settings::{check_file, Settings};
+        figment::Jail::expect_with(|jail| {
+            let imap = "[intake.mailbox]\nkind = \"imap\"\nusername = \"u@x.test\"\n";
+            jail.create_file("a.toml", &format!("{imap}auth = \"xoauth2\"\n"))?;
+            let e = Settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            assert!(
+                e.contains("[intake.mailbox]") && e.contains("token_command"),
+                "{e}"
+            );
+            jail.create_file("b.toml", &format!("{imap}auth = \"kerberos\"\n"))?;
+            let p = check_file(Path::new("b.toml")).unwrap_err();
+            assert_eq!(p.0[0].line, 4, "{p:?}");
+            assert!(p.0[0].message.contains("\"oauthbearer\""), "{p:?}");
+            jail.create_file(
+                "c.toml",
+                "[mail]\ntransport = \"smtp\"\nhost = \"h\"\nusername = \"u\"\n\
+                 auth = \"oauthbearer\"\ntoken_file = \"tok\"\n",
+            )?;
+            let s = Settings::load(Path::new("c.toml")).unwrap();
+            assert!(check_file(Path::new("c.toml")).is_ok());
+            assert!(s.mail.token_file.as_ref().unwrap().ends_with("tok"));
+            let o = OAuth2::from_settings(s.mail.auth(), &s.mail.token_command, &s.mail.token_file);
+            assert_eq!(o.unwrap().mechanism, Mechanism::OAuthBearer);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn relative_token_paths_resolve_against_the_settings_folder() {
         let mut cmd = vec!["bin/token".to_string(), "x".to_string()];
         let mut file = Some(PathBuf::from("tok"));

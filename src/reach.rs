@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::email_intake::imap::Login;
 use crate::mail::sender::Transport;
 use crate::settings::{MailboxKind, Settings};
 use crate::store::{redact_url, Store};
@@ -61,7 +62,12 @@ async fn mailbox(settings: &Settings) -> Reached {
                     .await
                     .map_err(|e| e.to_string())?;
                 let _ = session.logout().await;
-                Ok(format!("logged in as {}", options.username))
+                Ok(match &options.login {
+                    Login::OAuth2(o) => {
+                        format!("logged in as {} ({})", options.username, o.mechanism.name())
+                    }
+                    Login::Password(_) => format!("logged in as {}", options.username),
+                })
             })
             .await;
             Reached { what, result }

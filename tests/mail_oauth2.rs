@@ -268,9 +268,52 @@ async fn good_xoauth2_tokens_log_in_to_imap_and_smtp_once_per_login() {
     let (ok, out, err) = p.run(&["config", "check"]);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains(&format!("logged in as {}", p.intake)), "{out}");
-    assert!(out.contains("(XOAUTH2)"), "{out}");
+    assert_eq!(out.matches("(XOAUTH2)").count(), 2, "IMAP and SMTP: {out}");
     assert_eq!(p.imap_tokens.runs(), 2);
     assert_eq!(p.smtp_tokens.runs(), sent + 1);
+}
+
+/// `token_file` instead of a command: re-read at each login. `config check` logs in to both servers
+/// with it; a token the server refuses, or a missing file, is an error that says so and where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_files_are_read_at_each_login_and_config_check_says_what_failed() {
+    let _lock = smtp_lock(false);
+    let key = dovecot_key();
+    let p = Portal::new(
+        "xoauth2",
+        Wire::PlainAndStarttls,
+        |user| (vec![], jwt(user, 600, &key)),
+        None,
+    );
+    let config = p.dir.path().join("agency-portal.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            "token_command = [\"tokens/imap/token.sh\"]",
+            "token_file = \"tokens/imap/token\"",
+        )
+        .replace(
+            "token_command = [\"tokens/smtp/token.sh\"]",
+            "token_file = \"tokens/smtp/token\"",
+        );
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = p.run(&["config", "check"]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.matches("(XOAUTH2)").count(), 2, "IMAP and SMTP: {out}");
+    assert_eq!(p.imap_tokens.runs(), 0, "no command run");
+
+    let smtp_token = p.smtp_tokens.dir.join("token");
+    std::fs::write(&smtp_token, jwt(&p.intake, 600, b"another key")).unwrap();
+    let (ok, out, err) = p.run(&["config", "check"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("refused the XOAUTH2 login"), "{err}");
+    std::fs::remove_file(&smtp_token).unwrap();
+    let (ok, _, err) = p.run(&["config", "check"]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot read the token file") && err.contains("tokens/smtp/token"),
+        "{err}"
+    );
 }
 
 /// The first token each command prints has expired: the server refuses it, the command is run
