@@ -24,6 +24,7 @@ pub mod health;
 pub mod inbound;
 pub mod ingest;
 pub mod mail;
+pub mod mail_auth;
 pub mod maildir;
 pub mod memory;
 pub mod normalise;

@@ -63,7 +63,11 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENCY_PORTAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter))
+        // The mail libraries' wire traces (debug and below) would show passwords and OAuth2
+        // tokens (base64 of the AUTH lines): never logged, whatever AGENCY_PORTAL_LOG says.
+        .add_directive("lettre=info".parse().expect("a valid directive"))
+        .add_directive("async_imap=info".parse().expect("a valid directive"));
     // Colours on a terminal only: a journal or a log file gets the plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::email_intake::imap::Login;
 use crate::mail::sender::Transport;
 use crate::settings::{MailboxKind, Settings};
 use crate::store::{redact_url, Store};
@@ -61,7 +62,12 @@ async fn mailbox(settings: &Settings) -> Reached {
                     .await
                     .map_err(|e| e.to_string())?;
                 let _ = session.logout().await;
-                Ok(format!("logged in as {}", options.username))
+                Ok(match &options.login {
+                    Login::OAuth2(o) => {
+                        format!("logged in as {} ({})", options.username, o.mechanism.name())
+                    }
+                    Login::Password(_) => format!("logged in as {}", options.username),
+                })
             })
             .await;
             Reached { what, result }
@@ -92,6 +98,19 @@ async fn mail_server(settings: &Settings) -> Reached {
             what: format!("outgoing mail {}", path.display()),
             result: Ok("a local folder: nothing to reach".into()),
         },
+        Transport::SmtpOAuth2(smtp) => {
+            let what = format!("SMTP {}:{}", smtp.host, smtp.port);
+            let result = within(async {
+                smtp.check().await.map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "logged in as {} ({})",
+                    smtp.username,
+                    smtp.oauth.mechanism.name()
+                ))
+            })
+            .await;
+            Reached { what, result }
+        }
         Transport::Smtp { host, transport } => {
             let what = format!("SMTP {host}");
             let result = within(async {

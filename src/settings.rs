@@ -45,6 +45,12 @@ impl Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
@@ -126,6 +132,28 @@ pub enum Tls {
     Implicit,
 }
 
+/// How a mail server is logged in to (SPEC §3.1 (r2)): a password, an OAuth2 access token (SASL
+/// XOAUTH2 or OAUTHBEARER, see [`crate::mail_auth`]), or (SMTP only) not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    Password,
+    Xoauth2,
+    Oauthbearer,
+    None,
+}
+
+impl Auth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Auth::Password => "password",
+            Auth::Xoauth2 => "xoauth2",
+            Auth::Oauthbearer => "oauthbearer",
+            Auth::None => "none",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mailbox {
@@ -137,6 +165,11 @@ pub struct Mailbox {
     pub username: String,
     pub password: Option<Secret>,
     pub password_env: Option<String>,
+    pub auth: Auth,
+    /// OAuth2: the program (and its arguments) that prints a current access token.
+    pub token_command: Vec<String>,
+    /// OAuth2: a file holding a current access token, re-read at each login.
+    pub token_file: Option<PathBuf>,
     pub folder: String,
     pub processed_folder: String,
     pub rejected_folder: String,
@@ -157,6 +190,9 @@ impl Default for Mailbox {
             username: String::new(),
             password: None,
             password_env: None,
+            auth: Auth::Password,
+            token_command: Vec::new(),
+            token_file: None,
             folder: "INBOX".into(),
             processed_folder: "Processed".into(),
             rejected_folder: "Rejected".into(),
@@ -204,7 +240,22 @@ pub struct Mail {
     pub username: String,
     pub password: Option<Secret>,
     pub password_env: Option<String>,
+    /// Unset: a password login when `username` is given, else none.
+    pub auth: Option<Auth>,
+    pub token_command: Vec<String>,
+    pub token_file: Option<PathBuf>,
     pub timeout_secs: u64,
+}
+
+impl Mail {
+    /// The login `[mail]` asks for, `auth` unset meaning "password when a username is given".
+    pub fn auth(&self) -> Auth {
+        match self.auth {
+            Some(a) => a,
+            None if self.username.is_empty() => Auth::None,
+            None => Auth::Password,
+        }
+    }
 }
 
 impl Default for Mail {
@@ -219,6 +270,9 @@ impl Default for Mail {
             username: String::new(),
             password: None,
             password_env: None,
+            auth: None,
+            token_command: Vec::new(),
+            token_file: None,
             timeout_secs: 30,
         }
     }
@@ -356,6 +410,34 @@ impl Settings {
             &self.mail.password_env,
             &mut self.mail.password,
         )?;
+        let invalid = |message: String| SettingsError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let m = &mut self.intake.mailbox;
+        crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
+        if m.kind == MailboxKind::Imap {
+            crate::mail_auth::check_login(
+                "[intake.mailbox]",
+                m.auth,
+                &m.username,
+                &m.token_command,
+                &m.token_file,
+            )
+            .map_err(invalid)?;
+        }
+        let m = &mut self.mail;
+        crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
+        if m.transport == Transport::Smtp {
+            crate::mail_auth::check_login(
+                "[mail]",
+                m.auth(),
+                &m.username,
+                &m.token_command,
+                &m.token_file,
+            )
+            .map_err(invalid)?;
+        }
         Ok(())
     }
 }
@@ -483,6 +565,9 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
         "username",
         "password",
         "password_env",
+        "auth",
+        "token_command",
+        "token_file",
     ];
     if let Some(t) = section("database") {
         c.known_keys(t, "[database]", &["url"]);
@@ -508,6 +593,7 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
             c.known_keys(t, "[intake.mailbox]", &known);
             c.choice(t, "kind", &["maildir", "imap", "none"]);
             c.choice(t, "tls", &["none", "starttls", "implicit"]);
+            c.choice(t, "auth", &["password", "xoauth2", "oauthbearer"]);
         }
         if let Some(t) = intake.get("drop").map(|e| &e.node) {
             c.known_keys(t, "[intake.drop]", &["path", "settle_ms"]);
@@ -519,6 +605,7 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
         c.known_keys(t, "[mail]", &known);
         c.choice(t, "transport", &["file", "smtp"]);
         c.choice(t, "tls", &["none", "starttls", "implicit"]);
+        c.choice(t, "auth", &["password", "xoauth2", "oauthbearer", "none"]);
     }
     if let Some(t) = section("policy") {
         c.known_keys(

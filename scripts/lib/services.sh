@@ -45,6 +45,11 @@
 #     AGENCY_PORTAL_TEST_IMAP_PASSWORD    the password of EVERY mailbox user (any user name logs in;
 #                                         the mailbox is created on first delivery or login)
 #     AGENCY_PORTAL_TEST_MAIL_DIR         root of the maildirs: $dir/<user>/Maildir
+#     AGENCY_PORTAL_TEST_OAUTH2_KEY       base64 of the HS256 key Dovecot checks OAuth2 access tokens
+#                                         with (IMAP and submission, AUTH XOAUTH2 and OAUTHBEARER): a
+#                                         JWT {"alg":"HS256","typ":"JWT"} with `sub` = the user name
+#                                         and `exp` in the future, signed with it, logs in as `sub`
+#                                         (oauth2 passdb, introspection_mode = local: no network)
 #   sshd_start:
 #     AGENCY_PORTAL_TEST_SSH_PORT         sshd port (public key authentication only)
 #     AGENCY_PORTAL_TEST_SSH_DIR          dir holding sshd_config, host keys and the client key
@@ -463,6 +468,7 @@ dovecot_start() {
     uid=$(id -u "$mail_user")
     gid=$(id -g "$mail_user")
     local password=${AGENCY_PORTAL_TEST_IMAP_PASSWORD:-test-password}
+    dovecot_oauth2_keys "$d"
     local attempt imap_port imaps_port lmtp_port submission_port submissions_port smtpd_port pid
     # Dovecot's submission service relays to OpenSMTPD: its port is chosen now, smtpd_start takes it.
     mkdir -p "$m/smtpd"
@@ -498,7 +504,11 @@ ssl = yes
 ssl_cert = <$SERVICES_DIR/tls/server.pem
 ssl_key = <$SERVICES_DIR/tls/server.key
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
+# refused logins (the OAuth2 tests refuse tokens on purpose) answered at once; no per-IP penalty
+# for the next ones (every test comes from 127.0.0.1): see `service anvil` below
+auth_failure_delay = 0
+auth_verbose = yes
 default_internal_user = $internal_user
 default_internal_group = $(id -gn "$internal_user")
 default_login_user = $login_user
@@ -520,6 +530,11 @@ passdb {
 passdb {
   driver = static
   args = password=$password
+}
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $d/dovecot-oauth2.conf.ext
 }
 userdb {
   driver = static
@@ -547,6 +562,12 @@ service submission-login {
     address = 127.0.0.1
     port = $submissions_port
     ssl = yes
+  }
+}
+# no auth penalty socket, no auth penalty (a refused login would delay every test's next one)
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
   }
 }
 service lmtp {
@@ -583,6 +604,26 @@ DOVECOT_CONF
     export AGENCY_PORTAL_TEST_IMAP_PASSWORD=$password
     export AGENCY_PORTAL_TEST_MAIL_DIR=$m/boxes
     say "Dovecot on 127.0.0.1: IMAP $imap_port, IMAPS $imaps_port, LMTP $lmtp_port, submission $submission_port and $submissions_port (config and log in $d)"
+}
+
+# dovecot_oauth2_keys DIR: the oauth2 passdb's settings (local JWT validation) and its HS256 key,
+# made once per run (a restarted Dovecot keeps the key the tests sign with).
+dovecot_oauth2_keys() {
+    local d=$1 keys=$1/oauth2-keys
+    if [ ! -f "$keys/default/HS256/default" ]; then
+        mkdir -p "$keys/default/HS256"
+        head -c 32 /dev/urandom | base64 -w0 >"$keys/default/HS256/default"
+        chmod -R a+rX "$keys"
+    fi
+    cat >"$d/dovecot-oauth2.conf.ext" <<OAUTH2_CONF
+# private test Dovecot: OAuth2 access tokens are JWTs checked here, no network
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$keys/
+username_attribute = sub
+OAUTH2_CONF
+    chmod 644 "$d/dovecot-oauth2.conf.ext"
+    AGENCY_PORTAL_TEST_OAUTH2_KEY=$(cat "$keys/default/HS256/default")
+    export AGENCY_PORTAL_TEST_OAUTH2_KEY
 }
 
 # mail_add_user USER PASSWORD: an explicit passwd-file entry (Dovecot re-reads the file on change).

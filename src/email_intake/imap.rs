@@ -27,8 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::{max_message_bytes, Handled, IntakeError, MailIntake};
+use crate::mail_auth::{OAuth2, TokenError};
 use crate::maildir::Folder;
-use crate::settings::Tls;
+use crate::settings::{Secret, Tls};
 
 /// IDLE is re-issued at least this often (RFC 2177 asks for less than 29 minutes; NATs forget sooner).
 pub const IDLE_REISSUE: Duration = Duration::from_secs(5 * 60);
@@ -47,7 +48,7 @@ pub struct ImapOptions {
     pub port: u16,
     pub tls: Tls,
     pub username: String,
-    pub password: String,
+    pub login: Login,
     pub folder: String,
     pub processed_folder: String,
     pub rejected_folder: String,
@@ -73,6 +74,15 @@ impl ImapOptions {
             self.username, self.host, self.port, self.folder
         )
     }
+}
+
+/// How the session logs in.
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// `LOGIN user password`.
+    Password(Secret),
+    /// `AUTHENTICATE XOAUTH2 | OAUTHBEARER` with an access token (see [`crate::mail_auth`]).
+    OAuth2(OAuth2),
 }
 
 /// Capped exponential backoff with jitter: 1 s, 2 s, 4 s … at most 60 s, each ±25 %.
@@ -123,6 +133,19 @@ pub enum ImapError {
     Timeout(Duration),
     #[error("the server refused the login of {0}: {1}")]
     Login(String, async_imap::error::Error),
+    #[error("the IMAP server {server} refused the {mechanism} login of {user} twice (the token command was run again after the first refusal): {reason}; check that the token is for this mailbox and has the IMAP scope, and that the server allows OAuth2 logins")]
+    OAuth2Refused {
+        server: String,
+        mechanism: &'static str,
+        user: String,
+        reason: String,
+    },
+    #[error("IMAP {server}: no access token for the {mechanism} login: {error}")]
+    Token {
+        server: String,
+        mechanism: &'static str,
+        error: TokenError,
+    },
     #[error(transparent)]
     Intake(#[from] IntakeError),
     #[error("the mailbox lock was lost (its database connection closed)")]
@@ -172,11 +195,14 @@ impl ImapOptions {
             }),
             tls: settings.tls,
             username: settings.username.clone(),
-            password: settings
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_string())
-                .unwrap_or_default(),
+            login: match OAuth2::from_settings(
+                settings.auth,
+                &settings.token_command,
+                &settings.token_file,
+            ) {
+                Some(oauth) => Login::OAuth2(oauth),
+                None => Login::Password(settings.password.clone().unwrap_or_default()),
+            },
             folder: settings.folder.clone(),
             processed_folder: settings.processed_folder.clone(),
             rejected_folder: settings.rejected_folder.clone(),
@@ -211,14 +237,95 @@ pub async fn connect(o: &ImapOptions) -> Result<Session<Conn>, ImapError> {
     if o.tls != Tls::Starttls {
         timed(async { client.read_response().await.map_err(ImapError::from) }).await?;
     }
-    let session = timed(async {
-        client
-            .login(&o.username, &o.password)
+    match &o.login {
+        Login::Password(password) => {
+            timed(async {
+                client
+                    .login(&o.username, password.expose())
+                    .await
+                    .map_err(|(e, _)| ImapError::Login(o.username.clone(), e))
+            })
             .await
-            .map_err(|(e, _)| ImapError::Login(o.username.clone(), e))
-    })
-    .await?;
-    Ok(session)
+        }
+        Login::OAuth2(oauth) => authenticate(o, oauth, client).await,
+    }
+}
+
+/// `AUTHENTICATE` with a token from the token source; when the server refuses it (expired, say),
+/// once more with a token asked for again, on the same connection.
+async fn authenticate(
+    o: &ImapOptions,
+    oauth: &OAuth2,
+    mut client: async_imap::Client<Conn>,
+) -> Result<Session<Conn>, ImapError> {
+    let server = format!("{}:{}", o.host, o.port);
+    let mechanism = oauth.mechanism.name();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = oauth
+            .source
+            .token()
+            .await
+            .map_err(|error| ImapError::Token {
+                server: server.clone(),
+                mechanism,
+                error,
+            })?;
+        let sasl = Sasl {
+            first: Some(
+                oauth
+                    .mechanism
+                    .initial_response(&o.username, &token, &o.host, o.port),
+            ),
+            then: oauth.mechanism.error_acknowledgement(),
+        };
+        let r = tokio::time::timeout(COMMAND_TIMEOUT, client.authenticate(mechanism, sasl)).await;
+        let (error, back) = match r {
+            Err(_) => return Err(ImapError::Timeout(COMMAND_TIMEOUT)),
+            Ok(Ok(session)) => return Ok(session),
+            Ok(Err(e)) => e,
+        };
+        let refused = matches!(
+            error,
+            async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)
+        );
+        if !refused {
+            return Err(error.into());
+        }
+        if attempt >= 2 {
+            return Err(ImapError::OAuth2Refused {
+                server,
+                mechanism,
+                user: o.username.clone(),
+                reason: error.to_string(),
+            });
+        }
+        tracing::info!(
+            server = %server,
+            mechanism,
+            "the IMAP server refused the access token (expired?): asking the token source again"
+        );
+        client = back;
+    }
+}
+
+/// The client side of an OAuth2 SASL exchange: the initial response to the server's first (empty)
+/// challenge, then the acknowledgement of its error challenge, if it sends one.
+struct Sasl {
+    first: Option<Secret>,
+    then: &'static [u8],
+}
+
+impl async_imap::Authenticator for Sasl {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        match self.first.take() {
+            Some(first) => first.expose().as_bytes().to_vec(),
+            None => self.then.to_vec(),
+        }
+    }
 }
 
 /// The IMAP source: sessions until shutdown.

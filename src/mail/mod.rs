@@ -19,6 +19,7 @@ pub mod message;
 pub mod receipt;
 pub mod reply;
 pub mod sender;
+pub mod smtp_oauth;
 pub mod templates;
 
 pub use message::Address;

@@ -18,8 +18,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
 use super::alert::FailedMessage;
+use super::smtp_oauth::OAuthSmtp;
 use super::{Composer, MailError, MailKind};
-use crate::settings::{Settings, Tls, Transport as TransportKind};
+use crate::mail_auth::OAuth2;
+use crate::settings::{Auth, Settings, Tls, Transport as TransportKind};
 use crate::store::outbox::Claimed;
 use crate::store::Store;
 
@@ -80,6 +82,8 @@ pub enum Transport {
         host: String,
         transport: AsyncSmtpTransport<Tokio1Executor>,
     },
+    /// SMTP logged in to with an OAuth2 access token (`[mail] auth = "xoauth2" | "oauthbearer"`).
+    SmtpOAuth2(Box<OAuthSmtp>),
 }
 
 impl std::fmt::Debug for Transport {
@@ -87,6 +91,7 @@ impl std::fmt::Debug for Transport {
         match self {
             Transport::File(p) => write!(f, "file:{}", p.display()),
             Transport::Smtp { host, .. } => write!(f, "smtp:{host}"),
+            Transport::SmtpOAuth2(o) => write!(f, "smtp:{} ({})", o.host, o.oauth.mechanism.name()),
         }
     }
 }
@@ -117,21 +122,33 @@ impl Transport {
                     }
                     params.build_rustls().map_err(smtp_err)
                 };
-                let (builder, default_port) = match mail.tls {
-                    Tls::None => (
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
-                        25,
-                    ),
-                    Tls::Starttls => (
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
-                            .tls(SmtpTls::Required(trusted()?)),
-                        587,
-                    ),
-                    Tls::Implicit => (
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
-                            .tls(SmtpTls::Wrapper(trusted()?)),
-                        465,
-                    ),
+                let default_port = match mail.tls {
+                    Tls::None => 25,
+                    Tls::Starttls => 587,
+                    Tls::Implicit => 465,
+                };
+                if let Some(oauth) =
+                    OAuth2::from_settings(mail.auth(), &mail.token_command, &mail.token_file)
+                {
+                    return Ok(Transport::SmtpOAuth2(Box::new(OAuthSmtp {
+                        params: match mail.tls {
+                            Tls::None => None,
+                            _ => Some(trusted()?),
+                        },
+                        host,
+                        port: mail.port.unwrap_or(default_port),
+                        tls: mail.tls,
+                        timeout: Duration::from_secs(mail.timeout_secs.max(1)),
+                        username: mail.username.clone(),
+                        oauth,
+                    })));
+                }
+                let builder = match mail.tls {
+                    Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+                    Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                        .tls(SmtpTls::Required(trusted()?)),
+                    Tls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                        .tls(SmtpTls::Wrapper(trusted()?)),
                 };
                 let mut builder = builder
                     .port(mail.port.unwrap_or(default_port))
@@ -139,7 +156,7 @@ impl Transport {
                 // One connection per message, no pool: a pooled connection that a server has
                 // refused further messages on (OpenSMTPD's per-session limit answers 452) would be
                 // reused for every following message until it idles out.
-                if !mail.username.is_empty() {
+                if mail.auth() == Auth::Password {
                     let password = mail
                         .password
                         .as_ref()
@@ -364,6 +381,23 @@ impl Sender {
                     dir.display()
                 )),
             },
+            Transport::SmtpOAuth2(smtp) => {
+                let envelope = match envelope(row) {
+                    Ok(e) => e,
+                    Err(e) => return Delivery::Permanent(e),
+                };
+                match tokio::time::timeout(self.send_timeout, smtp.send(&envelope, &row.bytes))
+                    .await
+                {
+                    Err(_) => Delivery::Temporary(format!(
+                        "the SMTP server did not finish within {} s",
+                        self.send_timeout.as_secs()
+                    )),
+                    Ok(Ok(())) => Delivery::Sent,
+                    Ok(Err(e)) if e.is_permanent() => Delivery::Permanent(e.to_string()),
+                    Ok(Err(e)) => Delivery::Temporary(e.to_string()),
+                }
+            }
             Transport::Smtp { transport, .. } => {
                 let envelope = match envelope(row) {
                     Ok(e) => e,
