@@ -660,7 +660,7 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
     }
     let drop_root = drop_root
         .canonicalize()
-        .unwrap_or_else(|_| drop_root.clone());
+        .unwrap_or_else(|_| absolute_lexically(drop_root));
     let opts = SetupOptions {
         drop_root,
         authorized_keys: args.authorized_keys.clone(),
@@ -685,6 +685,25 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// `path` made absolute against the current folder, with `.` and `..` resolved by name (the drop
+/// folder need not exist yet: `sftp-setup --apply` creates it). A relative `--config` gives
+/// relative paths (`config/../var/drop`), which sshd's ChrootDirectory cannot take.
+fn absolute_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The hidden `drop [--once]`: the drop-folder intake alone.
