@@ -231,7 +231,8 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
         );
     }
 
-    // The results workbook: original columns, then Outcome, Reason, Candidate ID; formulas as text.
+    // The results workbook: original columns, then Outcome, Reason, Candidate ID, Source row;
+    // formulas as text.
     let mut wb: Xlsx<_> = calamine::open_workbook(tmp.path().join("week 48-results.xlsx")).unwrap();
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
     let header: Vec<String> = range
@@ -252,8 +253,15 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
             "Notes",
             "Outcome",
             "Reason",
-            "Candidate ID"
+            "Candidate ID",
+            "Source row"
         ]
+    );
+    // The row numbers the reasons use (the file's own), as numbers to sort by.
+    let source_rows: Vec<&Data> = range.rows().skip(1).map(|r| &r[9]).collect();
+    assert_eq!(
+        source_rows,
+        [&Data::Float(2.0), &Data::Float(3.0), &Data::Float(4.0)]
     );
     let row2: Vec<&Data> = range.rows().nth(1).unwrap().iter().collect();
     assert_eq!(row2[5], &Data::String("=HYPERLINK(\"http://x\")".into()));
