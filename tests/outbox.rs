@@ -197,9 +197,10 @@ async fn ten_resyncs_invite_each_new_user_once(store: Store, _url: String) {
         .filter_map(|a| a.attachment_name())
         .collect();
     assert_eq!(attached, vec!["agency-portal-template.xlsx"]);
+    // SPEC §7 (r2): an invitation is a message we start, not a reply.
     assert_eq!(
         msg.header_raw("Auto-Submitted").map(str::trim),
-        Some("auto-replied")
+        Some("auto-generated")
     );
 }
 

@@ -5,6 +5,7 @@
 //! ([`crate::store::outbox::enqueue`]). The [`sender::Sender`] worker delivers outbox rows later.
 //!
 //! - [`message`]: MIME building with safe headers (`Auto-Submitted`, threading, attachments);
+//! - [`names`]: `From`/`To` values whose encoded-words hold whole words;
 //! - [`templates`]: the text and HTML templates in `config/templates/`;
 //! - [`receipt`], [`invitation`], [`alert`]: the messages themselves;
 //! - [`sender`]: the worker (SMTP or file transport, retries, leases).
@@ -16,6 +17,7 @@ use crate::settings::Settings;
 pub mod alert;
 pub mod invitation;
 pub mod message;
+pub mod names;
 pub mod receipt;
 pub mod reply;
 pub mod sender;
