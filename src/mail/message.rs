@@ -194,8 +194,11 @@ impl Draft {
     /// The `Auto-Submitted` value (RFC 3834, SPEC §7 (r2)): `auto-replied` for an answer to
     /// someone (receipts, command replies, anything in a thread), else `auto-generated`.
     pub fn auto_submitted(&self) -> &'static str {
-        let reply = matches!(self.kind, MailKind::Receipt | MailKind::CommandReply)
-            || self.in_reply_to.is_some();
+        // Exhaustive on purpose: a new kind of message must say which it is.
+        let reply = match self.kind {
+            MailKind::Receipt | MailKind::CommandReply => true,
+            MailKind::Invitation | MailKind::Alert | MailKind::Digest => false,
+        } || self.in_reply_to.is_some();
         if reply {
             "auto-replied"
         } else {
