@@ -11,7 +11,6 @@ use sha2::{Digest as _, Sha256};
 
 use crate::check::Problems;
 use crate::directory::{self, Directory};
-use crate::mail::sender::Sender;
 use crate::mail::{Composer, MailError};
 use crate::schedule::Schedule;
 use crate::settings::{self, Settings, SettingsError};
@@ -70,11 +69,8 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ReviewCommand>,
     },
-    /// Outgoing mail: the outbox.
-    Outbox {
-        #[command(subcommand)]
-        command: OutboxCommand,
-    },
+    /// Outgoing mail: the outbox (list, flush, resend a failed message).
+    Outbox(crate::mail::command::OutboxArgs),
     /// Digests (SPEC §8): compose one now, to preview it or send it through the outbox.
     Digest {
         #[command(subcommand)]
@@ -97,14 +93,6 @@ pub enum Command {
     /// Run the email intake alone (until Ctrl-C, or one pass with --once).
     #[command(hide = true)]
     Mail(MailArgs),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum OutboxCommand {
-    /// Send every message due now (through [mail]), then exit.
-    Flush,
-    /// List the outbox: id, kind, status, attempts, recipients, last error.
-    List,
 }
 
 #[derive(Debug, Args)]
@@ -513,7 +501,7 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Candidates(args) => crate::owner::candidates(app, &args).await,
         Command::Submissions(args) => crate::owner::submissions(app, &args).await,
         Command::Review { command } => crate::owner::review(app, command).await,
-        Command::Outbox { command } => outbox(app, command).await,
+        Command::Outbox(args) => crate::mail::command::run(app, args).await,
         Command::Drop(args) => drop_intake(app, &args).await,
         Command::Mail(args) => mail_intake(app, &args).await,
         Command::Run(args) => run_daemon(app, &args).await,
@@ -522,39 +510,6 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
             unreachable!("handled without the app")
         }
     }
-}
-
-async fn outbox(app: &App, command: OutboxCommand) -> anyhow::Result<()> {
-    match command {
-        OutboxCommand::Flush => {
-            let sender =
-                Sender::from_settings(&app.settings, app.store.clone(), app.composer.clone())?;
-            let report = sender.flush().await?;
-            println!(
-                "outbox: {} sent, {} to retry later, {} failed",
-                report.sent, report.retrying, report.failed
-            );
-        }
-        OutboxCommand::List => {
-            for r in app.store.outbox_rows().await? {
-                println!(
-                    "{}\t{}\t{}\tattempts {}\t{}\t{}{}",
-                    r.id,
-                    r.kind,
-                    r.status,
-                    r.attempts,
-                    r.recipients.join(","),
-                    r.created_at.format("%Y-%m-%d %H:%M:%S"),
-                    if r.last_error.is_empty() {
-                        String::new()
-                    } else {
-                        format!("\t{}", r.last_error)
-                    }
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `config check`: every problem of both files at once; when valid, a summary and the next three fire
@@ -660,7 +615,7 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
     }
     let drop_root = drop_root
         .canonicalize()
-        .unwrap_or_else(|_| drop_root.clone());
+        .unwrap_or_else(|_| absolute_lexically(drop_root));
     let opts = SetupOptions {
         drop_root,
         authorized_keys: args.authorized_keys.clone(),
@@ -685,6 +640,25 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// `path` made absolute against the current folder, with `.` and `..` resolved by name (the drop
+/// folder need not exist yet: `sftp-setup --apply` creates it). A relative `--config` gives
+/// relative paths (`config/../var/drop`), which sshd's ChrootDirectory cannot take.
+fn absolute_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The hidden `drop [--once]`: the drop-folder intake alone.

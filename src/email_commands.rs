@@ -1,8 +1,10 @@
 //! What an email asks for (SPEC §4.1, §7): subject tags on a submission (`[check]`,
 //! `[campaign 40123]`, `[agency acme]`) and commands in the subject or the first body line (`help`,
-//! `template`, `campaigns`, `status`, `invite <email> [admin|editor] [name]`, `remove <email>`).
+//! `template`, `campaigns`, `status`, `invite <email> [admin|editor] [name]`, `remove <email>`,
+//! `unsubscribe [kind]`, `subscribe [kind]`).
 
 use crate::directory::Role;
+use crate::settings::DigestKind;
 
 /// Tags in a submission's subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +52,15 @@ pub enum Command {
     Remove {
         email: String,
     },
+    /// `unsubscribe [agency|owner|recruiter]` (SPEC §7 (r2)): the sender's digest of that kind (every
+    /// kind when none is named) is no longer sent to them.
+    Unsubscribe {
+        kind: Option<DigestKind>,
+    },
+    /// `subscribe [kind]`: the digest is sent to them again.
+    Subscribe {
+        kind: Option<DigestKind>,
+    },
 }
 
 /// The command in the subject (reply and forward prefixes removed) or else in the first body line.
@@ -95,7 +106,20 @@ fn parse(text: &str) -> Option<Result<Command, String>> {
             }),
             _ => Err("write it as: remove name@agency.example".into()),
         }),
+        "unsubscribe" => Some(digest_kind(&verb, &args).map(|kind| Command::Unsubscribe { kind })),
+        "subscribe" => Some(digest_kind(&verb, &args).map(|kind| Command::Subscribe { kind })),
         _ => None,
+    }
+}
+
+/// The digest kind of `unsubscribe` / `subscribe`: none (every kind) or one.
+fn digest_kind(verb: &str, args: &[&str]) -> Result<Option<DigestKind>, String> {
+    match args {
+        [] => Ok(None),
+        [kind] => DigestKind::parse(kind)
+            .map(Some)
+            .ok_or_else(|| format!("write it as: {verb} [agency|owner|recruiter]")),
+        _ => Err(format!("write it as: {verb} [agency|owner|recruiter]")),
     }
 }
 
@@ -170,6 +194,17 @@ mod tests {
                 email: "bob@acme-staffing.ph".into()
             }))
         );
+        assert_eq!(
+            command("Unsubscribe Agency", ""),
+            Some(Ok(Command::Unsubscribe {
+                kind: Some(DigestKind::Agency)
+            }))
+        );
+        assert_eq!(
+            command("Re: subscribe", ""),
+            Some(Ok(Command::Subscribe { kind: None }))
+        );
+        assert!(matches!(command("unsubscribe weekly", ""), Some(Err(_))));
         // "help me with the attached file" is not the help command.
         assert_eq!(command("help me with this", ""), None);
     }

@@ -550,6 +550,7 @@ fn workbooks(headers: &[String], rows: &[PreparedRow], outcomes: &[RowOutcome]) 
             outcome: o.outcome,
             reason: &o.reason,
             candidate_id: o.candidate_id.filter(|id| own.contains(id)),
+            source_row: r.number,
         }),
     );
     let any_invalid = outcomes.iter().any(|o| o.outcome == Outcome::Invalid);

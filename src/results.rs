@@ -7,6 +7,9 @@
 //! typed comes back as text. A text starting with `=`, `+`, `-`, `@`, tab or CR additionally gets
 //! Excel's quote prefix (the cell stays text even when someone edits it), and texts longer than
 //! Excel's 32,767-character cell limit are shortened.
+//!
+//! Every sheet has an autofilter on its header row and column widths fitted to what was written
+//! (between [`MIN_WIDTH`] and [`MAX_WIDTH`] characters), measured while the rows stream by.
 
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
@@ -18,6 +21,15 @@ const MAX_CELL_CHARS: usize = 32_767;
 
 /// The columns added after the original ones in the results workbook.
 pub const RESULT_HEADERS: [&str; 3] = ["Outcome", "Reason", "Candidate ID"];
+
+/// The last column of the results workbook: the row's number in the agency's own file, the number
+/// reasons name ("the same person as row 2"), so the results can be sorted and filtered and still
+/// be matched to the file sent.
+pub const SOURCE_ROW_HEADER: &str = "Source row";
+
+/// Column widths, in characters: fitted to the longest text written, within these bounds.
+const MIN_WIDTH: usize = 8;
+const MAX_WIDTH: usize = 60;
 
 /// The headers of the template workbook.
 pub const TEMPLATE_HEADERS: [&str; 5] = ["First Name", "Last Name", "Email", "Mobile", "Campaign"];
@@ -41,6 +53,8 @@ pub struct ResultRow<'a> {
     /// Empty for rows without a reason.
     pub reason: &'a str,
     pub candidate_id: Option<i64>,
+    /// The row's number in the agency's file, as the spreadsheet shows it (and reasons name it).
+    pub source_row: u32,
 }
 
 /// One row of the to-fix workbook.
@@ -72,12 +86,44 @@ impl Formats {
     }
 }
 
+/// The widest text of each column so far, in characters (one line of a multi-line text).
+struct Widths(Vec<usize>);
+
+impl Widths {
+    fn new() -> Widths {
+        Widths(Vec::new())
+    }
+
+    fn see(&mut self, col: u16, s: &str) {
+        let col = usize::from(col);
+        if self.0.len() <= col {
+            self.0.resize(col + 1, 0);
+        }
+        let w = s.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        self.0[col] = self.0[col].max(w);
+    }
+
+    /// Sets every column's width, and the autofilter over `last_row` rows below the header.
+    fn apply(&self, ws: &mut Worksheet, last_row: u32) -> Result<(), XlsxError> {
+        for (col, w) in self.0.iter().enumerate() {
+            // 2 characters for the padding, 2 for the filter button of the header.
+            let w = (w + 4).clamp(MIN_WIDTH, MAX_WIDTH);
+            ws.set_column_width(column(col)?, w as f64)?;
+        }
+        if let Some(last_col) = self.0.len().checked_sub(1) {
+            ws.autofilter(0, 0, last_row, column(last_col)?)?;
+        }
+        Ok(())
+    }
+}
+
 fn write_text(
     ws: &mut Worksheet,
     row: u32,
     col: u16,
     s: &str,
     f: &Formats,
+    widths: &mut Widths,
 ) -> Result<(), XlsxError> {
     if s.is_empty() {
         return Ok(());
@@ -92,6 +138,7 @@ fn write_text(
     } else {
         s
     };
+    widths.see(col, s);
     if looks_like_formula(s) {
         ws.write_string_with_format(row, col, s, &f.quoted)?;
     } else {
@@ -104,16 +151,17 @@ fn write_headers(
     ws: &mut Worksheet,
     headers: impl IntoIterator<Item = impl AsRef<str>>,
     f: &Formats,
+    widths: &mut Widths,
 ) -> Result<u16, XlsxError> {
     let mut col = 0u16;
     for h in headers {
         let h = h.as_ref();
+        widths.see(col, h);
         if looks_like_formula(h) {
             ws.write_string_with_format(0, col, h, &f.quoted)?;
         } else {
             ws.write_string_with_format(0, col, h, &f.header)?;
         }
-        ws.set_column_width(col, 18)?;
         col += 1;
     }
     ws.set_freeze_panes(1, 0)?;
@@ -129,7 +177,7 @@ fn wrap(what: &'static str) -> impl Fn(XlsxError) -> ResultsError {
 }
 
 /// The results workbook: the original columns (original header texts, original order), then
-/// `Outcome`, `Reason`, `Candidate ID`; one row per input row, in the order given.
+/// `Outcome`, `Reason`, `Candidate ID`, `Source row`; one row per input row, in the order given.
 pub fn results_workbook<'a, H: AsRef<str>>(
     headers: &[H],
     rows: impl IntoIterator<Item = ResultRow<'a>>,
@@ -139,31 +187,39 @@ pub fn results_workbook<'a, H: AsRef<str>>(
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet_with_constant_memory();
         ws.set_name("Results")?;
+        let mut widths = Widths::new();
         let n = column(headers.len())?;
         write_headers(
             ws,
-            headers.iter().map(AsRef::as_ref).chain(RESULT_HEADERS),
+            headers
+                .iter()
+                .map(AsRef::as_ref)
+                .chain(RESULT_HEADERS)
+                .chain([SOURCE_ROW_HEADER]),
             &f,
+            &mut widths,
         )?;
-        ws.set_column_width(n, 22)?;
-        ws.set_column_width(n + 1, 60)?;
-        ws.set_column_width(n + 2, 38)?;
         let mut id_text = String::new();
+        let mut last_row = 0;
         for (i, r) in rows.into_iter().enumerate() {
             let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
             for (c, cell) in r.cells.iter().take(headers.len()).enumerate() {
-                write_text(ws, row, column(c)?, cell, &f)?;
+                write_text(ws, row, column(c)?, cell, &f, &mut widths)?;
             }
-            ws.write_string(row, n, r.outcome.as_str())?;
-            write_text(ws, row, n + 1, r.reason, &f)?;
+            write_text(ws, row, n, r.outcome.as_str(), &f, &mut widths)?;
+            write_text(ws, row, n + 1, r.reason, &f, &mut widths)?;
             if let Some(id) = r.candidate_id {
                 // As text, as the id is shown everywhere else; one buffer for every row.
                 use std::fmt::Write as _;
                 id_text.clear();
                 write!(id_text, "{id}").ok();
-                write_text(ws, row, n + 2, &id_text, &f)?;
+                write_text(ws, row, n + 2, &id_text, &f, &mut widths)?;
             }
+            // A number, so that sorting by it gives the file's order back.
+            ws.write_number(row, n + 3, r.source_row)?;
+            last_row = row;
         }
+        widths.apply(ws, last_row)?;
         wb.save_to_buffer()
     };
     build().map_err(wrap("results"))
@@ -180,16 +236,24 @@ pub fn to_fix_workbook<'a, H: AsRef<str>>(
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet_with_constant_memory();
         ws.set_name("To fix")?;
+        let mut widths = Widths::new();
         let n = column(headers.len())?;
-        write_headers(ws, headers.iter().map(AsRef::as_ref).chain(["Reason"]), &f)?;
-        ws.set_column_width(n, 60)?;
+        write_headers(
+            ws,
+            headers.iter().map(AsRef::as_ref).chain(["Reason"]),
+            &f,
+            &mut widths,
+        )?;
+        let mut last_row = 0;
         for (i, r) in rows.into_iter().enumerate() {
             let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
             for (c, cell) in r.cells.iter().take(headers.len()).enumerate() {
-                write_text(ws, row, column(c)?, cell, &f)?;
+                write_text(ws, row, column(c)?, cell, &f, &mut widths)?;
             }
-            write_text(ws, row, n, r.reason, &f)?;
+            write_text(ws, row, n, r.reason, &f, &mut widths)?;
+            last_row = row;
         }
+        widths.apply(ws, last_row)?;
         wb.save_to_buffer()
     };
     build().map_err(wrap("to-fix"))
@@ -207,13 +271,17 @@ pub fn table_workbook<H: AsRef<str>>(
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet();
         ws.set_name(sheet)?;
-        write_headers(ws, headers.iter().map(AsRef::as_ref), &f)?;
+        let mut widths = Widths::new();
+        write_headers(ws, headers.iter().map(AsRef::as_ref), &f, &mut widths)?;
+        let mut last_row = 0;
         for (i, cells) in rows.iter().enumerate() {
             let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
             for (c, cell) in cells.iter().take(headers.len()).enumerate() {
-                write_text(ws, row, column(c)?, cell, &f)?;
+                write_text(ws, row, column(c)?, cell, &f, &mut widths)?;
             }
+            last_row = row;
         }
+        widths.apply(ws, last_row)?;
         wb.save_to_buffer()
     };
     build().map_err(wrap("table"))
@@ -232,7 +300,9 @@ fn build_template() -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     ws.set_name("Candidates")?;
-    write_headers(ws, TEMPLATE_HEADERS, &f)?;
+    let mut widths = Widths::new();
+    write_headers(ws, TEMPLATE_HEADERS, &f, &mut widths)?;
+    widths.apply(ws, 0)?;
     ws.set_column_width(2, 32)?;
     ws.set_column_format(3, &text)?;
     ws.set_column_format(4, &text)?;
@@ -316,12 +386,14 @@ mod tests {
                     outcome: Outcome::Invalid,
                     reason: "-email: not valid",
                     candidate_id: None,
+                    source_row: 2,
                 },
                 ResultRow {
                     cells: &b,
                     outcome: Outcome::New,
                     reason: "",
                     candidate_id: Some(190),
+                    source_row: 5,
                 },
             ],
         )
@@ -337,7 +409,8 @@ mod tests {
                 s("Emial"),
                 s("Outcome"),
                 s("Reason"),
-                s("Candidate ID")
+                s("Candidate ID"),
+                s("Source row")
             ]
         );
         assert_eq!(rows[1][0], s("=HYPERLINK(\"http://x\")"));
@@ -347,6 +420,131 @@ mod tests {
         assert_eq!(rows[2][1], s("0917"), "numbers-looking text stays text");
         assert_eq!(rows[2][2], s("new"));
         assert_eq!(rows[2][4], s("190"));
+        assert_eq!(rows[1][5], Data::Float(2.0));
+        assert_eq!(rows[2][5], Data::Float(5.0));
+    }
+
+    /// The XML of a workbook's first sheet, and its styles.
+    fn sheet_xml(bytes: &[u8]) -> (String, String) {
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut part = |name: &str| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut s).unwrap();
+            s
+        };
+        (part("xl/worksheets/sheet1.xml"), part("xl/styles.xml"))
+    }
+
+    /// The `<c …>…</c>` element of cell `r` (e.g. "A2").
+    fn cell_xml<'a>(sheet: &'a str, r: &str) -> &'a str {
+        let start = sheet
+            .find(&format!("<c r=\"{r}\""))
+            .unwrap_or_else(|| panic!("no cell {r} in {sheet}"));
+        let len = sheet[start..].find("</c>").unwrap() + 4;
+        &sheet[start..start + len]
+    }
+
+    /// SPEC §5, §9 (r2): a text starting with `=`, `+`, `-`, `@`, tab or CR is written as a text
+    /// cell (an inline or shared string, never a formula `<f>` nor a `str` formula result) with
+    /// Excel's quote prefix, in every workbook we write; read back as text by a reader.
+    #[test]
+    fn formula_like_texts_are_text_cells_with_a_quote_prefix() {
+        let risky = ["=1+1", "+63 917", "-2", "@SUM(A1)", "\tx", "\rx"];
+        let cells: Cells = risky.into_iter().collect();
+        let headers = ["A", "B", "C", "D", "E", "F"];
+        let results = results_workbook(
+            &headers,
+            [ResultRow {
+                cells: &cells,
+                outcome: Outcome::New,
+                reason: "=reason",
+                candidate_id: None,
+                source_row: 2,
+            }],
+        )
+        .unwrap();
+        let fix = to_fix_workbook(
+            &headers,
+            [FixRow {
+                cells: &cells,
+                reason: "=reason",
+            }],
+        )
+        .unwrap();
+        let rows: Vec<Vec<String>> = vec![risky.iter().map(|s| s.to_string()).collect()];
+        let table = table_workbook("T", &headers, &rows).unwrap();
+        for (what, bytes) in [("results", results), ("to-fix", fix), ("table", table)] {
+            let (sheet, styles) = sheet_xml(&bytes);
+            assert!(
+                !sheet.contains("<f>") && !sheet.contains("<f "),
+                "{what}: {sheet}"
+            );
+            let cell_xfs = &styles[styles.find("<cellXfs").unwrap()..];
+            let xfs: Vec<&str> = cell_xfs[..cell_xfs.find("</cellXfs>").unwrap()]
+                .split("<xf ")
+                .skip(1)
+                .collect();
+            for col in ["A", "B", "C", "D", "E", "F"] {
+                let c = cell_xml(&sheet, &format!("{col}2"));
+                assert!(
+                    c.contains("t=\"inlineStr\"") || c.contains("t=\"s\""),
+                    "{what} {col}2 is a string cell: {c}"
+                );
+                let style = &c[c.find(" s=\"").expect("a style") + 4..];
+                let style: usize = style[..style.find('"').unwrap()].parse().unwrap();
+                assert!(
+                    xfs[style].contains("quotePrefix=\"1\""),
+                    "{what} {col}2 has the quote prefix: {c} {}",
+                    xfs[style]
+                );
+            }
+            let mut x: Xlsx<_> = Xlsx::new(Cursor::new(bytes.clone())).unwrap();
+            let range = x.worksheet_range_at(0).unwrap().unwrap();
+            for (i, want) in risky.iter().enumerate() {
+                assert_eq!(range.get((1, i)), Some(&s(want)), "{what} column {i}");
+            }
+        }
+    }
+
+    /// Issue [12]: every sheet we write filters on its header row, and its columns are as wide as
+    /// their longest text (within bounds), not a fixed width.
+    #[test]
+    fn sheets_have_an_autofilter_and_fitted_widths() {
+        let headers = ["First Name", "Notes"];
+        let a: Cells = ["Ana", &"long ".repeat(40)].into_iter().collect();
+        let bytes = results_workbook(
+            &headers,
+            [ResultRow {
+                cells: &a,
+                outcome: Outcome::PreviouslySubmitted,
+                reason: "your agency already submitted this person",
+                candidate_id: Some(7),
+                source_row: 9,
+            }],
+        )
+        .unwrap();
+        let (sheet, _) = sheet_xml(&bytes);
+        assert!(sheet.contains("<autoFilter ref=\"A1:F2\""), "{sheet}");
+        let widths: Vec<f64> = sheet
+            .split("<col ")
+            .skip(1)
+            .map(|c| {
+                let w = &c[c.find("width=\"").unwrap() + 7..];
+                w[..w.find('"').unwrap()].parse().unwrap()
+            })
+            .collect();
+        assert_eq!(widths.len(), 6, "{sheet}");
+        // "First Name" + padding; Notes capped; "previously_submitted"; the reason; "Candidate ID";
+        // "Source row".
+        let chars: Vec<usize> = widths.iter().map(|w| w.floor() as usize).collect();
+        assert_eq!(chars[0], 14, "{widths:?}");
+        assert_eq!(chars[1], MAX_WIDTH, "{widths:?}");
+        assert_eq!(chars[2], 24, "{widths:?}");
+        assert_eq!(chars[3], 45, "{widths:?}");
+        assert_eq!(chars[4], 16, "{widths:?}");
+        assert_eq!(chars[5], 14, "{widths:?}");
+        let (sheet, _) = sheet_xml(&template_workbook());
+        assert!(sheet.contains("<autoFilter ref=\"A1:E1\""), "{sheet}");
     }
 
     #[test]

@@ -319,6 +319,15 @@ impl DigestKind {
             DigestKind::Recruiter => "recruiter",
         }
     }
+
+    pub const ALL: [DigestKind; 3] = [DigestKind::Agency, DigestKind::Owner, DigestKind::Recruiter];
+
+    /// `agency` | `owner` | `recruiter`, case-insensitively.
+    pub fn parse(s: &str) -> Option<DigestKind> {
+        DigestKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+    }
 }
 
 /// One `[[digests]]` entry. The schedule and timezone are checked by `config check` (with positions).

@@ -350,6 +350,40 @@ fn a_closed_stdout_never_panics() {
     }
 }
 
+/// Issue [11] acceptance 3: `agency-portal sftp-setup | head -1`, 200 times, on the shipped
+/// settings named relatively (their drop folder `../var/drop` is made absolute): the command ends
+/// with 0 or SIGPIPE (141), never a panic (101).
+#[test]
+fn sftp_setup_piped_into_head_ends_with_0_or_141() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        "for i in $(seq 200); do {bin} --config config/agency-portal.toml sftp-setup | head -1 \
+         >/dev/null; echo ${{PIPESTATUS[0]}}; done",
+        bin = env!("CARGO_BIN_EXE_agency-portal")
+    );
+    let cmd = portal(&shipped(), tmp.path());
+    let env: Vec<_> = cmd
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+        .collect();
+    let mut bash = Command::new("bash");
+    bash.arg("-c").arg(script).current_dir(repo());
+    for (k, v) in env {
+        match v {
+            Some(v) => bash.env(k, v),
+            None => bash.env_remove(k),
+        };
+    }
+    let (code, out, err) = run(&mut bash);
+    assert_eq!(code, 0, "{err}");
+    let codes: Vec<&str> = out.lines().collect();
+    assert_eq!(codes.len(), 200, "{out}{err}");
+    assert!(
+        codes.iter().all(|c| *c == "0" || *c == "141"),
+        "{codes:?} {err}"
+    );
+}
+
 /// SPEC §10: `migrate` says what it applied, and that nothing was left to apply the second time.
 #[test]
 fn migrate_says_what_it_applied() {

@@ -638,3 +638,159 @@ async fn too_many_spreadsheets_get_one_reply(store: Store) {
     assert!(reply.contains("4 spreadsheets"), "{reply}");
 }
 on_both_backends!(too_many_spreadsheets_get_one_reply);
+
+/// The recipients of the digests of `kind` as scheduled (no `--to`), by message.
+async fn digest_recipients(e: &Env, kind: agency_portal::settings::DigestKind) -> Vec<Vec<String>> {
+    let request = agency_portal::digest::Request {
+        kind,
+        agency: None,
+        to: None,
+        at: chrono::Utc::now(),
+    };
+    agency_portal::digest::compose(
+        &e.store,
+        &the_directory(),
+        &[],
+        &support::composer(),
+        &request,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|m| m.recipients)
+    .collect()
+}
+
+/// SPEC §7 (r2): digests carry List-Id and a mailto: List-Unsubscribe (no -Post) and are
+/// auto-generated; `unsubscribe [kind]` and `subscribe [kind]` turn a person's digest off and on,
+/// remembered in the database, each with an auto-replied reply; a recruiter may use them too.
+async fn unsubscribe_and_subscribe_turn_a_persons_digest_off_and_on(store: Store) {
+    use agency_portal::settings::DigestKind::{Agency, Owner, Recruiter};
+    let e = env(store, false).await;
+    let owners = vec![vec![
+        "olivia@company.example".to_string(),
+        "oscar@company.example".to_string(),
+    ]];
+    assert_eq!(digest_recipients(&e, Owner).await, owners);
+    let digest = agency_portal::digest::compose(
+        &e.store,
+        &the_directory(),
+        &[],
+        &support::composer(),
+        &agency_portal::digest::Request {
+            kind: Owner,
+            agency: None,
+            to: None,
+            at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    let raw = String::from_utf8(digest[0].bytes.clone()).unwrap();
+    let head = raw.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::to_string)
+    };
+    assert_eq!(header("Auto-Submitted").as_deref(), Some("auto-generated"));
+    assert_eq!(
+        header("List-Id").as_deref(),
+        Some("Agency Portal owner digest <owner-digest.example.test>")
+    );
+    assert_eq!(
+        header("List-Unsubscribe").as_deref(),
+        Some("<mailto:portal@example.test?subject=unsubscribe%20owner>")
+    );
+    assert_eq!(header("List-Unsubscribe-Post"), None);
+    // "Óscar" is one encoded-word of its own, never split inside the word.
+    assert!(
+        header("To")
+            .unwrap()
+            .contains("=?utf-8?b?w5NzY2Fy?= Ortega <oscar@company.example>"),
+        "{head}"
+    );
+
+    e.deliver(&message(
+        "Óscar Ortega <oscar@company.example>",
+        "unsubscribe owner",
+        &[],
+        "",
+        &[],
+    ));
+    e.deliver(&message(
+        "Rick Recruiter <rick@company.example>",
+        "Re: unsubscribe",
+        &[],
+        "",
+        &[],
+    ));
+    e.deliver(&message(
+        "Ana Admin <ana@acme-staffing.example>",
+        "hi",
+        &[],
+        "unsubscribe agency",
+        &[],
+    ));
+    e.deliver(&message(
+        "Stranger <who@elsewhere.example>",
+        "unsubscribe",
+        &[],
+        "",
+        &[],
+    ));
+    assert_eq!(e.run().await.len(), 4);
+    let replies = e.sent().await;
+    assert_eq!(replies.len(), 3, "no reply to a stranger: {replies:?}");
+    for r in &replies {
+        assert_eq!(r.kind, "command_reply");
+        let raw = e.raw_outbox(r.id).await;
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            msg.header_raw("Auto-Submitted").map(str::trim),
+            Some("auto-replied")
+        );
+        assert!(
+            msg.subject().unwrap().starts_with("Re: "),
+            "{:?}",
+            msg.subject()
+        );
+        let text = msg.body_text(0).unwrap();
+        assert!(text.contains("no longer get"), "{text}");
+    }
+    assert_eq!(
+        digest_recipients(&e, Owner).await,
+        vec![vec!["olivia@company.example".to_string()]]
+    );
+    assert_eq!(
+        digest_recipients(&e, Recruiter).await,
+        vec![vec!["renata@company.example".to_string()]]
+    );
+    let agency: Vec<Vec<String>> = digest_recipients(&e, Agency).await;
+    assert!(
+        !agency
+            .iter()
+            .flatten()
+            .any(|a| a == "ana@acme-staffing.example"),
+        "{agency:?}"
+    );
+    assert!(agency
+        .iter()
+        .flatten()
+        .any(|a| a == "marites@bayanihantalent.example"));
+
+    e.deliver(&message(
+        "Óscar Ortega <oscar@company.example>",
+        "subscribe",
+        &[],
+        "",
+        &[],
+    ));
+    assert_eq!(e.run().await.len(), 1);
+    assert_eq!(digest_recipients(&e, Owner).await, owners);
+    let last = e.sent().await.pop().unwrap();
+    let raw = e.raw_outbox(last.id).await;
+    let msg = MessageParser::default().parse(&raw).unwrap();
+    assert!(msg.body_text(0).unwrap().contains("again"));
+}
+on_both_backends!(unsubscribe_and_subscribe_turn_a_persons_digest_off_and_on);

@@ -77,13 +77,57 @@ fn the_same_people_from_every_writer_normalise_identically() {
     }
     let (first_name, first) = &seen[0];
     let valid = first.iter().filter(|r| r.ends_with("|None")).count();
-    assert!(
-        valid >= 20,
-        "most PH rows are valid for a PH agency: {valid}"
-    );
+    assert_eq!(valid, 50, "every sample row is valid for a PH agency");
     for (name, rows) in &seen[1..] {
         for (i, (a, b)) in first.iter().zip(rows).enumerate() {
             assert_eq!(a, b, "row {i}: {first_name} vs {name}");
+        }
+    }
+}
+
+/// Rows a sample means to be `invalid` (file, row as the sheet shows it). None does: the samples are
+/// one Philippine intake for the shipped directory's open PH campaigns (scripts/make-samples).
+const MEANT_INVALID: &[(&str, u64)] = &[];
+
+/// SPEC §10 (r2): every shipped sample fits the shipped directory. Ingested by a PH agency on a
+/// fresh store, each gives 50 `new` rows (no `invalid` row but those named in MEANT_INVALID), and
+/// every phone is a Philippine mobile number.
+#[test]
+fn every_sample_fits_the_shipped_directory() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 10, "{files:?}");
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let tmp = tempfile::tempdir().unwrap();
+        let copy = tmp.path().join(&name);
+        std::fs::copy(file, &copy).unwrap();
+        let j = json_of(
+            portal(tmp.path())
+                .args(["ingest", "--agency", "bayanihan", "--json"])
+                .arg(&copy),
+        );
+        assert_eq!(j["rows"], 50, "{name}");
+        for r in j["results"].as_array().unwrap() {
+            let row = r["row"].as_u64().unwrap();
+            if r["outcome"] == "invalid" && MEANT_INVALID.contains(&(name.as_str(), row)) {
+                continue;
+            }
+            assert_eq!(r["outcome"], "new", "{name} row {row}: {}", r["reason"]);
+        }
+        let phones =
+            json_of(portal(tmp.path()).args(["candidates", "--agency", "bayanihan", "--json"]));
+        let phones = phones.as_array().unwrap();
+        assert_eq!(phones.len(), 50, "{name}");
+        for c in phones {
+            let phone = c["phone"].as_str().unwrap();
+            assert!(
+                phone.starts_with("+639") && phone.len() == 13,
+                "{name}: {phone} is not a Philippine mobile number"
+            );
         }
     }
 }
@@ -187,7 +231,8 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
         );
     }
 
-    // The results workbook: original columns, then Outcome, Reason, Candidate ID; formulas as text.
+    // The results workbook: original columns, then Outcome, Reason, Candidate ID, Source row;
+    // formulas as text.
     let mut wb: Xlsx<_> = calamine::open_workbook(tmp.path().join("week 48-results.xlsx")).unwrap();
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
     let header: Vec<String> = range
@@ -208,8 +253,15 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
             "Notes",
             "Outcome",
             "Reason",
-            "Candidate ID"
+            "Candidate ID",
+            "Source row"
         ]
+    );
+    // The row numbers the reasons use (the file's own), as numbers to sort by.
+    let source_rows: Vec<&Data> = range.rows().skip(1).map(|r| &r[9]).collect();
+    assert_eq!(
+        source_rows,
+        [&Data::Float(2.0), &Data::Float(3.0), &Data::Float(4.0)]
     );
     let row2: Vec<&Data> = range.rows().nth(1).unwrap().iter().collect();
     assert_eq!(row2[5], &Data::String("=HYPERLINK(\"http://x\")".into()));

@@ -197,9 +197,10 @@ async fn ten_resyncs_invite_each_new_user_once(store: Store, _url: String) {
         .filter_map(|a| a.attachment_name())
         .collect();
     assert_eq!(attached, vec!["agency-portal-template.xlsx"]);
+    // SPEC §7 (r2): an invitation is a message we start, not a reply.
     assert_eq!(
         msg.header_raw("Auto-Submitted").map(str::trim),
-        Some("auto-replied")
+        Some("auto-generated")
     );
 }
 
@@ -421,3 +422,198 @@ async fn invalid_directory_alerts_owners_once_per_version(store: Store, _url: St
         .unwrap()
         .starts_with("Directory file not applied"));
 }
+
+/// `agency-portal outbox …` on the database at `url` (shipped settings), which must exit `code`;
+/// what it printed.
+fn outbox_cli(url: &str, args: &[&str], code: i32) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"))
+        .arg("--config")
+        .arg(config_dir().join("agency-portal.toml"))
+        .arg("outbox")
+        .args(args)
+        .env_remove("AGENCY_PORTAL_CONFIG")
+        .env("DATABASE_URL", url)
+        .env("AGENCY_PORTAL_LOG", "error")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8(out.stdout).unwrap() + &stderr
+}
+
+/// Enqueues an invitation to `email`; its outbox id.
+async fn an_invitation(store: &Store, composer: &Composer, email: &str) -> i64 {
+    let msg = composer
+        .invitation(&InvitationInput {
+            email: email.into(),
+            name: "U".into(),
+            role: "editor".into(),
+            agency_id: "acme".into(),
+            agency_name: "Acme".into(),
+            campaigns: vec![],
+        })
+        .unwrap();
+    store.enqueue_now(&msg, Utc::now()).await.unwrap().unwrap()
+}
+
+/// Claims the next due row and fails it permanently (as the worker does on a 550), with the
+/// owners' alert the worker writes; the row claimed.
+async fn claim_and_fail(store: &Store, composer: &Composer) -> outbox::Claimed {
+    let now = Utc::now();
+    let row = store
+        .claim_outbox("w", now, now, now + chrono::Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = agency_portal::mail::alert::FailedMessage {
+        outbox_id: row.id,
+        kind: row.kind.clone(),
+        message_id: row.message_id.clone(),
+        recipients: row.recipients.clone(),
+        attempts: row.attempts,
+        error: "550 no such user".into(),
+        resends: row.resends,
+    };
+    assert!(store
+        .outbox_failed(row.id, "w", now, "550 no such user", |owners| {
+            composer.send_failure_alert(owners, &failed).ok()
+        })
+        .await
+        .unwrap());
+    row
+}
+
+/// SPEC §9 (r2): `outbox [list | resend ID | resend --failed] [--json]`: what is waiting, sent or
+/// failed; a failed message sent again goes back to pending with the same bytes (the same
+/// Message-ID), its attempts and give-up clock started again; a new failure is alerted again.
+async fn a_failed_message_is_listed_and_resent_with_the_same_message_id(store: Store, url: String) {
+    let composer = composer();
+    // The CLI syncs the shipped directory first (its invitations are then in the outbox too): let
+    // it, and send those, so that only this test's rows are due.
+    outbox_cli(&url, &["list"], 0);
+    let out = tempfile::tempdir().unwrap();
+    let sender = Sender::new(
+        store.clone(),
+        composer.clone(),
+        Transport::File(out.path().into()),
+        Duration::from_secs(5),
+    );
+    sender.flush().await.unwrap();
+    let a = an_invitation(&store, &composer, "a@acme.test").await;
+    let b = an_invitation(&store, &composer, "b@acme.test").await;
+    assert_eq!(claim_and_fail(&store, &composer).await.id, a);
+    assert_eq!(claim_and_fail(&store, &composer).await.id, b);
+    assert_eq!(
+        sender.flush().await.unwrap().sent,
+        2,
+        "the owners' two alerts"
+    );
+    let bytes = store.outbox_message(a).await.unwrap().unwrap();
+
+    let list: serde_json::Value = serde_json::from_str(&outbox_cli(&url, &["--json"], 0)).unwrap();
+    let find = |list: &serde_json::Value, id: i64| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let row = find(&list, a);
+    for key in [
+        "id",
+        "message_id",
+        "kind",
+        "status",
+        "attempts",
+        "recipients",
+        "created_at",
+        "sent_at",
+        "last_error",
+        "resends",
+    ] {
+        assert!(row.get(key).is_some(), "{key} in {row}");
+    }
+    assert_eq!(row["status"], "failed");
+    assert_eq!(row["last_error"], "550 no such user");
+    let message_id = row["message_id"].as_str().unwrap().to_string();
+    let text = outbox_cli(&url, &["list"], 0);
+    assert!(
+        text.contains(&format!("{a}\tinvitation\tfailed\t")),
+        "{text}"
+    );
+    assert!(text.contains("\tinvitation\tsent\t"), "{text}");
+
+    // resend ID: pending again, same Message-ID and bytes.
+    let resent: serde_json::Value =
+        serde_json::from_str(&outbox_cli(&url, &["resend", &a.to_string(), "--json"], 0)).unwrap();
+    let resent = resent.as_array().unwrap();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0]["status"], "pending");
+    assert_eq!(resent[0]["message_id"], message_id.as_str());
+    assert_eq!(resent[0]["resends"], 1);
+    assert_eq!(resent[0]["attempts"], 0);
+    assert_eq!(store.outbox_message(a).await.unwrap().unwrap(), bytes);
+    // Only a failed message is resent; an unknown id is the operator's mistake.
+    let said = outbox_cli(&url, &["resend", &a.to_string()], 2);
+    assert!(said.contains("is pending, not failed"), "{said}");
+    let said = outbox_cli(&url, &["resend", "999999"], 2);
+    assert!(said.contains("no message 999999"), "{said}");
+
+    // The worker takes it: the same Message-ID and bytes; its give-up clock started at the
+    // resend. It fails again: the owners are told again (a new alert, not deduplicated away).
+    let written = store
+        .outbox_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == a)
+        .unwrap()
+        .created_at;
+    let alerts = |rows: &[outbox::OutboxRow]| {
+        let key = format!("alert:send-failure:{a}");
+        rows.iter()
+            .filter(|r| {
+                r.dedupe_key
+                    .as_deref()
+                    .is_some_and(|k| k == key || k.starts_with(&format!("{key}:")))
+            })
+            .count()
+    };
+    assert_eq!(alerts(&store.outbox_rows().await.unwrap()), 1);
+    let claimed = claim_and_fail(&store, &composer).await;
+    assert_eq!((claimed.id, claimed.attempts, claimed.resends), (a, 1, 1));
+    assert_eq!(claimed.message_id, message_id);
+    assert_eq!(claimed.bytes, bytes);
+    assert!(
+        claimed.tried_since > written,
+        "the clock restarts at the resend"
+    );
+    assert_eq!(alerts(&store.outbox_rows().await.unwrap()), 2);
+
+    // resend --failed: both, then the worker delivers them with their Message-IDs.
+    let said = outbox_cli(&url, &["resend", "--failed"], 0);
+    assert!(
+        said.contains(&format!("message {a} (invitation to a@acme.test")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("message {b} (invitation to b@acme.test")),
+        "{said}"
+    );
+    let report = sender.flush().await.unwrap();
+    assert_eq!(
+        report.sent, 3,
+        "the two resent, and the alert of the second failure"
+    );
+    let rows = store.outbox_rows().await.unwrap();
+    for id in [a, b] {
+        assert_eq!(rows.iter().find(|r| r.id == id).unwrap().status, "sent");
+    }
+    let eml = std::fs::read(out.path().join(format!("{a}.eml"))).unwrap();
+    assert_eq!(eml, bytes, "the file transport wrote the same message");
+    let said = outbox_cli(&url, &["resend", "--failed"], 0);
+    assert!(said.contains("no failed message"), "{said}");
+}
+on_both_backends!(a_failed_message_is_listed_and_resent_with_the_same_message_id);

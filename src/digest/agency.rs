@@ -221,9 +221,7 @@ impl Composer {
         if let Some(reply) = reply_to {
             draft.in_thread(reply);
         }
-        draft
-            .headers
-            .push(("X-Agency-Portal-Digest", "agency".to_string()));
+        self.digest_headers(&mut draft, crate::settings::DigestKind::Agency);
         draft.build(self.domain())
     }
 }

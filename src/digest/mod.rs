@@ -156,6 +156,14 @@ pub enum Audience {
 }
 
 impl Audience {
+    fn kind(&self) -> DigestKind {
+        match self {
+            Audience::Agency(_) | Audience::Editor { .. } => DigestKind::Agency,
+            Audience::Owners => DigestKind::Owner,
+            Audience::Recruiter(_) => DigestKind::Recruiter,
+        }
+    }
+
     fn label(&self) -> String {
         match self {
             Audience::Agency(id) => format!("agency:{id}"),
@@ -175,8 +183,8 @@ struct Sources<'a> {
 }
 
 /// Reads what the audience's digest shows for `period` and composes it. `to`: the recipients
-/// (`None`: the audience's own: the agency's admins, every owner, the recruiter). `Ok(None)` when
-/// there is nobody to send it to.
+/// (`None`: the audience's own: the agency's admins, every owner, the recruiter, less those who
+/// unsubscribed from this kind). `Ok(None)` when there is nobody to send it to.
 async fn compose_one(
     src: Sources<'_>,
     audience: &Audience,
@@ -185,6 +193,13 @@ async fn compose_one(
     reply_to: Option<&ReplyTo>,
     dedupe_key: Option<String>,
 ) -> Result<Option<Outgoing>, DigestError> {
+    let to = match to {
+        Some(to) => Some(to),
+        None => match own_recipients(src, audience).await? {
+            Some(to) if to.is_empty() => return Ok(None),
+            to => to,
+        },
+    };
     let dir = src.directory;
     let (since, until) = (period.since, period.until);
     let message = match audience {
@@ -312,6 +327,66 @@ async fn compose_one(
         }
     };
     Ok(Some(message))
+}
+
+/// The audience's own recipients less the addresses that unsubscribed from its kind (SPEC §7 (r2)).
+/// `None` for an audience whose recipients are found while composing.
+async fn own_recipients(
+    src: Sources<'_>,
+    audience: &Audience,
+) -> Result<Option<Vec<Address>>, StoreError> {
+    let dir = src.directory;
+    let all: Vec<Address> = match audience {
+        Audience::Agency(id) => match dir.agency(id) {
+            Some(agency) => admins(src.store, agency).await?,
+            None => return Ok(None),
+        },
+        Audience::Editor { .. } => return Ok(None),
+        Audience::Owners => dir
+            .owners
+            .iter()
+            .filter_map(|o| Address::new(&o.email, &o.name))
+            .collect(),
+        Audience::Recruiter(email) => match dir.recruiters.iter().find(|r| &r.email == email) {
+            Some(r) => Address::new(&r.email, &r.name).into_iter().collect(),
+            None => return Ok(None),
+        },
+    };
+    let off = src
+        .store
+        .digest_unsubscribed(audience.kind().as_str())
+        .await?;
+    Ok(Some(
+        all.into_iter()
+            .filter(|a| !off.contains(&a.email))
+            .collect(),
+    ))
+}
+
+impl Composer {
+    /// The headers every digest carries (SPEC §7 (r2)): which digest it is, `List-Id`, and
+    /// `List-Unsubscribe` as a `mailto:` to the intake address with the subject `unsubscribe
+    /// <kind>` (the `unsubscribe` command). No `List-Unsubscribe-Post`: there is no HTTPS endpoint.
+    pub(crate) fn digest_headers(&self, draft: &mut crate::mail::message::Draft, kind: DigestKind) {
+        let kind = kind.as_str();
+        draft
+            .headers
+            .push(("X-Agency-Portal-Digest", kind.to_string()));
+        draft.headers.push((
+            "List-Id",
+            format!(
+                "Agency Portal {kind} digest <{kind}-digest.{}>",
+                self.domain()
+            ),
+        ));
+        let intake = self.intake_address.trim();
+        if crate::email::is_valid(intake) && intake.is_ascii() {
+            draft.headers.push((
+                "List-Unsubscribe",
+                format!("<mailto:{intake}?subject=unsubscribe%20{kind}>"),
+            ));
+        }
+    }
 }
 
 /// The active admins of an active agency, as the database has them (directory and invited).

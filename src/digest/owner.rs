@@ -413,9 +413,7 @@ impl Composer {
             content_type: "image/png".into(),
             bytes: chart_png,
         });
-        draft
-            .headers
-            .push(("X-Agency-Portal-Digest", "owner".to_string()));
+        self.digest_headers(&mut draft, crate::settings::DigestKind::Owner);
         draft.build(self.domain())
     }
 }

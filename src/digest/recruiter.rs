@@ -172,9 +172,7 @@ impl Composer {
         draft
             .attachments
             .push(Attachment::xlsx(&digest.workbook_file, xlsx));
-        draft
-            .headers
-            .push(("X-Agency-Portal-Digest", "recruiter".to_string()));
+        self.digest_headers(&mut draft, crate::settings::DigestKind::Recruiter);
         draft.build(self.domain())
     }
 }

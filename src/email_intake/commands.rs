@@ -20,6 +20,7 @@ use crate::inbound::Inbound;
 use crate::mail::invitation::{InvitationInput, TEMPLATE_FILE};
 use crate::mail::message::Attachment;
 use crate::mail::{MailError, Outgoing};
+use crate::settings::DigestKind;
 use crate::store::mail_ledger::Effect;
 
 use super::Finish;
@@ -32,7 +33,8 @@ const HELP: &[&str] = &[
      rows without one.",
     "Commands (in the subject, or the first line of the message): help, template (the template \
      workbook), campaigns (the campaigns open to your agency), status (your digest, now), \
-     invite <email> [editor] [name] and remove <email> (agency admins).",
+     invite <email> [editor] [name] and remove <email> (agency admins), unsubscribe [kind] and \
+     subscribe [kind] (stop or restart your digest; kind: agency, owner or recruiter).",
 ];
 
 /// The help text, with what was wrong with their command first.
@@ -163,6 +165,16 @@ pub(crate) async fn run(
             }
             Err(why) => say(format!("{email} was not removed"), vec![why], vec![])?,
         },
+        Command::Unsubscribe { kind } => {
+            let (effect, heading, paragraphs) = subscription(intake, sender, kind, false);
+            finish.effects.push(effect);
+            say(heading, paragraphs, vec![])?
+        }
+        Command::Subscribe { kind } => {
+            let (effect, heading, paragraphs) = subscription(intake, sender, kind, true);
+            finish.effects.push(effect);
+            say(heading, paragraphs, vec![])?
+        }
     };
     finish.mail.push(reply);
     Ok(finish)
@@ -206,6 +218,48 @@ async fn status(
             vec![],
         )?),
     }
+}
+
+/// `unsubscribe [kind]` / `subscribe [kind]` (SPEC §7 (r2)): the change to remember and the reply.
+/// Without a kind, every kind. Anyone we answer may do it for their own address (only known senders
+/// get this far).
+fn subscription(
+    intake: &MailIntake,
+    sender: &Sender,
+    kind: Option<DigestKind>,
+    subscribed: bool,
+) -> (Effect, String, Vec<String>) {
+    let email = sender.address().map(|(e, _)| e).unwrap_or_default();
+    let kinds: Vec<DigestKind> = kind.map_or(DigestKind::ALL.to_vec(), |k| vec![k]);
+    let what = match kind {
+        Some(k) => format!("the {} digest", k.as_str()),
+        None => "digests".to_string(),
+    };
+    let again = match kind {
+        Some(k) => format!("subscribe {}", k.as_str()),
+        None => "subscribe".to_string(),
+    };
+    let (heading, paragraphs) = if subscribed {
+        (
+            format!("You will get {what} again"),
+            vec!["Scheduled digests are sent to you again from the next one.".to_string()],
+        )
+    } else {
+        (
+            format!("You will no longer get {what}"),
+            vec![format!(
+                "To get them again, send \"{again}\" to {}. The status command still sends \
+                 your digest when you ask for it.",
+                intake.composer.intake_address
+            )],
+        )
+    };
+    let effect = Effect::DigestSubscription {
+        email: email.to_string(),
+        kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+        subscribed,
+    };
+    (effect, heading, paragraphs)
 }
 
 fn domain_of(email: &str) -> &str {
@@ -275,7 +329,9 @@ fn invite<'d>(
                 "Say which agency: put [agency ID] in the subject (no agency has this domain).",
             )?
         }
-        Sender::Unknown => return Err("Only agency admins may invite users.".into()),
+        Sender::Unknown | Sender::Recruiter { .. } => {
+            return Err("Only agency admins may invite users.".into())
+        }
     };
     if !agency.active {
         return Err(format!("{} is not active.", agency.name));

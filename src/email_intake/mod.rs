@@ -363,7 +363,7 @@ impl MailIntake {
     }
 
     /// Who sent the message: an owner, an active user of an active agency (directory file first,
-    /// then users invited by email), or nobody we know.
+    /// then users invited by email), a recruiter, or nobody we know.
     pub async fn sender(&self, message: &Inbound) -> Result<Sender, StoreError> {
         let Some(from) = message.from.as_deref() else {
             return Ok(Sender::Unknown);
@@ -401,7 +401,13 @@ impl MailIntake {
                     role: Role::parse(&u.role).unwrap_or(Role::Editor),
                 }
             }
-            _ => Sender::Unknown,
+            _ => match dir.recruiters.iter().find(|r| r.email == from) {
+                Some(r) => Sender::Recruiter {
+                    email: r.email.clone(),
+                    name: r.name.clone(),
+                },
+                None => Sender::Unknown,
+            },
         })
     }
 

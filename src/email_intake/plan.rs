@@ -29,16 +29,22 @@ pub enum Sender {
         agency_id: String,
         role: Role,
     },
-    /// Not an owner, or not an active user of an active agency.
+    /// A recruiter of the directory (not an agency user): gets a digest, so may use the commands
+    /// (`unsubscribe`, `subscribe`, `status`, ...), but never submits.
+    Recruiter {
+        email: String,
+        name: String,
+    },
+    /// Not an owner, a recruiter, or an active user of an active agency.
     Unknown,
 }
 
 impl Sender {
     pub fn address(&self) -> Option<(&str, &str)> {
         match self {
-            Sender::Owner { email, name } | Sender::User { email, name, .. } => {
-                Some((email.as_str(), name.as_str()))
-            }
+            Sender::Owner { email, name }
+            | Sender::User { email, name, .. }
+            | Sender::Recruiter { email, name } => Some((email.as_str(), name.as_str())),
             Sender::Unknown => None,
         }
     }
@@ -118,44 +124,51 @@ pub fn plan(
     };
     if !message.attachments.is_empty() {
         let tags = email_commands::tags(&message.subject);
-        let agency_id = match (sender, &tags.agency) {
-            (Sender::Owner { .. }, Some(id)) => match directory.agency(id) {
-                Some(a) if a.active => a.id.clone(),
-                Some(_) => {
-                    return quiet(Plan::Refuse {
-                        heading: "Nothing was processed".into(),
-                        why: format!("The agency \"{id}\" is not active."),
-                    })
-                }
-                None => {
-                    return quiet(Plan::Refuse {
-                        heading: "Nothing was processed".into(),
-                        why: format!(
+        let agency_id =
+            match (sender, &tags.agency) {
+                (Sender::Owner { .. }, Some(id)) => match directory.agency(id) {
+                    Some(a) if a.active => a.id.clone(),
+                    Some(_) => {
+                        return quiet(Plan::Refuse {
+                            heading: "Nothing was processed".into(),
+                            why: format!("The agency \"{id}\" is not active."),
+                        })
+                    }
+                    None => {
+                        return quiet(Plan::Refuse {
+                            heading: "Nothing was processed".into(),
+                            why: format!(
                             "There is no agency \"{id}\". Write the agency's id in the subject, \
                              e.g. [agency acme]."
                         ),
+                        })
+                    }
+                },
+                (Sender::Owner { .. }, None) => {
+                    return quiet(Plan::Refuse {
+                        heading: "Nothing was processed".into(),
+                        why: "Owners submit on an agency's behalf: put the agency's id in the \
+                          subject, e.g. [agency acme], and send the files again."
+                            .into(),
                     })
                 }
-            },
-            (Sender::Owner { .. }, None) => {
-                return quiet(Plan::Refuse {
-                    heading: "Nothing was processed".into(),
-                    why: "Owners submit on an agency's behalf: put the agency's id in the \
-                          subject, e.g. [agency acme], and send the files again."
-                        .into(),
-                })
-            }
-            (Sender::User { agency_id, .. }, Some(id)) if id != agency_id => {
-                return quiet(Plan::Refuse {
-                    heading: "Nothing was processed".into(),
-                    why: "Only the company's owners may submit on another agency's behalf; \
+                (Sender::User { agency_id, .. }, Some(id)) if id != agency_id => {
+                    return quiet(Plan::Refuse {
+                        heading: "Nothing was processed".into(),
+                        why: "Only the company's owners may submit on another agency's behalf; \
                           remove the [agency …] tag to submit for your own agency."
+                            .into(),
+                    })
+                }
+                (Sender::User { agency_id, .. }, _) => agency_id.clone(),
+                (Sender::Recruiter { .. }, _) => return quiet(Plan::Refuse {
+                    heading: "Nothing was processed".into(),
+                    why: "Candidates are submitted by agencies; recruiters receive them in their \
+                          digest."
                         .into(),
-                })
-            }
-            (Sender::User { agency_id, .. }, _) => agency_id.clone(),
-            (Sender::Unknown, _) => unreachable!("rejected above"),
-        };
+                }),
+                (Sender::Unknown, _) => unreachable!("rejected above"),
+            };
         let n = message.attachments.len();
         if n as u64 > max_attachments {
             return quiet(Plan::Refuse {

@@ -14,6 +14,8 @@ pub struct FailedMessage {
     pub recipients: Vec<String>,
     pub attempts: i64,
     pub error: String,
+    /// How often `outbox resend` sent it again before this failure (0: never).
+    pub resends: i64,
 }
 
 impl Composer {
@@ -66,7 +68,11 @@ impl Composer {
             "error": failed.error,
         }));
         let mut draft = self.draft(MailKind::Alert, "alert-send-failure", &ctx, owners.to_vec());
-        draft.dedupe_key = Some(format!("alert:send-failure:{}", failed.outbox_id));
+        // Once per failure: a message resent by hand that fails again is alerted again.
+        draft.dedupe_key = Some(match failed.resends {
+            0 => format!("alert:send-failure:{}", failed.outbox_id),
+            n => format!("alert:send-failure:{}:resend-{n}", failed.outbox_id),
+        });
         draft.build(self.domain())
     }
 }

@@ -3,7 +3,10 @@
 //! Everything that reaches a header from data (names, subjects, file names, Message-IDs of mail we
 //! answer) goes through [`header_text`] first: control characters, CR and LF become spaces, so a
 //! name like `Ana\r\nBcc: x@evil.test` stays inside one (quoted or RFC 2047-encoded) header value.
-//! Every message carries `Auto-Submitted: auto-replied` (RFC 3834), so autoresponders stay quiet.
+//! Every message carries `Auto-Submitted` (RFC 3834), so autoresponders stay quiet: `auto-replied`
+//! on replies (receipts, command replies, review decisions, a digest asked for by `status`),
+//! `auto-generated` on what we start (invitations, digests, alerts) — SPEC §7 (r2). Display names
+//! in `From`/`To` are encoded whole word by whole word ([`super::names`]).
 
 use std::time::SystemTime;
 
@@ -188,31 +191,68 @@ impl Draft {
         self.in_reply_to = clean_message_id(&reply.message_id);
     }
 
+    /// The `Auto-Submitted` value (RFC 3834, SPEC §7 (r2)): `auto-replied` for an answer to
+    /// someone (receipts, command replies, anything in a thread), else `auto-generated`.
+    pub fn auto_submitted(&self) -> &'static str {
+        // Exhaustive on purpose: a new kind of message must say which it is.
+        let reply = match self.kind {
+            MailKind::Receipt | MailKind::CommandReply => true,
+            MailKind::Invitation | MailKind::Alert | MailKind::Digest => false,
+        } || self.in_reply_to.is_some();
+        if reply {
+            "auto-replied"
+        } else {
+            "auto-generated"
+        }
+    }
+
     /// Renders the complete message with a new Message-ID on `domain`.
     pub fn build(self, domain: &str) -> Result<Outgoing, MailError> {
         let message_id = new_message_id(domain);
         let mut recipients: Vec<String> = Vec::new();
+        let from = self.from.mailbox()?;
         let mut builder = lettre::Message::builder()
-            .from(self.from.mailbox()?)
+            .from(from.clone())
             .subject(header_text(&self.subject))
             .message_id(Some(message_id.clone()))
             .date(SystemTime::now());
+        let mut to_list: Vec<&Address> = Vec::new();
+        let mut to_boxes: Vec<Mailbox> = Vec::new();
         for to in &self.to {
             if recipients.contains(&to.email) {
                 continue;
             }
             recipients.push(to.email.clone());
-            builder = builder.to(to.mailbox()?);
+            let mailbox = to.mailbox()?;
+            builder = builder.to(mailbox.clone());
+            to_list.push(to);
+            to_boxes.push(mailbox);
         }
         if recipients.is_empty() {
             return Err(MailError::NoRecipient(self.kind.as_str()));
+        }
+        // Our own encoding of the names (whole words per encoded-word); lettre's parsed values
+        // (the raw ones) stay for the envelope.
+        let whole_words = [
+            ("From", vec![&self.from], vec![from]),
+            ("To", to_list, to_boxes),
+        ];
+        for (name, addresses, boxes) in whole_words {
+            if let Some(encoded) = super::names::mailbox_list(name, &addresses) {
+                let raw = lettre::message::Mailboxes::from_iter(boxes).to_string();
+                builder = builder.raw_header(HeaderValue::dangerous_new_pre_encoded(
+                    HeaderName::new_from_ascii_str(name),
+                    raw,
+                    encoded,
+                ));
+            }
         }
         if let Some(id) = self.in_reply_to.as_deref().and_then(clean_message_id) {
             builder = builder.in_reply_to(id.clone()).references(id);
         }
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-replied".into(),
+            self.auto_submitted().into(),
         ));
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
@@ -445,6 +485,58 @@ mod tests {
             msg.message_id(),
             Some(out.message_id.trim_matches(['<', '>']))
         );
+    }
+
+    /// SPEC §7 (r2): replies are `auto-replied`, what we start `auto-generated`; a display name's
+    /// encoded-words hold whole words ("Óscar" is never split), in the raw header.
+    #[test]
+    fn auto_submitted_by_kind_and_names_encoded_by_whole_words() {
+        let oscar = Address::new("oscar@company.example", "Óscar Ortega").unwrap();
+        let from = Address::new("portal@example.test", "Portal de Agências").unwrap();
+        for (kind, thread, want) in [
+            (MailKind::Receipt, false, "auto-replied"),
+            (MailKind::CommandReply, false, "auto-replied"),
+            (MailKind::Digest, true, "auto-replied"),
+            (MailKind::Invitation, false, "auto-generated"),
+            (MailKind::Digest, false, "auto-generated"),
+            (MailKind::Alert, false, "auto-generated"),
+        ] {
+            let mut d = Draft::new(kind, from.clone(), vec![oscar.clone()]);
+            d.subject = "s".into();
+            if thread {
+                d.in_reply_to = Some("<q@agency.test>".into());
+            }
+            let out = d.build("example.test").unwrap();
+            let raw = String::from_utf8(out.bytes).unwrap();
+            let head = raw.split("\r\n\r\n").next().unwrap();
+            assert!(
+                head.contains(&format!("\r\nAuto-Submitted: {want}\r\n")),
+                "{kind:?}: {head}"
+            );
+            assert!(
+                head.contains("\r\nTo: =?utf-8?b?w5NzY2Fy?= Ortega <oscar@company.example>\r\n"),
+                "{head}"
+            );
+            assert!(
+                head.starts_with(
+                    "From: Portal de =?utf-8?b?QWfDqm5jaWFz?= <portal@example.test>\r\n"
+                ) || head.contains(
+                    "\r\nFrom: Portal de =?utf-8?b?QWfDqm5jaWFz?= <portal@example.test>\r\n"
+                ),
+                "{head}"
+            );
+            assert_eq!(out.recipients, vec!["oscar@company.example"]);
+            assert_eq!(out.sender, "portal@example.test");
+            let msg = MessageParser::default().parse(raw.as_bytes()).unwrap();
+            assert_eq!(
+                msg.to().unwrap().first().unwrap().name(),
+                Some("Óscar Ortega")
+            );
+            assert_eq!(
+                msg.from().unwrap().first().unwrap().name(),
+                Some("Portal de Agências")
+            );
+        }
     }
 
     #[test]

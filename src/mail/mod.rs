@@ -5,17 +5,21 @@
 //! ([`crate::store::outbox::enqueue`]). The [`sender::Sender`] worker delivers outbox rows later.
 //!
 //! - [`message`]: MIME building with safe headers (`Auto-Submitted`, threading, attachments);
+//! - [`names`]: `From`/`To` values whose encoded-words hold whole words;
 //! - [`templates`]: the text and HTML templates in `config/templates/`;
 //! - [`receipt`], [`invitation`], [`alert`]: the messages themselves;
-//! - [`sender`]: the worker (SMTP or file transport, retries, leases).
+//! - [`sender`]: the worker (SMTP or file transport, retries, leases);
+//! - [`command`]: `agency-portal outbox [list | flush | resend ID | resend --failed] [--json]`.
 
 use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
 
 pub mod alert;
+pub mod command;
 pub mod invitation;
 pub mod message;
+pub mod names;
 pub mod receipt;
 pub mod reply;
 pub mod sender;

@@ -307,7 +307,7 @@ impl Sender {
                 }
                 Delivery::Temporary(error) => {
                     let now = Utc::now();
-                    let age = (now - row.created_at).to_std().unwrap_or_default();
+                    let age = (now - row.tried_since).to_std().unwrap_or_default();
                     if age >= self.retry.give_up_after {
                         let error = format!(
                             "still failing after {} attempts over {} hours: {error}",
@@ -351,6 +351,7 @@ impl Sender {
             recipients: row.recipients.clone(),
             attempts: row.attempts,
             error: error.to_string(),
+            resends: row.resends,
         };
         let composer = self.composer.clone();
         let is_alert = row.kind == MailKind::Alert.as_str();

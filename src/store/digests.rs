@@ -342,6 +342,21 @@ impl Store {
         })
     }
 
+    /// The addresses that turned the digest `kind` off (`unsubscribe`, migration 0016).
+    pub async fn digest_unsubscribed(
+        &self,
+        kind: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        on_pool!(self, |pool| {
+            let rows: Vec<String> =
+                sqlx::query_scalar("SELECT email FROM digest_unsubscribes WHERE kind = $1")
+                    .bind(kind)
+                    .fetch_all(pool)
+                    .await?;
+            Ok(rows.into_iter().collect())
+        })
+    }
+
     /// The latest fire time of `digest_key` that was sent, at or before `at`.
     pub async fn digest_last_fire(
         &self,

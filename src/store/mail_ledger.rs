@@ -66,6 +66,13 @@ pub enum Effect {
     },
     /// An invited user removed: deactivated, never deleted (their submissions stay).
     Remove { email: String },
+    /// `unsubscribe` / `subscribe` (SPEC §7 (r2)): the address's digests of `kinds` turned off or
+    /// on again (table `digest_unsubscribes`, migration 0016).
+    DigestSubscription {
+        email: String,
+        kinds: Vec<String>,
+        subscribed: bool,
+    },
 }
 
 /// A user as the database knows it.
@@ -280,6 +287,30 @@ impl Store {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                    Effect::DigestSubscription {
+                        email,
+                        kinds,
+                        subscribed,
+                    } => {
+                        for kind in kinds {
+                            let query = if *subscribed {
+                                sqlx::query(
+                                    "DELETE FROM digest_unsubscribes WHERE email = $1 AND kind = $2",
+                                )
+                                .bind(email)
+                                .bind(kind)
+                            } else {
+                                sqlx::query(
+                                    "INSERT INTO digest_unsubscribes (email, kind, created_at)
+                                     VALUES ($1, $2, $3) ON CONFLICT (email, kind) DO NOTHING",
+                                )
+                                .bind(email)
+                                .bind(kind)
+                                .bind(now)
+                            };
+                            query.execute(&mut *tx).await?;
+                        }
                     }
                 }
             }

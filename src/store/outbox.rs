@@ -117,13 +117,18 @@ pub struct Claimed {
     pub sender: String,
     pub recipients: Vec<String>,
     pub bytes: Vec<u8>,
-    /// Claims so far, this one included.
+    /// Claims so far (since the last `outbox resend`), this one included.
     pub attempts: i64,
-    pub created_at: DateTime<Utc>,
+    /// When it was written, or last resent: the worker gives up on temporary failures counted
+    /// from here.
+    pub tried_since: DateTime<Utc>,
+    /// How often `outbox resend` sent it again.
+    pub resends: i64,
 }
 
-/// One outbox row, as `outbox` listings and tests see it (no message bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One outbox row, as `outbox` listings and tests see it (no message bytes); the objects of
+/// `outbox list --json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxRow {
     pub id: i64,
     pub message_id: String,
@@ -135,12 +140,30 @@ pub struct OutboxRow {
     pub last_error: String,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// How often `outbox resend` sent it again, and when last.
+    pub resends: i64,
+    pub resent_at: Option<DateTime<Utc>>,
 }
+
+/// What `outbox resend ID` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resend {
+    /// Back to `pending`, due now, the same bytes (so the same Message-ID).
+    Resent,
+    NotFound,
+    /// Only a `failed` message is sent again; this one is `pending`, `sending` or `sent`.
+    NotFailed(String),
+}
+
+/// Back to `pending` and due now; attempts and the give-up clock start again.
+const RESEND: &str = "UPDATE outbox SET status = 'pending', next_attempt_at = $1, attempts = 0,
+       resends = resends + 1, resent_at = $1";
 
 const CLAIM_WHERE: &str = "(status = 'pending' AND next_attempt_at <= $3)
         OR (status = 'sending' AND lease_until < $4)";
 const CLAIM_RETURNING: &str =
-    "RETURNING id, message_id, kind, sender, recipients, message, attempts, created_at";
+    "RETURNING id, message_id, kind, sender, recipients, message, attempts,
+       COALESCE(resent_at, created_at) AS tried_since, resends";
 
 fn claimed(row: &impl ClaimRow) -> Result<Claimed, sqlx::Error> {
     row.claimed()
@@ -156,6 +179,7 @@ macro_rules! impl_claim_row {
             fn claimed(&self) -> Result<Claimed, sqlx::Error> {
                 let recipients: String = self.try_get("recipients")?;
                 let attempts: i32 = self.try_get("attempts")?;
+                let resends: i32 = self.try_get("resends")?;
                 Ok(Claimed {
                     id: self.try_get("id")?,
                     message_id: self.try_get("message_id")?,
@@ -164,7 +188,8 @@ macro_rules! impl_claim_row {
                     recipients: serde_json::from_str(&recipients).unwrap_or_default(),
                     bytes: self.try_get("message")?,
                     attempts: attempts.into(),
-                    created_at: self.try_get("created_at")?,
+                    tried_since: self.try_get("tried_since")?,
+                    resends: resends.into(),
                 })
             }
         }
@@ -372,7 +397,7 @@ impl Store {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT id, message_id, kind, dedupe_key, recipients, status, attempts, last_error,
-                   created_at, sent_at
+                   created_at, sent_at, resends, resent_at
                  FROM outbox ORDER BY id",
             )
             .fetch_all(pool)
@@ -381,6 +406,7 @@ impl Store {
             for row in rows {
                 let recipients: String = row.try_get("recipients")?;
                 let attempts: i32 = row.try_get("attempts")?;
+                let resends: i32 = row.try_get("resends")?;
                 out.push(OutboxRow {
                     id: row.try_get("id")?,
                     message_id: row.try_get("message_id")?,
@@ -392,9 +418,47 @@ impl Store {
                     last_error: row.try_get("last_error")?,
                     created_at: row.try_get("created_at")?,
                     sent_at: row.try_get("sent_at")?,
+                    resends: resends.into(),
+                    resent_at: row.try_get("resent_at")?,
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// `outbox resend ID` (SPEC §9 (r2)): a failed message back to `pending`, due at `now`.
+    pub async fn outbox_resend(&self, id: i64, now: DateTime<Utc>) -> Result<Resend, StoreError> {
+        on_pool!(self, |pool| {
+            let done = sqlx::query(&format!("{RESEND} WHERE id = $2 AND status = 'failed'"))
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 1 {
+                return Ok(Resend::Resent);
+            }
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(match status {
+                None => Resend::NotFound,
+                Some(s) => Resend::NotFailed(s),
+            })
+        })
+    }
+
+    /// `outbox resend --failed`: every failed message back to `pending`; their ids, in order.
+    pub async fn outbox_resend_failed(&self, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        on_pool!(self, |pool| {
+            let mut ids: Vec<i64> =
+                sqlx::query_scalar(&format!("{RESEND} WHERE status = 'failed' RETURNING id"))
+                    .bind(now)
+                    .fetch_all(pool)
+                    .await?;
+            ids.sort_unstable();
+            Ok(ids)
         })
     }
 
