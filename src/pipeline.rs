@@ -221,9 +221,15 @@ impl Pipeline {
             let progress = progress.clone();
             tokio::task::spawn_blocking(move || {
                 let prepared = read_and_prepare(&directory, &input, &limits, progress);
+                let read_mib = crate::memory::resident_mib();
                 drop(input);
                 // What reading took (the unzipped sheet, the file) is free now.
                 crate::memory::give_back();
+                tracing::debug!(
+                    read_mib,
+                    trimmed_mib = crate::memory::resident_mib(),
+                    "file read and its rows prepared"
+                );
                 prepared
             })
             .await

@@ -184,6 +184,13 @@ fn lookup_keys<'a>(inputs: &[Input<'a>]) -> LookupKeys<'a> {
 /// that a file's copy for the database never exists whole.
 const WRITE_CHUNK: usize = 10_000;
 
+/// Rows whose review-rule keys are made and looked up at a time: a 100,000-row file's (the
+/// benchmark's) at once, a 199,000-row file's in two shares. The keys of a share take some 0.5 kB a
+/// row (21 lookup keys and their text); all of a 199,000-row file's at once were 105 MB of its
+/// peak. A later share reads again the stored blocks an earlier one read (the block index of
+/// Postgres a bucket at a time), so shares are few.
+const REVIEW_SHARE: usize = 100_000;
+
 /// People read by id in one statement (a statement's array of ids is 0.8 MB).
 const PEOPLE_CHUNK: usize = 100_000;
 
@@ -319,20 +326,39 @@ struct ReviewRows<'a> {
     runs: HashRuns,
     /// The rows' email local parts and phones, each row's once.
     text: String,
+    /// Where each row's contacts are in `text`, by the row's position in `inputs` (rows without
+    /// keys have none).
+    contacts: Vec<Contacts>,
     inputs: &'a [Input<'a>],
 }
 
-/// A row under one of its lookup keys (see [`ReviewRows`]).
-#[derive(Clone, Copy)]
+/// A row under one of its lookup keys (see [`ReviewRows`]): 8 bytes, of which a 199,000-row file
+/// has four million (they were 16, with the contact's place: issue 10's memory budget).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
     /// The key's hash, cut to 32 bits: a collision among a file's keys only has a person compared
     /// with one row more.
     hash: u32,
+    /// The row's position in `inputs`, its top bit set under a phone key (the row's contact under
+    /// the key is then its phone's digits, else its email's local part).
     row: u32,
-    /// The row's contact under the key, in `text`: the email's local part under an email key, the
-    /// phone's digits under a phone key.
+}
+
+const PHONE_KEY: u32 = 1 << 31;
+
+impl Entry {
+    fn row(self) -> usize {
+        (self.row & !PHONE_KEY) as usize
+    }
+}
+
+/// Where a row's email local part and phone digits are in [`ReviewRows`]' text, one after the
+/// other.
+#[derive(Clone, Copy, Default)]
+struct Contacts {
     start: u32,
-    len: u16,
+    local_len: u16,
+    phone_len: u16,
 }
 
 /// A key's hash in [`ReviewRows`]: the top half of the hash Postgres stores ([`stored_block_hash`]),
@@ -354,6 +380,8 @@ fn split_email(email_key: Option<&str>) -> Option<(&str, &str)> {
 struct MadeKeys {
     entries: Vec<Entry>,
     text: String,
+    /// Of the share's rows, in order: (row, its contacts in `text`).
+    contacts: Vec<(u32, Contacts)>,
     lookups: LookupList,
 }
 
@@ -376,37 +404,49 @@ impl MadeKeys {
         let most = 3 * who_is_who::EMAIL_PARTS + 3 * who_is_who::PHONE_PARTS;
         let mut entries: Vec<Entry> = Vec::with_capacity(room * most);
         let mut text = String::new();
+        let mut contacts = Vec::with_capacity(rows.len());
         for &i in rows {
             let id = &inputs[i].identity;
             let local = split_email(id.email()).map_or("", |(local, _)| local);
             let phone = id.phone().unwrap_or_default();
-            let local_at = text.len() as u32;
+            // A contact longer than u16 (no valid email or phone is) is kept as none: it can be
+            // near nothing anyway.
+            fn fit(s: &str) -> (&str, u16) {
+                u16::try_from(s.len()).map_or(("", 0), |n| (s, n))
+            }
+            let ((local, local_len), (phone, phone_len)) = (fit(local), fit(phone));
+            let start = text.len() as u32;
             text.push_str(local);
-            let phone_at = text.len() as u32;
             text.push_str(phone);
-            let len = |s: &str| u16::try_from(s.len()).unwrap_or(u16::MAX);
+            contacts.push((
+                i as u32,
+                Contacts {
+                    start,
+                    local_len,
+                    phone_len,
+                },
+            ));
             let looked_up = lookup.next_if_eq(&&i).is_some();
             for key in who_is_who::lookup_keys(id) {
-                let (start, contact) = if who_is_who::is_email_key(&key) {
-                    (local_at, local)
-                } else {
-                    (phone_at, phone)
-                };
                 let hash = stored_block_hash(&key);
                 if looked_up {
                     lookups.push(&key, hash);
                 }
+                let kind = if who_is_who::is_email_key(&key) {
+                    0
+                } else {
+                    PHONE_KEY
+                };
                 entries.push(Entry {
                     hash: short_of(hash),
-                    row: i as u32,
-                    start,
-                    len: len(contact),
+                    row: i as u32 | kind,
                 });
             }
         }
         MadeKeys {
             entries,
             text,
+            contacts,
             lookups,
         }
     }
@@ -414,10 +454,11 @@ impl MadeKeys {
     /// `other`'s, of later rows, after these.
     fn append(&mut self, other: MadeKeys) {
         let shift = self.text.len() as u32;
-        self.entries
-            .extend(other.entries.into_iter().map(|e| Entry {
-                start: e.start + shift,
-                ..e
+        self.entries.extend(other.entries);
+        self.contacts
+            .extend(other.contacts.into_iter().map(|(row, c)| {
+                let start = c.start + shift;
+                (row, Contacts { start, ..c })
             }));
         self.text.push_str(&other.text);
         let shift = self.lookups.text.len() as u32;
@@ -438,18 +479,20 @@ impl MadeKeys {
 impl<'a> ReviewRows<'a> {
     #[cfg(test)]
     fn new(inputs: &'a [Input<'a>], exact: &ExactKeys) -> ReviewRows<'a> {
-        Self::with_lookups(inputs, exact, &[], false).0
+        Self::with_lookups(inputs, 0..inputs.len(), exact, &[], false).0
     }
 
-    /// The rows and, from the same keys (each made and hashed once), the [`LookupList`] of the
-    /// rows `lookup` (ascending, each one of these rows), as the backend asks for them (`hashed`).
+    /// The rows of `range` and, from the same keys (each made and hashed once), the
+    /// [`LookupList`] of those of them in `lookup` (ascending, each one of the rows), as the
+    /// backend asks for them (`hashed`).
     fn with_lookups(
         inputs: &'a [Input<'a>],
+        range: std::ops::Range<usize>,
         exact: &ExactKeys,
         lookup: &[usize],
         hashed: bool,
     ) -> (ReviewRows<'a>, LookupList) {
-        let rows: Vec<usize> = (0..inputs.len())
+        let rows: Vec<usize> = range
             .filter(|&i| inputs[i].invalid.is_none() && !exact.knows(&inputs[i].identity))
             .collect();
         // The keys made on every processor, a share of the rows each, then put together in order:
@@ -470,29 +513,38 @@ impl<'a> ReviewRows<'a> {
         let MadeKeys {
             mut entries,
             mut text,
+            contacts: made_contacts,
             mut lookups,
         } = made;
-        let order = |e: &Entry| (e.hash, e.row, e.start, e.len);
-        entries.sort_unstable_by_key(order);
-        entries.dedup_by_key(|e| order(e));
+        entries.sort_unstable();
+        entries.dedup();
         entries.shrink_to_fit();
         text.shrink_to_fit();
+        let mut contacts = vec![Contacts::default(); inputs.len()];
+        for (row, c) in made_contacts {
+            contacts[row as usize] = c;
+        }
         let runs = HashRuns::new(&entries, |e| e.hash);
         lookups.finish();
         let rows = ReviewRows {
             entries,
             runs,
             text,
+            contacts,
             inputs,
         };
         (rows, lookups)
     }
 
+    /// The row's contact under the entry's key.
     fn contact(&self, e: &Entry) -> &str {
-        let start = e.start as usize;
-        // A contact longer than u16 (no valid email or phone is) is compared on its first 65,535
-        // bytes; it can be near nothing anyway.
-        let end = (start + e.len as usize).min(self.text.len());
+        let c = self.contacts[e.row()];
+        let local_end = c.start as usize + usize::from(c.local_len);
+        let (start, end) = if e.row & PHONE_KEY == 0 {
+            (c.start as usize, local_end)
+        } else {
+            (local_end, local_end + usize::from(c.phone_len))
+        };
         self.text.get(start..end).unwrap_or_default()
     }
 
@@ -516,10 +568,11 @@ impl<'a> ReviewRows<'a> {
                 .iter()
                 .filter(|e| e.hash == h)
                 .any(|e| {
-                    e.len > 0
-                        && who_is_who::within_one_edit(self.contact(e), contact)
+                    let mine = self.contact(e);
+                    !mine.is_empty()
+                        && who_is_who::within_one_edit(mine, contact)
                         && who_is_who::possible_same_person(
-                            &self.inputs[e.row as usize].identity,
+                            &self.inputs[e.row()].identity,
                             person,
                             threshold,
                         )
@@ -569,6 +622,7 @@ impl Phases {
             items,
             ms = (now - self.last).as_millis() as u64,
             total_ms = (now - self.start).as_millis() as u64,
+            rss_mib = crate::memory::resident_mib(),
             "record_submission"
         );
         self.last = now;
@@ -827,32 +881,44 @@ impl Store {
             let exact_keys = ExactKeys::new(&found);
             // The lookups are of the rows the review rule is applied to; the rows kept to judge the
             // people found are these and a few more (see ReviewRows): one making of their keys.
-            let (review_rows, lookups) = ReviewRows::with_lookups(
-                &inputs,
-                &exact_keys,
-                &review_candidates(&inputs, &exact_keys),
-                tx.keeps_hashes(),
-            );
-            phases.done("lookup keys", lookups.hashes.len() + lookups.spans.len());
-            let near = |key: i64, contact: &str| review_rows.near_under(key, contact);
-            let mut in_blocks = IdSet::default();
-            tx.block_ids(&lookups, &near, &mut in_blocks, &mut helper)
-                .await?;
-            drop(helper);
-            drop(lookups);
-            let mut block_ids = in_blocks.sorted();
-            drop(in_blocks);
-            block_ids.retain(|id| !exact.contains(id));
-            phases.done("block ids", block_ids.len());
-            let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
+            // A share of the rows at a time (see REVIEW_SHARE): a person is kept when some row of
+            // some share may pick it, as when all rows are taken at once.
+            let review = review_candidates(&inputs, &exact_keys);
             let mut kept = Vec::new();
-            for ids in block_ids.chunks(PEOPLE_CHUNK) {
-                tx.people(ids, &keep, &mut kept).await?;
+            let mut kept_ids: HashSet<i64> = HashSet::new();
+            for from in (0..inputs.len()).step_by(REVIEW_SHARE) {
+                let share = from..(from + REVIEW_SHARE).min(inputs.len());
+                let (review_rows, lookups) = ReviewRows::with_lookups(
+                    &inputs,
+                    share,
+                    &exact_keys,
+                    &review,
+                    tx.keeps_hashes(),
+                );
+                phases.done("lookup keys", lookups.hashes.len() + lookups.spans.len());
+                let near = |key: i64, contact: &str| review_rows.near_under(key, contact);
+                let mut in_blocks = IdSet::default();
+                tx.block_ids(&lookups, &near, &mut in_blocks, &mut helper)
+                    .await?;
+                drop(lookups);
+                let mut block_ids = in_blocks.sorted();
+                drop(in_blocks);
+                block_ids.retain(|id| !exact.contains(id) && !kept_ids.contains(id));
+                phases.done("block ids", block_ids.len());
+                let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
+                let before = kept.len();
+                for ids in block_ids.chunks(PEOPLE_CHUNK) {
+                    tx.people(ids, &keep, &mut kept).await?;
+                }
+                kept_ids.extend(kept[before..].iter().map(|k: &KnownRow| k.id));
+                drop(review_rows);
+                crate::memory::give_back();
+                phases.done("block people", kept.len() - before);
             }
-            drop(review_rows);
+            drop(helper);
+            drop(kept_ids);
+            drop(review);
             drop(exact_keys);
-            crate::memory::give_back();
-            phases.done("block people", kept.len());
             found.extend(kept);
             let ids: Vec<i64> = found
                 .iter()
@@ -958,6 +1024,7 @@ impl Store {
                         }
                     });
                     drop(send);
+                    let decided_mib = crate::memory::resident_mib();
                     // What deciding held goes back before the keys take more.
                     crate::memory::give_back();
                     let mut blocks = NewBlocks::new(hashed);
@@ -966,6 +1033,11 @@ impl Store {
                             blocks.push(&inputs[i].identity, i as i64);
                         }
                     }
+                    tracing::debug!(
+                        decided_mib,
+                        with_block_keys_mib = crate::memory::resident_mib(),
+                        "every row decided"
+                    );
                     (decisions, blocks)
                 };
                 // Each run as `runs` brings it (its row positions and decisions, in row order),
