@@ -336,6 +336,22 @@ async fn an_unknown_campaign_fails_alerts_the_owners_and_can_be_retried(store: S
     assert_eq!(w.server.leads_with_email("carl.diaz@example.com"), 1);
     // The failure stays counted (a counter never goes down).
     assert_eq!(w.store.push_totals().await.unwrap().failures, 1);
+    let health = agency_portal::health::Health {
+        store: w.store.clone(),
+        sources: Vec::new(),
+        outbox: Default::default(),
+        started: Utc::now(),
+    };
+    let metrics = health.metrics().await;
+    for line in [
+        "agency_portal_talkpush_pushes_total{result=\"created\"} 1",
+        "agency_portal_talkpush_pushes_total{result=\"failed\"} 1",
+        "agency_portal_talkpush_pushes_total{result=\"found\"} 0",
+        "agency_portal_talkpush_queue{status=\"synced\"} 1",
+        "# TYPE agency_portal_talkpush_pushes_total counter",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }
 
 on_both_backends!(review_accept_queues_the_push_and_push_candidate_forces_one);

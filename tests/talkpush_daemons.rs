@@ -364,3 +364,62 @@ async fn import_existing_from_talkpush_pages_through_the_leads_into_the_blocked_
     );
     assert_eq!(server.creates(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_push_is_in_the_owner_digest_and_talkpush_retry_failed_pushes_it() {
+    // The stand-in does not know campaign 40124 (yet).
+    let server = StandIn::start(&["40123"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &support::fresh_sqlite_url(dir.path()), &server);
+    let file = dir.path().join("acme.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "First Name,Last Name,Email,Mobile,Campaign\nCarl,Diaz,{},{},40124\n",
+            email(1, "refused"),
+            phone(1)
+        ),
+    )
+    .unwrap();
+    let (out, text) = run(portal(&cfg)
+        .arg("ingest")
+        .arg(&file)
+        .args(["--agency", "acme"]))
+    .await;
+    assert!(out.status.success(), "{text}");
+    let (out, text) = run(portal(&cfg).args(["run", "--once"])).await;
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("talkpush: 0 synced, 0 to retry later, 1 failed"),
+        "{text}"
+    );
+    let (_, text) = run(portal(&cfg).args(["talkpush", "status"])).await;
+    assert!(
+        text.contains("campaign 40124\tfailed Talkpush answered 404"),
+        "{text}"
+    );
+    let (out, text) = run(portal(&cfg).args(["digest", "preview", "--kind", "owner"])).await;
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("candidates Talkpush refused: 1"), "{text}");
+    assert!(
+        text.contains("campaign 40124: Talkpush answered 404"),
+        "{text}"
+    );
+    // The campaign is made in Talkpush.
+    server.with(|s| s.campaigns.insert("40124".into()));
+    let (out, text) = run(portal(&cfg).args(["talkpush", "retry", "--failed"])).await;
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 push due now"), "{text}");
+    assert!(
+        text.contains("talkpush: 1 synced, 0 to retry later, 0 failed"),
+        "{text}"
+    );
+    assert_eq!(server.leads_with_email(&email(1, "refused")), 1);
+    // `push --candidate` of an unknown candidate says so.
+    let (out, text) = run(portal(&cfg).args(["talkpush", "push", "--candidate", "999"])).await;
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("candidate 999 has no agency ownership"),
+        "{text}"
+    );
+}

@@ -426,6 +426,17 @@ impl Store {
         })
     }
 
+    /// Pushes that failed in `(since, until]` and are still failed (the owner digest).
+    pub async fn failed_pushes(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<PushRow>, StoreError> {
+        let mut rows = self.push_rows(Some("failed")).await?;
+        rows.retain(|r| r.next_attempt_at > since && r.next_attempt_at <= until);
+        Ok(rows)
+    }
+
     /// Counts by status and result, and permanent failures ever.
     pub async fn push_totals(&self) -> Result<PushTotals, StoreError> {
         on_pool!(self, |pool| {
