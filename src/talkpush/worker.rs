@@ -289,6 +289,15 @@ impl Pusher {
                     _ => classify(e),
                 }
             }
+            // Some tenants may answer the duplicate with another status: the words decide.
+            Err(CallError::Status { body, .. })
+                if body.to_ascii_lowercase().contains("duplicate candidate") =>
+            {
+                Step::Synced {
+                    result: "duplicate",
+                    lead: self.find(row).await.ok().flatten().map(|l| l.id),
+                }
+            }
             Err(e) => classify(e),
         })
     }
