@@ -131,7 +131,8 @@ async fn page_with_retries(
                     _ => wait,
                 };
                 tracing::warn!(
-                    "Talkpush page {page}: {e}; trying again in {} s",
+                    "Talkpush page {page}: {}; trying again in {} s",
+                    super::worker::headline(&e.to_string()),
                     after.as_secs()
                 );
                 tokio::time::sleep(after).await;

@@ -190,8 +190,10 @@ impl Pusher {
                         push = row.id,
                         attempts = row.attempts,
                         retry_in_secs = wait.as_secs_f64(),
-                        "Talkpush push not done (temporary failure, will retry): {error}"
+                        "Talkpush push not done (temporary failure, will retry): {}",
+                        headline(&error)
                     );
+                    tracing::debug!(push = row.id, "Talkpush's answer: {error}");
                     let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
                     self.store
                         .push_retry(row.id, &self.worker, next, &error)
@@ -215,7 +217,9 @@ impl Pusher {
 
     async fn fail(&self, row: &ClaimedPush, error: &str) -> Result<(), StoreError> {
         tracing::error!(push = row.id, candidate = row.candidate_id, campaign = %row.campaign_id,
-            "Talkpush push failed, giving up: {error}");
+            "Talkpush push failed, giving up: {}; see `agency-portal talkpush status`",
+            headline(error));
+        tracing::debug!(push = row.id, "Talkpush's answer: {error}");
         let composer = self.composer.clone();
         let failed = crate::mail::alert::FailedPush {
             push_id: row.id,
@@ -389,6 +393,15 @@ impl Pusher {
     }
 }
 
+/// An error without the API's own words (which may echo a candidate's data): what the logs show above
+/// debug level. The words are kept in the row, for `talkpush status` and the owners.
+pub fn headline(error: &str) -> &str {
+    match error.find(": ") {
+        Some(i) if error.starts_with("Talkpush answered") => &error[..i],
+        _ => error,
+    }
+}
+
 /// Whether a failed call is worth another try.
 fn classify(e: CallError) -> Step {
     match e {
@@ -429,6 +442,18 @@ fn same_phone(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_keep_the_status_not_the_answer() {
+        assert_eq!(
+            headline("Talkpush answered 400: {\"email\": \"ana@example.test is taken\"}"),
+            "Talkpush answered 400"
+        );
+        assert_eq!(
+            headline("Talkpush did not answer within 1 s"),
+            "Talkpush did not answer within 1 s"
+        );
+    }
 
     #[test]
     fn phones_match_with_or_without_the_country_code() {
