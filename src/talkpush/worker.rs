@@ -312,7 +312,10 @@ impl Pusher {
         if let Some(e) = &row.email {
             queries.push((e, true));
         }
-        if let Some(p) = &row.phone {
+        // By the national number: Talkpush keeps what was typed (`0917…` as often as `+63917…`), and
+        // its search matches within the text.
+        let national = row.phone.as_deref().map(national_digits);
+        if let Some(p) = &national {
             queries.push((p, false));
         }
         for (query, by_email) in queries {
@@ -424,6 +427,15 @@ fn classify(e: CallError) -> Step {
     }
 }
 
+/// The national significant number of an E.164 phone (`+639171234567` → `9171234567`); the digits as
+/// they are when it does not parse.
+fn national_digits(e164: &str) -> String {
+    match phonenumber::parse(None, e164) {
+        Ok(n) => n.national().value().to_string(),
+        Err(_) => e164.chars().filter(char::is_ascii_digit).collect(),
+    }
+}
+
 /// Whether two phone numbers are the same: equal digits, or equal national numbers (the last ten
 /// digits) when Talkpush keeps it without the country code.
 fn same_phone(a: &str, b: &str) -> bool {
@@ -453,6 +465,12 @@ mod tests {
             headline("Talkpush did not answer within 1 s"),
             "Talkpush did not answer within 1 s"
         );
+    }
+
+    #[test]
+    fn phones_are_searched_by_their_national_number() {
+        assert_eq!(national_digits("+639171234567"), "9171234567");
+        assert_eq!(national_digits("+5511987654321"), "11987654321");
     }
 
     #[test]
