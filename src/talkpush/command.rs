@@ -64,8 +64,8 @@ pub async fn run(app: &App, command: TalkpushCommand) -> anyhow::Result<()> {
 pub fn pusher(app: &App) -> anyhow::Result<Pusher> {
     let Some(settings) = app.settings.talkpush() else {
         return Err(BadInput(format!(
-            "Talkpush sync is off: add a [talkpush] section with enabled = true to {} (see \
-             docs/configuration.md)",
+            "Talkpush sync is off: add a [talkpush] section (base_url, api_key_env) with \
+             enabled = true to {}; the README's \"Talkpush sync\" says how",
             app.settings.file.display()
         ))
         .into());
