@@ -71,6 +71,11 @@ pub enum Command {
     },
     /// Outgoing mail: the outbox (list, flush, resend a failed message).
     Outbox(crate::mail::command::OutboxArgs),
+    /// Talkpush sync (SPEC §11): what is waiting, synced or failed; pushing again.
+    Talkpush {
+        #[command(subcommand)]
+        command: crate::talkpush::command::TalkpushCommand,
+    },
     /// Digests (SPEC §8): compose one now, to preview it or send it through the outbox.
     Digest {
         #[command(subcommand)]
@@ -132,7 +137,18 @@ pub struct MailArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The export (any spreadsheet format the portal reads).
-    pub file: PathBuf,
+    #[arg(
+        required_unless_present = "from_talkpush",
+        conflicts_with = "from_talkpush"
+    )]
+    pub file: Option<PathBuf>,
+    /// Read the company's existing leads from Talkpush (`[talkpush]`) instead of a file: with
+    /// --campaign, that campaign's only.
+    #[arg(long)]
+    pub from_talkpush: bool,
+    /// With --from-talkpush: only leads created on or after this day (YYYY-MM-DD).
+    #[arg(long, requires = "from_talkpush")]
+    pub since: Option<chrono::NaiveDate>,
     /// Default region for phone numbers without a country code, and the campaigns' country.
     #[arg(long, default_value = "PH")]
     pub country: String,
@@ -327,7 +343,9 @@ impl App {
     pub async fn with_settings(settings: Settings) -> anyhow::Result<App> {
         let (directory, text) = read_directory(&settings)?;
         let composer = Arc::new(Composer::from_settings(&settings)?);
-        let store = Store::open(&settings.database.url).await?;
+        let store = Store::open(&settings.database.url)
+            .await?
+            .with_talkpush(settings.talkpush().is_some());
         let changes = store
             .sync_directory(
                 &directory,
@@ -502,6 +520,7 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Submissions(args) => crate::owner::submissions(app, &args).await,
         Command::Review { command } => crate::owner::review(app, command).await,
         Command::Outbox(args) => crate::mail::command::run(app, args).await,
+        Command::Talkpush { command } => crate::talkpush::command::run(app, command).await,
         Command::Drop(args) => drop_intake(app, &args).await,
         Command::Mail(args) => mail_intake(app, &args).await,
         Command::Run(args) => run_daemon(app, &args).await,
@@ -695,6 +714,12 @@ async fn run_daemon(app: &App, args: &RunArgs) -> anyhow::Result<()> {
         report.send_later,
         report.send_failed
     );
+    if app.settings.talkpush().is_some() {
+        println!(
+            "talkpush: {} synced, {} to retry later, {} failed",
+            report.pushed, report.push_later, report.push_failed
+        );
+    }
     Ok(())
 }
 

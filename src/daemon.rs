@@ -59,6 +59,8 @@ pub struct Parts {
     pub live: LiveDirectory,
     /// The pipeline the drop folders are given again with each new directory.
     pub pipeline: Pipeline,
+    /// The Talkpush worker, with `[talkpush]` enabled (SPEC §11).
+    pub pusher: Option<Arc<crate::talkpush::worker::Pusher>>,
 }
 
 impl Parts {
@@ -84,12 +86,17 @@ impl Parts {
                 Arc::new(WakeOutbox(wake)),
             ))
         });
+        let pusher = match app.settings.talkpush() {
+            Some(_) => Some(Arc::new(crate::talkpush::command::pusher(app)?)),
+            None => None,
+        };
         Ok(Parts {
             mail,
             drop,
             sender,
             live,
             pipeline,
+            pusher,
         })
     }
 }
@@ -127,6 +134,12 @@ pub async fn once(app: &App) -> anyhow::Result<OnceReport> {
         report.files = drop_once(drop).await?;
     }
     digests_due(app, &parts.live).await;
+    if let Some(pusher) = &parts.pusher {
+        let pushed = pusher.flush().await?;
+        report.pushed = pushed.synced;
+        report.push_failed = pushed.failed;
+        report.push_later = pushed.retrying;
+    }
     let flushed = parts.sender.flush().await?;
     report.sent = flushed.sent;
     report.send_failed = flushed.failed;
@@ -142,6 +155,10 @@ pub struct OnceReport {
     pub sent: usize,
     pub send_failed: usize,
     pub send_later: usize,
+    /// Talkpush pushes synced, failed, and to retry later.
+    pub pushed: usize,
+    pub push_failed: usize,
+    pub push_later: usize,
 }
 
 /// One round of the drop folders: what is there now, waiting for uploads in progress at most ten
@@ -229,6 +246,14 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
         tasks.spawn(async move {
             sender.run(s.wait()).await;
             "outbox worker"
+        });
+    }
+    if let Some(pusher) = parts.pusher.clone() {
+        let s = shutdown.clone();
+        tracing::info!(talkpush = %pusher.client().base(), "Talkpush sync started");
+        tasks.spawn(async move {
+            pusher.run(s.wait()).await;
+            "Talkpush worker"
         });
     }
     {

@@ -291,6 +291,46 @@ impl Health {
                 ],
             );
         }
+        if let Ok(Ok(t)) = tokio::time::timeout(DB_TIMEOUT, self.store.push_totals()).await {
+            let mut by_result: Vec<(String, i64)> = ["created", "found", "duplicate"]
+                .iter()
+                .map(|r| {
+                    let n = t
+                        .by_result
+                        .iter()
+                        .filter(|(k, _)| k == r)
+                        .map(|(_, n)| *n)
+                        .sum();
+                    (format!("result=\"{r}\""), n)
+                })
+                .collect();
+            by_result.push(("result=\"failed\"".into(), t.failures));
+            metric(
+                "agency_portal_talkpush_pushes_total",
+                "counter",
+                "Candidates pushed to Talkpush, by result: created, found by the search before a \
+                 create, answered as a duplicate, or failed permanently (each failure counted).",
+                &by_result,
+            );
+            let queue: Vec<(String, i64)> = ["pending", "pushing", "synced", "failed"]
+                .iter()
+                .map(|s| {
+                    let n = t
+                        .by_status
+                        .iter()
+                        .filter(|(k, _)| k == s)
+                        .map(|(_, n)| *n)
+                        .sum();
+                    (format!("status=\"{s}\""), n)
+                })
+                .collect();
+            metric(
+                "agency_portal_talkpush_queue",
+                "gauge",
+                "Talkpush pushes by status (backlog: pending + pushing).",
+                &queue,
+            );
+        }
         let reconnects: Vec<(String, i64)> = self
             .sources
             .iter()

@@ -80,6 +80,12 @@ async fn process_file(
 /// `import-existing FILE`: the company's own pipeline. Its people are owned by the company from now
 /// for `ownership_days`; agencies' rows for them are `blocked`.
 pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()> {
+    if args.from_talkpush {
+        return crate::talkpush::import::run(app, args).await;
+    }
+    let Some(file) = &args.file else {
+        return Err(BadInput("import-existing needs FILE or --from-talkpush".into()).into());
+    };
     let country = crate::country::parse(&args.country).ok_or_else(|| {
         BadInput(format!(
             "--country {}: not an ISO 3166-1 alpha-2 code such as PH",
@@ -88,7 +94,7 @@ pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()>
     })?;
     let (file_name, result) = process_file(
         app,
-        &args.file,
+        file,
         Input {
             file_name: String::new(),
             bytes: Vec::new(),
@@ -105,11 +111,20 @@ pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()>
         },
     )
     .await?;
+    print_import(args.json, &file_name, result)
+}
+
+/// What an import did: counts, or that the same file was imported before.
+pub(crate) fn print_import(
+    json: bool,
+    file_name: &str,
+    result: pipeline::Result,
+) -> anyhow::Result<()> {
     match result {
         pipeline::Result::Processed(p) => {
             let n = p.counts();
-            if args.json {
-                let mut v = to_json("", &file_name, &p);
+            if json {
+                let mut v = to_json("", file_name, &p);
                 v["agency"] = Value::Null;
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -133,8 +148,8 @@ pub async fn import_existing(app: &App, args: &ImportArgs) -> anyhow::Result<()>
                 "{file_name} was already imported as submission {submission_id}: nothing changed"
             );
         }
-        pipeline::Result::Unreadable { .. } => {
-            unreachable!("process_file refuses unreadable files")
+        pipeline::Result::Unreadable { reason, .. } => {
+            return Err(BadInput(format!("{file_name}: {reason}")).into());
         }
     }
     Ok(())

@@ -42,6 +42,7 @@ pub mod settings;
 pub mod sheet;
 pub mod spanned;
 pub mod store;
+pub mod talkpush;
 pub mod text;
 pub mod tls;
 pub mod validation;

@@ -81,6 +81,7 @@ pub async fn candidates(app: &App, args: &CandidatesArgs) -> anyhow::Result<()> 
         "owned_until",
         "source",
         "created_at",
+        "talkpush",
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -97,6 +98,7 @@ pub async fn candidates(app: &App, args: &CandidatesArgs) -> anyhow::Result<()> 
                 c.owned_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 c.source.clone(),
                 c.created_at.to_rfc3339(),
+                c.talkpush.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -110,23 +112,32 @@ pub async fn candidates(app: &App, args: &CandidatesArgs) -> anyhow::Result<()> 
     } else if cells.is_empty() {
         println!("no candidate matches");
     } else {
-        let short: Vec<Vec<String>> = cells.iter().map(|r| r[..8].to_vec()).collect();
-        print!(
-            "{}",
-            table(
-                &[
-                    "ID",
-                    "First name",
-                    "Last name",
-                    "Email",
-                    "Phone",
-                    "Agency",
-                    "Campaign",
-                    "Since"
-                ],
-                &short
-            )
-        );
+        // With Talkpush sync, its state shows too (SPEC §11).
+        let talkpush = rows.iter().any(|c| c.talkpush.is_some());
+        let short: Vec<Vec<String>> = cells
+            .iter()
+            .map(|r| {
+                let mut v = r[..8].to_vec();
+                if talkpush {
+                    v.push(r[11].clone());
+                }
+                v
+            })
+            .collect();
+        let mut head = vec![
+            "ID",
+            "First name",
+            "Last name",
+            "Email",
+            "Phone",
+            "Agency",
+            "Campaign",
+            "Since",
+        ];
+        if talkpush {
+            head.push("Talkpush");
+        }
+        print!("{}", table(&head, &short));
     }
     Ok(())
 }

@@ -20,11 +20,41 @@ pub struct Reached {
 
 /// Tries the database, then the mailbox, then the mail server.
 pub async fn reach_all(settings: &Settings) -> Vec<Reached> {
-    vec![
+    let mut reached = vec![
         database(settings).await,
         mailbox(settings).await,
         mail_server(settings).await,
-    ]
+    ];
+    if let Some(t) = settings.talkpush() {
+        reached.push(talkpush(t).await);
+    }
+    reached
+}
+
+/// One authenticated search: proves the base URL answers and the key is accepted.
+async fn talkpush(t: &crate::talkpush::settings::TalkpushSettings) -> Reached {
+    use crate::talkpush::client::{CallError, Client};
+    let what = format!("Talkpush {}", t.base_url);
+    let client = match Client::from_settings(t) {
+        Ok(c) => c,
+        Err(e) => {
+            return Reached {
+                what,
+                result: Err(e.to_string()),
+            }
+        }
+    };
+    let result = within(async {
+        match client.probe().await {
+            Ok(_) => Ok("reached, the API key works".to_string()),
+            Err(CallError::Status { status, body, .. }) if status == 401 || status == 403 => Err(
+                format!("the API key was refused ({status}: {body}); check [talkpush] api_key_env"),
+            ),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    Reached { what, result }
 }
 
 async fn within<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {

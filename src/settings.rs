@@ -40,6 +40,10 @@ pub enum SettingsError {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -79,6 +83,9 @@ pub struct Settings {
     pub digests: Vec<Digest>,
     #[serde(default)]
     pub http: Http,
+    /// `[talkpush]` (SPEC §11): `None` when the section is absent.
+    #[serde(default)]
+    pub talkpush: Option<crate::talkpush::settings::TalkpushSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +401,11 @@ impl Settings {
     }
 
     /// Where the editable mail templates are (`config/templates/` beside the settings file).
+    /// `[talkpush]` when it is there and enabled.
+    pub fn talkpush(&self) -> Option<&crate::talkpush::settings::TalkpushSettings> {
+        self.talkpush.as_ref().filter(|t| t.enabled)
+    }
+
     pub fn templates_dir(&self) -> PathBuf {
         self.base_dir().join("templates")
     }
@@ -446,6 +458,12 @@ impl Settings {
                 &m.token_file,
             )
             .map_err(invalid)?;
+        }
+        if let Some(t) = &mut self.talkpush {
+            t.resolve().map_err(|message| SettingsError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
         }
         Ok(())
     }
@@ -564,6 +582,7 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
             "limits",
             "digests",
             "http",
+            "talkpush",
         ],
     );
     let section = |name: &str| root.get(name).map(|e| &e.node);
@@ -652,6 +671,9 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
     }
     if let Some(t) = section("http") {
         c.known_keys(t, "[http]", &["listen"]);
+    }
+    if let Some(t) = section("talkpush") {
+        crate::talkpush::settings::check(&mut c, t);
     }
     for d in c.tables(root, "digests") {
         c.known_keys(d, "a [[digests]] entry", &["kind", "schedule", "timezone"]);

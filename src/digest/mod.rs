@@ -276,6 +276,7 @@ async fn compose_one(
             let review = src.store.review_queue().await?;
             let mail = src.store.digest_mail_problems(since, until).await?;
             let failed_sends = src.store.digest_failed_sends(since, until).await?;
+            let failed_pushes = src.store.failed_pushes(since, until).await?;
             let new_times = src
                 .store
                 .digest_new_times(owner::chart_start(period), until)
@@ -294,6 +295,7 @@ async fn compose_one(
                 review: &review,
                 mail: &mail,
                 failed_sends: &failed_sends,
+                failed_pushes: &failed_pushes,
                 new_times: &new_times,
             };
             let digest = owner::build(input, &cid);

@@ -42,6 +42,8 @@ pub struct OwnerDigest {
     pub failed_mail: Vec<MailLine>,
     pub failed_files: Vec<FileLine>,
     pub failed_sends: Vec<SendLine>,
+    /// Candidates Talkpush refused or that kept failing (SPEC §11), in the period.
+    pub failed_pushes: Vec<PushLine>,
     /// `cid:` of the chart in the HTML part.
     pub chart_cid: String,
     pub chart_file: String,
@@ -108,6 +110,16 @@ pub struct FileLine {
     pub time: String,
 }
 
+/// A Talkpush push that failed: no personal data, the candidate's id and Talkpush's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PushLine {
+    pub candidate_id: i64,
+    pub campaign_id: String,
+    pub agency: String,
+    pub error: String,
+    pub time: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SendLine {
     pub id: i64,
@@ -134,6 +146,7 @@ pub struct OwnerInput<'a> {
     pub review: &'a [ReviewItem],
     pub mail: &'a [LedgerRow],
     pub failed_sends: &'a [FailedSend],
+    pub failed_pushes: &'a [crate::store::talkpush::PushRow],
     /// (agency id, when credited) for the chart's days.
     pub new_times: &'a [(String, DateTime<Utc>)],
 }
@@ -363,6 +376,18 @@ pub fn build(input: OwnerInput<'_>, chart_cid: &str) -> OwnerDigest {
                 recipients: f.recipients.join(", "),
                 error: f.error.clone(),
                 time: p.local(f.failed_at),
+            })
+            .collect(),
+        failed_pushes: input
+            .failed_pushes
+            .iter()
+            .take(SHOWN)
+            .map(|f| PushLine {
+                candidate_id: f.candidate_id,
+                campaign_id: f.campaign_id.clone(),
+                agency: f.agency_id.clone().unwrap_or_default(),
+                error: f.last_error.clone(),
+                time: p.local(f.next_attempt_at),
             })
             .collect(),
         chart_cid: chart_cid.to_string(),

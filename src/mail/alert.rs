@@ -18,7 +18,40 @@ pub struct FailedMessage {
     pub resends: i64,
 }
 
+/// A Talkpush push given up on (SPEC §11): the API's answer, no personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedPush {
+    pub push_id: i64,
+    pub candidate_id: i64,
+    pub campaign_id: String,
+    pub agency_id: String,
+    pub error: String,
+}
+
 impl Composer {
+    /// The alert for a candidate Talkpush refused (a 4xx other than 429) or that kept failing:
+    /// one per failure.
+    pub fn talkpush_alert(
+        &self,
+        owners: &[Address],
+        failed: &FailedPush,
+    ) -> Result<Outgoing, MailError> {
+        let ctx = minijinja::Value::from_serialize(serde_json::json!({
+            "push_id": failed.push_id,
+            "candidate_id": failed.candidate_id,
+            "campaign_id": failed.campaign_id,
+            "agency_id": failed.agency_id,
+            "error": failed.error,
+        }));
+        let mut draft = self.draft(MailKind::Alert, "alert-talkpush", &ctx, owners.to_vec());
+        draft.dedupe_key = Some(format!(
+            "alert:talkpush:{}:{}",
+            failed.push_id,
+            uuid::Uuid::new_v4().simple()
+        ));
+        draft.build(self.domain())
+    }
+
     /// The alert for an invalid directory file: once per file content (`sha256`).
     pub fn directory_alert(
         &self,

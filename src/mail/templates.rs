@@ -63,6 +63,14 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../config/templates/alert-drop-folder.html"),
     ),
     (
+        "alert-talkpush.txt",
+        include_str!("../../config/templates/alert-talkpush.txt"),
+    ),
+    (
+        "alert-talkpush.html",
+        include_str!("../../config/templates/alert-talkpush.html"),
+    ),
+    (
         "alert-send-failure.txt",
         include_str!("../../config/templates/alert-send-failure.txt"),
     ),

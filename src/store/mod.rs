@@ -21,6 +21,7 @@ pub mod people;
 pub mod recovery;
 pub mod review;
 pub mod submissions;
+pub mod talkpush;
 pub mod totals;
 pub use directory::{AgencyView, CampaignView};
 
@@ -103,6 +104,8 @@ pub struct Store {
     pub(crate) db: Db,
     /// As configured (with any password): never logged; see [`redact_url`].
     url: String,
+    /// Whether new candidates are queued for Talkpush (`[talkpush]` enabled, SPEC §11).
+    talkpush: bool,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.
@@ -163,6 +166,7 @@ impl Store {
             Ok(Store {
                 db: Db::Sqlite(pool),
                 url: url.to_string(),
+                talkpush: false,
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = sqlx::postgres::PgConnectOptions::from_str(url)
@@ -180,6 +184,7 @@ impl Store {
             Ok(Store {
                 db: Db::Postgres(pool),
                 url: url.to_string(),
+                talkpush: false,
             })
         } else {
             Err(StoreError::BadUrl(redact_url(url)))
@@ -267,6 +272,18 @@ impl Store {
     /// The database URL this store was opened with, password included: for tools, never for logs.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// This store, queueing every `new` candidate (and every `review` accepted) for Talkpush in
+    /// the transaction that makes it (SPEC §11): on when `[talkpush]` is enabled.
+    pub fn with_talkpush(mut self, on: bool) -> Store {
+        self.talkpush = on;
+        self
+    }
+
+    /// Whether new candidates are queued for Talkpush.
+    pub fn queues_talkpush(&self) -> bool {
+        self.talkpush
     }
 
     pub fn backend(&self) -> Backend {

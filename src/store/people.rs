@@ -23,6 +23,9 @@ pub struct CandidateView {
     pub owned_until: Option<DateTime<Utc>>,
     pub source: String,
     pub created_at: DateTime<Utc>,
+    /// The Talkpush state of the candidate in its campaign (SPEC §11): `pending`,
+    /// `synced <lead id>`, `failed <reason>`; `None` when it was never queued.
+    pub talkpush: Option<String>,
 }
 
 /// One submission (`submissions --json`).
@@ -63,9 +66,12 @@ impl Store {
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.source, c.created_at,
-                   o.agency_id, o.campaign_id, o.started_at, o.expires_at
+                   o.agency_id, o.campaign_id, o.started_at, o.expires_at,
+                   t.status AS t_status, t.lead_id AS t_lead, t.last_error AS t_error
                  FROM candidates c
                  LEFT JOIN ownerships o ON o.candidate_id = c.id AND o.superseded_at IS NULL
+                 LEFT JOIN talkpush_pushes t ON t.candidate_id = c.id
+                   AND t.campaign_id = o.campaign_id
                  WHERE c.erased_at IS NULL
                    AND ($1 IS NULL OR o.agency_id = $1)
                    AND ($2 IS NULL OR o.campaign_id = $2)
@@ -91,6 +97,19 @@ impl Store {
                     owned_until: r.try_get("expires_at")?,
                     source: r.try_get("source")?,
                     created_at: r.try_get("created_at")?,
+                    talkpush: r.try_get::<Option<String>, _>("t_status")?.map(|status| {
+                        super::talkpush::state_text(
+                            &status,
+                            r.try_get::<Option<String>, _>("t_lead")
+                                .ok()
+                                .flatten()
+                                .as_deref(),
+                            &r.try_get::<Option<String>, _>("t_error")
+                                .ok()
+                                .flatten()
+                                .unwrap_or_default(),
+                        )
+                    }),
                 });
             }
             Ok(out)

@@ -370,6 +370,15 @@ impl Store {
                     .bind(candidate_id)
                     .execute(&mut *tx)
                     .await?;
+                // Its Talkpush push, in the same transaction (SPEC §11).
+                if self.queues_talkpush() {
+                    super::talkpush::enqueue(
+                        &mut *tx,
+                        super::talkpush::Of::Candidate(candidate_id),
+                        now,
+                    )
+                    .await?;
+                }
                 Verdict::Accepted { candidate_id }
             } else {
                 Verdict::Rejected

@@ -1230,6 +1230,15 @@ impl Store {
                 phases.done("updates", updates.id.len());
                 drop(updates);
             }
+            // The Talkpush pushes of its `new` candidates, in the same transaction (SPEC §11).
+            if self.queues_talkpush() {
+                super::talkpush::enqueue(
+                    &mut *tx,
+                    super::talkpush::Of::Submission(submission_id),
+                    meta.received_at,
+                )
+                .await?;
+            }
             // The receipt, in the same transaction (SPEC §7).
             if let Some(make) = receipt {
                 if let Some(message) = make(submission_id, &results).map_err(StoreError::Receipt)? {
