@@ -20,6 +20,7 @@ pub mod field;
 pub mod hash_runs;
 pub mod header;
 pub mod health;
+pub mod i18n;
 pub mod inbound;
 pub mod ingest;
 pub mod mail;

@@ -19,6 +19,35 @@ const MAX_CELL_CHARS: usize = 32_767;
 /// The columns added after the original ones in the results workbook.
 pub const RESULT_HEADERS: [&str; 3] = ["Outcome", "Reason", "Candidate ID"];
 
+/// The sheet names and added column headers of the results and to-fix workbooks, in the agency's
+/// language (SPEC §7 (r2)); the outcome codes in the cells stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub results_sheet: String,
+    pub to_fix_sheet: String,
+    /// Outcome, Reason, Candidate ID.
+    pub columns: [String; 3],
+}
+
+impl Labels {
+    /// From the catalogue's `[workbook]` texts.
+    pub fn new(c: &crate::i18n::Catalogue) -> Labels {
+        Labels {
+            results_sheet: c.text("workbook.results_sheet").into(),
+            to_fix_sheet: c.text("workbook.to_fix_sheet").into(),
+            columns: [
+                c.text("workbook.outcome").into(),
+                c.text("workbook.reason").into(),
+                c.text("workbook.candidate_id").into(),
+            ],
+        }
+    }
+
+    pub fn english() -> Labels {
+        Labels::new(crate::i18n::Catalogue::english())
+    }
+}
+
 /// The headers of the template workbook.
 pub const TEMPLATE_HEADERS: [&str; 5] = ["First Name", "Last Name", "Email", "Mobile", "Campaign"];
 
@@ -134,15 +163,27 @@ pub fn results_workbook<'a, H: AsRef<str>>(
     headers: &[H],
     rows: impl IntoIterator<Item = ResultRow<'a>>,
 ) -> Result<Vec<u8>, ResultsError> {
+    results_workbook_in(headers, &Labels::english(), rows)
+}
+
+/// [`results_workbook`] with the sheet and added columns named in a language.
+pub fn results_workbook_in<'a, H: AsRef<str>>(
+    headers: &[H],
+    labels: &Labels,
+    rows: impl IntoIterator<Item = ResultRow<'a>>,
+) -> Result<Vec<u8>, ResultsError> {
     let build = || -> Result<Vec<u8>, XlsxError> {
         let f = Formats::new();
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet_with_constant_memory();
-        ws.set_name("Results")?;
+        ws.set_name(&labels.results_sheet)?;
         let n = column(headers.len())?;
         write_headers(
             ws,
-            headers.iter().map(AsRef::as_ref).chain(RESULT_HEADERS),
+            headers
+                .iter()
+                .map(AsRef::as_ref)
+                .chain(labels.columns.iter().map(String::as_str)),
             &f,
         )?;
         ws.set_column_width(n, 22)?;
@@ -175,13 +216,29 @@ pub fn to_fix_workbook<'a, H: AsRef<str>>(
     headers: &[H],
     rows: impl IntoIterator<Item = FixRow<'a>>,
 ) -> Result<Vec<u8>, ResultsError> {
+    to_fix_workbook_in(headers, &Labels::english(), rows)
+}
+
+/// [`to_fix_workbook`] with the sheet and the reason column named in a language.
+pub fn to_fix_workbook_in<'a, H: AsRef<str>>(
+    headers: &[H],
+    labels: &Labels,
+    rows: impl IntoIterator<Item = FixRow<'a>>,
+) -> Result<Vec<u8>, ResultsError> {
     let build = || -> Result<Vec<u8>, XlsxError> {
         let f = Formats::new();
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet_with_constant_memory();
-        ws.set_name("To fix")?;
+        ws.set_name(&labels.to_fix_sheet)?;
         let n = column(headers.len())?;
-        write_headers(ws, headers.iter().map(AsRef::as_ref).chain(["Reason"]), &f)?;
+        write_headers(
+            ws,
+            headers
+                .iter()
+                .map(AsRef::as_ref)
+                .chain([labels.columns[1].as_str()]),
+            &f,
+        )?;
         ws.set_column_width(n, 60)?;
         for (i, r) in rows.into_iter().enumerate() {
             let row = u32::try_from(i + 1).map_err(|_| XlsxError::RowColumnLimitError)?;

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{person_name, Period, SHOWN};
 use crate::directory::{Agency, Campaign};
+use crate::i18n::{Catalogue, Lang};
 use crate::mail::message::Address;
 use crate::mail::receipt::{counts_line, ReplyTo};
 use crate::mail::{Composer, MailError, MailKind, Outgoing};
@@ -34,11 +35,27 @@ pub struct AgencyDigest {
     pub counts_line: String,
     pub counts: Vec<OutcomeCount>,
     pub campaigns: Vec<CampaignLine>,
+    /// Review rows an owner decided in the period (SPEC §7 (r2)).
+    pub decisions: Vec<DecisionLine>,
     pub new_candidates: Vec<PersonLine>,
     /// New candidates beyond the ones listed.
     pub new_more: usize,
     pub expiring: Vec<PersonLine>,
     pub expiring_more: usize,
+    /// The agency's language: the template's.
+    #[serde(skip)]
+    pub lang: Lang,
+}
+
+/// A review row an owner decided: when, the file and row, the name as the agency sent it, and the
+/// outcome it has now (`new` or `duplicate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionLine {
+    pub time: String,
+    pub file_name: String,
+    pub row: u32,
+    pub name: String,
+    pub outcome: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,7 +193,9 @@ pub fn build(input: AgencyInput<'_>) -> AgencyDigest {
             .into_iter()
             .map(|(cid, counts)| CampaignLine {
                 name: if cid.is_empty() {
-                    "(no campaign)".into()
+                    Catalogue::shipped(input.agency.language)
+                        .text("digest.no_campaign")
+                        .into()
                 } else {
                     input
                         .campaigns
@@ -203,6 +222,8 @@ pub fn build(input: AgencyInput<'_>) -> AgencyDigest {
             .map(|o| person(o, input.campaigns, o.expires_at, p))
             .collect(),
         expiring_more: expiring.len().saturating_sub(SHOWN),
+        decisions: Vec::new(),
+        lang: input.agency.language,
     }
 }
 
@@ -216,7 +237,7 @@ impl Composer {
         dedupe_key: Option<String>,
     ) -> Result<Outgoing, MailError> {
         let ctx = minijinja::Value::from_serialize(digest);
-        let mut draft = self.draft(MailKind::Digest, "digest-agency", &ctx, to);
+        let mut draft = self.draft_in(MailKind::Digest, "digest-agency", digest.lang, &ctx, to);
         draft.dedupe_key = dedupe_key;
         if let Some(reply) = reply_to {
             draft.in_thread(reply);

@@ -496,6 +496,9 @@ async fn rebuild(pipeline: &Pipeline, input: Input, submission_id: i64) -> Optio
     };
     let directory = pipeline.directory.clone();
     let limits = pipeline.limits;
+    // The recorded reasons are English text: the workbook's reasons stay so; its sheet and column
+    // names are in the agency's language.
+    let catalogue = pipeline.catalogue(&input.agency_id);
     let prepared = tokio::task::spawn_blocking(move || {
         pipeline::read_and_prepare(&directory, &input, &limits, None)
     })
@@ -515,7 +518,7 @@ async fn rebuild(pipeline: &Pipeline, input: Input, submission_id: i64) -> Optio
         );
         return None;
     }
-    Processed::rebuild(submission_id, headers, rows, outcomes).ok()
+    Processed::rebuild(submission_id, headers, rows, outcomes, &catalogue).ok()
 }
 
 fn io_error(root: &Path, f: &Found, source: io::Error) -> DropError {

@@ -156,7 +156,19 @@ impl Composer {
         ctx: &minijinja::Value,
         to: Vec<message::Address>,
     ) -> message::Draft {
-        let rendered = self.templates.render(name, ctx);
+        self.draft_in(kind, name, crate::i18n::Lang::En, ctx, to)
+    }
+
+    /// [`Composer::draft`] in a language (SPEC §7 (r2)).
+    pub fn draft_in(
+        &self,
+        kind: MailKind,
+        name: &str,
+        lang: crate::i18n::Lang,
+        ctx: &minijinja::Value,
+        to: Vec<message::Address>,
+    ) -> message::Draft {
+        let rendered = self.templates.render_in(name, lang, ctx);
         let mut draft = message::Draft::new(kind, self.from.clone(), to);
         draft.subject = rendered.subject;
         draft.text = rendered.text;

@@ -57,6 +57,9 @@ pub struct ReplyTo {
 #[derive(Debug, Clone)]
 pub struct ReceiptInput {
     pub submission_id: i64,
+    /// The agency's language (SPEC §7 (r2)): the receipt's template; the counts line and outcome
+    /// codes are the same in every language.
+    pub lang: crate::i18n::Lang,
     pub agency_name: String,
     /// The submitted file's name as received (the attachments are named after its stem).
     pub file_name: String,
@@ -139,7 +142,7 @@ impl Composer {
             "to_fix_file": to_fix.map(|_| to_fix_name.clone()),
             "is_reply": input.reply_to.is_some(),
         }));
-        let rendered = self.templates.render("receipt", &ctx);
+        let rendered = self.templates.render_in("receipt", input.lang, &ctx);
         let mut draft = Draft::new(MailKind::Receipt, self.from.clone(), to);
         // The counts line is the contract (SPEC §7): always first, whatever the template says.
         draft.text = format!("{line}\n\n{}", rendered.text);

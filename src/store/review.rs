@@ -381,9 +381,9 @@ impl Store {
             .bind(outcome)
             .bind(state)
             .bind(if accept {
-                ""
+                String::new()
             } else {
-                crate::decide::reasons::DUPLICATE
+                crate::i18n::Reason::from(crate::i18n::Part::Duplicate).english()
             })
             .execute(&mut *tx)
             .await?;
