@@ -215,6 +215,7 @@ async fn enqueue_commits_and_rolls_back_with_the_callers_transaction(store: Stor
                 agency_id: "acme".into(),
                 agency_name: "Acme".into(),
                 campaigns: vec![],
+                lang: agency_portal::i18n::Lang::En,
             })
             .unwrap()
     };
@@ -272,6 +273,7 @@ async fn leases_expire_and_lost_leases_are_refused(store: Store, _url: String) {
                 agency_id: "acme".into(),
                 agency_name: "Acme".into(),
                 campaigns: vec![],
+                lang: agency_portal::i18n::Lang::En,
             })
             .unwrap();
         store.enqueue_now(&msg, Utc::now()).await.unwrap().unwrap();
@@ -333,6 +335,7 @@ async fn several_workers_never_send_a_row_twice(store: Store, url: String) {
                 agency_id: "acme".into(),
                 agency_name: "Acme".into(),
                 campaigns: vec![],
+                lang: agency_portal::i18n::Lang::En,
             })
             .unwrap();
         store.enqueue_now(&msg, Utc::now()).await.unwrap().unwrap();

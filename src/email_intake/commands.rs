@@ -16,6 +16,7 @@
 use super::{IntakeError, LedgerEntry, MailIntake, Sender};
 use crate::directory::{Agency, Role};
 use crate::email_commands::{self, Command};
+use crate::i18n::Told;
 use crate::inbound::Inbound;
 use crate::mail::invitation::{InvitationInput, TEMPLATE_FILE};
 use crate::mail::message::Attachment;
@@ -24,16 +25,8 @@ use crate::store::mail_ledger::Effect;
 
 use super::Finish;
 
-const HELP: &[&str] = &[
-    "Send your candidates as spreadsheet attachments (xlsx, xls, ods, csv): each file gets a receipt \
-     with a line per outcome and a results workbook. One row per candidate, with first name, last \
-     name and an email or a phone; the template shows the columns.",
-    "Subject tags: [check] validates only and creates nothing; [campaign ID] sets the campaign for \
-     rows without one.",
-    "Commands (in the subject, or the first line of the message): help, template (the template \
-     workbook), campaigns (the campaigns open to your agency), status (your digest, now), \
-     invite <email> [editor] [name] and remove <email> (agency admins).",
-];
+/// The help text's paragraphs (catalogue keys).
+const HELP: &[&str] = &["reply.help_1", "reply.help_2", "reply.help_3"];
 
 /// The help text, with what was wrong with their command first.
 pub(crate) fn help(
@@ -43,9 +36,10 @@ pub(crate) fn help(
     sender: &Sender,
     problem: Option<String>,
 ) -> Result<Outgoing, MailError> {
+    let t = intake.catalogue(sender);
     let heading = match &problem {
-        Some(p) => format!("That command could not be run: {p}"),
-        None => "How to use the agency portal".to_string(),
+        Some(p) => t.fmt("reply.help_problem", &[("problem", p)]),
+        None => t.text("reply.help_heading").to_string(),
     };
     intake.reply(
         entry,
@@ -53,7 +47,7 @@ pub(crate) fn help(
         sender,
         "help",
         heading,
-        HELP.iter().map(|s| s.to_string()).collect(),
+        HELP.iter().map(|k| t.text(k).to_string()).collect(),
         vec![],
         vec![],
     )
@@ -69,6 +63,7 @@ pub(crate) async fn run(
 ) -> Result<Finish, IntakeError> {
     let mut finish = Finish::default();
     let dir = intake.directory();
+    let t = intake.catalogue(sender);
     let say = |heading: String, paragraphs: Vec<String>, items: Vec<String>| {
         intake.reply(
             entry,
@@ -88,12 +83,8 @@ pub(crate) async fn run(
             message,
             sender,
             "command",
-            "The template spreadsheet is attached".into(),
-            vec![
-                "Fill in one row per candidate and send it back as an attachment. Keep the header \
-                 row; extra columns are kept as they are."
-                    .into(),
-            ],
+            t.text("reply.template_heading").into(),
+            vec![t.text("reply.template_text").into()],
             vec![],
             vec![Attachment::xlsx(
                 TEMPLATE_FILE,
@@ -112,17 +103,13 @@ pub(crate) async fn run(
                 .map(|c| format!("{} — {} ({})", c.id, c.name, c.country))
                 .collect();
             let heading = match agency {
-                Some(a) => format!("Campaigns open to {}", a.name),
-                None => "Open campaigns".to_string(),
+                Some(a) => t.fmt("reply.campaigns_heading", &[("agency", &a.name)]),
+                None => t.text("reply.campaigns_heading_all").to_string(),
             };
             let paragraphs = if items.is_empty() {
-                vec!["There are no open campaigns right now.".to_string()]
+                vec![t.text("reply.campaigns_none").to_string()]
             } else {
-                vec![
-                    "Put the campaign's ID in a \"Campaign\" column, or in the subject as \
-                     [campaign ID]."
-                        .to_string(),
-                ]
+                vec![t.text("reply.campaigns_how").to_string()]
             };
             say(heading, paragraphs, items)?
         }
@@ -131,37 +118,45 @@ pub(crate) async fn run(
             match invite(intake, sender, message, &email, role, name) {
                 Ok((agency, user_name, effect)) => {
                     finish.effects.push(effect);
+                    let key = if role == Role::Admin {
+                        "reply.invited_admin"
+                    } else {
+                        "reply.invited_editor"
+                    };
                     say(
-                        format!(
-                            "{user_name} <{email}> was invited as {} of {}",
-                            if role == Role::Admin {
-                                "an admin"
-                            } else {
-                                "an editor"
-                            },
-                            agency.name
+                        t.fmt(
+                            key,
+                            &[
+                                ("name", &user_name),
+                                ("email", &email),
+                                ("agency", &agency.name),
+                            ],
                         ),
-                        vec![
-                            "They will get an invitation email with the template spreadsheet \
-                             and how to submit."
-                                .into(),
-                        ],
+                        vec![t.text("reply.invited_text").into()],
                         vec![],
                     )?
                 }
-                Err(why) => say(format!("{email} was not invited"), vec![why], vec![])?,
+                Err(why) => say(
+                    t.fmt("reply.not_invited", &[("email", &email)]),
+                    vec![why.render(&t)],
+                    vec![],
+                )?,
             }
         }
         Command::Remove { email } => match remove(intake, sender, &email).await? {
             Ok(effect) => {
                 finish.effects.push(effect);
                 say(
-                    format!("{email} was removed"),
-                    vec!["They can no longer submit. Their earlier submissions stay.".into()],
+                    t.fmt("reply.removed", &[("email", &email)]),
+                    vec![t.text("reply.removed_text").into()],
                     vec![],
                 )?
             }
-            Err(why) => say(format!("{email} was not removed"), vec![why], vec![])?,
+            Err(why) => say(
+                t.fmt("reply.not_removed", &[("email", &email)]),
+                vec![why.render(&t)],
+                vec![],
+            )?,
         },
     };
     finish.mail.push(reply);
@@ -195,16 +190,19 @@ async fn status(
             d.dedupe_key = Some(format!("reply:{}:status", entry.id));
             Ok(d)
         }
-        None => Ok(intake.reply(
-            entry,
-            message,
-            sender,
-            "command",
-            "There is no digest for your address".into(),
-            vec!["Digests go to agency users, owners and recruiters.".into()],
-            vec![],
-            vec![],
-        )?),
+        None => {
+            let t = intake.catalogue(sender);
+            Ok(intake.reply(
+                entry,
+                message,
+                sender,
+                "command",
+                t.text("reply.no_digest").into(),
+                vec![t.text("reply.no_digest_text").into()],
+                vec![],
+                vec![],
+            )?)
+        }
     }
 }
 
@@ -220,11 +218,11 @@ fn invite<'d>(
     email: &str,
     role: Role,
     name: Option<String>,
-) -> Result<(&'d Agency, String, Effect), String> {
+) -> Result<(&'d Agency, String, Effect), Told> {
     let dir = intake.directory();
     let email = email.trim().to_ascii_lowercase();
     if !crate::email::is_valid(&email) {
-        return Err(format!("\"{email}\" is not an email address."));
+        return Err(Told::new("reply.invite_not_an_address").with("email", email));
     }
     let domain = domain_of(&email);
     let agency: &Agency = match sender {
@@ -232,33 +230,25 @@ fn invite<'d>(
             agency_id, role: r, ..
         } => {
             if *r != Role::Admin {
-                return Err("Only your agency's admins may invite users.".into());
+                return Err(Told::new("reply.invite_admins_only"));
             }
             if role == Role::Admin {
-                return Err(
-                    "Admins invite editors. To add an admin, ask the company's owners \
-                            to list them in the directory."
-                        .into(),
-                );
+                return Err(Told::new("reply.invite_admins_invite_editors"));
             }
             let agency = dir
                 .agency(agency_id)
-                .ok_or("Your agency is not in the directory.")?;
+                .ok_or(Told::new("reply.invite_no_agency"))?;
             if dir
                 .agencies
                 .iter()
                 .any(|a| a.id != agency.id && a.domains.iter().any(|d| d == domain))
             {
-                return Err(format!(
-                    "{domain} is another agency's domain: you may invite people of your own \
-                     agency only."
-                ));
+                return Err(Told::new("reply.invite_other_agency_domain").with("domain", domain));
             }
             if !agency.domains.is_empty() && !agency.domains.iter().any(|d| d == domain) {
-                return Err(format!(
-                    "{domain} is not one of your agency's domains ({}).",
-                    agency.domains.join(", ")
-                ));
+                return Err(Told::new("reply.invite_not_your_domain")
+                    .with("domain", domain)
+                    .with("domains", agency.domains.join(", ")));
             }
             agency
         }
@@ -271,17 +261,15 @@ fn invite<'d>(
                     .iter()
                     .find(|a| a.domains.iter().any(|d| d == domain)),
             };
-            agency.ok_or(
-                "Say which agency: put [agency ID] in the subject (no agency has this domain).",
-            )?
+            agency.ok_or(Told::new("reply.invite_say_agency"))?
         }
-        Sender::Unknown => return Err("Only agency admins may invite users.".into()),
+        Sender::Unknown => return Err(Told::new("reply.invite_unknown")),
     };
     if !agency.active {
-        return Err(format!("{} is not active.", agency.name));
+        return Err(Told::new("reply.invite_inactive").with("agency", &agency.name));
     }
     if dir.is_owner(&email) || dir.user(&email).is_some() {
-        return Err(format!("{email} is already registered with the portal."));
+        return Err(Told::new("reply.invite_already").with("email", email));
     }
     let name = name
         .filter(|n| !n.trim().is_empty())
@@ -298,7 +286,7 @@ fn invite<'d>(
     let invitation = intake
         .composer
         .invitation(&input)
-        .map_err(|e| format!("The invitation could not be written: {e}"))?;
+        .map_err(|e| Told::new("reply.invite_failed").with("error", e.to_string()))?;
     Ok((
         agency,
         name.clone(),
@@ -317,7 +305,7 @@ async fn remove(
     intake: &MailIntake,
     sender: &Sender,
     email: &str,
-) -> Result<Result<Effect, String>, IntakeError> {
+) -> Result<Result<Effect, Told>, IntakeError> {
     let email = email.trim().to_ascii_lowercase();
     let (own_agency, owner) = match sender {
         Sender::User {
@@ -327,17 +315,18 @@ async fn remove(
         } => (Some(agency_id.as_str()), false),
         Sender::Owner { .. } => (None, true),
         _ => {
-            return Ok(Err("Only your agency's admins may remove users.".into()));
+            return Ok(Err(Told::new("reply.remove_admins_only")));
         }
     };
     if intake.directory().user(&email).is_some() {
-        return Ok(Err(
-            "They are listed in the directory file: ask the company's owners to remove them there."
-                .into(),
-        ));
+        return Ok(Err(Told::new("reply.remove_in_directory")));
     }
     let user = intake.pipeline.store.db_user(&email).await?;
-    let not_found = || Ok(Err(format!("{email} is not a user of your agency.")));
+    let not_found = || {
+        Ok(Err(
+            Told::new("reply.remove_not_a_user").with("email", &email)
+        ))
+    };
     let Some(user) = user.filter(|u| u.active) else {
         return not_found();
     };
@@ -345,9 +334,7 @@ async fn remove(
         return not_found();
     }
     if !owner && user.role == "admin" {
-        return Ok(Err(
-            "Admins remove editors only; ask the company's owners to remove an admin.".into(),
-        ));
+        return Ok(Err(Told::new("reply.remove_admins_remove_editors")));
     }
     Ok(Ok(Effect::Remove { email }))
 }

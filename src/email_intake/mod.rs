@@ -247,17 +247,20 @@ impl MailIntake {
             max as f64 / 1e6
         );
         if let (Some(to), false) = (sender.address(), parsed.auto_generated) {
+            let t = self.catalogue(&sender);
             finish.mail.push(self.composer.reply(&ReplyInput {
                 to: (to.0.to_string(), to.1.to_string()),
                 reply_to: reply_to(&parsed),
-                heading: "Your message was too large: nothing was processed".into(),
-                paragraphs: vec![format!(
-                    "Your message is {:.1} MB; the portal takes messages up to {:.1} MB. Send \
-                     the spreadsheets in several messages, or zip them.",
-                    size as f64 / 1e6,
-                    max as f64 / 1e6
+                heading: t.text("reply.too_large_heading").into(),
+                paragraphs: vec![t.fmt(
+                    "reply.too_large_text",
+                    &[
+                        ("size", &format!("{:.1}", size as f64 / 1e6)),
+                        ("max", &format!("{:.1}", max as f64 / 1e6)),
+                    ],
                 )],
                 dedupe_key: Some(format!("reply:{}:too-large", entry.id)),
+                lang: t.lang(),
                 ..ReplyInput::default()
             })?);
         }
@@ -466,18 +469,20 @@ impl MailIntake {
                 self.finish(entry, Folder::Processed, kind, "", finish, submissions)
                     .await
             }
-            Plan::Refuse { heading, why } => {
+            Plan::Refuse { why } => {
                 let mut finish = Finish::default();
+                let t = self.catalogue(&sender);
                 finish.mail.push(self.reply(
                     entry,
                     &message,
                     &sender,
                     "refused",
-                    heading,
-                    vec![why.clone()],
+                    t.text("reply.refused_heading").into(),
+                    vec![why.render(&t)],
                     vec![],
                     vec![],
                 )?);
+                let why = why.to_string();
                 self.finish(entry, Folder::Processed, kind, &why, finish, vec![])
                     .await
             }
@@ -519,7 +524,15 @@ impl MailIntake {
             items,
             attachments,
             dedupe_key: Some(format!("reply:{}:{topic}", entry.id)),
+            lang: sender.language(self.directory()),
         })
+    }
+
+    /// The message catalogue in the sender's language, for the texts of a reply.
+    pub(crate) fn catalogue(&self, sender: &Sender) -> crate::i18n::Catalogue {
+        self.composer
+            .templates
+            .catalogue(sender.language(self.directory()))
     }
 
     /// Each spreadsheet attachment a submission of its own.
@@ -537,15 +550,16 @@ impl MailIntake {
         let mut finish = Finish::default();
         let mut submissions = Vec::new();
         let mut notes: Vec<String> = Vec::new();
+        let t = self.catalogue(sender);
         for (i, attachment) in message.attachments.iter().enumerate() {
             let source_ref = format!("mail:{}:{i}", entry.id);
             if !tags.check {
                 if let Some(done) = store.submission_by_source(&source_ref).await? {
                     // Recorded by an earlier try: its receipt was committed with it.
                     if done.status == "failed" {
-                        notes.push(format!(
-                            "{} could not be read: {}",
-                            attachment.name, done.reason
+                        notes.push(t.fmt(
+                            "reply.unreadable",
+                            &[("file", &attachment.name), ("reason", &done.reason)],
                         ));
                     }
                     continue;
@@ -581,14 +595,17 @@ impl MailIntake {
                     )?),
                     None => {}
                 },
-                pipeline::Result::AlreadyProcessed { submission_id } => notes.push(format!(
-                    "{} was processed before (submission {submission_id}): nothing changed. \
-                     Its receipt was sent then.",
-                    attachment.name
+                pipeline::Result::AlreadyProcessed { submission_id } => notes.push(t.fmt(
+                    "reply.already_processed",
+                    &[
+                        ("file", &attachment.name),
+                        ("submission", &submission_id.to_string()),
+                    ],
                 )),
-                pipeline::Result::Unreadable { reason, .. } => {
-                    notes.push(format!("{} could not be read: {reason}", attachment.name))
-                }
+                pipeline::Result::Unreadable { reason, .. } => notes.push(t.fmt(
+                    "reply.unreadable",
+                    &[("file", &attachment.name), ("reason", &reason.to_string())],
+                )),
             }
         }
         notes.extend(
@@ -603,8 +620,8 @@ impl MailIntake {
                 message,
                 sender,
                 "notes",
-                "Some of your attachments were not processed".into(),
-                vec!["The other attachments each get a receipt of their own.".into()],
+                t.text("reply.notes_heading").into(),
+                vec![t.text("reply.notes_text").into()],
                 notes,
                 vec![],
             )?);
@@ -624,12 +641,22 @@ impl MailIntake {
     ) -> Result<Outgoing, MailError> {
         let counts = receipt::counts(crate::store::submissions::counts(&p.outcomes));
         let stem = receipt::stem(file_name);
+        let t = self.catalogue(sender);
         let items: Vec<String> = p
             .outcomes
             .iter()
             .filter(|o| !matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
             .take(receipt::ATTENTION_SHOWN)
-            .map(|o| format!("row {}: {} — {}", o.number, o.outcome.as_str(), o.reason))
+            .map(|o| {
+                t.fmt(
+                    "reply.check_row",
+                    &[
+                        ("row", &o.number.to_string()),
+                        ("outcome", o.outcome.as_str()),
+                        ("reason", &o.reason.render(&t)),
+                    ],
+                )
+            })
             .collect();
         let mut attachments = vec![Attachment::xlsx(
             &format!("{stem}-results.xlsx"),
@@ -646,13 +673,10 @@ impl MailIntake {
             message,
             sender,
             &format!("check:{index}"),
-            format!("Check of {file_name}: nothing was created"),
+            t.fmt("reply.check_heading", &[("file", file_name)]),
             vec![
                 receipt::counts_line(&counts),
-                "This was a check ([check] in the subject): the rows were validated and compared \
-                 with the candidates already registered, but nothing was recorded. Send the file \
-                 without [check] to submit it."
-                    .into(),
+                t.text("reply.check_text").into(),
             ],
             items,
             attachments,

@@ -13,6 +13,7 @@
 
 use crate::directory::{Directory, Role};
 use crate::email_commands::{self, Command, Tags};
+use crate::i18n::Told;
 use crate::inbound::Inbound;
 
 /// Who sent a message, as the directory and the database know them.
@@ -34,6 +35,24 @@ pub enum Sender {
 }
 
 impl Sender {
+    /// The language they are written to in (SPEC §7 (r2)): their agency's for a user, their
+    /// entry's for an owner, else English.
+    pub fn language(&self, dir: &crate::directory::Directory) -> crate::i18n::Lang {
+        match self {
+            Sender::User { agency_id, .. } => dir
+                .agency(agency_id)
+                .map(|a| a.language)
+                .unwrap_or_default(),
+            Sender::Owner { email, .. } => dir
+                .owners
+                .iter()
+                .find(|o| o.email == *email)
+                .map(|o| o.language)
+                .unwrap_or_default(),
+            Sender::Unknown => crate::i18n::Lang::En,
+        }
+    }
+
     pub fn address(&self) -> Option<(&str, &str)> {
         match self {
             Sender::Owner { email, name } | Sender::User { email, name, .. } => {
@@ -61,7 +80,9 @@ pub enum Plan {
     /// The help text, with what was wrong first when something was.
     Help { problem: Option<String> },
     /// A reply saying why nothing was done.
-    Refuse { heading: String, why: String },
+    /// Nothing was processed, because of `why` (worded in the sender's language for the reply, in
+    /// English for the ledger).
+    Refuse { why: Told },
     /// Processed folder, nothing to say (auto-generated mail from a known user, with nothing to do).
     Ignore { reason: String },
 }
@@ -123,34 +144,23 @@ pub fn plan(
                 Some(a) if a.active => a.id.clone(),
                 Some(_) => {
                     return quiet(Plan::Refuse {
-                        heading: "Nothing was processed".into(),
-                        why: format!("The agency \"{id}\" is not active."),
+                        why: Told::new("reply.refused_agency_inactive").with("id", id),
                     })
                 }
                 None => {
                     return quiet(Plan::Refuse {
-                        heading: "Nothing was processed".into(),
-                        why: format!(
-                            "There is no agency \"{id}\". Write the agency's id in the subject, \
-                             e.g. [agency acme]."
-                        ),
+                        why: Told::new("reply.refused_no_agency").with("id", id),
                     })
                 }
             },
             (Sender::Owner { .. }, None) => {
                 return quiet(Plan::Refuse {
-                    heading: "Nothing was processed".into(),
-                    why: "Owners submit on an agency's behalf: put the agency's id in the \
-                          subject, e.g. [agency acme], and send the files again."
-                        .into(),
+                    why: Told::new("reply.refused_owner_needs_agency"),
                 })
             }
             (Sender::User { agency_id, .. }, Some(id)) if id != agency_id => {
                 return quiet(Plan::Refuse {
-                    heading: "Nothing was processed".into(),
-                    why: "Only the company's owners may submit on another agency's behalf; \
-                          remove the [agency …] tag to submit for your own agency."
-                        .into(),
+                    why: Told::new("reply.refused_other_agency"),
                 })
             }
             (Sender::User { agency_id, .. }, _) => agency_id.clone(),
@@ -159,11 +169,9 @@ pub fn plan(
         let n = message.attachments.len();
         if n as u64 > max_attachments {
             return quiet(Plan::Refuse {
-                heading: "Nothing was processed".into(),
-                why: format!(
-                    "The message holds {n} spreadsheets; we take at most {max_attachments} in one \
-                     message. Send them in several messages, or join their rows into fewer files."
-                ),
+                why: Told::new("reply.refused_too_many")
+                    .with("count", n.to_string())
+                    .with("max", max_attachments.to_string()),
             });
         }
         return Plan::Submit {
@@ -179,17 +187,13 @@ pub fn plan(
         Some(Ok(command)) => Plan::Command(command),
         Some(Err(why)) => Plan::Help { problem: Some(why) },
         None if !message.refused.is_empty() => Plan::Refuse {
-            heading: "Nothing was processed".into(),
             why: {
                 let list: Vec<String> = message
                     .refused
                     .iter()
                     .map(|r| format!("{}: {}", r.name, r.reason))
                     .collect();
-                format!(
-                    "No spreadsheet could be taken from your message. {}",
-                    list.join("; ")
-                )
+                Told::new("reply.refused_nothing_taken").with("list", list.join("; "))
             },
         },
         None => Plan::Help { problem: None },
@@ -350,7 +354,8 @@ added_by = "olga@company.test"
             })
             .collect();
         match plan(&m, &ana(), true, &d, 20) {
-            Plan::Refuse { why, .. } => {
+            Plan::Refuse { why } => {
+                let why = why.to_string();
                 assert!(
                     why.contains("21 spreadsheets") && why.contains("at most 20"),
                     "{why}"

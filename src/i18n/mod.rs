@@ -70,6 +70,40 @@ impl Lang {
     }
 }
 
+/// A text to tell someone, kept as a catalogue key and its values until it is worded in the
+/// reader's language ([`Told::render`]); in English ([`fmt::Display`]) for what owners read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    pub key: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Told {
+    pub fn new(key: &'static str) -> Told {
+        Told {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    /// With the value of `{name}`.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Told {
+        self.args.push((name, value.into()));
+        self
+    }
+
+    pub fn render(&self, c: &Catalogue) -> String {
+        let args: Vec<(&str, &str)> = self.args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        c.fmt(self.key, &args)
+    }
+}
+
+impl fmt::Display for Told {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Catalogue::english()))
+    }
+}
+
 impl fmt::Display for Lang {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

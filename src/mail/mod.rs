@@ -15,6 +15,8 @@ use crate::settings::Settings;
 
 pub mod alert;
 pub mod invitation;
+#[cfg(test)]
+mod languages;
 pub mod message;
 pub mod receipt;
 pub mod reply;
