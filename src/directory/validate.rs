@@ -541,6 +541,36 @@ required = ["first_name", "last_name", "phone"]
         assert_eq!(d.recruiters[0].campaigns, vec!["40123"]);
     }
 
+    /// SPEC §3.2 (r2): an agency's language is its entry's, else its country's; owners and
+    /// recruiters get English unless their entry says otherwise.
+    #[test]
+    fn languages_from_the_entry_or_the_country() {
+        let d = check(OK).unwrap();
+        assert_eq!(d.agencies[0].language, Lang::En);
+        assert_eq!(d.owners[0].language, Lang::En);
+        let mx = OK.replace("country = \"ph\"", "country = \"MX\"");
+        assert_eq!(check(&mx).unwrap().agencies[0].language, Lang::Es);
+        let br = OK.replace("country = \"ph\"", "country = \"BR\"");
+        assert_eq!(check(&br).unwrap().agencies[0].language, Lang::Pt);
+        let told = OK
+            .replace("country = \"ph\"", "country = \"BR\"\nlanguage = \"en\"")
+            .replace("name = \"Rick\"", "name = \"Rick\"\nlanguage = \"es\"");
+        let d = check(&told).unwrap();
+        assert_eq!(d.agencies[0].language, Lang::En);
+        assert_eq!(d.recruiters[0].language, Lang::Es);
+        let bad = OK.replace(
+            "country = \"ph\"",
+            "country = \"ph\"\nlanguage = \"tagalog\"",
+        );
+        let problems = check(&bad).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].contains("`tagalog` is not a language the portal writes in"),
+            "{}",
+            problems[0]
+        );
+    }
+
     #[test]
     fn every_problem_at_once_with_positions() {
         let bad = OK
