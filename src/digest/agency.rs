@@ -14,7 +14,7 @@ use crate::mail::message::Address;
 use crate::mail::receipt::{counts_line, ReplyTo};
 use crate::mail::{Composer, MailError, MailKind, Outgoing};
 use crate::outcome::Outcome;
-use crate::store::digests::{CampaignOutcome, OwnershipRow, SubmissionRow};
+use crate::store::digests::{CampaignOutcome, OwnershipRow, ReviewDecisionRow, SubmissionRow};
 
 /// How far ahead expiring ownerships are listed.
 pub const EXPIRING_DAYS: i64 = 14;
@@ -95,6 +95,8 @@ pub struct AgencyInput<'a> {
     pub outcomes: &'a [CampaignOutcome],
     pub new: &'a [OwnershipRow],
     pub expiring: &'a [OwnershipRow],
+    /// Review rows decided in the period (SPEC §7 (r2)).
+    pub decisions: &'a [ReviewDecisionRow],
 }
 
 fn campaign_label(campaigns: &[Campaign], id: Option<&str>) -> String {
@@ -222,7 +224,22 @@ pub fn build(input: AgencyInput<'_>) -> AgencyDigest {
             .map(|o| person(o, input.campaigns, o.expires_at, p))
             .collect(),
         expiring_more: expiring.len().saturating_sub(SHOWN),
-        decisions: Vec::new(),
+        decisions: input
+            .decisions
+            .iter()
+            .filter(|d| mine(Some(&d.agency_id), d.user_email.as_deref()))
+            .map(|d| DecisionLine {
+                time: p.local(d.reviewed_at),
+                file_name: d.file_name.clone(),
+                row: u32::try_from(d.row_number).unwrap_or_default(),
+                name: d.name.clone(),
+                outcome: if d.outcome == Outcome::New.as_str() {
+                    Outcome::New.as_str()
+                } else {
+                    Outcome::Duplicate.as_str()
+                },
+            })
+            .collect(),
         lang: input.agency.language,
     }
 }

@@ -6,6 +6,7 @@ use super::invitation::InvitationInput;
 use super::message::Address;
 use super::receipt::{counts, AttentionRow, ReceiptInput, ReplyTo};
 use super::reply::ReplyInput;
+use super::review::ReviewDecisionInput;
 use super::{Composer, Outgoing, Templates};
 use crate::digest::agency::{AgencyDigest, CampaignLine, DecisionLine, OutcomeCount, PersonLine};
 use crate::i18n::{Catalogue, Lang, Part, Reason};
@@ -219,6 +220,25 @@ fn digest(lang: Lang) -> Outgoing {
         .unwrap()
 }
 
+fn review_decision(lang: Lang, outcome: &'static str) -> Outgoing {
+    composer()
+        .review_decision(&ReviewDecisionInput {
+            row_id: 9,
+            to: vec![("lucia@talento.example".into(), "Lucía".into())],
+            lang,
+            agency_name: "Talento Azteca".into(),
+            file_name: "candidatos.xlsx".into(),
+            row: 4,
+            person: "Diego Ramírez".into(),
+            outcome,
+            reply_to: Some(ReplyTo {
+                message_id: "<receipt@example.test>".into(),
+                subject: "Acuse de recibo".into(),
+            }),
+        })
+        .unwrap()
+}
+
 #[test]
 fn every_message_kind_renders_in_every_language() {
     let mut english = Vec::new();
@@ -229,6 +249,8 @@ fn every_message_kind_renders_in_every_language() {
             ("invitation (editor)", invitation(lang, "editor")),
             ("reply", replies(lang)),
             ("agency digest", digest(lang)),
+            ("review accepted", review_decision(lang, "new")),
+            ("review rejected", review_decision(lang, "duplicate")),
         ];
         for (i, (kind, o)) in made.iter().enumerate() {
             let read = check(lang, kind, o);

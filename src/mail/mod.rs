@@ -20,6 +20,7 @@ mod languages;
 pub mod message;
 pub mod receipt;
 pub mod reply;
+pub mod review;
 pub mod sender;
 pub mod templates;
 

@@ -96,6 +96,20 @@ pub fn stem(file_name: &str) -> String {
     }
 }
 
+/// The outbox key of a submission's receipt: one per submission, and how its Message-ID is found
+/// again to answer in its thread (a review decision, SPEC §7 (r2)).
+pub fn dedupe_key(submission_id: i64) -> String {
+    format!("receipt:{submission_id}")
+}
+
+/// The decoded `Subject` of a built message (empty when it has none).
+pub fn subject_of(message: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse_headers(message)
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// `Re: <subject>`, without stacking `Re:` prefixes.
 pub fn reply_subject(subject: &str) -> String {
     let s = header_text(subject);
@@ -155,6 +169,7 @@ impl Composer {
             "X-Agency-Portal-Submission",
             input.submission_id.to_string(),
         ));
+        draft.dedupe_key = Some(dedupe_key(input.submission_id));
         draft
             .attachments
             .push(Attachment::xlsx(&results_name, input.results_xlsx.clone()));

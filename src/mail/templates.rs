@@ -16,7 +16,13 @@ use crate::i18n::{Catalogue, Lang};
 /// Templates written in every language: what an agency's people receive (SPEC §7 (r2)). The others
 /// (owner alerts, the owner and recruiter digests) are for owners and recruiters and exist in
 /// English only, in `en/`.
-pub const TRANSLATED: &[&str] = &["receipt", "invitation", "reply", "digest-agency"];
+pub const TRANSLATED: &[&str] = &[
+    "receipt",
+    "invitation",
+    "reply",
+    "digest-agency",
+    "review-decision",
+];
 
 macro_rules! shipped {
     ($lang:literal, $($name:literal),* $(,)?) => {
@@ -35,9 +41,10 @@ macro_rules! shipped {
     };
 }
 
-const SHIPPED_EN: [(&str, &str, &str); 20] = shipped!(
+const SHIPPED_EN: [(&str, &str, &str); 22] = shipped!(
     "en",
     "reply",
+    "review-decision",
     "alert-failed-message",
     "receipt",
     "invitation",
@@ -48,10 +55,22 @@ const SHIPPED_EN: [(&str, &str, &str); 20] = shipped!(
     "digest-owner",
     "digest-recruiter",
 );
-const SHIPPED_ES: [(&str, &str, &str); 8] =
-    shipped!("es", "receipt", "invitation", "reply", "digest-agency");
-const SHIPPED_PT: [(&str, &str, &str); 8] =
-    shipped!("pt", "receipt", "invitation", "reply", "digest-agency");
+const SHIPPED_ES: [(&str, &str, &str); 10] = shipped!(
+    "es",
+    "receipt",
+    "invitation",
+    "reply",
+    "digest-agency",
+    "review-decision",
+);
+const SHIPPED_PT: [(&str, &str, &str); 10] = shipped!(
+    "pt",
+    "receipt",
+    "invitation",
+    "reply",
+    "digest-agency",
+    "review-decision",
+);
 
 /// Every shipped template: (language, file, text).
 fn all_shipped() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
