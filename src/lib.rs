@@ -41,6 +41,7 @@ pub mod settings;
 pub mod sheet;
 pub mod spanned;
 pub mod store;
+pub mod template_workbook;
 pub mod text;
 pub mod tls;
 pub mod validation;

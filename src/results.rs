@@ -8,7 +8,7 @@
 //! Excel's quote prefix (the cell stays text even when someone edits it), and texts longer than
 //! Excel's 32,767-character cell limit are shortened.
 
-use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use crate::outcome::Outcome;
 use crate::rows::Cells;
@@ -276,63 +276,10 @@ pub fn table_workbook<H: AsRef<str>>(
     build().map_err(wrap("table"))
 }
 
-/// The template agencies fill in: a "Candidates" sheet with the headers (Mobile and Campaign
-/// formatted as text so Excel keeps leading zeros and long numbers) and a "How to fill" sheet with
-/// notes and an example row (kept off the first sheet so it is never submitted as a candidate).
+/// The template agencies fill in, in English ([`crate::template_workbook`] words it in any
+/// language).
 pub fn template_workbook() -> Vec<u8> {
-    build_template().expect("the template workbook is fixed content and always builds")
-}
-
-fn build_template() -> Result<Vec<u8>, XlsxError> {
-    let f = Formats::new();
-    let text = Format::new().set_num_format("@");
-    let mut wb = Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name("Candidates")?;
-    write_headers(ws, TEMPLATE_HEADERS, &f)?;
-    ws.set_column_width(2, 32)?;
-    ws.set_column_format(3, &text)?;
-    ws.set_column_format(4, &text)?;
-
-    let notes = wb.add_worksheet();
-    notes.set_name("How to fill")?;
-    let wrap_fmt = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-    notes.set_column_width(0, 22)?;
-    notes.set_column_width(1, 90)?;
-    let lines: [(&str, &str); 7] = [
-        ("First Name", "The candidate's first (given) name. Required."),
-        ("Last Name", "The candidate's last name (surname). Required. A single \"Full Name\" column also works."),
-        ("Email", "The candidate's own email address, not your agency's. Email or Mobile is required."),
-        ("Mobile", "The candidate's mobile number, as you would dial it in your country or with + and the country code. Keep this column formatted as Text so Excel does not change the number."),
-        ("Campaign", "The campaign ID or its exact name. Can be left out when you name the campaign when you send the file. Reply \"campaigns\" to get the list of open campaigns."),
-        ("Other columns", "Any other column you add is kept with the candidate."),
-        ("One row", "One candidate per row, starting on row 2 of the Candidates sheet. Do not merge cells."),
-    ];
-    notes.write_string_with_format(0, 0, "Column", &f.header)?;
-    notes.write_string_with_format(0, 1, "What to write", &f.header)?;
-    for (i, (col, what)) in lines.iter().enumerate() {
-        let row = i as u32 + 1;
-        notes.write_string_with_format(row, 0, *col, &f.header)?;
-        notes.write_string_with_format(row, 1, *what, &wrap_fmt)?;
-    }
-    let example_row = lines.len() as u32 + 2;
-    notes.write_string_with_format(example_row, 0, "Example", &f.header)?;
-    for (c, (h, v)) in TEMPLATE_HEADERS
-        .iter()
-        .zip([
-            "Juan",
-            "dela Cruz",
-            "juan.delacruz@example.com",
-            "0917 123 4567",
-            "40123",
-        ])
-        .enumerate()
-    {
-        let c = c as u16;
-        notes.write_string_with_format(example_row + 1, c, *h, &f.header)?;
-        notes.write_string(example_row + 2, c, v)?;
-    }
-    wb.save_to_buffer()
+    crate::template_workbook::template_workbook(crate::i18n::Catalogue::english())
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub(crate) async fn run(
             vec![],
             vec![Attachment::xlsx(
                 TEMPLATE_FILE,
-                crate::results::template_workbook(),
+                crate::template_workbook::template_workbook(&t),
             )],
         )?,
         Command::Campaigns => {

@@ -73,7 +73,7 @@ impl Composer {
         draft.dedupe_key = Some(dedupe_key(&input.email));
         draft.attachments.push(Attachment::xlsx(
             TEMPLATE_FILE,
-            crate::results::template_workbook(),
+            crate::template_workbook::template_workbook(&self.templates.catalogue(input.lang)),
         ));
         draft.build(self.domain())
     }
