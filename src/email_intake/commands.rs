@@ -34,11 +34,11 @@ pub(crate) fn help(
     entry: &LedgerEntry,
     message: &Inbound,
     sender: &Sender,
-    problem: Option<String>,
+    problem: Option<Told>,
 ) -> Result<Outgoing, MailError> {
     let t = intake.catalogue(sender);
     let heading = match &problem {
-        Some(p) => t.fmt("reply.help_problem", &[("problem", p)]),
+        Some(p) => t.fmt("reply.help_problem", &[("problem", &p.render(&t))]),
         None => t.text("reply.help_heading").to_string(),
     };
     intake.reply(

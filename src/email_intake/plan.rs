@@ -78,7 +78,7 @@ pub enum Plan {
     /// An email command (SPEC §7).
     Command(Command),
     /// The help text, with what was wrong first when something was.
-    Help { problem: Option<String> },
+    Help { problem: Option<Told> },
     /// A reply saying why nothing was done.
     /// Nothing was processed, because of `why` (worded in the sender's language for the reply, in
     /// English for the ledger).
