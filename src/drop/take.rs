@@ -197,30 +197,35 @@ fn move_unique(places: &Places, from: &OsStr, to: &Folder, wanted: &str) -> io::
     }
 }
 
-/// The `.error.txt` text: what, why, what to do.
+/// The `.error.txt` text: what, why, what to do — in the agency's language (`c`); the reason of
+/// an unreadable or refused file is in English.
 fn error_text(
+    c: &crate::i18n::Catalogue,
     f: &Found,
     reason: &str,
     todo: &str,
     submission_id: Option<i64>,
     at: DateTime<Utc>,
 ) -> String {
-    let mut s = format!(
-        "{} could not be processed.\n\nWhy: {reason}\n\nWhat to do: {todo}\n\nReceived: {}\n",
-        f.place.show(&f.display()),
-        at.format("%Y-%m-%d %H:%M:%S UTC"),
+    let mut s = c.fmt(
+        "drop.error_text",
+        &[
+            ("file", &f.place.show(&f.display())),
+            ("reason", reason),
+            ("todo", c.text(todo)),
+            ("at", &at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        ],
     );
+    s.push('\n');
     if let Some(id) = submission_id {
-        s.push_str(&format!("Submission: {id}\n"));
+        s.push_str(&c.fmt("drop.submission", &[("id", &id.to_string())]));
+        s.push('\n');
     }
     s
 }
 
-const TODO_UNREADABLE: &str =
-    "correct the file as explained above and upload it again (under any name).";
-const TODO_REFUSED: &str = "upload the spreadsheet itself, as a regular file with a plain name \
-     (letters, digits, spaces, dashes and one dot before the extension), directly in your folder, \
-     in a campaign folder or in check/.";
+const TODO_UNREADABLE: &str = "drop.todo_unreadable";
+const TODO_REFUSED: &str = "drop.todo_refused";
 
 fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -433,7 +438,8 @@ async fn take_claimed(
         } else {
             TODO_UNREADABLE
         };
-        let text = error_text(&f, &reason, todo, receipt.submission_id, now);
+        let catalogue = pipeline.catalogue(&f.agency);
+        let text = error_text(&catalogue, &f, &reason, todo, receipt.submission_id, now);
         let moved = {
             let (root, f2) = (root.clone(), f.clone());
             blocking("moving an upload to failed/", move || {
