@@ -67,6 +67,16 @@ pub enum Unreadable {
     Header(#[from] HeaderError),
 }
 
+impl Unreadable {
+    /// Why, in the catalogue's language (its [`std::fmt::Display`] is English).
+    pub fn render(&self, c: &Catalogue) -> String {
+        match self {
+            Unreadable::Sheet(e) => e.told().render(c),
+            Unreadable::Header(e) => e.render(c),
+        }
+    }
+}
+
 /// What stops a file from being processed (the file itself is never the cause: see [`Result`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

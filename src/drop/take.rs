@@ -385,7 +385,9 @@ async fn take_claimed(
                                 reason,
                             } => {
                                 receipt.submission_id = submission_id;
-                                (Some((reason.to_string(), false, sha)), Some(fp))
+                                // In the agency's language: it goes into the `.error.txt` note.
+                                let reason = reason.render(&pipeline.catalogue(&f.agency));
+                                (Some((reason, false, sha)), Some(fp))
                             }
                             pipeline::Result::Processed(p) => {
                                 receipt.submission_id = p.submission_id;

@@ -604,7 +604,7 @@ impl MailIntake {
                 )),
                 pipeline::Result::Unreadable { reason, .. } => notes.push(t.fmt(
                     "reply.unreadable",
-                    &[("file", &attachment.name), ("reason", &reason.to_string())],
+                    &[("file", &attachment.name), ("reason", &reason.render(&t))],
                 )),
             }
         }

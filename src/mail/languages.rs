@@ -298,3 +298,74 @@ fn every_catalogue_text_fills_its_values() {
         }
     }
 }
+
+/// Why a file could not be read at all, in every language: every kind, no value left out.
+#[test]
+fn unreadable_files_are_explained_in_every_language() {
+    use crate::header::HeaderError;
+    use crate::sheet::SheetError;
+    let sheet = [
+        SheetError::Empty,
+        SheetError::FileTooLarge { size: 9, max: 5 },
+        SheetError::TooManyRows { max: 5 },
+        SheetError::TooManyCells { max: 5 },
+        SheetError::TooMuchData { max_mib: 5 },
+        SheetError::ZipBomb { detail: "d".into() },
+        SheetError::PasswordProtected,
+        SheetError::Truncated { detail: "d".into() },
+        SheetError::Malformed {
+            format: "xlsx",
+            detail: "d".into(),
+        },
+        SheetError::XmlDtd,
+        SheetError::NotASpreadsheet {
+            what: "a PDF".into(),
+        },
+        SheetError::NulBytes { offset: 3 },
+        SheetError::Utf16WithoutBom,
+        SheetError::UnclosedQuote { line: 4 },
+        SheetError::CellTooLong {
+            row: 2,
+            column: "C".into(),
+            max: 5,
+        },
+        SheetError::NoData { hidden: "" },
+        SheetError::NoData {
+            hidden: " (hidden)",
+        },
+    ];
+    let header = HeaderError {
+        sheet: Some("Hoja1".into()),
+        row: Some(3),
+        found: vec!["Nombre".into()],
+        missing: vec![
+            "a last name column (or one full-name column)",
+            "an email or a phone column",
+        ],
+    };
+    for lang in [Lang::Es, Lang::Pt] {
+        let c = Catalogue::shipped(lang);
+        for e in &sheet {
+            let text = e.told().render(c);
+            assert!(!text.contains('{'), "{lang}: {text}");
+            assert_ne!(text, e.to_string(), "{lang}: {e:?}");
+        }
+        let text = header.render(c);
+        assert!(
+            !text.contains("{") && !text.contains("name column"),
+            "{lang}: {text}"
+        );
+    }
+    assert!(header.to_string().contains(
+        "(missing a last name column (or one full-name column) and an email or a phone column)"
+    ));
+    assert_eq!(
+        header.render(Catalogue::shipped(Lang::Es)),
+        "no encontramos encabezados de columna en las primeras 20 filas de ninguna hoja. La más \
+         parecida es la fila 3 de la hoja \"Hoja1\": \"Nombre\" (le falta una columna de apellido \
+         (o una sola de nombre completo) y una columna de correo o de teléfono). Esperamos una \
+         fila de encabezados con una columna de nombre y otra de apellido (o una sola de nombre \
+         completo) y una columna de correo o de teléfono, por ejemplo: Nombre, Apellido, Correo, \
+         Celular, Campaña. Use la plantilla adjunta o agregue esa fila de encabezados."
+    );
+}
