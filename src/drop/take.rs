@@ -319,12 +319,15 @@ async fn take_claimed(
     };
     let changed_at: DateTime<Utc> = Fingerprint::of(&f.meta).changed_at().into();
 
+    // A reason recorded in English and told in the agency's language in the `.error.txt` note.
+    let mut told: Option<crate::i18n::Told> = None;
     let (failure, fp) = match taken {
         Taken::NotReady => return Ok(None),
         Taken::Refused(reason) => (Some((reason, true, String::new())), None),
         Taken::TooLarge(size) => {
-            let reason = SheetError::FileTooLarge { size, max }.to_string();
-            (Some((reason, false, String::new())), None)
+            let error = SheetError::FileTooLarge { size, max };
+            told = Some(error.told());
+            (Some((error.to_string(), false, String::new())), None)
         }
         Taken::Bytes(bytes, fp) => {
             let sha = crate::cli::sha256_hex(&bytes);
@@ -441,7 +444,8 @@ async fn take_claimed(
             TODO_UNREADABLE
         };
         let catalogue = pipeline.catalogue(&f.agency);
-        let text = error_text(&catalogue, &f, &reason, todo, receipt.submission_id, now);
+        let shown = told.map_or_else(|| reason.clone(), |t| t.render(&catalogue));
+        let text = error_text(&catalogue, &f, &shown, todo, receipt.submission_id, now);
         let moved = {
             let (root, f2) = (root.clone(), f.clone());
             blocking("moving an upload to failed/", move || {
