@@ -559,28 +559,6 @@ async fn outbox(app: &App, command: OutboxCommand) -> anyhow::Result<()> {
 
 /// `config check`: every problem of both files at once; when valid, a summary and the next three fire
 /// times of each digest.
-/// The mail templates and catalogues (SPEC §7 (r2)): a template that does not compile is an error;
-/// a language's file or a catalogue key missing is reported (those texts fall back, see
-/// [`crate::mail::Templates::missing`] and [`crate::i18n::Catalogue::check`]).
-fn templates_check(dir: &Path) -> anyhow::Result<()> {
-    let templates = crate::mail::Templates::load(dir)?;
-    let mut notes = templates.missing();
-    if dir.is_dir() {
-        notes.extend(
-            crate::i18n::Catalogue::check(dir)
-                .iter()
-                .map(ToString::to_string),
-        );
-    }
-    if notes.is_empty() {
-        println!("{}: ok", dir.display());
-    }
-    for n in notes {
-        println!("warning: {n}");
-    }
-    Ok(())
-}
-
 async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()> {
     let path = settings::resolve_path(config);
     if !path.is_file() {
@@ -632,7 +610,11 @@ async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()
         dir.campaigns.len(),
         dir.campaigns.iter().filter(|c| c.active).count()
     );
-    templates_check(&settings.templates_dir())?;
+    let templates = settings.templates_dir();
+    match crate::mail::templates::check(&templates)?.as_slice() {
+        [] => println!("{}: ok", templates.display()),
+        notes => notes.iter().for_each(|n| println!("warning: {n}")),
+    }
     let now = crate::clock::now();
     for d in &settings.digests {
         let schedule = Schedule::new(&d.schedule, &d.timezone)?;

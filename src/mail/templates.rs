@@ -266,6 +266,17 @@ impl Templates {
     }
 }
 
+/// `config check` of the templates folder (SPEC §7 (r2)): a template that does not compile is an
+/// error; a language's file or a catalogue key missing is a note (those texts fall back, see
+/// [`Templates::missing`] and [`Catalogue::check`]).
+pub fn check(dir: &Path) -> Result<Vec<String>, MailError> {
+    let mut notes = Templates::load(dir)?.missing();
+    if dir.is_dir() {
+        notes.extend(Catalogue::check(dir).iter().map(ToString::to_string));
+    }
+    Ok(notes)
+}
+
 fn read(path: &Path) -> Result<Option<String>, MailError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
