@@ -1,7 +1,8 @@
 //! Email commands (SPEC §7) and the role rules of SPEC §2: each gets a reply saying what was done or
 //! why not. `invite` and `remove` change users in the database (users invited by email live there,
 //! `source = 'invited'`); their changes, the invitation and the reply are written in the transaction
-//! that finishes the message.
+//! that finishes the message. The answer to a `[check]` submission is here too: a reply like the
+//! others.
 //!
 //! Decisions the SPEC leaves open:
 //! - An admin invites editors of their own agency. The address's domain must be one of the agency's
@@ -20,7 +21,10 @@ use crate::i18n::Told;
 use crate::inbound::Inbound;
 use crate::mail::invitation::{InvitationInput, TEMPLATE_FILE};
 use crate::mail::message::Attachment;
+use crate::mail::receipt;
 use crate::mail::{MailError, Outgoing};
+use crate::outcome::Outcome;
+use crate::pipeline;
 use crate::store::mail_ledger::Effect;
 
 use super::Finish;
@@ -337,4 +341,58 @@ async fn remove(
         return Ok(Err(Told::new("reply.remove_admins_remove_editors")));
     }
     Ok(Ok(Effect::Remove { email }))
+}
+
+/// The answer to a `[check]` submission: the receipt's content, with nothing created.
+pub(crate) fn check_reply(
+    intake: &MailIntake,
+    entry: &LedgerEntry,
+    message: &Inbound,
+    sender: &Sender,
+    index: usize,
+    file_name: &str,
+    p: &pipeline::Processed,
+) -> Result<Outgoing, MailError> {
+    let counts = receipt::counts(crate::store::submissions::counts(&p.outcomes));
+    let stem = receipt::stem(file_name);
+    let t = intake.catalogue(sender);
+    let items: Vec<String> = p
+        .outcomes
+        .iter()
+        .filter(|o| !matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
+        .take(receipt::ATTENTION_SHOWN)
+        .map(|o| {
+            t.fmt(
+                "reply.check_row",
+                &[
+                    ("row", &o.number.to_string()),
+                    ("outcome", o.outcome.as_str()),
+                    ("reason", &o.reason.render(&t)),
+                ],
+            )
+        })
+        .collect();
+    let mut attachments = vec![Attachment::xlsx(
+        &format!("{stem}-results.xlsx"),
+        p.results_xlsx.clone(),
+    )];
+    if let Some(to_fix) = &p.to_fix_xlsx {
+        attachments.push(Attachment::xlsx(
+            &format!("{stem}-to-fix.xlsx"),
+            to_fix.clone(),
+        ));
+    }
+    intake.reply(
+        entry,
+        message,
+        sender,
+        &format!("check:{index}"),
+        t.fmt("reply.check_heading", &[("file", file_name)]),
+        vec![
+            receipt::counts_line(&counts),
+            t.text("reply.check_text").into(),
+        ],
+        items,
+        attachments,
+    )
 }

@@ -25,11 +25,10 @@ use crate::directory::{Directory, Role};
 use crate::inbound::{self, Inbound};
 use crate::mail::alert::PoisonMessage;
 use crate::mail::message::Attachment;
-use crate::mail::receipt::{self, ReplyTo};
+use crate::mail::receipt::ReplyTo;
 use crate::mail::reply::ReplyInput;
 use crate::mail::{Composer, MailError, Outgoing};
 use crate::maildir::Folder;
-use crate::outcome::Outcome;
 use crate::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::store::mail_ledger::{Effect, Final, LedgerEntry, MessageKeys};
 use crate::store::submissions::Channel;
@@ -585,7 +584,8 @@ impl MailIntake {
             match self.pipeline.process(input, None).await? {
                 pipeline::Result::Processed(p) => match p.submission_id {
                     Some(id) => submissions.push(id),
-                    None if reply => finish.mail.push(self.check_reply(
+                    None if reply => finish.mail.push(commands::check_reply(
+                        self,
                         entry,
                         message,
                         sender,
@@ -627,60 +627,6 @@ impl MailIntake {
             )?);
         }
         Ok((finish, submissions))
-    }
-
-    /// The answer to a `[check]` submission: the receipt's content, with nothing created.
-    fn check_reply(
-        &self,
-        entry: &LedgerEntry,
-        message: &Inbound,
-        sender: &Sender,
-        index: usize,
-        file_name: &str,
-        p: &pipeline::Processed,
-    ) -> Result<Outgoing, MailError> {
-        let counts = receipt::counts(crate::store::submissions::counts(&p.outcomes));
-        let stem = receipt::stem(file_name);
-        let t = self.catalogue(sender);
-        let items: Vec<String> = p
-            .outcomes
-            .iter()
-            .filter(|o| !matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
-            .take(receipt::ATTENTION_SHOWN)
-            .map(|o| {
-                t.fmt(
-                    "reply.check_row",
-                    &[
-                        ("row", &o.number.to_string()),
-                        ("outcome", o.outcome.as_str()),
-                        ("reason", &o.reason.render(&t)),
-                    ],
-                )
-            })
-            .collect();
-        let mut attachments = vec![Attachment::xlsx(
-            &format!("{stem}-results.xlsx"),
-            p.results_xlsx.clone(),
-        )];
-        if let Some(to_fix) = &p.to_fix_xlsx {
-            attachments.push(Attachment::xlsx(
-                &format!("{stem}-to-fix.xlsx"),
-                to_fix.clone(),
-            ));
-        }
-        self.reply(
-            entry,
-            message,
-            sender,
-            &format!("check:{index}"),
-            t.fmt("reply.check_heading", &[("file", file_name)]),
-            vec![
-                receipt::counts_line(&counts),
-                t.text("reply.check_text").into(),
-            ],
-            items,
-            attachments,
-        )
     }
 }
 
