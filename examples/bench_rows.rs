@@ -72,6 +72,7 @@ fn main() {
             added_on: None,
             logo: None,
             domains: vec!["acme.ph".into()],
+            language: agency_portal::i18n::Lang::En,
             users: vec![],
         }],
         campaigns: vec![Campaign {

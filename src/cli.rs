@@ -584,6 +584,11 @@ async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()
         dir.campaigns.len(),
         dir.campaigns.iter().filter(|c| c.active).count()
     );
+    let templates = settings.templates_dir();
+    match crate::mail::templates::check(&templates)?.as_slice() {
+        [] => println!("{}: ok", templates.display()),
+        notes => notes.iter().for_each(|n| println!("warning: {n}")),
+    }
     let now = crate::clock::now();
     for d in &settings.digests {
         let schedule = Schedule::new(&d.schedule, &d.timezone)?;

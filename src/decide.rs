@@ -7,20 +7,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::hash_runs::HashRuns;
+use crate::i18n::{Part, Reason};
 use crate::outcome::Outcome;
 use crate::settings::Scope;
 use crate::who_is_who::{self, Identity};
 
-/// Reason texts. They never name another agency (SPEC §2).
-pub mod reasons {
-    pub const DUPLICATE: &str = "already registered by another agency";
-    pub const BLOCKED: &str = "already registered with the company";
-    pub const PREVIOUSLY_SUBMITTED: &str = "your agency already submitted this person";
-    pub const REVIEW_CONFLICT: &str =
-        "the email and the phone belong to two different registered people: an owner will check";
-    pub const REVIEW_SIMILAR: &str =
-        "possibly the same person as a registered candidate: an owner will check";
-}
+// Reasons never name another agency (SPEC §2): see the catalogue's `reason.*` texts.
 
 /// One row to decide: owned (`String`), or borrowed from the prepared row (`&str`), as the store does
 /// so that deciding a file copies none of its rows.
@@ -29,7 +21,7 @@ pub struct RowInput<S = String> {
     /// The row number as the spreadsheet shows it.
     pub number: u32,
     /// `Some(reason)`: the row failed validation.
-    pub invalid: Option<S>,
+    pub invalid: Option<Reason>,
     /// For an invalid row: only missing or malformed fields, so that a well-formed email or phone
     /// may still give it an identity outcome (SPEC §6.4 (r2)).
     pub fields_only: bool,
@@ -38,9 +30,6 @@ pub struct RowInput<S = String> {
 }
 
 impl<S: AsRef<str>> RowInput<S> {
-    fn invalid(&self) -> Option<&str> {
-        self.invalid.as_ref().map(AsRef::as_ref)
-    }
     fn campaign(&self) -> Option<&str> {
         self.campaign_id.as_ref().map(AsRef::as_ref)
     }
@@ -136,7 +125,7 @@ pub enum Take {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub outcome: Outcome,
-    pub reason: String,
+    pub reason: Reason,
     pub person: Option<Person>,
     /// For `repeated` (and in-file `review`): the earlier row's number.
     pub same_as_row: Option<u32>,
@@ -145,10 +134,10 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn new(outcome: Outcome, reason: impl Into<String>) -> Decision {
+    fn new(outcome: Outcome, reason: Reason) -> Decision {
         Decision {
             outcome,
-            reason: reason.into(),
+            reason,
             person: None,
             same_as_row: None,
             take: None,
@@ -280,9 +269,9 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
                 known,
                 policy,
             };
-            let decision = match row.invalid() {
+            let decision = match &row.invalid {
                 Some(reason) if row.fields_only => identified(row, &cx, reason),
-                Some(reason) => Decision::new(Outcome::Invalid, reason),
+                Some(reason) => Decision::new(Outcome::Invalid, reason.clone()),
                 None => decide_row(i, row, &cx, similar),
             };
             if row.invalid.is_none() {
@@ -450,10 +439,7 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
             let (first, second) = (rows[a.min(b)].number, rows[a.max(b)].number);
             return Some(Decision {
                 outcome: Outcome::Review,
-                reason: format!(
-                    "the email and the phone are those of two different rows of this file ({first} \
-                     and {second}): an owner will check"
-                ),
+                reason: Part::ReviewTwoRows { first, second }.into(),
                 person: None,
                 same_as_row: Some(rows[a].number),
                 take: None,
@@ -469,7 +455,7 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
         };
         return Some(Decision {
             outcome: Outcome::Repeated,
-            reason: format!("the same person as row {number} of this file"),
+            reason: Part::Repeated { row: number }.into(),
             person,
             same_as_row: Some(number),
             take: None,
@@ -483,7 +469,7 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
         (Some(&a), Some(&b)) if a != b => {
             return Some(Decision {
                 outcome: Outcome::Review,
-                reason: reasons::REVIEW_CONFLICT.into(),
+                reason: Part::ReviewConflict.into(),
                 person: Some(Person::Known(a)),
                 same_as_row: None,
                 take: None,
@@ -500,20 +486,20 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
     let (outcome, reason, take) = match owner {
         Some(Owner {
             agency_id: None, ..
-        }) => (Outcome::Blocked, reasons::BLOCKED, None),
+        }) => (Outcome::Blocked, Part::Blocked.into(), None),
         Some(Owner {
             agency_id: Some(a), ..
         }) if *a == policy.agency_id => (
             Outcome::PreviouslySubmitted,
-            reasons::PREVIOUSLY_SUBMITTED,
+            Part::PreviouslySubmitted.into(),
             None,
         ),
-        Some(_) => (Outcome::Duplicate, reasons::DUPLICATE, None),
-        None => (Outcome::New, "", Some(Take::Own)),
+        Some(_) => (Outcome::Duplicate, Part::Duplicate.into(), None),
+        None => (Outcome::New, Reason::default(), Some(Take::Own)),
     };
     Some(Decision {
         outcome,
-        reason: reason.into(),
+        reason,
         person: Some(Person::Known(cid)),
         same_as_row: None,
         take,
@@ -523,7 +509,7 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
 /// SPEC §6.4 (r2), step 2 for a row with missing or malformed fields: the identity outcome its
 /// well-formed email or phone gives (`repeated`, `previously_submitted`, `duplicate`, `blocked`),
 /// its reason naming the row's problems too; else `invalid`.
-fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>, problems: &str) -> Decision {
+fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>, problems: &Reason) -> Decision {
     match same_person(row, cx) {
         Some(mut d)
             if matches!(
@@ -534,10 +520,10 @@ fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>, problems: &s
                     | Outcome::Blocked
             ) =>
         {
-            d.reason = format!("{}; {problems}", d.reason);
+            d.reason = d.reason.and(problems);
             d
         }
-        _ => Decision::new(Outcome::Invalid, problems),
+        _ => Decision::new(Outcome::Invalid, problems.clone()),
     }
 }
 
@@ -569,7 +555,7 @@ fn decide_row<S: AsRef<str>>(
         if let Some(person) = decided[j].person {
             return Decision {
                 outcome: Outcome::New,
-                reason: String::new(),
+                reason: Reason::default(),
                 person: Some(person),
                 same_as_row: None,
                 take: Some(Take::Own),
@@ -581,7 +567,7 @@ fn decide_row<S: AsRef<str>>(
     if let Some(cid) = similar.known {
         return Decision {
             outcome: Outcome::Review,
-            reason: reasons::REVIEW_SIMILAR.into(),
+            reason: Part::ReviewSimilar.into(),
             person: Some(Person::Known(cid)),
             same_as_row: None,
             take: None,
@@ -591,9 +577,7 @@ fn decide_row<S: AsRef<str>>(
         let number = rows[j].number;
         return Decision {
             outcome: Outcome::Review,
-            reason: format!(
-                "possibly the same person as row {number} of this file: an owner will check"
-            ),
+            reason: Part::ReviewSimilarRow { row: number }.into(),
             person: decided[j].person,
             same_as_row: Some(number),
             take: None,
@@ -603,7 +587,7 @@ fn decide_row<S: AsRef<str>>(
     // 4. Nobody: a new person.
     Decision {
         outcome: Outcome::New,
-        reason: String::new(),
+        reason: Reason::default(),
         person: Some(Person::NewFromRow(i)),
         same_as_row: None,
         take: Some(Take::Create),
@@ -690,7 +674,7 @@ mod tests {
             if want == "new" {
                 assert_eq!(d[0].take, Some(Take::Own));
             }
-            assert!(!d[0].reason.contains("rival"));
+            assert!(!d[0].reason.english().contains("rival"));
         }
     }
 
@@ -826,7 +810,11 @@ mod tests {
         assert_eq!(d[0].person, Some(Person::Known(7)));
         assert_eq!(d[2].same_as_row, Some(3));
         assert_eq!(d[2].person, Some(Person::NewFromRow(1)));
-        assert!(d[4].reason.contains("(3 and 5)"), "{}", d[4].reason);
+        assert!(
+            d[4].reason.english().contains("(3 and 5)"),
+            "{}",
+            d[4].reason
+        );
         // Ana's email, Ben's phone: two registered people.
         let both = row(
             8,
@@ -834,7 +822,7 @@ mod tests {
         );
         let d = decide(&[both], &k, &p);
         assert_eq!(outcomes(&d), ["review"]);
-        assert_eq!(d[0].reason, reasons::REVIEW_CONFLICT);
+        assert_eq!(d[0].reason, Reason::from(Part::ReviewConflict));
     }
 
     fn incomplete(mut r: RowInput, problems: &str) -> RowInput {
@@ -873,6 +861,7 @@ mod tests {
             } else {
                 assert!(
                     d[0].reason
+                        .english()
                         .ends_with("; first name: missing; email: not a valid address"),
                     "{}",
                     d[0].reason

@@ -20,6 +20,7 @@ use clap::Args;
 
 use crate::cli::{App, BadInput};
 use crate::digest::Request;
+use crate::i18n::Lang;
 use crate::maildir::Maildir;
 use crate::outcome::Outcome;
 use crate::pipeline::{self, Input};
@@ -169,10 +170,13 @@ const BAYANIHAN_BATCH: &str = "First Name,Last Name,Email,Mobile\r\n\
     Nina,Cruz,nina.cruz@@mail,\r\n";
 
 /// Talento Azteca's drop-folder file (in `50210/`): Spanish headers, `;` as Excel writes it in a
-/// Spanish locale, Latin-1 free UTF-8 with accents.
+/// Spanish locale, Latin-1 free UTF-8 with accents; a row repeated and one to fix, whose reasons
+/// its receipt gives in Spanish (the agency's language).
 const TALENTO_CANDIDATOS: &str = "Nombre;Apellido;Correo;Celular\r\n\
     Fernanda;López;fernanda.lopez@hotmail.com;55 1234 5678\r\n\
-    Diego;Ramírez;diego.ramirez@gmail.com;33 1234 5678\r\n";
+    Diego;Ramírez;diego.ramirez@gmail.com;33 1234 5678\r\n\
+    Fer;López;Fernanda.Lopez@hotmail.com;\r\n\
+    Rosa;;rosa.martinez@gmail;55 12\r\n";
 
 /// One sample email: its Maildir file name fixes the order they are handled in.
 struct Email {
@@ -482,7 +486,7 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
                     s.file.clone(),
                     r.number.to_string(),
                     r.outcome.as_str().to_string(),
-                    r.reason,
+                    r.reason.english(),
                 ]);
             }
         }
@@ -498,7 +502,7 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
     // 7. Where the receipts are.
     let outbox_dir = &app.settings.mail.path;
     let rows = app.store.outbox_rows().await?;
-    let mut receipts: Vec<(i64, PathBuf, String)> = Vec::new();
+    let mut receipts: Vec<(i64, PathBuf, String, Vec<u8>)> = Vec::new();
     for r in rows.iter().filter(|r| r.kind == "receipt") {
         let bytes = app.store.outbox_message(r.id).await?.unwrap_or_default();
         let submission = header(&bytes, "X-Agency-Portal-Submission")
@@ -508,8 +512,11 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
             submission,
             outbox_dir.join(format!("{}.eml", r.id)),
             r.recipients.join(", "),
+            bytes,
         ));
     }
+    // The first receipt in another language than English, shown after the list.
+    let mut translated: Option<(String, Lang, &[u8])> = None;
     let mut where_ = Vec::new();
     for s in &subs {
         let what = format!("#{} {}", s.id, s.file);
@@ -527,11 +534,24 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
         } else {
             ""
         };
-        for (_, path, to) in receipts.iter().filter(|r| r.0 == s.id) {
+        let lang = s
+            .agency
+            .as_deref()
+            .and_then(|a| app.directory.agency(a))
+            .map(|a| a.language)
+            .unwrap_or_default();
+        for (_, path, to, bytes) in receipts.iter().filter(|r| r.0 == s.id) {
+            let in_lang = match lang {
+                Lang::En => String::new(),
+                l => format!(", in {}, the agency's language", l.english_name()),
+            };
             where_.push((
                 show(path),
-                format!("{what}: receipt mail to {to}{attached}"),
+                format!("{what}: receipt mail to {to}{attached}{in_lang}"),
             ));
+            if lang != Lang::En && translated.is_none() {
+                translated = Some((show(path), lang, bytes));
+            }
         }
         if let Some(f) = report.files.iter().find(|f| f.submission_id == Some(s.id)) {
             let agency_dir = app.settings.intake.drop.path.join(&f.agency_id);
@@ -578,6 +598,12 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
         (DigestKind::Owner, None, None, "owner.eml"),
         (DigestKind::Agency, Some("acme"), None, "agency-acme.eml"),
         (
+            DigestKind::Agency,
+            Some("talento-mx"),
+            None,
+            "agency-talento-mx.eml",
+        ),
+        (
             DigestKind::Recruiter,
             None,
             Some("rick@company.example"),
@@ -616,6 +642,14 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
         "\nReceipts and the rest (the .eml files open in any mail program):"
     );
     pairs(&mut out, &where_);
+    if let Some((path, lang, bytes)) = translated {
+        let _ = writeln!(
+            out,
+            "\nThe beginning of the receipt in {} ({path}):",
+            lang.english_name()
+        );
+        out.push_str(&excerpt(bytes, 12));
+    }
 
     let config = show(&dir.join("agency-portal.toml"));
     let _ = writeln!(out, "\nLook further:");
@@ -693,6 +727,19 @@ fn address_of(from: &str) -> &str {
 }
 
 /// The value of the first header `name` of a raw message (unfolded, not decoded).
+/// The first `lines` lines of a message's text part, indented.
+fn excerpt(raw: &[u8], lines: usize) -> String {
+    let text = mail_parser::MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .unwrap_or_default();
+    let mut out = String::new();
+    for l in text.lines().take(lines) {
+        let _ = writeln!(out, "  | {l}");
+    }
+    out
+}
+
 fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or("");

@@ -4,6 +4,7 @@
 //! `unsubscribe [kind]`, `subscribe [kind]`).
 
 use crate::directory::Role;
+use crate::i18n::Told;
 use crate::settings::DigestKind;
 
 /// Tags in a submission's subject.
@@ -64,8 +65,9 @@ pub enum Command {
 }
 
 /// The command in the subject (reply and forward prefixes removed) or else in the first body line.
-/// `None`: neither holds a command. `Some(Err(why))`: a command written wrongly.
-pub fn command(subject: &str, first_line: &str) -> Option<Result<Command, String>> {
+/// `None`: neither holds a command. `Some(Err(why))`: a command written wrongly (worded in the
+/// sender's language by the reply).
+pub fn command(subject: &str, first_line: &str) -> Option<Result<Command, Told>> {
     parse(strip_prefixes(subject)).or_else(|| parse(first_line.trim()))
 }
 
@@ -83,7 +85,7 @@ fn strip_prefixes(subject: &str) -> &str {
     }
 }
 
-fn parse(text: &str) -> Option<Result<Command, String>> {
+fn parse(text: &str) -> Option<Result<Command, Told>> {
     let mut words = text.split_whitespace();
     let verb = words.next()?.to_ascii_lowercase();
     let args: Vec<&str> = words.collect();
@@ -104,7 +106,7 @@ fn parse(text: &str) -> Option<Result<Command, String>> {
             [email] if crate::email::is_valid(email) => Ok(Command::Remove {
                 email: email.to_ascii_lowercase(),
             }),
-            _ => Err("write it as: remove name@agency.example".into()),
+            _ => Err(Told::new("reply.usage_remove")),
         }),
         "unsubscribe" => Some(digest_kind(&verb, &args).map(|kind| Command::Unsubscribe { kind })),
         "subscribe" => Some(digest_kind(&verb, &args).map(|kind| Command::Subscribe { kind })),
@@ -113,24 +115,22 @@ fn parse(text: &str) -> Option<Result<Command, String>> {
 }
 
 /// The digest kind of `unsubscribe` / `subscribe`: none (every kind) or one.
-fn digest_kind(verb: &str, args: &[&str]) -> Result<Option<DigestKind>, String> {
+fn digest_kind(verb: &str, args: &[&str]) -> Result<Option<DigestKind>, Told> {
+    let usage = || Told::new("reply.usage_subscribe").with("verb", verb);
     match args {
         [] => Ok(None),
-        [kind] => DigestKind::parse(kind)
-            .map(Some)
-            .ok_or_else(|| format!("write it as: {verb} [agency|owner|recruiter]")),
-        _ => Err(format!("write it as: {verb} [agency|owner|recruiter]")),
+        [kind] => DigestKind::parse(kind).map(Some).ok_or_else(usage),
+        _ => Err(usage()),
     }
 }
 
-fn invite(args: &[&str]) -> Result<Command, String> {
-    let usage = "write it as: invite name@agency.example [admin|editor] [Full Name]";
+fn invite(args: &[&str]) -> Result<Command, Told> {
     let Some((email, rest)) = args.split_first() else {
-        return Err(usage.into());
+        return Err(Told::new("reply.usage_invite"));
     };
     let email = email.trim_matches(|c| c == '<' || c == '>');
     if !crate::email::is_valid(email) {
-        return Err(format!("`{email}` is not an email address; {usage}"));
+        return Err(Told::new("reply.usage_invite_address").with("email", email));
     }
     let (role, name_words) = match rest
         .first()

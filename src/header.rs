@@ -94,36 +94,62 @@ pub struct HeaderError {
     pub missing: Vec<&'static str>,
 }
 
-/// What is expected, for reasons and replies.
-pub const EXPECTED: &str =
-    "a header row with a first name and a last name column (or one full-name \
-     column) and an email or a phone column, for example: First Name, Last Name, Email, Mobile, \
-     Campaign";
-
-impl fmt::Display for HeaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "no column headers found in the first {HEADER_SEARCH_ROWS} rows of any sheet"
-        )?;
+impl HeaderError {
+    /// The text in the catalogue's language (`unreadable.no_header` and after).
+    pub fn render(&self, c: &crate::i18n::Catalogue) -> String {
+        let mut out = c.fmt(
+            "unreadable.no_header",
+            &[("rows", &HEADER_SEARCH_ROWS.to_string())],
+        );
         match (&self.sheet, self.row) {
             (Some(sheet), Some(row)) if !self.found.is_empty() => {
                 let found: Vec<String> = self.found.iter().map(|h| format!("\"{h}\"")).collect();
-                write!(
-                    f,
-                    ". The closest is row {row} of sheet \"{sheet}\": {}",
-                    found.join(", ")
-                )?;
+                out.push_str(&c.fmt(
+                    "unreadable.closest",
+                    &[
+                        ("row", &row.to_string()),
+                        ("sheet", sheet),
+                        ("found", &found.join(", ")),
+                    ],
+                ));
                 if !self.missing.is_empty() {
-                    write!(f, " (missing {})", self.missing.join(" and "))?;
+                    let missing: Vec<&str> = self
+                        .missing
+                        .iter()
+                        .map(|m| match MISSING_KEYS.iter().find(|(text, _)| text == m) {
+                            Some((_, key)) => c.text(key),
+                            None => m,
+                        })
+                        .collect();
+                    out.push_str(&c.fmt(
+                        "unreadable.closest_missing",
+                        &[("missing", &missing.join(c.text("unreadable.and")))],
+                    ));
                 }
             }
-            _ => f.write_str(". The file has no row that looks like column headers")?,
+            _ => out.push_str(c.text("unreadable.no_header_row")),
         }
-        write!(
-            f,
-            ". Expected {EXPECTED}. Use the template attached or add such a header row."
-        )
+        out.push_str(c.text("unreadable.expected"));
+        out
+    }
+}
+
+/// What a header row lacked ([`HeaderError::missing`]), with its catalogue key.
+const MISSING_KEYS: [(&str, &str); 4] = [
+    (MISSING_LAST_NAME, "unreadable.missing_last_name"),
+    (MISSING_FIRST_NAME, "unreadable.missing_first_name"),
+    (MISSING_NAMES, "unreadable.missing_names"),
+    (MISSING_CONTACT, "unreadable.missing_contact"),
+];
+const MISSING_LAST_NAME: &str = "a last name column (or one full-name column)";
+const MISSING_FIRST_NAME: &str = "a first name column (or one full-name column)";
+const MISSING_NAMES: &str = "first and last name columns (or one full-name column)";
+const MISSING_CONTACT: &str = "an email or a phone column";
+
+/// In English (logs, the stored record); [`HeaderError::render`] words it in any language.
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(crate::i18n::Catalogue::english()))
     }
 }
 
@@ -485,13 +511,13 @@ fn evaluate(row: &Row) -> Candidate {
     let mut missing = Vec::new();
     if !has_name {
         missing.push(match (has(Field::FirstName), has(Field::LastName)) {
-            (true, false) => "a last name column (or one full-name column)",
-            (false, true) => "a first name column (or one full-name column)",
-            _ => "first and last name columns (or one full-name column)",
+            (true, false) => MISSING_LAST_NAME,
+            (false, true) => MISSING_FIRST_NAME,
+            _ => MISSING_NAMES,
         });
     }
     if !has_contact {
-        missing.push("an email or a phone column");
+        missing.push(MISSING_CONTACT);
     }
     Candidate {
         score: seen.len() + usize::from(has_full),

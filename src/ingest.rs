@@ -292,7 +292,7 @@ fn to_json(agency: &str, file_name: &str, p: &Processed) -> Value {
             json!({
                 "row": o.number,
                 "outcome": o.outcome.as_str(),
-                "reason": o.reason,
+                "reason": o.reason.english(),
                 "candidate_id": if o.outcome == Outcome::Invalid { None } else { o.candidate_id },
                 "same_as_row": o.same_as_row,
             })
@@ -328,7 +328,7 @@ fn print_human(args: &IngestArgs, file_name: &str, p: &Processed, written: &[Pat
             vec![
                 o.number.to_string(),
                 o.outcome.as_str().to_string(),
-                o.reason.clone(),
+                o.reason.english(),
             ]
         })
         .collect();

@@ -219,6 +219,7 @@ pub enum PhoneProblem {
     SpreadsheetError,
     /// Excel showed the number in scientific notation and digits were lost (`9.17123E+09`).
     ShortenedByExcel,
+    /// `country`: the ISO code of the country the number was read for.
     TooShort {
         country: String,
     },
@@ -233,71 +234,20 @@ pub enum PhoneProblem {
 }
 
 impl PhoneProblem {
-    /// Plain words, without the field name and without the value.
+    /// Plain English words, without the field name and without the value (the catalogue's
+    /// `reason.phone_*` texts).
     pub fn describe(&self) -> String {
-        match self {
-            PhoneProblem::NotANumber => "not a phone number".into(),
-            PhoneProblem::SpreadsheetError => {
-                "the cell shows a spreadsheet error instead of a number".into()
-            }
-            PhoneProblem::ShortenedByExcel => "Excel shortened this number to scientific notation \
-                 (like 9.17123E+09) and its last digits are lost; format the column as Text and type \
-                 the number again"
-                .into(),
-            PhoneProblem::TooShort { country } => {
-                format!("too short for a phone number in {country}")
-            }
-            PhoneProblem::TooLong { country } => {
-                format!("too long for a phone number in {country}")
-            }
-            PhoneProblem::NotValid { country } => format!(
-                "not a valid phone number in {country} (check the digits, the area code or the \
-                 mobile prefix)"
-            ),
-            PhoneProblem::UnknownCountryCode => {
-                "the country code does not exist (check the digits after +)".into()
-            }
+        let text = crate::i18n::Part::Phone(self.clone()).render(crate::i18n::Catalogue::english());
+        match text.strip_prefix("phone: ") {
+            Some(rest) => rest.to_string(),
+            None => text,
         }
     }
 }
 
-/// The English name of the countries agencies are in, for reasons; other codes are shown as is.
+/// The English name of a country (ISO code), as reasons say it (the catalogue's `[country]`).
 pub fn country_name(code: &str) -> String {
-    let name = match code {
-        "PH" => "the Philippines",
-        "MX" => "Mexico",
-        "CO" => "Colombia",
-        "BR" => "Brazil",
-        "US" => "the United States",
-        "IN" => "India",
-        "AR" => "Argentina",
-        "CL" => "Chile",
-        "PE" => "Peru",
-        "ES" => "Spain",
-        "PT" => "Portugal",
-        "GB" => "the United Kingdom",
-        "CA" => "Canada",
-        "GT" => "Guatemala",
-        "CR" => "Costa Rica",
-        "DO" => "the Dominican Republic",
-        "SV" => "El Salvador",
-        "HN" => "Honduras",
-        "NI" => "Nicaragua",
-        "PA" => "Panama",
-        "EC" => "Ecuador",
-        "UY" => "Uruguay",
-        "PY" => "Paraguay",
-        "BO" => "Bolivia",
-        "VE" => "Venezuela",
-        "ZA" => "South Africa",
-        "EG" => "Egypt",
-        "MY" => "Malaysia",
-        "ID" => "Indonesia",
-        "VN" => "Vietnam",
-        "TH" => "Thailand",
-        _ => return format!("country {code}"),
-    };
-    name.to_string()
+    crate::i18n::Catalogue::english().country(code)
 }
 
 /// The phone rules of one agency's country, built once per submission (the metadata lookups are
@@ -630,10 +580,10 @@ impl PhoneRules {
                     phonenumber::ParseError::InvalidCountryCode => PhoneProblem::UnknownCountryCode,
                     phonenumber::ParseError::TooShortAfterIdd
                     | phonenumber::ParseError::TooShortNsn => PhoneProblem::TooShort {
-                        country: country_name(&self.country),
+                        country: self.country.clone(),
                     },
                     phonenumber::ParseError::TooLong => PhoneProblem::TooLong {
-                        country: country_name(&self.country),
+                        country: self.country.clone(),
                     },
                     phonenumber::ParseError::MalformedInteger(_) => PhoneProblem::NotANumber,
                 })
@@ -650,12 +600,12 @@ impl PhoneRules {
     fn why_invalid(&self, number: &PhoneNumber) -> PhoneProblem {
         let code = number.code().value();
         let (meta, country) = if code == self.code {
-            (Some(self.meta), country_name(&self.country))
+            (Some(self.meta), self.country.clone())
         } else {
             let meta = DATABASE.by_code(&code).and_then(|m| m.into_iter().next());
             match meta {
                 None => return PhoneProblem::UnknownCountryCode,
-                Some(m) => (Some(m), country_name(m.id())),
+                Some(m) => (Some(m), m.id().to_string()),
             }
         };
         let len = number.national().to_string().len() as u16;

@@ -251,9 +251,11 @@ pub async fn review(app: &App, command: Option<ReviewCommand>) -> anyhow::Result
         ReviewCommand::Accept { row_id } => (row_id, true),
         ReviewCommand::Reject { row_id } => (row_id, false),
     };
+    // The user who submitted the row is told, in the decision's transaction (SPEC §7 (r2)).
+    let tell = |t: &crate::store::review::ReviewTold| app.composer.tell_review(&app.directory, t);
     match app
         .store
-        .decide_review(row_id, accept, rules, crate::clock::now())
+        .decide_review(row_id, accept, rules, crate::clock::now(), Some(&tell))
         .await
     {
         Ok(Verdict::Accepted { candidate_id }) => {
@@ -263,6 +265,7 @@ pub async fn review(app: &App, command: Option<ReviewCommand>) -> anyhow::Result
         Err(ReviewError::NotPending(id)) => {
             return Err(BadInput(ReviewError::NotPending(id).to_string()).into())
         }
+        Err(e @ ReviewError::Tell(_)) => return Err(e.into()),
         Err(ReviewError::Store(e)) => return Err(e.into()),
     }
     Ok(())

@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 
 use crate::directory::{Directory, Role};
 use crate::header::HeaderError;
+use crate::i18n::{Catalogue, Lang};
 use crate::mail::receipt::{self, AttentionRow, ReceiptInput, ReplyTo};
 use crate::mail::{Composer, Outgoing};
 use crate::outcome::Outcome;
@@ -64,6 +65,16 @@ pub enum Unreadable {
     Sheet(#[from] SheetError),
     #[error("{0}")]
     Header(#[from] HeaderError),
+}
+
+impl Unreadable {
+    /// Why, in the catalogue's language (its [`std::fmt::Display`] is English).
+    pub fn render(&self, c: &Catalogue) -> String {
+        match self {
+            Unreadable::Sheet(e) => e.told().render(c),
+            Unreadable::Header(e) => e.render(c),
+        }
+    }
 }
 
 /// What stops a file from being processed (the file itself is never the cause: see [`Result`]).
@@ -148,8 +159,9 @@ impl Processed {
         headers: Vec<String>,
         rows: Vec<PreparedRow>,
         outcomes: Vec<RowOutcome>,
+        catalogue: &Catalogue,
     ) -> std::result::Result<Processed, results::ResultsError> {
-        let (results_xlsx, to_fix_xlsx) = workbooks(&headers, &rows, &outcomes);
+        let (results_xlsx, to_fix_xlsx) = workbooks(&headers, &rows, &outcomes, catalogue);
         Ok(Processed {
             submission_id: Some(submission_id),
             headers,
@@ -260,12 +272,14 @@ impl Pipeline {
         // database writes them: neither waits for the other (a second each for 100,000 rows). The
         // receipt is built with them inside the submission's transaction (it needs its id).
         let (headers, rows) = (Arc::new(headers), Arc::new(rows));
+        let catalogue = Arc::new(self.catalogue(&input.agency_id));
         let started = StartedWorkbooks::default();
-        let start = |outcomes: &Arc<Vec<RowOutcome>>| started.start(&headers, &rows, outcomes);
+        let start =
+            |outcomes: &Arc<Vec<RowOutcome>>| started.start(&headers, &rows, outcomes, &catalogue);
         let built: BuiltWorkbooks = Default::default();
         let make_receipt = |submission_id: i64, outcomes: &[RowOutcome]| {
-            let made = started.finish(&headers, &rows, outcomes);
-            self.receipt(&input, submission_id, outcomes, made, &built)
+            let made = started.finish(&headers, &rows, outcomes, &catalogue);
+            self.receipt(&input, submission_id, outcomes, made, &built, &catalogue)
         };
         let maker: Option<&crate::store::submissions::ReceiptMaker> =
             match (&self.composer, &input.receipt, input.check_only) {
@@ -299,7 +313,7 @@ impl Pipeline {
         let (headers, rows, outcomes, made) = tokio::task::spawn_blocking(move || {
             let made = match built {
                 Some((results, to_fix)) => (Ok(results), Ok(to_fix)),
-                None => started.finish(&headers, &rows, &outcomes),
+                None => started.finish(&headers, &rows, &outcomes, &catalogue),
             };
             // The workbooks' thread is done with the rows: no copy is made.
             let headers = Arc::try_unwrap(headers).unwrap_or_else(|h| (*h).clone());
@@ -318,6 +332,24 @@ impl Pipeline {
             results_xlsx: results_xlsx?,
             to_fix_xlsx: to_fix_xlsx?,
         }))
+    }
+
+    /// The language an agency's people are written to in (English for an unknown agency, and for
+    /// the company's own import).
+    pub fn language(&self, agency_id: &str) -> Lang {
+        self.directory
+            .agency(agency_id)
+            .map(|a| a.language)
+            .unwrap_or_default()
+    }
+
+    /// The message catalogue for an agency's receipt and workbooks.
+    pub fn catalogue(&self, agency_id: &str) -> Catalogue {
+        let lang = self.language(agency_id);
+        match &self.composer {
+            Some(c) => c.templates.catalogue(lang),
+            None => Catalogue::shipped(lang).clone(),
+        }
     }
 
     /// The receipt request for a drop-folder file: the agency's admins.
@@ -354,6 +386,7 @@ impl Pipeline {
         outcomes: &[RowOutcome],
         made: Workbooks,
         built: &BuiltWorkbooks,
+        catalogue: &Catalogue,
     ) -> std::result::Result<Option<Outgoing>, String> {
         let (Some(composer), Some(request)) = (&self.composer, &input.receipt) else {
             return Ok(None);
@@ -372,12 +405,13 @@ impl Pipeline {
             .map(|o| AttentionRow {
                 row: u64::from(o.number),
                 outcome: o.outcome.as_str().to_string(),
-                reason: o.reason.clone(),
+                reason: o.reason.render(catalogue),
             })
             .collect();
         let message = composer
             .receipt(&ReceiptInput {
                 submission_id,
+                lang: catalogue.lang(),
                 agency_name,
                 file_name: input.file_name.clone(),
                 campaign: self.campaign_given(input),
@@ -468,6 +502,7 @@ fn company_agency(country: &str) -> crate::directory::Agency {
         added_on: None,
         logo: None,
         domains: Vec::new(),
+        language: crate::i18n::Lang::En,
         users: Vec::new(),
     }
 }
@@ -492,15 +527,17 @@ impl StartedWorkbooks {
         headers: &Arc<Vec<String>>,
         rows: &Arc<Vec<PreparedRow>>,
         outcomes: &Arc<Vec<RowOutcome>>,
+        catalogue: &Arc<Catalogue>,
     ) {
         let (headers, rows, outcomes) =
             (Arc::clone(headers), Arc::clone(rows), Arc::clone(outcomes));
+        let catalogue = Arc::clone(catalogue);
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("workbooks".into())
             .spawn(move || {
                 crate::memory::yield_to_others();
-                let made = workbooks(&headers, &rows, &outcomes);
+                let made = workbooks(&headers, &rows, &outcomes, &catalogue);
                 // Let go of the rows before telling: the caller takes them back without a copy.
                 drop((headers, rows, outcomes));
                 // Nobody waits when the submission failed meanwhile.
@@ -517,13 +554,14 @@ impl StartedWorkbooks {
         headers: &[String],
         rows: &[PreparedRow],
         outcomes: &[RowOutcome],
+        catalogue: &Catalogue,
     ) -> Workbooks {
         let started = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
         // A thread that panicked sent nothing: made again here, to the same end. The wait is
         // announced to the runtime, which hands this worker's other tasks to another meanwhile.
         match started.and_then(|rx| blocking_wait(|| rx.recv().ok())) {
             Some(made) => made,
-            None => workbooks(headers, rows, outcomes),
+            None => workbooks(headers, rows, outcomes, catalogue),
         }
     }
 }
@@ -547,28 +585,46 @@ fn blocking_wait<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-fn workbooks(headers: &[String], rows: &[PreparedRow], outcomes: &[RowOutcome]) -> Workbooks {
+/// The results and to-fix workbooks, worded by `catalogue` (the agency's language).
+fn workbooks(
+    headers: &[String],
+    rows: &[PreparedRow],
+    outcomes: &[RowOutcome],
+    catalogue: &Catalogue,
+) -> Workbooks {
     let own = own_candidates(outcomes);
-    let results = results::results_workbook(
+    let labels = results::Labels::new(catalogue);
+    // Rows without a reason (most) take no memory here.
+    let reasons: Vec<String> = outcomes
+        .iter()
+        .map(|o| o.reason.render(catalogue))
+        .collect();
+    let results = results::results_workbook_in(
         headers,
-        rows.iter().zip(outcomes).map(|(r, o)| ResultRow {
-            cells: &r.cells,
-            outcome: o.outcome,
-            reason: &o.reason,
-            candidate_id: o.candidate_id.filter(|id| own.contains(id)),
-            source_row: r.number,
-        }),
+        &labels,
+        rows.iter()
+            .zip(outcomes)
+            .zip(&reasons)
+            .map(|((r, o), reason)| ResultRow {
+                cells: &r.cells,
+                outcome: o.outcome,
+                reason,
+                candidate_id: o.candidate_id.filter(|id| own.contains(id)),
+                source_row: r.number,
+            }),
     );
     let any_invalid = outcomes.iter().any(|o| o.outcome == Outcome::Invalid);
     let to_fix = if any_invalid {
-        results::to_fix_workbook(
+        results::to_fix_workbook_in(
             headers,
+            &labels,
             rows.iter()
                 .zip(outcomes)
-                .filter(|(_, o)| o.outcome == Outcome::Invalid)
-                .map(|(r, o)| FixRow {
+                .zip(&reasons)
+                .filter(|((_, o), _)| o.outcome == Outcome::Invalid)
+                .map(|((r, _), reason)| FixRow {
                     cells: &r.cells,
-                    reason: &o.reason,
+                    reason,
                 }),
         )
         .map(Some)

@@ -11,7 +11,7 @@
 //! Every sheet has an autofilter on its header row and column widths fitted to what was written
 //! (between [`MIN_WIDTH`] and [`MAX_WIDTH`] characters), measured while the rows stream by.
 
-use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use crate::outcome::Outcome;
 use crate::rows::Cells;
@@ -22,14 +22,43 @@ const MAX_CELL_CHARS: usize = 32_767;
 /// The columns added after the original ones in the results workbook.
 pub const RESULT_HEADERS: [&str; 3] = ["Outcome", "Reason", "Candidate ID"];
 
-/// The last column of the results workbook: the row's number in the agency's own file, the number
-/// reasons name ("the same person as row 2"), so the results can be sorted and filtered and still
-/// be matched to the file sent.
-pub const SOURCE_ROW_HEADER: &str = "Source row";
-
 /// Column widths, in characters: fitted to the longest text written, within these bounds.
 const MIN_WIDTH: usize = 8;
 const MAX_WIDTH: usize = 60;
+
+/// The sheet names and added column headers of the results and to-fix workbooks, in the agency's
+/// language (SPEC §7 (r2)); the outcome codes in the cells stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub results_sheet: String,
+    pub to_fix_sheet: String,
+    /// Outcome, Reason, Candidate ID.
+    pub columns: [String; 3],
+    /// The results workbook's last column: the row's number in the agency's own file, the number
+    /// reasons name ("the same person as row 2"), so the results can be sorted and filtered and
+    /// still be matched to the file sent.
+    pub source_row: String,
+}
+
+impl Labels {
+    /// From the catalogue's `[workbook]` texts.
+    pub fn new(c: &crate::i18n::Catalogue) -> Labels {
+        Labels {
+            results_sheet: c.text("workbook.results_sheet").into(),
+            to_fix_sheet: c.text("workbook.to_fix_sheet").into(),
+            columns: [
+                c.text("workbook.outcome").into(),
+                c.text("workbook.reason").into(),
+                c.text("workbook.candidate_id").into(),
+            ],
+            source_row: c.text("workbook.source_row").into(),
+        }
+    }
+
+    pub fn english() -> Labels {
+        Labels::new(crate::i18n::Catalogue::english())
+    }
+}
 
 /// The headers of the template workbook.
 pub const TEMPLATE_HEADERS: [&str; 5] = ["First Name", "Last Name", "Email", "Mobile", "Campaign"];
@@ -182,11 +211,20 @@ pub fn results_workbook<'a, H: AsRef<str>>(
     headers: &[H],
     rows: impl IntoIterator<Item = ResultRow<'a>>,
 ) -> Result<Vec<u8>, ResultsError> {
+    results_workbook_in(headers, &Labels::english(), rows)
+}
+
+/// [`results_workbook`] with the sheet and added columns named in a language.
+pub fn results_workbook_in<'a, H: AsRef<str>>(
+    headers: &[H],
+    labels: &Labels,
+    rows: impl IntoIterator<Item = ResultRow<'a>>,
+) -> Result<Vec<u8>, ResultsError> {
     let build = || -> Result<Vec<u8>, XlsxError> {
         let f = Formats::new();
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet_with_constant_memory();
-        ws.set_name("Results")?;
+        ws.set_name(&labels.results_sheet)?;
         let mut widths = Widths::new();
         let n = column(headers.len())?;
         write_headers(
@@ -194,8 +232,8 @@ pub fn results_workbook<'a, H: AsRef<str>>(
             headers
                 .iter()
                 .map(AsRef::as_ref)
-                .chain(RESULT_HEADERS)
-                .chain([SOURCE_ROW_HEADER]),
+                .chain(labels.columns.iter().map(String::as_str))
+                .chain([labels.source_row.as_str()]),
             &f,
             &mut widths,
         )?;
@@ -231,16 +269,28 @@ pub fn to_fix_workbook<'a, H: AsRef<str>>(
     headers: &[H],
     rows: impl IntoIterator<Item = FixRow<'a>>,
 ) -> Result<Vec<u8>, ResultsError> {
+    to_fix_workbook_in(headers, &Labels::english(), rows)
+}
+
+/// [`to_fix_workbook`] with the sheet and the reason column named in a language.
+pub fn to_fix_workbook_in<'a, H: AsRef<str>>(
+    headers: &[H],
+    labels: &Labels,
+    rows: impl IntoIterator<Item = FixRow<'a>>,
+) -> Result<Vec<u8>, ResultsError> {
     let build = || -> Result<Vec<u8>, XlsxError> {
         let f = Formats::new();
         let mut wb = Workbook::new();
         let ws = wb.add_worksheet_with_constant_memory();
-        ws.set_name("To fix")?;
+        ws.set_name(&labels.to_fix_sheet)?;
         let mut widths = Widths::new();
         let n = column(headers.len())?;
         write_headers(
             ws,
-            headers.iter().map(AsRef::as_ref).chain(["Reason"]),
+            headers
+                .iter()
+                .map(AsRef::as_ref)
+                .chain([labels.columns[1].as_str()]),
             &f,
             &mut widths,
         )?;
@@ -287,65 +337,10 @@ pub fn table_workbook<H: AsRef<str>>(
     build().map_err(wrap("table"))
 }
 
-/// The template agencies fill in: a "Candidates" sheet with the headers (Mobile and Campaign
-/// formatted as text so Excel keeps leading zeros and long numbers) and a "How to fill" sheet with
-/// notes and an example row (kept off the first sheet so it is never submitted as a candidate).
+/// The template agencies fill in, in English ([`crate::template_workbook`] words it in any
+/// language).
 pub fn template_workbook() -> Vec<u8> {
-    build_template().expect("the template workbook is fixed content and always builds")
-}
-
-fn build_template() -> Result<Vec<u8>, XlsxError> {
-    let f = Formats::new();
-    let text = Format::new().set_num_format("@");
-    let mut wb = Workbook::new();
-    let ws = wb.add_worksheet();
-    ws.set_name("Candidates")?;
-    let mut widths = Widths::new();
-    write_headers(ws, TEMPLATE_HEADERS, &f, &mut widths)?;
-    widths.apply(ws, 0)?;
-    ws.set_column_width(2, 32)?;
-    ws.set_column_format(3, &text)?;
-    ws.set_column_format(4, &text)?;
-
-    let notes = wb.add_worksheet();
-    notes.set_name("How to fill")?;
-    let wrap_fmt = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-    notes.set_column_width(0, 22)?;
-    notes.set_column_width(1, 90)?;
-    let lines: [(&str, &str); 7] = [
-        ("First Name", "The candidate's first (given) name. Required."),
-        ("Last Name", "The candidate's last name (surname). Required. A single \"Full Name\" column also works."),
-        ("Email", "The candidate's own email address, not your agency's. Email or Mobile is required."),
-        ("Mobile", "The candidate's mobile number, as you would dial it in your country or with + and the country code. Keep this column formatted as Text so Excel does not change the number."),
-        ("Campaign", "The campaign ID or its exact name. Can be left out when you name the campaign when you send the file. Reply \"campaigns\" to get the list of open campaigns."),
-        ("Other columns", "Any other column you add is kept with the candidate."),
-        ("One row", "One candidate per row, starting on row 2 of the Candidates sheet. Do not merge cells."),
-    ];
-    notes.write_string_with_format(0, 0, "Column", &f.header)?;
-    notes.write_string_with_format(0, 1, "What to write", &f.header)?;
-    for (i, (col, what)) in lines.iter().enumerate() {
-        let row = i as u32 + 1;
-        notes.write_string_with_format(row, 0, *col, &f.header)?;
-        notes.write_string_with_format(row, 1, *what, &wrap_fmt)?;
-    }
-    let example_row = lines.len() as u32 + 2;
-    notes.write_string_with_format(example_row, 0, "Example", &f.header)?;
-    for (c, (h, v)) in TEMPLATE_HEADERS
-        .iter()
-        .zip([
-            "Juan",
-            "dela Cruz",
-            "juan.delacruz@example.com",
-            "0917 123 4567",
-            "40123",
-        ])
-        .enumerate()
-    {
-        let c = c as u16;
-        notes.write_string_with_format(example_row + 1, c, *h, &f.header)?;
-        notes.write_string(example_row + 2, c, v)?;
-    }
-    wb.save_to_buffer()
+    crate::template_workbook::template_workbook(crate::i18n::Catalogue::english())
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub struct PreparedRow {
     /// than the rest of its rows.
     pub candidate: PackedCandidate,
     /// `Some(reason)` when the row is invalid (SPEC §6.2).
-    pub invalid: Option<String>,
+    pub invalid: Option<crate::i18n::Reason>,
     /// For an invalid row: only missing or malformed fields (see [`crate::validation::Invalid`]), so
     /// that its email or phone may still identify the person (SPEC §6.4 (r2)).
     pub fields_only: bool,
@@ -460,7 +460,7 @@ mod tests {
         );
         let b = &p.rows[1];
         assert_eq!(b.number, 5);
-        let reason = b.invalid.as_deref().unwrap();
+        let reason = b.invalid.as_ref().unwrap().english();
         assert!(reason.starts_with("last name: missing; "), "{reason}");
         assert!(reason.contains("email: not a valid address"), "{reason}");
         assert!(reason.contains("phone: not a phone number"), "{reason}");

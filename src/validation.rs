@@ -1,8 +1,9 @@
 //! Validation of one row (SPEC §6.2) and campaign resolution.
 //!
 //! Reasons name the field and say what is wrong in plain words for agency staff; they never name
-//! other agencies and never repeat the candidate's email or phone. Several problems of one row are
-//! joined with "; ".
+//! other agencies and never repeat the candidate's email or phone. They are structured
+//! ([`Reason`]: the problems of the row, in order), worded by the catalogue in the reader's
+//! language ([`crate::i18n`]).
 //!
 //! Campaign of a row: the row's campaign column (a campaign ID, or its name compared case-, accent-
 //! and punctuation-insensitively), else the default campaign given with the file (`--campaign`, the
@@ -15,12 +16,10 @@ use email_address::{EmailAddress, Options};
 
 use crate::directory::{Agency, Campaign, Directory};
 use crate::field::Field;
+use crate::i18n::{CampaignProblem, Part, Reason};
 use crate::normalise::{self, Name, PhoneRules};
 use crate::sheet::Cell;
 use crate::text;
-
-/// The reason for a row with the agency's own contact details (SPEC §6.2).
-pub const AGENCY_CONTACT: &str = "this is your agency's contact, not the candidate's";
 
 /// What a submission is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -69,8 +68,8 @@ pub struct RowCells<'r> {
 /// decision).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
-    /// Every problem of the row, joined with "; ".
-    pub reason: String,
+    /// Every problem of the row.
+    pub reason: Reason,
     /// Only missing or malformed fields: a well-formed email or phone of the row that identifies a
     /// known person or an earlier row still gives the row that identity outcome. `false` when the
     /// row is unacceptable whoever the person is (agency or submitter inactive; campaign missing,
@@ -79,7 +78,7 @@ pub struct Invalid {
 }
 
 /// A campaign reference resolved, or why not.
-type Resolved<'a> = Result<&'a Campaign, String>;
+type Resolved<'a> = Result<&'a Campaign, CampaignProblem>;
 
 /// Validates rows for one submission; everything that does not depend on the row is prepared once.
 pub struct Validator<'a> {
@@ -88,11 +87,11 @@ pub struct Validator<'a> {
     by_id: HashMap<&'a str, &'a Campaign>,
     by_name: HashMap<String, Vec<&'a Campaign>>,
     /// The campaign for rows without one (`None`: no default could be found).
-    fallback: Option<Resolved<'a>>,
+    fallback: Option<Result<&'a Campaign, Part>>,
     open_in_country: usize,
     user_email_keys: HashSet<String>,
     /// Problems of the submission itself (inactive agency or submitter), repeated on every row.
-    submission_problems: Vec<String>,
+    submission_problems: Vec<Part>,
     email_options: Options,
 }
 
@@ -113,17 +112,10 @@ impl<'a> Validator<'a> {
             .collect();
         let mut submission_problems = Vec::new();
         if !ctx.agency.active {
-            submission_problems.push(
-                "agency: your agency is not active, so it cannot submit candidates; please contact us"
-                    .to_string(),
-            );
+            submission_problems.push(Part::AgencyInactive);
         }
         if !ctx.submitter_active {
-            submission_problems.push(
-                "submitter: your user is not active in your agency; ask your agency's admin to add \
-                 you again"
-                    .to_string(),
-            );
+            submission_problems.push(Part::SubmitterInactive);
         }
         let mut v = Validator {
             ctx,
@@ -149,10 +141,10 @@ impl<'a> Validator<'a> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            Some(given) => Some(
-                v.resolve(given)
-                    .map_err(|why| format!("campaign: the campaign given with the file {why}")),
-            ),
+            Some(given) => Some(v.resolve(given).map_err(|problem| Part::Campaign {
+                given: true,
+                problem,
+            })),
             None if open.len() == 1 => Some(Ok(open[0])),
             None => None,
         };
@@ -163,8 +155,7 @@ impl<'a> Validator<'a> {
         &self.ctx
     }
 
-    /// Finds a campaign by ID or name and checks it is open to this agency. The error completes
-    /// "campaign: …" / "the campaign given with the file …".
+    /// Finds a campaign by ID or name and checks it is open to this agency.
     fn resolve(&self, value: &str) -> Resolved<'a> {
         let shown = shorten(value, 60);
         let campaign = if let Some(c) = self.by_id.get(value) {
@@ -182,59 +173,41 @@ impl<'a> Validator<'a> {
                         .collect();
                     match mine.as_slice() {
                         [one] => *one,
-                        _ => {
-                            return Err(format!(
-                                "\"{shown}\" names more than one campaign; use the campaign ID"
-                            ))
-                        }
+                        _ => return Err(CampaignProblem::Ambiguous { value: shown }),
                     }
                 }
-                _ => {
-                    return Err(format!(
-                        "\"{shown}\" is not a campaign ID or name we know; check it, or send \
-                         \"campaigns\" for the list of open campaigns"
-                    ))
-                }
+                _ => return Err(CampaignProblem::Unknown { value: shown }),
             }
         };
         if !campaign.active {
-            return Err(format!(
-                "\"{}\" ({}) is closed and no longer takes candidates",
-                campaign.name, campaign.id
-            ));
+            return Err(CampaignProblem::Closed {
+                name: campaign.name.clone(),
+                id: campaign.id.clone(),
+            });
         }
         if campaign.country != self.ctx.agency.country {
-            return Err(format!(
-                "\"{}\" ({}) is for candidates in {}, not in {}",
-                campaign.name,
-                campaign.id,
-                normalise::country_name(&campaign.country),
-                normalise::country_name(&self.ctx.agency.country)
-            ));
+            return Err(CampaignProblem::OtherCountry {
+                name: campaign.name.clone(),
+                id: campaign.id.clone(),
+                country: campaign.country.clone(),
+                agency_country: self.ctx.agency.country.clone(),
+            });
         }
         Ok(campaign)
     }
 
-    fn campaign_for(&self, cell: Option<&Cell>) -> Resolved<'a> {
+    fn campaign_for(&self, cell: Option<&Cell>) -> Result<&'a Campaign, Part> {
         if let Some(value) = cell.and_then(normalise::cleaned_value) {
-            return self
-                .resolve(&value)
-                .map_err(|why| format!("campaign: {why}"));
+            return self.resolve(&value).map_err(|problem| Part::Campaign {
+                given: false,
+                problem,
+            });
         }
         match &self.fallback {
             Some(r) => r.clone(),
-            None => Err(format!(
-                "campaign: missing; add a Campaign column with the campaign ID or name, or name \
-                 the campaign when you send the file{}",
-                if self.open_in_country == 0 {
-                    String::new()
-                } else {
-                    format!(
-                        " (there are {} open campaigns; send \"campaigns\" for the list)",
-                        self.open_in_country
-                    )
-                }
-            )),
+            None => Err(Part::CampaignMissing {
+                open: self.open_in_country,
+            }),
         }
     }
 
@@ -273,17 +246,18 @@ impl<'a> Validator<'a> {
         })
     }
 
-    /// Normalises and validates one row: what could be parsed, and `Some(reason)` when invalid.
+    /// Normalises and validates one row: what could be parsed, and `Some(reason)` (in English)
+    /// when invalid.
     pub fn row(&self, cells: RowCells<'_>) -> (Candidate, Option<String>) {
         let (c, invalid) = self.check(cells);
-        (c, invalid.map(|i| i.reason))
+        (c, invalid.map(|i| i.reason.english()))
     }
 
     /// [`Validator::row`], saying what kind of problem an invalid row has ([`Invalid`]).
     pub fn check(&self, cells: RowCells<'_>) -> (Candidate, Option<Invalid>) {
         // Problems of the whole row (whoever the person is), then problems of its fields.
-        let mut problems: Vec<String> = self.submission_problems.clone();
-        let mut fields: Vec<String> = Vec::new();
+        let mut problems: Vec<Part> = self.submission_problems.clone();
+        let mut fields: Vec<Part> = Vec::new();
         let mut c = Candidate::default();
 
         // Names.
@@ -312,15 +286,11 @@ impl<'a> Validator<'a> {
             if self.email_is_valid(&display) {
                 let key = normalise::email_key(&display);
                 if self.is_agency_contact(&key) {
-                    problems.push(format!("email: {AGENCY_CONTACT}"));
+                    problems.push(Part::AgencyContact);
                 }
                 c.email_key = Some(key);
             } else {
-                fields.push(
-                    "email: not a valid address (it needs one @ and a domain such as example.com, \
-                     without spaces)"
-                        .into(),
-                );
+                fields.push(Part::EmailInvalid);
             }
             c.email = Some(display);
         }
@@ -338,16 +308,15 @@ impl<'a> Validator<'a> {
                     Ok(None) => {}
                     Err(problem) => {
                         phone_given = true;
-                        fields.push(format!("phone: {}", problem.describe()));
+                        fields.push(Part::Phone(problem));
                     }
                 },
                 None => {
                     if normalise::cleaned_value(cell).is_some() {
                         phone_given = true;
-                        fields.push(format!(
-                            "phone: numbers from {} cannot be checked; please contact us",
-                            normalise::country_name(&self.ctx.agency.country)
-                        ));
+                        fields.push(Part::PhoneUnchecked {
+                            country: self.ctx.agency.country.clone(),
+                        });
                     }
                 }
             }
@@ -373,23 +342,23 @@ impl<'a> Validator<'a> {
             Field::Phone => phone_given,
             Field::Campaign => campaign.is_some() || cells.campaign.is_some(),
         };
-        let mut missing: Vec<String> = Vec::new();
+        let mut missing: Vec<Part> = Vec::new();
         match campaign.and_then(|c| c.required.as_ref()) {
             Some(required) => {
                 for f in required {
                     if !present(*f) && *f != Field::Campaign {
-                        missing.push(format!("{}: missing", field_words(*f)));
+                        missing.push(Part::Missing(*f));
                     }
                 }
             }
             None => {
                 for f in [Field::FirstName, Field::LastName] {
                     if !present(f) {
-                        missing.push(format!("{}: missing", field_words(f)));
+                        missing.push(Part::Missing(f));
                     }
                 }
                 if !present(Field::Email) && !present(Field::Phone) {
-                    missing.push("email or phone: missing; give at least one".into());
+                    missing.push(Part::EmailOrPhoneMissing);
                 }
             }
         }
@@ -401,21 +370,10 @@ impl<'a> Validator<'a> {
         problems.splice(s..s, missing);
 
         let invalid = (!problems.is_empty()).then(|| Invalid {
-            reason: problems.join("; "),
+            reason: Reason::new(problems),
             fields_only,
         });
         (c, invalid)
-    }
-}
-
-/// The field as named in reasons.
-pub fn field_words(f: Field) -> &'static str {
-    match f {
-        Field::FirstName => "first name",
-        Field::LastName => "last name",
-        Field::Email => "email",
-        Field::Phone => "phone",
-        Field::Campaign => "campaign",
     }
 }
 
@@ -460,6 +418,7 @@ pub(crate) mod tests {
                     added_on: None,
                     logo: None,
                     domains: vec!["acme-staffing.ph".into()],
+                    language: crate::i18n::Lang::En,
                     users: vec![User {
                         email: "ana.admin@gmail.com".into(),
                         name: "Ana Admin".into(),
@@ -475,6 +434,7 @@ pub(crate) mod tests {
                     added_on: None,
                     logo: None,
                     domains: vec![],
+                    language: crate::i18n::Lang::Es,
                     users: vec![],
                 },
             ],

@@ -65,11 +65,47 @@ fn shipped_config_checks_clean_and_shows_next_fire_times() {
     let (code, out, err) = run(portal(&shipped(), tmp.path()).args(["config", "check"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("directory.toml: ok"), "{out}");
+    assert!(out.contains("templates: ok"), "{out}");
     let agency = out
         .lines()
         .find(|l| l.starts_with("digest agency"))
         .expect("agency digest line");
     assert_eq!(agency.matches("08:00 +08:00").count(), 3, "{agency}");
+}
+
+/// SPEC §7 (r2): the owners' English wording without its Spanish and Portuguese versions, and a
+/// catalogue with a key missing, are reported (the messages still go out).
+#[test]
+fn config_check_reports_missing_language_templates_and_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = edited_config(tmp.path(), |t| t);
+    let templates = tmp.path().join("config/templates");
+    std::fs::create_dir_all(templates.join("en")).unwrap();
+    std::fs::create_dir_all(templates.join("es")).unwrap();
+    std::fs::write(
+        templates.join("en/receipt.txt"),
+        "{% block subject %}Receipt{% endblock %}{% block body %}Ours{% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("es/messages.toml"),
+        "[reason]\nduplicate = \"ya lo registró otra agencia ({agencia})\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(portal(&config, tmp.path()).args(["config", "check", "--offline"]));
+    assert_eq!(code, 0, "{out}{err}");
+    for expected in [
+        "es/receipt.txt is missing: agencies in es get your English receipt.txt",
+        "pt/receipt.txt is missing",
+        "es/messages.toml: key reason.blocked is missing",
+        "es/messages.toml: key reason.duplicate: {agencia} is not one of its values",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("warning: ") && l.contains(expected)),
+            "{expected}\n{out}"
+        );
+    }
 }
 
 #[test]

@@ -84,6 +84,21 @@ fn demo_shows_every_outcome_and_is_repeatable() {
     for (i, (_, n)) in counts.iter().enumerate() {
         assert_eq!(totals[2 + i], n.to_string(), "{total}");
     }
+    // The Mexican agency's receipt is in Spanish (SPEC §7 (r2)), and the demo says where it is.
+    let spanish = first
+        .lines()
+        .find(|l| l.contains("receipt mail to") && l.contains("in Spanish, the agency's language"))
+        .unwrap_or_else(|| panic!("no Spanish receipt named in\n{first}"));
+    let eml = std::fs::read(spanish.split_whitespace().next().unwrap()).unwrap();
+    let text = mail_parser::MessageParser::default()
+        .parse(&eml)
+        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+        .unwrap();
+    assert!(text.contains("Filas que requieren su atención"), "{text}");
+    assert!(
+        first.contains("The beginning of the receipt in Spanish"),
+        "{first}"
+    );
     // Both channels took part.
     assert!(first.contains("  email  "), "{first}");
     assert!(first.contains("  drop  "), "{first}");

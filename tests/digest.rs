@@ -17,7 +17,7 @@ use agency_portal::mail::Outgoing;
 use agency_portal::pipeline::{self, Input, Pipeline};
 use agency_portal::settings::{Digest, DigestKind, Scope};
 use agency_portal::sheet::Limits;
-use agency_portal::store::digests::OwnershipRow;
+use agency_portal::store::digests::{OwnershipRow, ReviewDecisionRow};
 use agency_portal::store::submissions::{Channel, Rules};
 use agency_portal::store::Store;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
@@ -559,10 +559,21 @@ fn the_agency_digest_keeps_only_its_agency_whatever_rows_it_is_given() {
         outcomes: &[],
         new: &rows,
         expiring: &rows,
+        decisions: &["acme", "bayanihan"].map(|agency| ReviewDecisionRow {
+            agency_id: agency.into(),
+            user_email: None,
+            file_name: format!("{agency}.xlsx"),
+            row_number: 3,
+            name: "Rosa Cruz".into(),
+            outcome: "duplicate".into(),
+            reviewed_at: t,
+        }),
     });
     let names: Vec<&str> = d.new_candidates.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["Ana X"]);
     assert_eq!(d.expiring.len(), 1);
+    let files: Vec<&str> = d.decisions.iter().map(|x| x.file_name.as_str()).collect();
+    assert_eq!(files, ["acme.xlsx"]);
 }
 
 fn png_size(bytes: &[u8]) -> (u32, u32) {

@@ -216,6 +216,7 @@ async fn enqueue_commits_and_rolls_back_with_the_callers_transaction(store: Stor
                 agency_id: "acme".into(),
                 agency_name: "Acme".into(),
                 campaigns: vec![],
+                lang: agency_portal::i18n::Lang::En,
             })
             .unwrap()
     };
@@ -273,6 +274,7 @@ async fn leases_expire_and_lost_leases_are_refused(store: Store, _url: String) {
                 agency_id: "acme".into(),
                 agency_name: "Acme".into(),
                 campaigns: vec![],
+                lang: agency_portal::i18n::Lang::En,
             })
             .unwrap();
         store.enqueue_now(&msg, Utc::now()).await.unwrap().unwrap();
@@ -334,6 +336,7 @@ async fn several_workers_never_send_a_row_twice(store: Store, url: String) {
                 agency_id: "acme".into(),
                 agency_name: "Acme".into(),
                 campaigns: vec![],
+                lang: agency_portal::i18n::Lang::En,
             })
             .unwrap();
         store.enqueue_now(&msg, Utc::now()).await.unwrap().unwrap();
@@ -452,6 +455,7 @@ async fn an_invitation(store: &Store, composer: &Composer, email: &str) -> i64 {
             agency_id: "acme".into(),
             agency_name: "Acme".into(),
             campaigns: vec![],
+            lang: agency_portal::i18n::Lang::En,
         })
         .unwrap();
     store.enqueue_now(&msg, Utc::now()).await.unwrap().unwrap()

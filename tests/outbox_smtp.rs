@@ -133,6 +133,7 @@ const RESULTS: &[(u64, &str, &str)] = &[
 
 fn receipt(submission_id: i64, to: &str, reply: Option<ReplyTo>) -> ReceiptInput {
     ReceiptInput {
+        lang: agency_portal::i18n::Lang::En,
         campaign: None,
         submission_id,
         agency_name: "Acme Staffing".into(),

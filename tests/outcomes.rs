@@ -123,8 +123,8 @@ async fn every_outcome(store: Store) {
     assert_eq!(acme.outcomes[2].same_as_row, Some(2));
     assert_eq!(acme.outcomes[2].candidate_id, acme.outcomes[0].candidate_id);
     assert!(
-        acme.outcomes[3].reason.contains("last_name")
-            || acme.outcomes[3].reason.contains("last name"),
+        acme.outcomes[3].reason.english().contains("last_name")
+            || acme.outcomes[3].reason.english().contains("last name"),
         "{}",
         acme.outcomes[3].reason
     );
@@ -148,7 +148,7 @@ async fn every_outcome(store: Store) {
     for o in &bay.outcomes[..3] {
         for word in ["acme", "Acme", "company.example", "import"] {
             assert!(
-                !o.reason.contains(word),
+                !o.reason.english().contains(word),
                 "reason names the owner: {}",
                 o.reason
             );
@@ -431,7 +431,7 @@ async fn who_is_who_as_revision_2_says(store: Store) {
     assert_eq!(outcomes(&bay), ["duplicate", "duplicate", "invalid"]);
     assert_eq!(bay.outcomes[0].candidate_id, ana);
     assert_eq!(bay.outcomes[1].candidate_id, ana);
-    let reason = &bay.outcomes[1].reason;
+    let reason = &bay.outcomes[1].reason.english();
     assert!(
         reason.starts_with("already registered by another agency; last name: missing")
             && reason.contains("email: not a valid address"),

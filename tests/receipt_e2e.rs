@@ -44,10 +44,15 @@ async fn an_ingested_file_is_answered_by_a_receipt_in_the_users_mailbox() {
         ),
     )
     .unwrap();
-    std::fs::create_dir(dir.path().join("templates")).unwrap();
-    for t in std::fs::read_dir(repo.join("config/templates")).unwrap() {
-        let t = t.unwrap();
-        std::fs::copy(t.path(), dir.path().join("templates").join(t.file_name())).unwrap();
+    // The shipped templates, one folder per language.
+    for lang in std::fs::read_dir(repo.join("config/templates")).unwrap() {
+        let lang = lang.unwrap();
+        let to = dir.path().join("templates").join(lang.file_name());
+        std::fs::create_dir_all(&to).unwrap();
+        for t in std::fs::read_dir(lang.path()).unwrap() {
+            let t = t.unwrap();
+            std::fs::copy(t.path(), to.join(t.file_name())).unwrap();
+        }
     }
     std::fs::write(
         dir.path().join("directory.toml"),

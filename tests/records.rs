@@ -87,7 +87,7 @@ async fn review_accept_and_reject(store: Store) {
     let now = Utc::now();
     let accepted = p
         .store
-        .decide_review(queue[0].row_id, true, RULES, now)
+        .decide_review(queue[0].row_id, true, RULES, now, None)
         .await
         .unwrap();
     let Verdict::Accepted { candidate_id } = accepted else {
@@ -98,7 +98,7 @@ async fn review_accept_and_reject(store: Store) {
     assert_eq!(owners[0].agency_id.as_deref(), Some("bayanihan"));
     assert_eq!(
         p.store
-            .decide_review(queue[1].row_id, false, RULES, now)
+            .decide_review(queue[1].row_id, false, RULES, now, None)
             .await
             .unwrap(),
         Verdict::Rejected
@@ -106,7 +106,7 @@ async fn review_accept_and_reject(store: Store) {
     assert!(p.store.review_queue().await.unwrap().is_empty());
     assert!(p
         .store
-        .decide_review(queue[1].row_id, true, RULES, now)
+        .decide_review(queue[1].row_id, true, RULES, now, None)
         .await
         .is_err());
     let subs = p
@@ -550,4 +550,113 @@ async fn postgres_over_tls_with_the_companys_own_ca() {
         refused.contains("certificate") && refused.contains("check database.url"),
         "{refused}"
     );
+}
+
+// SPEC §7 (r2): a review decision is told to the user who submitted the row, in the thread of the
+// submission's receipt and in the agency's language, written to the outbox with the decision; the
+// agency digest's query lists it in its period, and only for that agency.
+on_both_backends!(review_decisions_are_told_in_the_receipts_thread);
+async fn review_decisions_are_told_in_the_receipts_thread(store: Store) {
+    use agency_portal::mail::receipt::ReplyTo;
+    use agency_portal::pipeline::ReceiptRequest;
+    use agency_portal::store::digests::Scope;
+
+    let mut p = pipeline(store).await;
+    let composer = Arc::new(support::composer());
+    p.composer = Some(composer.clone());
+    submit(
+        &p,
+        "acme",
+        "Ben,Reyes,ben.reyes@yahoo.com,0918 765 4321,40123",
+        0,
+    )
+    .await;
+    let lucia = "lucia@talentoazteca.example";
+    let mut mx = input("talento-mx", "Ben,Reyes,ben.reyse@yahoo.com,,50210", 1);
+    mx.user_email = Some(lucia.into());
+    mx.receipt = Some(ReceiptRequest {
+        to: vec![(lucia.into(), "Lucía Hernández".into())],
+        reply_to: Some(ReplyTo {
+            message_id: "<candidatos-1@talentoazteca.example>".into(),
+            subject: "Candidatos noviembre".into(),
+        }),
+    });
+    let done = match p.process(mx, None).await.unwrap() {
+        pipeline::Result::Processed(done) => done,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(done.outcomes[0].outcome.as_str(), "review");
+    let queue = p.store.review_queue().await.unwrap();
+    assert_eq!(queue.len(), 1);
+
+    let now = Utc.with_ymd_and_hms(2026, 11, 3, 12, 0, 0).unwrap();
+    let tell = |t: &agency_portal::store::review::ReviewTold| composer.tell_review(&p.directory, t);
+    p.store
+        .decide_review(queue[0].row_id, false, RULES, now, Some(&tell))
+        .await
+        .unwrap();
+
+    let rows = p.store.outbox_rows().await.unwrap();
+    let receipt = rows
+        .iter()
+        .find(|r| r.kind == "receipt")
+        .expect("the receipt");
+    let told = rows
+        .iter()
+        .find(|r| r.dedupe_key.as_deref() == Some(&format!("review:{}", queue[0].row_id)))
+        .expect("the decision, in the outbox");
+    assert_eq!(told.recipients, [lucia]);
+    let bytes = p.store.outbox_message(told.id).await.unwrap().unwrap();
+    let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+    assert_eq!(
+        m.in_reply_to().as_text(),
+        Some(receipt.message_id.trim_matches(['<', '>'])),
+        "in the receipt's thread"
+    );
+    assert!(
+        m.subject().unwrap().starts_with("Re: "),
+        "{:?}",
+        m.subject()
+    );
+    let text = m.body_text(0).unwrap();
+    for words in [
+        "Hola, Lucía Hernández",
+        "La fila 2 de talento-mx-1.csv (Ben Reyes) estaba en revisión",
+        "ahora su resultado es duplicate",
+    ] {
+        assert!(text.contains(words), "{words}\n{text}");
+    }
+
+    // The agency digest of the period lists the decision; another agency's does not.
+    let scope = |agency| Scope {
+        agency: Some(agency),
+        user: None,
+    };
+    let since = now - Duration::hours(1);
+    let listed = p
+        .store
+        .digest_review_decisions(scope("talento-mx"), since, now)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0].row_number,
+            listed[0].name.as_str(),
+            listed[0].outcome.as_str()
+        ),
+        (2, "Ben Reyes", "duplicate")
+    );
+    assert!(p
+        .store
+        .digest_review_decisions(scope("acme"), since, now)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(p
+        .store
+        .digest_review_decisions(scope("talento-mx"), now, now + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
 }

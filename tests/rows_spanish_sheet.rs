@@ -4,6 +4,7 @@
 use agency_portal::directory::{Agency, Campaign, Directory, Role as UserRole, User};
 use agency_portal::field::Field;
 use agency_portal::header::Role;
+use agency_portal::i18n::{Catalogue, Lang};
 use agency_portal::outcome::Outcome;
 use agency_portal::results::{self, FixRow, ResultRow};
 use agency_portal::rows::prepare;
@@ -23,6 +24,7 @@ fn directory() -> Directory {
             added_on: None,
             logo: None,
             domains: vec!["talento.mx".into()],
+            language: agency_portal::i18n::Lang::Es,
             users: vec![User {
                 email: "rh@talento.mx".into(),
                 name: "Recursos Humanos".into(),
@@ -165,7 +167,7 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     assert_eq!(&juan.cells[2], "3312345678");
 
     let luis = &p.rows[2];
-    let reason = luis.invalid.as_deref().unwrap();
+    let reason = luis.invalid.as_ref().unwrap().english();
     assert!(reason.starts_with("last name: missing"), "{reason}");
     assert!(
         reason.contains("email: this is your agency's contact, not the candidate's"),
@@ -173,7 +175,20 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     );
     assert!(reason.contains("phone: not a phone number"), "{reason}");
 
-    // Results and to-fix workbooks read back with the agency's text intact.
+    // Results and to-fix workbooks read back with the agency's text intact, in its language
+    // (SPEC §7 (r2)): sheet, added columns and reasons in Spanish, outcome codes as they are.
+    let es = Catalogue::shipped(Lang::Es);
+    let reasons: Vec<String> = p
+        .rows
+        .iter()
+        .map(|r| r.invalid.as_ref().map(|i| i.render(es)).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        reasons[2],
+        "apellido: falta este dato; teléfono: no es un número de teléfono; correo: este es un \
+         contacto de su agencia, no del candidato"
+    );
+    let labels = results::Labels::new(es);
     let headers = p.mapping.headers();
     let outcomes: Vec<Outcome> = p
         .rows
@@ -186,42 +201,54 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
             }
         })
         .collect();
-    let bytes = results::results_workbook(
+    let bytes = results::results_workbook_in(
         &headers,
-        p.rows.iter().zip(&outcomes).map(|(r, o)| ResultRow {
-            cells: &r.cells,
-            outcome: *o,
-            reason: r.invalid.as_deref().unwrap_or(""),
-            candidate_id: None,
-            source_row: r.number,
-        }),
+        &labels,
+        p.rows
+            .iter()
+            .zip(&outcomes)
+            .zip(&reasons)
+            .map(|((r, o), reason)| ResultRow {
+                cells: &r.cells,
+                outcome: *o,
+                reason,
+                candidate_id: None,
+                source_row: r.number,
+            }),
     )
     .unwrap();
-    let fix = results::to_fix_workbook(
+    let fix = results::to_fix_workbook_in(
         &headers,
-        p.rows.iter().filter(|r| !r.is_valid()).map(|r| FixRow {
-            cells: &r.cells,
-            reason: r.invalid.as_deref().unwrap(),
-        }),
+        &labels,
+        p.rows
+            .iter()
+            .zip(&reasons)
+            .filter(|(r, _)| !r.is_valid())
+            .map(|(r, reason)| FixRow {
+                cells: &r.cells,
+                reason,
+            }),
     )
     .unwrap();
 
     use calamine::{Data, Reader, Xlsx};
     let mut x: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
-    let range = x.worksheet_range("Results").unwrap();
+    let range = x.worksheet_range("Resultados").unwrap();
     let rows: Vec<&[Data]> = range.rows().collect();
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0][0], Data::String("Nombre completo".into()));
-    assert_eq!(rows[0][5], Data::String("Outcome".into()));
+    assert_eq!(rows[0][5], Data::String("Resultado".into()));
+    assert_eq!(rows[0][6], Data::String("Motivo".into()));
+    assert_eq!(rows[3][6], Data::String(reasons[2].clone()));
     assert_eq!(rows[3][2], Data::String("=HYPERLINK(\"http://x\")".into()));
     assert_eq!(rows[3][5], Data::String("invalid".into()));
     assert_eq!(rows[0][8], Data::String("Source row".into()));
     assert_eq!(rows[3][8], Data::Float(f64::from(p.rows[2].number)));
 
     let mut x: Xlsx<_> = Xlsx::new(std::io::Cursor::new(fix)).unwrap();
-    let range = x.worksheet_range("To fix").unwrap();
+    let range = x.worksheet_range("Por corregir").unwrap();
     let rows: Vec<&[Data]> = range.rows().collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0][5], Data::String("Reason".into()));
+    assert_eq!(rows[0][5], Data::String("Motivo".into()));
     assert_eq!(rows[1][0], Data::String("Luis".into()));
 }

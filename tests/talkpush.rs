@@ -366,7 +366,7 @@ async fn review_accept_queues_the_push_and_push_candidate_forces_one(store: Stor
     assert_eq!(w.states().await.len(), 1, "a review row queues nothing");
     let queue = w.store.review_queue().await.unwrap();
     w.store
-        .decide_review(queue[0].row_id, true, RULES, Utc::now())
+        .decide_review(queue[0].row_id, true, RULES, Utc::now(), None)
         .await
         .unwrap();
     assert_eq!(w.states().await, ["pending", "pending"]);

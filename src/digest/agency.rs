@@ -9,11 +9,12 @@ use serde::Serialize;
 
 use super::{person_name, Period, SHOWN};
 use crate::directory::{Agency, Campaign};
+use crate::i18n::{Catalogue, Lang};
 use crate::mail::message::Address;
 use crate::mail::receipt::{counts_line, ReplyTo};
 use crate::mail::{Composer, MailError, MailKind, Outgoing};
 use crate::outcome::Outcome;
-use crate::store::digests::{CampaignOutcome, OwnershipRow, SubmissionRow};
+use crate::store::digests::{CampaignOutcome, OwnershipRow, ReviewDecisionRow, SubmissionRow};
 
 /// How far ahead expiring ownerships are listed.
 pub const EXPIRING_DAYS: i64 = 14;
@@ -34,11 +35,27 @@ pub struct AgencyDigest {
     pub counts_line: String,
     pub counts: Vec<OutcomeCount>,
     pub campaigns: Vec<CampaignLine>,
+    /// Review rows an owner decided in the period (SPEC §7 (r2)).
+    pub decisions: Vec<DecisionLine>,
     pub new_candidates: Vec<PersonLine>,
     /// New candidates beyond the ones listed.
     pub new_more: usize,
     pub expiring: Vec<PersonLine>,
     pub expiring_more: usize,
+    /// The agency's language: the template's.
+    #[serde(skip)]
+    pub lang: Lang,
+}
+
+/// A review row an owner decided: when, the file and row, the name as the agency sent it, and the
+/// outcome it has now (`new` or `duplicate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionLine {
+    pub time: String,
+    pub file_name: String,
+    pub row: u32,
+    pub name: String,
+    pub outcome: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,6 +95,8 @@ pub struct AgencyInput<'a> {
     pub outcomes: &'a [CampaignOutcome],
     pub new: &'a [OwnershipRow],
     pub expiring: &'a [OwnershipRow],
+    /// Review rows decided in the period (SPEC §7 (r2)).
+    pub decisions: &'a [ReviewDecisionRow],
 }
 
 fn campaign_label(campaigns: &[Campaign], id: Option<&str>) -> String {
@@ -176,7 +195,9 @@ pub fn build(input: AgencyInput<'_>) -> AgencyDigest {
             .into_iter()
             .map(|(cid, counts)| CampaignLine {
                 name: if cid.is_empty() {
-                    "(no campaign)".into()
+                    Catalogue::shipped(input.agency.language)
+                        .text("digest.no_campaign")
+                        .into()
                 } else {
                     input
                         .campaigns
@@ -203,6 +224,23 @@ pub fn build(input: AgencyInput<'_>) -> AgencyDigest {
             .map(|o| person(o, input.campaigns, o.expires_at, p))
             .collect(),
         expiring_more: expiring.len().saturating_sub(SHOWN),
+        decisions: input
+            .decisions
+            .iter()
+            .filter(|d| mine(Some(&d.agency_id), d.user_email.as_deref()))
+            .map(|d| DecisionLine {
+                time: p.local(d.reviewed_at),
+                file_name: d.file_name.clone(),
+                row: u32::try_from(d.row_number).unwrap_or_default(),
+                name: d.name.clone(),
+                outcome: if d.outcome == Outcome::New.as_str() {
+                    Outcome::New.as_str()
+                } else {
+                    Outcome::Duplicate.as_str()
+                },
+            })
+            .collect(),
+        lang: input.agency.language,
     }
 }
 
@@ -216,7 +254,7 @@ impl Composer {
         dedupe_key: Option<String>,
     ) -> Result<Outgoing, MailError> {
         let ctx = minijinja::Value::from_serialize(digest);
-        let mut draft = self.draft(MailKind::Digest, "digest-agency", &ctx, to);
+        let mut draft = self.draft_in(MailKind::Digest, "digest-agency", digest.lang, &ctx, to);
         draft.dedupe_key = dedupe_key;
         if let Some(reply) = reply_to {
             draft.in_thread(reply);

@@ -242,6 +242,10 @@ async fn compose_one(
                     true,
                 )
                 .await?;
+            let decisions = src
+                .store
+                .digest_review_decisions(scope, since, until)
+                .await?;
             let digest = agency::build(agency::AgencyInput {
                 agency,
                 editor,
@@ -251,6 +255,7 @@ async fn compose_one(
                 outcomes: &outcomes,
                 new: &new,
                 expiring: &expiring,
+                decisions: &decisions,
             });
             src.composer
                 .agency_digest(&digest, to, reply_to, dedupe_key)?

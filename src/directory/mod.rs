@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 
 use crate::field::Field;
+use crate::i18n::Lang;
 
 pub mod sync;
 mod validate;
@@ -24,6 +25,8 @@ pub struct Owner {
     /// Lower-case.
     pub email: String,
     pub name: String,
+    /// What they are written to in (English unless their entry says `language`).
+    pub language: Lang,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +34,8 @@ pub struct Recruiter {
     pub email: String,
     pub name: String,
     pub campaigns: Vec<String>,
+    /// What they are written to in (English unless their entry says `language`).
+    pub language: Lang,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +82,8 @@ pub struct Agency {
     pub logo: Option<PathBuf>,
     /// Lower-case mail domains of the agency itself.
     pub domains: Vec<String>,
+    /// What its people are written to in: its `language`, else its country's (SPEC §3.2 (r2)).
+    pub language: Lang,
     pub users: Vec<User>,
 }
 

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use super::{Agency, Campaign, Directory, Owner, Recruiter, Role, User};
 use crate::check::{Checker, Problem, Problems};
 use crate::field::Field;
+use crate::i18n::Lang;
 use crate::spanned::{Document, Node, Value};
 use crate::{country, email};
 
@@ -109,6 +110,23 @@ impl Checker<'_> {
         }
     }
 
+    /// `language = "en" | "es" | "pt"` (SPEC §3.2 (r2)), else `default`.
+    fn language(&mut self, table: &Node, what: &str, default: Lang) -> Lang {
+        let Some((value, span)) = self.string(table, "language", what, false) else {
+            return default;
+        };
+        match Lang::parse(value.trim()) {
+            Some(lang) => lang,
+            None => {
+                self.report(
+                    span,
+                    format!("`{value}` is not a language the portal writes in: use \"en\", \"es\" or \"pt\", or leave `language` out"),
+                );
+                default
+            }
+        }
+    }
+
     fn country(&mut self, table: &Node, what: &str) -> Option<String> {
         let (value, span) = self.string(table, "country", what, true)?;
         let parsed = country::parse(&value);
@@ -169,9 +187,10 @@ impl Checker<'_> {
         let mut out = Vec::new();
         let mut seen = HashMap::new();
         for t in self.tables(root, "owners") {
-            self.known_keys(t, "an [[owners]] entry", &["email", "name"]);
+            self.known_keys(t, "an [[owners]] entry", &["email", "name", "language"]);
             let email = self.email(t, "email", "an owner");
             let name = self.string(t, "name", "an owner", true);
+            let language = self.language(t, "an owner", Lang::En);
             if let (Some(email), Some((name, _))) = (email, name) {
                 let span = &t
                     .get("email")
@@ -180,7 +199,11 @@ impl Checker<'_> {
                 if self.unique(&mut seen, &email, span, |l| {
                     format!("owner {email} is listed twice (first at line {l}): remove one")
                 }) {
-                    out.push(Owner { email, name });
+                    out.push(Owner {
+                        email,
+                        name,
+                        language,
+                    });
                 }
             }
         }
@@ -211,9 +234,14 @@ impl Checker<'_> {
         let mut out = Vec::new();
         let mut seen = HashMap::new();
         for t in self.tables(root, "recruiters") {
-            self.known_keys(t, "a [[recruiters]] entry", &["email", "name", "campaigns"]);
+            self.known_keys(
+                t,
+                "a [[recruiters]] entry",
+                &["email", "name", "campaigns", "language"],
+            );
             let email = self.email(t, "email", "a recruiter");
             let name = self.string(t, "name", "a recruiter", true).map(|n| n.0);
+            let language = self.language(t, "a recruiter", Lang::En);
             let mut campaigns = Vec::new();
             for (id, span) in self.string_list(t, "campaigns") {
                 if campaign_ids.contains(&id.as_str()) {
@@ -237,6 +265,7 @@ impl Checker<'_> {
                         email,
                         name,
                         campaigns,
+                        language,
                     });
                 }
             }
@@ -314,7 +343,7 @@ impl Checker<'_> {
                 "an [[agencies]] entry",
                 &[
                     "id", "name", "country", "active", "added_by", "added_on", "logo", "domains",
-                    "users",
+                    "language", "users",
                 ],
             );
             let id = self.string(t, "id", "an agency", true).and_then(|(id, span)| {
@@ -352,6 +381,11 @@ impl Checker<'_> {
             }
             let agency_id = id.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
             let users = self.users(t, (index, &agency_id), &mut members);
+            let default = country
+                .as_deref()
+                .map(Lang::for_country)
+                .unwrap_or_default();
+            let language = self.language(t, "an agency", default);
             if let (Some((id, _)), Some(name), Some(country)) = (id, name, country) {
                 out.push(Agency {
                     id,
@@ -362,6 +396,7 @@ impl Checker<'_> {
                     added_on,
                     logo,
                     domains,
+                    language,
                     users,
                 });
             }
@@ -504,6 +539,36 @@ required = ["first_name", "last_name", "phone"]
             Some(vec![Field::FirstName, Field::LastName, Field::Phone])
         );
         assert_eq!(d.recruiters[0].campaigns, vec!["40123"]);
+    }
+
+    /// SPEC §3.2 (r2): an agency's language is its entry's, else its country's; owners and
+    /// recruiters get English unless their entry says otherwise.
+    #[test]
+    fn languages_from_the_entry_or_the_country() {
+        let d = check(OK).unwrap();
+        assert_eq!(d.agencies[0].language, Lang::En);
+        assert_eq!(d.owners[0].language, Lang::En);
+        let mx = OK.replace("country = \"ph\"", "country = \"MX\"");
+        assert_eq!(check(&mx).unwrap().agencies[0].language, Lang::Es);
+        let br = OK.replace("country = \"ph\"", "country = \"BR\"");
+        assert_eq!(check(&br).unwrap().agencies[0].language, Lang::Pt);
+        let told = OK
+            .replace("country = \"ph\"", "country = \"BR\"\nlanguage = \"en\"")
+            .replace("name = \"Rick\"", "name = \"Rick\"\nlanguage = \"es\"");
+        let d = check(&told).unwrap();
+        assert_eq!(d.agencies[0].language, Lang::En);
+        assert_eq!(d.recruiters[0].language, Lang::Es);
+        let bad = OK.replace(
+            "country = \"ph\"",
+            "country = \"ph\"\nlanguage = \"tagalog\"",
+        );
+        let problems = check(&bad).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].contains("`tagalog` is not a language the portal writes in"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]

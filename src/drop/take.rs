@@ -197,30 +197,35 @@ fn move_unique(places: &Places, from: &OsStr, to: &Folder, wanted: &str) -> io::
     }
 }
 
-/// The `.error.txt` text: what, why, what to do.
+/// The `.error.txt` text: what, why, what to do — in the agency's language (`c`); the reason of
+/// an unreadable or refused file is in English.
 fn error_text(
+    c: &crate::i18n::Catalogue,
     f: &Found,
     reason: &str,
     todo: &str,
     submission_id: Option<i64>,
     at: DateTime<Utc>,
 ) -> String {
-    let mut s = format!(
-        "{} could not be processed.\n\nWhy: {reason}\n\nWhat to do: {todo}\n\nReceived: {}\n",
-        f.place.show(&f.display()),
-        at.format("%Y-%m-%d %H:%M:%S UTC"),
+    let mut s = c.fmt(
+        "drop.error_text",
+        &[
+            ("file", &f.place.show(&f.display())),
+            ("reason", reason),
+            ("todo", c.text(todo)),
+            ("at", &at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        ],
     );
+    s.push('\n');
     if let Some(id) = submission_id {
-        s.push_str(&format!("Submission: {id}\n"));
+        s.push_str(&c.fmt("drop.submission", &[("id", &id.to_string())]));
+        s.push('\n');
     }
     s
 }
 
-const TODO_UNREADABLE: &str =
-    "correct the file as explained above and upload it again (under any name).";
-const TODO_REFUSED: &str = "upload the spreadsheet itself, as a regular file with a plain name \
-     (letters, digits, spaces, dashes and one dot before the extension), directly in your folder, \
-     in a campaign folder or in check/.";
+const TODO_UNREADABLE: &str = "drop.todo_unreadable";
+const TODO_REFUSED: &str = "drop.todo_refused";
 
 fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -314,12 +319,15 @@ async fn take_claimed(
     };
     let changed_at: DateTime<Utc> = Fingerprint::of(&f.meta).changed_at().into();
 
+    // A reason recorded in English and told in the agency's language in the `.error.txt` note.
+    let mut told: Option<crate::i18n::Told> = None;
     let (failure, fp) = match taken {
         Taken::NotReady => return Ok(None),
         Taken::Refused(reason) => (Some((reason, true, String::new())), None),
         Taken::TooLarge(size) => {
-            let reason = SheetError::FileTooLarge { size, max }.to_string();
-            (Some((reason, false, String::new())), None)
+            let error = SheetError::FileTooLarge { size, max };
+            told = Some(error.told());
+            (Some((error.to_string(), false, String::new())), None)
         }
         Taken::Bytes(bytes, fp) => {
             let sha = crate::cli::sha256_hex(&bytes);
@@ -380,7 +388,9 @@ async fn take_claimed(
                                 reason,
                             } => {
                                 receipt.submission_id = submission_id;
-                                (Some((reason.to_string(), false, sha)), Some(fp))
+                                // In the agency's language: it goes into the `.error.txt` note.
+                                let reason = reason.render(&pipeline.catalogue(&f.agency));
+                                (Some((reason, false, sha)), Some(fp))
                             }
                             pipeline::Result::Processed(p) => {
                                 receipt.submission_id = p.submission_id;
@@ -433,7 +443,9 @@ async fn take_claimed(
         } else {
             TODO_UNREADABLE
         };
-        let text = error_text(&f, &reason, todo, receipt.submission_id, now);
+        let catalogue = pipeline.catalogue(&f.agency);
+        let shown = told.map_or_else(|| reason.clone(), |t| t.render(&catalogue));
+        let text = error_text(&catalogue, &f, &shown, todo, receipt.submission_id, now);
         let moved = {
             let (root, f2) = (root.clone(), f.clone());
             blocking("moving an upload to failed/", move || {
@@ -496,6 +508,9 @@ async fn rebuild(pipeline: &Pipeline, input: Input, submission_id: i64) -> Optio
     };
     let directory = pipeline.directory.clone();
     let limits = pipeline.limits;
+    // The recorded reasons are English text: the workbook's reasons stay so; its sheet and column
+    // names are in the agency's language.
+    let catalogue = pipeline.catalogue(&input.agency_id);
     let prepared = tokio::task::spawn_blocking(move || {
         pipeline::read_and_prepare(&directory, &input, &limits, None)
     })
@@ -515,7 +530,7 @@ async fn rebuild(pipeline: &Pipeline, input: Input, submission_id: i64) -> Optio
         );
         return None;
     }
-    Processed::rebuild(submission_id, headers, rows, outcomes).ok()
+    Processed::rebuild(submission_id, headers, rows, outcomes, &catalogue).ok()
 }
 
 fn io_error(root: &Path, f: &Found, source: io::Error) -> DropError {

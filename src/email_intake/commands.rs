@@ -1,7 +1,8 @@
 //! Email commands (SPEC §7) and the role rules of SPEC §2: each gets a reply saying what was done or
 //! why not. `invite` and `remove` change users in the database (users invited by email live there,
 //! `source = 'invited'`); their changes, the invitation and the reply are written in the transaction
-//! that finishes the message.
+//! that finishes the message. The answer to a `[check]` submission is here too: a reply like the
+//! others.
 //!
 //! Decisions the SPEC leaves open:
 //! - An admin invites editors of their own agency. The address's domain must be one of the agency's
@@ -16,26 +17,21 @@
 use super::{IntakeError, LedgerEntry, MailIntake, Sender};
 use crate::directory::{Agency, Role};
 use crate::email_commands::{self, Command};
+use crate::i18n::Told;
 use crate::inbound::Inbound;
 use crate::mail::invitation::{InvitationInput, TEMPLATE_FILE};
 use crate::mail::message::Attachment;
+use crate::mail::receipt;
 use crate::mail::{MailError, Outgoing};
+use crate::outcome::Outcome;
+use crate::pipeline;
 use crate::settings::DigestKind;
 use crate::store::mail_ledger::Effect;
 
 use super::Finish;
 
-const HELP: &[&str] = &[
-    "Send your candidates as spreadsheet attachments (xlsx, xls, ods, csv): each file gets a receipt \
-     with a line per outcome and a results workbook. One row per candidate, with first name, last \
-     name and an email or a phone; the template shows the columns.",
-    "Subject tags: [check] validates only and creates nothing; [campaign ID] sets the campaign for \
-     rows without one.",
-    "Commands (in the subject, or the first line of the message): help, template (the template \
-     workbook), campaigns (the campaigns open to your agency), status (your digest, now), \
-     invite <email> [editor] [name] and remove <email> (agency admins), unsubscribe [kind] and \
-     subscribe [kind] (stop or restart your digest; kind: agency, owner or recruiter).",
-];
+/// The help text's paragraphs (catalogue keys).
+const HELP: &[&str] = &["reply.help_1", "reply.help_2", "reply.help_3"];
 
 /// The help text, with what was wrong with their command first.
 pub(crate) fn help(
@@ -43,11 +39,12 @@ pub(crate) fn help(
     entry: &LedgerEntry,
     message: &Inbound,
     sender: &Sender,
-    problem: Option<String>,
+    problem: Option<Told>,
 ) -> Result<Outgoing, MailError> {
+    let t = intake.catalogue(sender);
     let heading = match &problem {
-        Some(p) => format!("That command could not be run: {p}"),
-        None => "How to use the agency portal".to_string(),
+        Some(p) => t.fmt("reply.help_problem", &[("problem", &p.render(&t))]),
+        None => t.text("reply.help_heading").to_string(),
     };
     intake.reply(
         entry,
@@ -55,7 +52,7 @@ pub(crate) fn help(
         sender,
         "help",
         heading,
-        HELP.iter().map(|s| s.to_string()).collect(),
+        HELP.iter().map(|k| t.text(k).to_string()).collect(),
         vec![],
         vec![],
     )
@@ -71,6 +68,7 @@ pub(crate) async fn run(
 ) -> Result<Finish, IntakeError> {
     let mut finish = Finish::default();
     let dir = intake.directory();
+    let t = intake.catalogue(sender);
     let say = |heading: String, paragraphs: Vec<String>, items: Vec<String>| {
         intake.reply(
             entry,
@@ -90,16 +88,12 @@ pub(crate) async fn run(
             message,
             sender,
             "command",
-            "The template spreadsheet is attached".into(),
-            vec![
-                "Fill in one row per candidate and send it back as an attachment. Keep the header \
-                 row; extra columns are kept as they are."
-                    .into(),
-            ],
+            t.text("reply.template_heading").into(),
+            vec![t.text("reply.template_text").into()],
             vec![],
             vec![Attachment::xlsx(
                 TEMPLATE_FILE,
-                crate::results::template_workbook(),
+                crate::template_workbook::template_workbook(&t),
             )],
         )?,
         Command::Campaigns => {
@@ -114,17 +108,13 @@ pub(crate) async fn run(
                 .map(|c| format!("{} — {} ({})", c.id, c.name, c.country))
                 .collect();
             let heading = match agency {
-                Some(a) => format!("Campaigns open to {}", a.name),
-                None => "Open campaigns".to_string(),
+                Some(a) => t.fmt("reply.campaigns_heading", &[("agency", &a.name)]),
+                None => t.text("reply.campaigns_heading_all").to_string(),
             };
             let paragraphs = if items.is_empty() {
-                vec!["There are no open campaigns right now.".to_string()]
+                vec![t.text("reply.campaigns_none").to_string()]
             } else {
-                vec![
-                    "Put the campaign's ID in a \"Campaign\" column, or in the subject as \
-                     [campaign ID]."
-                        .to_string(),
-                ]
+                vec![t.text("reply.campaigns_how").to_string()]
             };
             say(heading, paragraphs, items)?
         }
@@ -133,37 +123,45 @@ pub(crate) async fn run(
             match invite(intake, sender, message, &email, role, name) {
                 Ok((agency, user_name, effect)) => {
                     finish.effects.push(effect);
+                    let key = if role == Role::Admin {
+                        "reply.invited_admin"
+                    } else {
+                        "reply.invited_editor"
+                    };
                     say(
-                        format!(
-                            "{user_name} <{email}> was invited as {} of {}",
-                            if role == Role::Admin {
-                                "an admin"
-                            } else {
-                                "an editor"
-                            },
-                            agency.name
+                        t.fmt(
+                            key,
+                            &[
+                                ("name", &user_name),
+                                ("email", &email),
+                                ("agency", &agency.name),
+                            ],
                         ),
-                        vec![
-                            "They will get an invitation email with the template spreadsheet \
-                             and how to submit."
-                                .into(),
-                        ],
+                        vec![t.text("reply.invited_text").into()],
                         vec![],
                     )?
                 }
-                Err(why) => say(format!("{email} was not invited"), vec![why], vec![])?,
+                Err(why) => say(
+                    t.fmt("reply.not_invited", &[("email", &email)]),
+                    vec![why.render(&t)],
+                    vec![],
+                )?,
             }
         }
         Command::Remove { email } => match remove(intake, sender, &email).await? {
             Ok(effect) => {
                 finish.effects.push(effect);
                 say(
-                    format!("{email} was removed"),
-                    vec!["They can no longer submit. Their earlier submissions stay.".into()],
+                    t.fmt("reply.removed", &[("email", &email)]),
+                    vec![t.text("reply.removed_text").into()],
                     vec![],
                 )?
             }
-            Err(why) => say(format!("{email} was not removed"), vec![why], vec![])?,
+            Err(why) => say(
+                t.fmt("reply.not_removed", &[("email", &email)]),
+                vec![why.render(&t)],
+                vec![],
+            )?,
         },
         Command::Unsubscribe { kind } => {
             let (effect, heading, paragraphs) = subscription(intake, sender, kind, false);
@@ -207,16 +205,19 @@ async fn status(
             d.dedupe_key = Some(format!("reply:{}:status", entry.id));
             Ok(d)
         }
-        None => Ok(intake.reply(
-            entry,
-            message,
-            sender,
-            "command",
-            "There is no digest for your address".into(),
-            vec!["Digests go to agency users, owners and recruiters.".into()],
-            vec![],
-            vec![],
-        )?),
+        None => {
+            let t = intake.catalogue(sender);
+            Ok(intake.reply(
+                entry,
+                message,
+                sender,
+                "command",
+                t.text("reply.no_digest").into(),
+                vec![t.text("reply.no_digest_text").into()],
+                vec![],
+                vec![],
+            )?)
+        }
     }
 }
 
@@ -274,11 +275,11 @@ fn invite<'d>(
     email: &str,
     role: Role,
     name: Option<String>,
-) -> Result<(&'d Agency, String, Effect), String> {
+) -> Result<(&'d Agency, String, Effect), Told> {
     let dir = intake.directory();
     let email = email.trim().to_ascii_lowercase();
     if !crate::email::is_valid(&email) {
-        return Err(format!("\"{email}\" is not an email address."));
+        return Err(Told::new("reply.invite_not_an_address").with("email", email));
     }
     let domain = domain_of(&email);
     let agency: &Agency = match sender {
@@ -286,33 +287,25 @@ fn invite<'d>(
             agency_id, role: r, ..
         } => {
             if *r != Role::Admin {
-                return Err("Only your agency's admins may invite users.".into());
+                return Err(Told::new("reply.invite_admins_only"));
             }
             if role == Role::Admin {
-                return Err(
-                    "Admins invite editors. To add an admin, ask the company's owners \
-                            to list them in the directory."
-                        .into(),
-                );
+                return Err(Told::new("reply.invite_admins_invite_editors"));
             }
             let agency = dir
                 .agency(agency_id)
-                .ok_or("Your agency is not in the directory.")?;
+                .ok_or(Told::new("reply.invite_no_agency"))?;
             if dir
                 .agencies
                 .iter()
                 .any(|a| a.id != agency.id && a.domains.iter().any(|d| d == domain))
             {
-                return Err(format!(
-                    "{domain} is another agency's domain: you may invite people of your own \
-                     agency only."
-                ));
+                return Err(Told::new("reply.invite_other_agency_domain").with("domain", domain));
             }
             if !agency.domains.is_empty() && !agency.domains.iter().any(|d| d == domain) {
-                return Err(format!(
-                    "{domain} is not one of your agency's domains ({}).",
-                    agency.domains.join(", ")
-                ));
+                return Err(Told::new("reply.invite_not_your_domain")
+                    .with("domain", domain)
+                    .with("domains", agency.domains.join(", ")));
             }
             agency
         }
@@ -325,19 +318,17 @@ fn invite<'d>(
                     .iter()
                     .find(|a| a.domains.iter().any(|d| d == domain)),
             };
-            agency.ok_or(
-                "Say which agency: put [agency ID] in the subject (no agency has this domain).",
-            )?
+            agency.ok_or(Told::new("reply.invite_say_agency"))?
         }
         Sender::Unknown | Sender::Recruiter { .. } => {
-            return Err("Only agency admins may invite users.".into())
+            return Err(Told::new("reply.invite_unknown"))
         }
     };
     if !agency.active {
-        return Err(format!("{} is not active.", agency.name));
+        return Err(Told::new("reply.invite_inactive").with("agency", &agency.name));
     }
     if dir.is_owner(&email) || dir.user(&email).is_some() {
-        return Err(format!("{email} is already registered with the portal."));
+        return Err(Told::new("reply.invite_already").with("email", email));
     }
     let name = name
         .filter(|n| !n.trim().is_empty())
@@ -354,7 +345,7 @@ fn invite<'d>(
     let invitation = intake
         .composer
         .invitation(&input)
-        .map_err(|e| format!("The invitation could not be written: {e}"))?;
+        .map_err(|e| Told::new("reply.invite_failed").with("error", e.to_string()))?;
     Ok((
         agency,
         name.clone(),
@@ -373,7 +364,7 @@ async fn remove(
     intake: &MailIntake,
     sender: &Sender,
     email: &str,
-) -> Result<Result<Effect, String>, IntakeError> {
+) -> Result<Result<Effect, Told>, IntakeError> {
     let email = email.trim().to_ascii_lowercase();
     let (own_agency, owner) = match sender {
         Sender::User {
@@ -383,17 +374,18 @@ async fn remove(
         } => (Some(agency_id.as_str()), false),
         Sender::Owner { .. } => (None, true),
         _ => {
-            return Ok(Err("Only your agency's admins may remove users.".into()));
+            return Ok(Err(Told::new("reply.remove_admins_only")));
         }
     };
     if intake.directory().user(&email).is_some() {
-        return Ok(Err(
-            "They are listed in the directory file: ask the company's owners to remove them there."
-                .into(),
-        ));
+        return Ok(Err(Told::new("reply.remove_in_directory")));
     }
     let user = intake.pipeline.store.db_user(&email).await?;
-    let not_found = || Ok(Err(format!("{email} is not a user of your agency.")));
+    let not_found = || {
+        Ok(Err(
+            Told::new("reply.remove_not_a_user").with("email", &email)
+        ))
+    };
     let Some(user) = user.filter(|u| u.active) else {
         return not_found();
     };
@@ -401,9 +393,61 @@ async fn remove(
         return not_found();
     }
     if !owner && user.role == "admin" {
-        return Ok(Err(
-            "Admins remove editors only; ask the company's owners to remove an admin.".into(),
-        ));
+        return Ok(Err(Told::new("reply.remove_admins_remove_editors")));
     }
     Ok(Ok(Effect::Remove { email }))
+}
+
+/// The answer to a `[check]` submission: the receipt's content, with nothing created.
+pub(crate) fn check_reply(
+    intake: &MailIntake,
+    entry: &LedgerEntry,
+    message: &Inbound,
+    sender: &Sender,
+    index: usize,
+    file_name: &str,
+    p: &pipeline::Processed,
+) -> Result<Outgoing, MailError> {
+    let counts = receipt::counts(crate::store::submissions::counts(&p.outcomes));
+    let stem = receipt::stem(file_name);
+    let t = intake.catalogue(sender);
+    let items: Vec<String> = p
+        .outcomes
+        .iter()
+        .filter(|o| !matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
+        .take(receipt::ATTENTION_SHOWN)
+        .map(|o| {
+            t.fmt(
+                "reply.check_row",
+                &[
+                    ("row", &o.number.to_string()),
+                    ("outcome", o.outcome.as_str()),
+                    ("reason", &o.reason.render(&t)),
+                ],
+            )
+        })
+        .collect();
+    let mut attachments = vec![Attachment::xlsx(
+        &format!("{stem}-results.xlsx"),
+        p.results_xlsx.clone(),
+    )];
+    if let Some(to_fix) = &p.to_fix_xlsx {
+        attachments.push(Attachment::xlsx(
+            &format!("{stem}-to-fix.xlsx"),
+            to_fix.clone(),
+        ));
+    }
+    intake.reply(
+        entry,
+        message,
+        sender,
+        &format!("check:{index}"),
+        t.fmt("reply.check_heading", &[("file", file_name)]),
+        vec![
+            receipt::counts_line(&counts),
+            t.text("reply.check_text").into(),
+        ],
+        items,
+        attachments,
+    )
 }

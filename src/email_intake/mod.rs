@@ -25,11 +25,10 @@ use crate::directory::{Directory, Role};
 use crate::inbound::{self, Inbound};
 use crate::mail::alert::PoisonMessage;
 use crate::mail::message::Attachment;
-use crate::mail::receipt::{self, ReplyTo};
+use crate::mail::receipt::ReplyTo;
 use crate::mail::reply::ReplyInput;
 use crate::mail::{Composer, MailError, Outgoing};
 use crate::maildir::Folder;
-use crate::outcome::Outcome;
 use crate::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::store::mail_ledger::{Effect, Final, LedgerEntry, MessageKeys};
 use crate::store::submissions::Channel;
@@ -247,17 +246,20 @@ impl MailIntake {
             max as f64 / 1e6
         );
         if let (Some(to), false) = (sender.address(), parsed.auto_generated) {
+            let t = self.catalogue(&sender);
             finish.mail.push(self.composer.reply(&ReplyInput {
                 to: (to.0.to_string(), to.1.to_string()),
                 reply_to: reply_to(&parsed),
-                heading: "Your message was too large: nothing was processed".into(),
-                paragraphs: vec![format!(
-                    "Your message is {:.1} MB; the portal takes messages up to {:.1} MB. Send \
-                     the spreadsheets in several messages, or zip them.",
-                    size as f64 / 1e6,
-                    max as f64 / 1e6
+                heading: t.text("reply.too_large_heading").into(),
+                paragraphs: vec![t.fmt(
+                    "reply.too_large_text",
+                    &[
+                        ("size", &format!("{:.1}", size as f64 / 1e6)),
+                        ("max", &format!("{:.1}", max as f64 / 1e6)),
+                    ],
                 )],
                 dedupe_key: Some(format!("reply:{}:too-large", entry.id)),
+                lang: t.lang(),
                 ..ReplyInput::default()
             })?);
         }
@@ -472,18 +474,20 @@ impl MailIntake {
                 self.finish(entry, Folder::Processed, kind, "", finish, submissions)
                     .await
             }
-            Plan::Refuse { heading, why } => {
+            Plan::Refuse { why } => {
                 let mut finish = Finish::default();
+                let t = self.catalogue(&sender);
                 finish.mail.push(self.reply(
                     entry,
                     &message,
                     &sender,
                     "refused",
-                    heading,
-                    vec![why.clone()],
+                    t.text("reply.refused_heading").into(),
+                    vec![why.render(&t)],
                     vec![],
                     vec![],
                 )?);
+                let why = why.to_string();
                 self.finish(entry, Folder::Processed, kind, &why, finish, vec![])
                     .await
             }
@@ -525,7 +529,15 @@ impl MailIntake {
             items,
             attachments,
             dedupe_key: Some(format!("reply:{}:{topic}", entry.id)),
+            lang: sender.language(self.directory()),
         })
+    }
+
+    /// The message catalogue in the sender's language, for the texts of a reply.
+    pub(crate) fn catalogue(&self, sender: &Sender) -> crate::i18n::Catalogue {
+        self.composer
+            .templates
+            .catalogue(sender.language(self.directory()))
     }
 
     /// Each spreadsheet attachment a submission of its own.
@@ -543,15 +555,16 @@ impl MailIntake {
         let mut finish = Finish::default();
         let mut submissions = Vec::new();
         let mut notes: Vec<String> = Vec::new();
+        let t = self.catalogue(sender);
         for (i, attachment) in message.attachments.iter().enumerate() {
             let source_ref = format!("mail:{}:{i}", entry.id);
             if !tags.check {
                 if let Some(done) = store.submission_by_source(&source_ref).await? {
                     // Recorded by an earlier try: its receipt was committed with it.
                     if done.status == "failed" {
-                        notes.push(format!(
-                            "{} could not be read: {}",
-                            attachment.name, done.reason
+                        notes.push(t.fmt(
+                            "reply.unreadable",
+                            &[("file", &attachment.name), ("reason", &done.reason)],
                         ));
                     }
                     continue;
@@ -577,7 +590,8 @@ impl MailIntake {
             match self.pipeline.process(input, None).await? {
                 pipeline::Result::Processed(p) => match p.submission_id {
                     Some(id) => submissions.push(id),
-                    None if reply => finish.mail.push(self.check_reply(
+                    None if reply => finish.mail.push(commands::check_reply(
+                        self,
                         entry,
                         message,
                         sender,
@@ -587,14 +601,17 @@ impl MailIntake {
                     )?),
                     None => {}
                 },
-                pipeline::Result::AlreadyProcessed { submission_id } => notes.push(format!(
-                    "{} was processed before (submission {submission_id}): nothing changed. \
-                     Its receipt was sent then.",
-                    attachment.name
+                pipeline::Result::AlreadyProcessed { submission_id } => notes.push(t.fmt(
+                    "reply.already_processed",
+                    &[
+                        ("file", &attachment.name),
+                        ("submission", &submission_id.to_string()),
+                    ],
                 )),
-                pipeline::Result::Unreadable { reason, .. } => {
-                    notes.push(format!("{} could not be read: {reason}", attachment.name))
-                }
+                pipeline::Result::Unreadable { reason, .. } => notes.push(t.fmt(
+                    "reply.unreadable",
+                    &[("file", &attachment.name), ("reason", &reason.render(&t))],
+                )),
             }
         }
         notes.extend(
@@ -609,60 +626,13 @@ impl MailIntake {
                 message,
                 sender,
                 "notes",
-                "Some of your attachments were not processed".into(),
-                vec!["The other attachments each get a receipt of their own.".into()],
+                t.text("reply.notes_heading").into(),
+                vec![t.text("reply.notes_text").into()],
                 notes,
                 vec![],
             )?);
         }
         Ok((finish, submissions))
-    }
-
-    /// The answer to a `[check]` submission: the receipt's content, with nothing created.
-    fn check_reply(
-        &self,
-        entry: &LedgerEntry,
-        message: &Inbound,
-        sender: &Sender,
-        index: usize,
-        file_name: &str,
-        p: &pipeline::Processed,
-    ) -> Result<Outgoing, MailError> {
-        let counts = receipt::counts(crate::store::submissions::counts(&p.outcomes));
-        let stem = receipt::stem(file_name);
-        let items: Vec<String> = p
-            .outcomes
-            .iter()
-            .filter(|o| !matches!(o.outcome, Outcome::New | Outcome::PreviouslySubmitted))
-            .take(receipt::ATTENTION_SHOWN)
-            .map(|o| format!("row {}: {} — {}", o.number, o.outcome.as_str(), o.reason))
-            .collect();
-        let mut attachments = vec![Attachment::xlsx(
-            &format!("{stem}-results.xlsx"),
-            p.results_xlsx.clone(),
-        )];
-        if let Some(to_fix) = &p.to_fix_xlsx {
-            attachments.push(Attachment::xlsx(
-                &format!("{stem}-to-fix.xlsx"),
-                to_fix.clone(),
-            ));
-        }
-        self.reply(
-            entry,
-            message,
-            sender,
-            &format!("check:{index}"),
-            format!("Check of {file_name}: nothing was created"),
-            vec![
-                receipt::counts_line(&counts),
-                "This was a check ([check] in the subject): the rows were validated and compared \
-                 with the candidates already registered, but nothing was recorded. Send the file \
-                 without [check] to submit it."
-                    .into(),
-            ],
-            items,
-            attachments,
-        )
     }
 }
 

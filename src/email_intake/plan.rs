@@ -13,6 +13,7 @@
 
 use crate::directory::{Directory, Role};
 use crate::email_commands::{self, Command, Tags};
+use crate::i18n::Told;
 use crate::inbound::Inbound;
 
 /// Who sent a message, as the directory and the database know them.
@@ -40,6 +41,30 @@ pub enum Sender {
 }
 
 impl Sender {
+    /// The language they are written to in (SPEC §7 (r2)): their agency's for a user, their
+    /// entry's for an owner, else English.
+    pub fn language(&self, dir: &crate::directory::Directory) -> crate::i18n::Lang {
+        match self {
+            Sender::User { agency_id, .. } => dir
+                .agency(agency_id)
+                .map(|a| a.language)
+                .unwrap_or_default(),
+            Sender::Owner { email, .. } => dir
+                .owners
+                .iter()
+                .find(|o| o.email == *email)
+                .map(|o| o.language)
+                .unwrap_or_default(),
+            Sender::Recruiter { email, .. } => dir
+                .recruiters
+                .iter()
+                .find(|r| r.email == *email)
+                .map(|r| r.language)
+                .unwrap_or_default(),
+            Sender::Unknown => crate::i18n::Lang::En,
+        }
+    }
+
     pub fn address(&self) -> Option<(&str, &str)> {
         match self {
             Sender::Owner { email, name }
@@ -65,9 +90,11 @@ pub enum Plan {
     /// An email command (SPEC §7).
     Command(Command),
     /// The help text, with what was wrong first when something was.
-    Help { problem: Option<String> },
+    Help { problem: Option<Told> },
     /// A reply saying why nothing was done.
-    Refuse { heading: String, why: String },
+    /// Nothing was processed, because of `why` (worded in the sender's language for the reply, in
+    /// English for the ledger).
+    Refuse { why: Told },
     /// Processed folder, nothing to say (auto-generated mail from a known user, with nothing to do).
     Ignore { reason: String },
 }
@@ -124,59 +151,44 @@ pub fn plan(
     };
     if !message.attachments.is_empty() {
         let tags = email_commands::tags(&message.subject);
-        let agency_id =
-            match (sender, &tags.agency) {
-                (Sender::Owner { .. }, Some(id)) => match directory.agency(id) {
-                    Some(a) if a.active => a.id.clone(),
-                    Some(_) => {
-                        return quiet(Plan::Refuse {
-                            heading: "Nothing was processed".into(),
-                            why: format!("The agency \"{id}\" is not active."),
-                        })
-                    }
-                    None => {
-                        return quiet(Plan::Refuse {
-                            heading: "Nothing was processed".into(),
-                            why: format!(
-                            "There is no agency \"{id}\". Write the agency's id in the subject, \
-                             e.g. [agency acme]."
-                        ),
-                        })
-                    }
-                },
-                (Sender::Owner { .. }, None) => {
+        let agency_id = match (sender, &tags.agency) {
+            (Sender::Owner { .. }, Some(id)) => match directory.agency(id) {
+                Some(a) if a.active => a.id.clone(),
+                Some(_) => {
                     return quiet(Plan::Refuse {
-                        heading: "Nothing was processed".into(),
-                        why: "Owners submit on an agency's behalf: put the agency's id in the \
-                          subject, e.g. [agency acme], and send the files again."
-                            .into(),
+                        why: Told::new("reply.refused_agency_inactive").with("id", id),
                     })
                 }
-                (Sender::User { agency_id, .. }, Some(id)) if id != agency_id => {
+                None => {
                     return quiet(Plan::Refuse {
-                        heading: "Nothing was processed".into(),
-                        why: "Only the company's owners may submit on another agency's behalf; \
-                          remove the [agency …] tag to submit for your own agency."
-                            .into(),
+                        why: Told::new("reply.refused_no_agency").with("id", id),
                     })
                 }
-                (Sender::User { agency_id, .. }, _) => agency_id.clone(),
-                (Sender::Recruiter { .. }, _) => return quiet(Plan::Refuse {
-                    heading: "Nothing was processed".into(),
-                    why: "Candidates are submitted by agencies; recruiters receive them in their \
-                          digest."
-                        .into(),
-                }),
-                (Sender::Unknown, _) => unreachable!("rejected above"),
-            };
+            },
+            (Sender::Owner { .. }, None) => {
+                return quiet(Plan::Refuse {
+                    why: Told::new("reply.refused_owner_needs_agency"),
+                })
+            }
+            (Sender::User { agency_id, .. }, Some(id)) if id != agency_id => {
+                return quiet(Plan::Refuse {
+                    why: Told::new("reply.refused_other_agency"),
+                })
+            }
+            (Sender::User { agency_id, .. }, _) => agency_id.clone(),
+            (Sender::Recruiter { .. }, _) => {
+                return quiet(Plan::Refuse {
+                    why: Told::new("reply.refused_recruiter"),
+                })
+            }
+            (Sender::Unknown, _) => unreachable!("rejected above"),
+        };
         let n = message.attachments.len();
         if n as u64 > max_attachments {
             return quiet(Plan::Refuse {
-                heading: "Nothing was processed".into(),
-                why: format!(
-                    "The message holds {n} spreadsheets; we take at most {max_attachments} in one \
-                     message. Send them in several messages, or join their rows into fewer files."
-                ),
+                why: Told::new("reply.refused_too_many")
+                    .with("count", n.to_string())
+                    .with("max", max_attachments.to_string()),
             });
         }
         return Plan::Submit {
@@ -192,17 +204,13 @@ pub fn plan(
         Some(Ok(command)) => Plan::Command(command),
         Some(Err(why)) => Plan::Help { problem: Some(why) },
         None if !message.refused.is_empty() => Plan::Refuse {
-            heading: "Nothing was processed".into(),
             why: {
                 let list: Vec<String> = message
                     .refused
                     .iter()
                     .map(|r| format!("{}: {}", r.name, r.reason))
                     .collect();
-                format!(
-                    "No spreadsheet could be taken from your message. {}",
-                    list.join("; ")
-                )
+                Told::new("reply.refused_nothing_taken").with("list", list.join("; "))
             },
         },
         None => Plan::Help { problem: None },
@@ -363,7 +371,8 @@ added_by = "olga@company.test"
             })
             .collect();
         match plan(&m, &ana(), true, &d, 20) {
-            Plan::Refuse { why, .. } => {
+            Plan::Refuse { why } => {
+                let why = why.to_string();
                 assert!(
                     why.contains("21 spreadsheets") && why.contains("at most 20"),
                     "{why}"

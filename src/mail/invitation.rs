@@ -5,6 +5,7 @@
 use super::message::{Address, Attachment, Draft};
 use super::{Composer, MailError, MailKind, Outgoing};
 use crate::directory::{Agency, Directory, User};
+use crate::i18n::Lang;
 
 /// Who is invited and what their agency may submit to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct InvitationInput {
     pub agency_name: String,
     /// (id, name) of the active campaigns of the agency's country.
     pub campaigns: Vec<(String, String)>,
+    /// The agency's language (SPEC §7 (r2)).
+    pub lang: Lang,
 }
 
 impl InvitationInput {
@@ -34,6 +37,7 @@ impl InvitationInput {
                 .filter(|c| c.active && c.country == agency.country)
                 .map(|c| (c.id.clone(), c.name.clone()))
                 .collect(),
+            lang: agency.language,
         }
     }
 }
@@ -61,7 +65,7 @@ impl Composer {
             "campaigns": input.campaigns.iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect::<Vec<_>>(),
             "template_file": TEMPLATE_FILE,
         }));
-        let rendered = self.templates.render("invitation", &ctx);
+        let rendered = self.templates.render_in("invitation", input.lang, &ctx);
         let mut draft = Draft::new(MailKind::Invitation, self.from.clone(), vec![to]);
         draft.subject = rendered.subject;
         draft.text = rendered.text;
@@ -69,7 +73,7 @@ impl Composer {
         draft.dedupe_key = Some(dedupe_key(&input.email));
         draft.attachments.push(Attachment::xlsx(
             TEMPLATE_FILE,
-            crate::results::template_workbook(),
+            crate::template_workbook::template_workbook(&self.templates.catalogue(input.lang)),
         ));
         draft.build(self.domain())
     }

@@ -376,6 +376,7 @@ mod tests {
 
     fn receipt(name: &str, subject: &str, file: &str) -> ReceiptInput {
         ReceiptInput {
+            lang: crate::i18n::Lang::En,
             campaign: None,
             submission_id: 42,
             agency_name: name.into(),

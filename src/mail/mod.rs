@@ -18,10 +18,13 @@ use crate::settings::Settings;
 pub mod alert;
 pub mod command;
 pub mod invitation;
+#[cfg(test)]
+mod languages;
 pub mod message;
 pub mod names;
 pub mod receipt;
 pub mod reply;
+pub mod review;
 pub mod sender;
 pub mod smtp_oauth;
 pub mod templates;
@@ -161,7 +164,19 @@ impl Composer {
         ctx: &minijinja::Value,
         to: Vec<message::Address>,
     ) -> message::Draft {
-        let rendered = self.templates.render(name, ctx);
+        self.draft_in(kind, name, crate::i18n::Lang::En, ctx, to)
+    }
+
+    /// [`Composer::draft`] in a language (SPEC §7 (r2)).
+    pub fn draft_in(
+        &self,
+        kind: MailKind,
+        name: &str,
+        lang: crate::i18n::Lang,
+        ctx: &minijinja::Value,
+        to: Vec<message::Address>,
+    ) -> message::Draft {
+        let rendered = self.templates.render_in(name, lang, ctx);
         let mut draft = message::Draft::new(kind, self.from.clone(), to);
         draft.subject = rendered.subject;
         draft.text = rendered.text;

@@ -57,6 +57,9 @@ pub struct ReplyTo {
 #[derive(Debug, Clone)]
 pub struct ReceiptInput {
     pub submission_id: i64,
+    /// The agency's language (SPEC §7 (r2)): the receipt's template; the counts line and outcome
+    /// codes are the same in every language.
+    pub lang: crate::i18n::Lang,
     pub agency_name: String,
     /// The submitted file's name as received (the attachments are named after its stem).
     pub file_name: String,
@@ -91,6 +94,20 @@ pub fn stem(file_name: &str) -> String {
     } else {
         stem
     }
+}
+
+/// The outbox key of a submission's receipt: one per submission, and how its Message-ID is found
+/// again to answer in its thread (a review decision, SPEC §7 (r2)).
+pub fn dedupe_key(submission_id: i64) -> String {
+    format!("receipt:{submission_id}")
+}
+
+/// The decoded `Subject` of a built message (empty when it has none).
+pub fn subject_of(message: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse_headers(message)
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// `Re: <subject>`, without stacking `Re:` prefixes.
@@ -139,7 +156,7 @@ impl Composer {
             "to_fix_file": to_fix.map(|_| to_fix_name.clone()),
             "is_reply": input.reply_to.is_some(),
         }));
-        let rendered = self.templates.render("receipt", &ctx);
+        let rendered = self.templates.render_in("receipt", input.lang, &ctx);
         let mut draft = Draft::new(MailKind::Receipt, self.from.clone(), to);
         // The counts line is the contract (SPEC §7): always first, whatever the template says.
         draft.text = format!("{line}\n\n{}", rendered.text);
@@ -152,6 +169,7 @@ impl Composer {
             "X-Agency-Portal-Submission",
             input.submission_id.to_string(),
         ));
+        draft.dedupe_key = Some(dedupe_key(input.submission_id));
         draft
             .attachments
             .push(Attachment::xlsx(&results_name, input.results_xlsx.clone()));

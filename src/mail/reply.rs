@@ -20,6 +20,8 @@ pub struct ReplyInput {
     pub attachments: Vec<Attachment>,
     /// At most one outbox row with this key: `reply:<ledger id>:<n>`.
     pub dedupe_key: Option<String>,
+    /// The reader's language (SPEC §7 (r2)): the template's; the caller words the texts.
+    pub lang: crate::i18n::Lang,
 }
 
 impl Composer {
@@ -32,7 +34,7 @@ impl Composer {
             "items": input.items,
             "intake_address": self.intake_address,
         }));
-        let mut draft = self.draft(MailKind::CommandReply, "reply", &ctx, vec![to]);
+        let mut draft = self.draft_in(MailKind::CommandReply, "reply", input.lang, &ctx, vec![to]);
         if let Some(reply) = &input.reply_to {
             draft.in_thread(reply);
         }

@@ -2,115 +2,79 @@
 
 use thiserror::Error;
 
+use crate::i18n::Told;
+
 /// A file that could not be read. Every message says what is wrong and what to do; none quotes
 /// cell contents (they may hold candidates' personal data).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SheetError {
-    #[error("the file is empty (0 bytes): attach the spreadsheet again and resend")]
     Empty,
 
-    #[error(
-        "the file is {size} bytes, over the {max}-byte limit: split the candidates into smaller \
-         files and send them separately"
-    )]
-    FileTooLarge { size: u64, max: u64 },
+    FileTooLarge {
+        size: u64,
+        max: u64,
+    },
 
-    #[error(
-        "the file has more than {max} rows with data: split the candidates into smaller files and \
-         send them separately"
-    )]
-    TooManyRows { max: u64 },
+    TooManyRows {
+        max: u64,
+    },
 
-    #[error(
-        "the file has more than {max} cells (counting blank cells between filled ones): remove \
-         unused columns or split the candidates into smaller files"
-    )]
-    TooManyCells { max: u64 },
+    TooManyCells {
+        max: u64,
+    },
 
-    #[error(
-        "the file holds more data than we accept in one file (over {max_mib} MiB once opened): \
-         remove unused columns or split the candidates into smaller files"
-    )]
-    TooMuchData { max_mib: u64 },
+    TooMuchData {
+        max_mib: u64,
+    },
 
-    #[error(
-        "the file unpacks to far more data than a spreadsheet of its size can hold ({detail}); it \
-         looks like a zip bomb and was not opened: save the spreadsheet again from your \
-         spreadsheet program and resend"
-    )]
-    ZipBomb { detail: String },
+    ZipBomb {
+        detail: String,
+    },
 
-    #[error(
-        "the file is password-protected (encrypted), so we cannot read it: save it without a \
-         password and send it again"
-    )]
     PasswordProtected,
 
-    #[error(
-        "the file appears to be cut off or damaged ({detail}): save it again from your \
-         spreadsheet program and resend, or export it as CSV"
-    )]
-    Truncated { detail: String },
+    Truncated {
+        detail: String,
+    },
 
-    #[error(
-        "the {format} file is damaged and cannot be read ({detail}): open it in your spreadsheet \
-         program, save it again (or export it as CSV) and resend"
-    )]
     Malformed {
         format: &'static str,
         detail: String,
     },
 
-    #[error(
-        "the file contains a document type declaration (DTD), which spreadsheet programs never \
-         write and which can hide an entity bomb; it was not opened: save the spreadsheet again \
-         from your spreadsheet program and resend"
-    )]
     XmlDtd,
 
-    #[error(
-        "the file is not a spreadsheet ({what}): send an Excel (.xlsx, .xls), OpenDocument (.ods) \
-         or CSV file"
-    )]
-    NotASpreadsheet { what: String },
+    NotASpreadsheet {
+        what: String,
+    },
 
-    #[error(
-        "the text file contains NUL bytes (at byte {offset}), so it is not plain text; if it is \
-         UTF-16 without a byte-order mark, re-save it as \"CSV UTF-8\"; otherwise send the \
-         original spreadsheet"
-    )]
-    NulBytes { offset: u64 },
+    NulBytes {
+        offset: u64,
+    },
 
-    #[error(
-        "the file looks like UTF-16 text without a byte-order mark, which we cannot read reliably: \
-         re-save it as \"CSV UTF-8\" (or as an Excel workbook) and resend"
-    )]
     Utf16WithoutBom,
 
-    #[error(
-        "line {line} of the CSV file has a quote that is never closed: fix the quoting (or re-save \
-         the file from your spreadsheet program) and resend"
-    )]
-    UnclosedQuote { line: u64 },
+    UnclosedQuote {
+        line: u64,
+    },
 
-    #[error(
-        "the cell at row {row}, column {column} has more than {max} characters, more than a \
-         spreadsheet cell can hold (often a quote that is never closed): fix that cell and resend"
-    )]
     CellTooLong {
         row: u64,
         column: String,
         max: usize,
     },
 
-    #[error(
-        "the file has no data: the sheets that are shown are empty{hidden}; put the candidates on \
-         the first sheet and resend"
-    )]
     NoData {
         /// Either "" or a remark that hidden sheets (which we do not read) exist.
         hidden: &'static str,
     },
+}
+
+/// In English (logs, the stored record); [`SheetError::told`] words it in any language.
+impl std::fmt::Display for SheetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.told().fmt(f)
+    }
 }
 
 /// Excel's own limit on the characters of one cell; a longer cell cannot come from a spreadsheet.
@@ -130,6 +94,49 @@ pub fn column_name(col: u32) -> String {
 }
 
 impl SheetError {
+    /// What is wrong, as a catalogue text (`unreadable.*`), worded in the reader's language.
+    pub fn told(&self) -> Told {
+        let t = Told::new;
+        match self {
+            SheetError::Empty => t("unreadable.empty"),
+            SheetError::FileTooLarge { size, max } => t("unreadable.file_too_large")
+                .with("size", size.to_string())
+                .with("max", max.to_string()),
+            SheetError::TooManyRows { max } => {
+                t("unreadable.too_many_rows").with("max", max.to_string())
+            }
+            SheetError::TooManyCells { max } => {
+                t("unreadable.too_many_cells").with("max", max.to_string())
+            }
+            SheetError::TooMuchData { max_mib } => {
+                t("unreadable.too_much_data").with("max_mib", max_mib.to_string())
+            }
+            SheetError::ZipBomb { detail } => t("unreadable.zip_bomb").with("detail", detail),
+            SheetError::PasswordProtected => t("unreadable.password_protected"),
+            SheetError::Truncated { detail } => t("unreadable.truncated").with("detail", detail),
+            SheetError::Malformed { format, detail } => t("unreadable.malformed")
+                .with("format", *format)
+                .with("detail", detail),
+            SheetError::XmlDtd => t("unreadable.xml_dtd"),
+            SheetError::NotASpreadsheet { what } => {
+                t("unreadable.not_a_spreadsheet").with("what", what)
+            }
+            SheetError::NulBytes { offset } => {
+                t("unreadable.nul_bytes").with("offset", offset.to_string())
+            }
+            SheetError::Utf16WithoutBom => t("unreadable.utf16_without_bom"),
+            SheetError::UnclosedQuote { line } => {
+                t("unreadable.unclosed_quote").with("line", line.to_string())
+            }
+            SheetError::CellTooLong { row, column, max } => t("unreadable.cell_too_long")
+                .with("row", row.to_string())
+                .with("column", column)
+                .with("max", max.to_string()),
+            SheetError::NoData { hidden: "" } => t("unreadable.no_data"),
+            SheetError::NoData { .. } => t("unreadable.no_data_hidden"),
+        }
+    }
+
     pub(crate) fn malformed(format: &'static str, detail: impl std::fmt::Display) -> Self {
         SheetError::Malformed {
             format,

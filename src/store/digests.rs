@@ -53,6 +53,20 @@ pub struct OwnershipRow {
     pub erased: bool,
 }
 
+/// A review row an owner decided (SPEC §7 (r2)), for the agency digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewDecisionRow {
+    pub agency_id: String,
+    pub user_email: Option<String>,
+    pub file_name: String,
+    pub row_number: i64,
+    /// The person's name as the agency sent it.
+    pub name: String,
+    /// `new` (accepted) or `duplicate` (rejected).
+    pub outcome: String,
+    pub reviewed_at: DateTime<Utc>,
+}
+
 /// A message of the intake mailbox that was rejected (unknown or unauthenticated sender) or failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LedgerRow {
@@ -169,6 +183,47 @@ impl Store {
                         campaign_id: r.try_get("campaign_id")?,
                         outcome: r.try_get("outcome")?,
                         rows: r.try_get("n")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// Review rows of an agency decided by an owner in `(since, until]`, oldest first.
+    pub async fn digest_review_decisions(
+        &self,
+        scope: Scope<'_>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<ReviewDecisionRow>, StoreError> {
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT s.agency_id, s.user_email, s.file_name, r.row_number, r.person, r.outcome,
+                   r.reviewed_at
+                 FROM submission_rows r JOIN submissions s ON s.id = r.submission_id
+                 WHERE r.reviewed_at IS NOT NULL AND r.reviewed_at > $1 AND r.reviewed_at <= $2
+                   AND s.agency_id IS NOT NULL
+                   AND ($3 IS NULL OR s.agency_id = $3) AND ($4 IS NULL OR s.user_email = $4)
+                 ORDER BY r.reviewed_at, r.id",
+            )
+            .bind(since)
+            .bind(until)
+            .bind(scope.agency)
+            .bind(scope.user)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let person: Option<String> = r.try_get("person")?;
+                    Ok(ReviewDecisionRow {
+                        agency_id: r.try_get("agency_id")?,
+                        user_email: r.try_get("user_email")?,
+                        file_name: r.try_get("file_name")?,
+                        row_number: r.try_get("row_number")?,
+                        name: super::review::name_sent(person.as_deref()),
+                        outcome: r.try_get("outcome")?,
+                        reviewed_at: r.try_get("reviewed_at")?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

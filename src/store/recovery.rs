@@ -38,7 +38,7 @@ impl Store {
                 out.push(RowOutcome {
                     number: number as u32,
                     outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Invalid),
-                    reason: r.try_get("reason")?,
+                    reason: crate::i18n::Reason::stored(r.try_get("reason")?),
                     candidate_id: r.try_get("candidate_id")?,
                     same_as_row: same.map(|n| n as u32),
                 });

@@ -39,6 +39,39 @@ fn display_name(c: &Candidate) -> String {
         .to_string()
 }
 
+/// The person's name as the agency sent it, from a review row's stored values (`person`).
+pub fn name_sent(person: Option<&str>) -> String {
+    person
+        .and_then(|p| serde_json::from_str::<Candidate>(p).ok())
+        .map(|c| display_name(&c))
+        .unwrap_or_default()
+}
+
+/// A review decision to tell the user who submitted the row (SPEC §7 (r2)), made inside the
+/// decision's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewTold {
+    pub row_id: i64,
+    pub submission_id: i64,
+    pub agency_id: Option<String>,
+    /// The submitting user; `None` for a drop-folder file (its receipt went to the admins).
+    pub user_email: Option<String>,
+    pub file_name: String,
+    pub row_number: i64,
+    /// The person's name as the agency sent it.
+    pub name: String,
+    /// `new` or `duplicate`.
+    pub outcome: &'static str,
+    /// The submission's receipt (its Message-ID and subject), to answer in its thread; `None` when
+    /// it has none on record.
+    pub receipt: Option<crate::mail::receipt::ReplyTo>,
+}
+
+/// Makes the message telling a decision (`Ok(None)`: nobody to tell); an error rolls the decision
+/// back.
+pub type ReviewTeller<'a> =
+    dyn Fn(&ReviewTold) -> Result<Option<crate::mail::Outgoing>, String> + Send + Sync + 'a;
+
 /// A pending review row: what `review list` shows, the values it holds, and its campaign.
 struct Pending {
     item: ReviewItem,
@@ -90,6 +123,11 @@ pub struct ReviewItem {
 pub enum ReviewError {
     #[error("row {0} is not waiting for review: see `agency-portal review list`")]
     NotPending(i64),
+    #[error(
+        "the message telling the decision could not be written: {0}; nothing was decided, fix the \
+         review-decision template and decide again"
+    )]
+    Tell(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -283,12 +321,13 @@ impl Store {
         accept: bool,
         rules: Rules,
         now: DateTime<Utc>,
+        tell: Option<&ReviewTeller<'_>>,
     ) -> Result<Verdict, ReviewError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write(LOCK).await?;
             let row = sqlx::query(
                 "SELECT r.submission_id, r.row_number, r.campaign_id, r.person, s.agency_id,
-                   s.user_email, s.channel, s.received_at
+                   s.user_email, s.channel, s.received_at, s.file_name
                  FROM submission_rows r JOIN submissions s ON s.id = r.submission_id
                  WHERE r.id = $1 AND r.review_state = 'pending'",
             )
@@ -297,15 +336,16 @@ impl Store {
             .await?
             .ok_or(ReviewError::NotPending(row_id))?;
             let submission_id: i64 = row.try_get("submission_id")?;
+            let person: Option<String> = row.try_get("person")?;
             let (outcome, state, counter) = if accept {
                 ("new", "accepted", "n_new")
             } else {
                 ("duplicate", "rejected", "n_duplicate")
             };
             let verdict = if accept {
-                let person: Option<String> = row.try_get("person")?;
                 let c: Candidate = person
-                    .and_then(|p| serde_json::from_str(&p).ok())
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str(p).ok())
                     .unwrap_or_default();
                 // A key another candidate already has stays with them (the contact is kept for
                 // display only): the accepted row is a different person.
@@ -384,16 +424,18 @@ impl Store {
                 Verdict::Rejected
             };
             sqlx::query(
-                "UPDATE submission_rows SET outcome = $2, review_state = $3, reason = $4 WHERE id = $1",
+                "UPDATE submission_rows SET outcome = $2, review_state = $3, reason = $4,
+                   reviewed_at = $5 WHERE id = $1",
             )
             .bind(row_id)
             .bind(outcome)
             .bind(state)
             .bind(if accept {
-                ""
+                String::new()
             } else {
-                crate::decide::reasons::DUPLICATE
+                crate::i18n::Reason::from(crate::i18n::Part::Duplicate).english()
             })
+            .bind(now)
             .execute(&mut *tx)
             .await?;
             let sql = format!(
@@ -403,6 +445,38 @@ impl Store {
                 .bind(submission_id)
                 .execute(&mut *tx)
                 .await?;
+            // The user who submitted the row is told, in the same transaction (SPEC §7 (r2)).
+            if let Some(tell) = tell {
+                let receipt =
+                    sqlx::query("SELECT message_id, message FROM outbox WHERE dedupe_key = $1")
+                        .bind(crate::mail::receipt::dedupe_key(submission_id))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let receipt = match receipt {
+                    Some(r) => {
+                        let bytes: Vec<u8> = r.try_get("message")?;
+                        Some(crate::mail::receipt::ReplyTo {
+                            message_id: r.try_get("message_id")?,
+                            subject: crate::mail::receipt::subject_of(&bytes),
+                        })
+                    }
+                    None => None,
+                };
+                let told = ReviewTold {
+                    row_id,
+                    submission_id,
+                    agency_id: row.try_get("agency_id")?,
+                    user_email: row.try_get("user_email")?,
+                    file_name: row.try_get("file_name")?,
+                    row_number: row.try_get("row_number")?,
+                    name: name_sent(person.as_deref()),
+                    outcome,
+                    receipt,
+                };
+                if let Some(message) = tell(&told).map_err(ReviewError::Tell)? {
+                    super::outbox::enqueue(&mut *tx, &message, now).await?;
+                }
+            }
             tx.commit().await?;
             Ok(verdict)
         })

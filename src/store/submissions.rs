@@ -77,7 +77,8 @@ pub struct Rules {
 pub struct RowOutcome {
     pub number: u32,
     pub outcome: Outcome,
-    pub reason: String,
+    /// Stored in English; worded in the agency's language for its receipt and workbooks.
+    pub reason: crate::i18n::Reason,
     /// The person the row created, updated or was matched to (none for `invalid`).
     pub candidate_id: Option<i64>,
     pub same_as_row: Option<u32>,
@@ -149,7 +150,7 @@ fn inputs(rows: &[PreparedRow]) -> Vec<Input<'_>> {
     rows.iter()
         .map(|r| RowInput {
             number: r.number,
-            invalid: r.invalid.as_deref(),
+            invalid: r.invalid.clone(),
             fields_only: r.fields_only,
             identity: identity(r),
             campaign_id: r.candidate.campaign_id(),
@@ -1857,7 +1858,8 @@ struct OutcomeRows<'r> {
 struct OutcomeRecord<'r> {
     row_number: i64,
     outcome: &'static str,
-    reason: &'r str,
+    /// In English (owners read it).
+    reason: String,
     candidate_id: Option<i64>,
     same_as_row: Option<i64>,
     campaign_id: Option<&'r str>,
@@ -1879,7 +1881,7 @@ impl<'r> OutcomeRows<'r> {
         OutcomeRecord {
             row_number: i64::from(r.number),
             outcome: r.outcome.as_str(),
-            reason: &r.reason,
+            reason: r.reason.english(),
             candidate_id: r.candidate_id,
             same_as_row: r.same_as_row.map(i64::from),
             campaign_id: self.inputs[i].campaign_id,
@@ -2180,7 +2182,7 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
             row.bigint(submission_id)
                 .bigint(o.row_number)
                 .text(o.outcome)
-                .text(o.reason)
+                .text(o.reason.as_str())
                 .opt_bigint(o.candidate_id)
                 .opt_bigint(o.same_as_row)
                 .opt_text(o.campaign_id)
@@ -2392,7 +2394,7 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
                 b.push_bind(submission_id)
                     .push_bind(o.row_number)
                     .push_bind(o.outcome)
-                    .push_bind(o.reason)
+                    .push_bind(o.reason.as_str())
                     .push_bind(o.candidate_id)
                     .push_bind(o.same_as_row)
                     .push_bind(o.campaign_id)
