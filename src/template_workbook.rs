@@ -57,6 +57,8 @@ fn build(c: &Catalogue) -> Result<Vec<u8>, XlsxError> {
         ws.set_column_width(col, 18)?;
     }
     ws.set_freeze_panes(1, 0)?;
+    // The header row filters, as on every sheet we write.
+    ws.autofilter(0, 0, 0, headers(c).len() as u16 - 1)?;
     ws.set_column_width(2, 32)?;
     ws.set_column_format(3, &text)?;
     ws.set_column_format(4, &text)?;
