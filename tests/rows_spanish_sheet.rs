@@ -242,7 +242,7 @@ fn spanish_sheet_with_blank_rows_full_name_and_misspelt_email() {
     assert_eq!(rows[3][6], Data::String(reasons[2].clone()));
     assert_eq!(rows[3][2], Data::String("=HYPERLINK(\"http://x\")".into()));
     assert_eq!(rows[3][5], Data::String("invalid".into()));
-    assert_eq!(rows[0][8], Data::String("Source row".into()));
+    assert_eq!(rows[0][8], Data::String("Fila de origen".into()));
     assert_eq!(rows[3][8], Data::Float(f64::from(p.rows[2].number)));
 
     let mut x: Xlsx<_> = Xlsx::new(std::io::Cursor::new(fix)).unwrap();
