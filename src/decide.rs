@@ -3,6 +3,7 @@
 //! writes what was decided.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 
 use chrono::{DateTime, Utc};
 
@@ -145,19 +146,88 @@ impl Decision {
     }
 }
 
-/// Earlier valid rows of the file, for `repeated` and in-file `review`, keyed by (scope key, match
-/// key) borrowed from the rows themselves.
-struct Earlier<'a> {
-    by_email: FastMap<(&'a str, &'a str), usize>,
-    by_phone: FastMap<(&'a str, &'a str), usize>,
+/// Earlier valid rows of the file, for `repeated` and in-file `review`: the first row of each
+/// (scope key, email key) and (scope key, phone key).
+struct Earlier {
+    by_email: RowIndex,
+    by_phone: RowIndex,
     by_block: RowBlocks,
     /// First row of each email and phone key in any scope: under scope "campaign" the same person
-    /// may be submitted to two campaigns in one file, and is still one person.
-    any_scope: FastMap<&'a str, usize>,
+    /// may be submitted to two campaigns in one file, and is still one person. An entry of a phone
+    /// key has [`PHONE`] set.
+    any_scope: RowIndex,
 }
 
-/// A map of a file's own keys (some 100,000 each), hashed with foldhash instead of SipHash.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// In [`Earlier::any_scope`], an entry of a row's phone key (else of its email key).
+const PHONE: u32 = 1 << 31;
+
+/// Rows by a key of theirs: each entry is a row's position, its key read back from the row to
+/// compare (4 bytes an entry, hashed with foldhash, where a map of the keys borrowed from the rows
+/// took 24 to 40: 30 MB of a 199,000-row file's peak, issue 10).
+struct RowIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl RowIndex {
+    fn with_capacity(n: usize) -> RowIndex {
+        RowIndex {
+            table: hashbrown::HashTable::with_capacity(n),
+            hasher: Default::default(),
+        }
+    }
+
+    /// Keeps `entry` under `key` unless an entry of that key is there already (`key_of`: an entry's
+    /// key).
+    fn insert_first<K: Hash + Eq>(&mut self, key: K, entry: u32, key_of: impl Fn(u32) -> K) {
+        let RowIndex { table, hasher } = self;
+        let h = hasher.hash_one(&key);
+        if let hashbrown::hash_table::Entry::Vacant(v) =
+            table.entry(h, |&e| key_of(e) == key, |&e| hasher.hash_one(key_of(e)))
+        {
+            v.insert(entry);
+        }
+    }
+
+    /// The entry of `key`, if any.
+    fn get<K: Hash + Eq>(&self, key: K, key_of: impl Fn(u32) -> K) -> Option<u32> {
+        let h = self.hasher.hash_one(&key);
+        self.table.find(h, |&e| key_of(e) == key).copied()
+    }
+}
+
+/// A row's (scope key, email key) and (scope key, phone key), for [`Earlier`].
+fn email_of<'r, S: AsRef<str>>(
+    rows: &'r [RowInput<S>],
+    scope: Scope,
+) -> impl Fn(u32) -> (&'r str, &'r str) + 'r {
+    move |j| {
+        let r = &rows[j as usize];
+        (row_scope(scope, r), r.identity.email().unwrap_or_default())
+    }
+}
+
+fn phone_of<'r, S: AsRef<str>>(
+    rows: &'r [RowInput<S>],
+    scope: Scope,
+) -> impl Fn(u32) -> (&'r str, &'r str) + 'r {
+    move |j| {
+        let r = &rows[j as usize];
+        (row_scope(scope, r), r.identity.phone().unwrap_or_default())
+    }
+}
+
+/// The key of an [`Earlier::any_scope`] entry.
+fn contact_of<'r, S: AsRef<str>>(rows: &'r [RowInput<S>]) -> impl Fn(u32) -> &'r str + 'r {
+    move |e| {
+        let id = &rows[(e & !PHONE) as usize].identity;
+        if e & PHONE == 0 {
+            id.email().unwrap_or_default()
+        } else {
+            id.phone().unwrap_or_default()
+        }
+    }
+}
 
 /// Every valid row of the file under each of its block keys, as (hash of (scope key, block key), row)
 /// sorted: the rows before row `i` under a key are a run of it. A file of 100,000 rows has some
@@ -252,10 +322,10 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
     // Sized for every row at once: growing them row by row held the old and the new table together.
     let valid = rows.iter().filter(|r| r.invalid.is_none()).count();
     let mut earlier = Earlier {
-        by_email: FastMap::with_capacity_and_hasher(valid, Default::default()),
-        by_phone: FastMap::with_capacity_and_hasher(valid, Default::default()),
+        by_email: RowIndex::with_capacity(valid),
+        by_phone: RowIndex::with_capacity(valid),
         by_block: RowBlocks::new(rows, policy.scope),
-        any_scope: FastMap::with_capacity_and_hasher(2 * valid, Default::default()),
+        any_scope: RowIndex::with_capacity(2 * valid),
     };
     for from in (0..rows.len()).step_by(run_len) {
         let run = from..from.saturating_add(run_len).min(rows.len());
@@ -275,7 +345,7 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
                 None => decide_row(i, row, &cx, similar),
             };
             if row.invalid.is_none() {
-                remember(&mut earlier, i, row, policy.scope);
+                remember(&mut earlier, rows, i, policy.scope);
             }
             out.push(decision);
         }
@@ -284,24 +354,24 @@ fn decide_in_runs<S: AsRef<str> + Sync>(
     out
 }
 
-fn remember<'a, S: AsRef<str>>(
-    earlier: &mut Earlier<'a>,
-    i: usize,
-    row: &'a RowInput<S>,
-    scope: Scope,
-) {
+fn remember<S: AsRef<str>>(earlier: &mut Earlier, rows: &[RowInput<S>], i: usize, scope: Scope) {
+    let row = &rows[i];
     let sk = row_scope(scope, row);
+    // Positions fit in 31 bits: a file has at most `max_rows` rows.
+    let at = i as u32;
     if let Some(e) = row.identity.email() {
-        earlier.by_email.entry((sk, e)).or_insert(i);
+        earlier
+            .by_email
+            .insert_first((sk, e), at, email_of(rows, scope));
+        earlier.any_scope.insert_first(e, at, contact_of(rows));
     }
     if let Some(p) = row.identity.phone() {
-        earlier.by_phone.entry((sk, p)).or_insert(i);
-    }
-    for key in [row.identity.email(), row.identity.phone()]
-        .into_iter()
-        .flatten()
-    {
-        earlier.any_scope.entry(key).or_insert(i);
+        earlier
+            .by_phone
+            .insert_first((sk, p), at, phone_of(rows, scope));
+        earlier
+            .any_scope
+            .insert_first(p, at | PHONE, contact_of(rows));
     }
 }
 
@@ -400,10 +470,10 @@ fn similar<S: AsRef<str>>(
 
 /// What deciding a row looks at besides the row itself: the file's rows, the decisions of the rows
 /// before it, those rows by key, the people the database knows, and the rules.
-struct Cx<'c, 'a, S> {
+struct Cx<'c, S> {
     rows: &'c [RowInput<S>],
     decided: &'c [Decision],
-    earlier: &'c Earlier<'a>,
+    earlier: &'c Earlier,
     known: &'c KnownPeople,
     policy: &'c Policy,
 }
@@ -412,7 +482,7 @@ struct Cx<'c, 'a, S> {
 /// in this file, else in the database, and the outcome that gives: `repeated`, or the outcome of
 /// the person's current owner in scope (`new` taking it over when there is none). When the email
 /// names one person and the phone another, `review`. `None`: nobody has the row's email or phone.
-fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<Decision> {
+fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, S>) -> Option<Decision> {
     let Cx {
         rows,
         decided,
@@ -426,12 +496,12 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
     // 1. Earlier in this file.
     let by_email = id
         .email()
-        .and_then(|e| earlier.by_email.get(&(sk, e)))
-        .copied();
+        .and_then(|e| earlier.by_email.get((sk, e), email_of(rows, policy.scope)))
+        .map(|j| j as usize);
     let by_phone = id
         .phone()
-        .and_then(|p| earlier.by_phone.get(&(sk, p)))
-        .copied();
+        .and_then(|p| earlier.by_phone.get((sk, p), phone_of(rows, policy.scope)))
+        .map(|j| j as usize);
     if let (Some(a), Some(b)) = (by_email, by_phone) {
         // Two earlier rows of two people (not one that repeated the other).
         let (pa, pb) = (decided[a].person, decided[b].person);
@@ -509,7 +579,7 @@ fn same_person<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>) -> Option<D
 /// SPEC §6.4 (r2), step 2 for a row with missing or malformed fields: the identity outcome its
 /// well-formed email or phone gives (`repeated`, `previously_submitted`, `duplicate`, `blocked`),
 /// its reason naming the row's problems too; else `invalid`.
-fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>, problems: &Reason) -> Decision {
+fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, S>, problems: &Reason) -> Decision {
     match same_person(row, cx) {
         Some(mut d)
             if matches!(
@@ -530,7 +600,7 @@ fn identified<S: AsRef<str>>(row: &RowInput<S>, cx: &Cx<'_, '_, S>, problems: &R
 fn decide_row<S: AsRef<str>>(
     i: usize,
     row: &RowInput<S>,
-    cx: &Cx<'_, '_, S>,
+    cx: &Cx<'_, S>,
     similar: &Similar,
 ) -> Decision {
     if let Some(d) = same_person(row, cx) {
@@ -549,9 +619,10 @@ fn decide_row<S: AsRef<str>>(
     let other_scope = [id.email(), id.phone()]
         .into_iter()
         .flatten()
-        .filter_map(|k| earlier.any_scope.get(k))
+        .filter_map(|k| earlier.any_scope.get(k, contact_of(rows)))
+        .map(|e| (e & !PHONE) as usize)
         .min();
-    if let Some(&j) = other_scope {
+    if let Some(j) = other_scope {
         if let Some(person) = decided[j].person {
             return Decision {
                 outcome: Outcome::New,
