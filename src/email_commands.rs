@@ -98,6 +98,16 @@ fn strip_prefixes(subject: &str) -> &str {
 }
 
 fn parse(text: &str) -> Option<Result<Command, Told>> {
+    // `sftp-key` may carry the owners' `[agency ID]` tag before or after it.
+    let untagged = without_tags(text);
+    if untagged
+        .split_whitespace()
+        .next()
+        .is_some_and(|v| v.eq_ignore_ascii_case("sftp-key"))
+    {
+        let args: Vec<&str> = untagged.split_whitespace().skip(1).collect();
+        return Some(sftp_key(&args).map(Command::SftpKey));
+    }
     let mut words = text.split_whitespace();
     let verb = words.next()?.to_ascii_lowercase();
     let args: Vec<&str> = words.collect();
@@ -122,7 +132,6 @@ fn parse(text: &str) -> Option<Result<Command, Told>> {
         }),
         "unsubscribe" => Some(digest_kind(&verb, &args).map(|kind| Command::Unsubscribe { kind })),
         "subscribe" => Some(digest_kind(&verb, &args).map(|kind| Command::Subscribe { kind })),
-        "sftp-key" => Some(sftp_key(&args).map(Command::SftpKey)),
         _ => None,
     }
 }
@@ -135,6 +144,22 @@ fn digest_kind(verb: &str, args: &[&str]) -> Result<Option<DigestKind>, Told> {
         [kind] => DigestKind::parse(kind).map(Some).ok_or_else(usage),
         _ => Err(usage()),
     }
+}
+
+/// `text` without its `[…]` tags.
+fn without_tags(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        let Some(len) = rest[start..].find(']') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push(' ');
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn sftp_key(args: &[&str]) -> Result<SftpKey, Told> {
@@ -247,6 +272,14 @@ mod tests {
             Some(Ok(Command::SftpKey(SftpKey::Remove("SHA256:abc".into()))))
         );
         assert!(matches!(command("sftp-key", ""), Some(Err(_))));
+        assert_eq!(
+            command("[agency acme] SFTP-key list", ""),
+            Some(Ok(Command::SftpKey(SftpKey::List)))
+        );
+        assert_eq!(
+            command("sftp-key remove SHA256:abc [agency acme]", ""),
+            Some(Ok(Command::SftpKey(SftpKey::Remove("SHA256:abc".into()))))
+        );
         // "help me with the attached file" is not the help command.
         assert_eq!(command("help me with this", ""), None);
     }

@@ -637,5 +637,44 @@ async fn a_key_registered_by_email_logs_in_and_a_removed_one_does_not() {
         "{replies}"
     );
     ana.fails(w, "ap-acme", "ls\n");
+
+    // Owners name the agency; a short RSA key is refused with its size.
+    let replies = email_command(
+        &config,
+        &base,
+        "Olivia Owner <olivia@company.example>",
+        "sftp-key list",
+    );
+    assert!(replies.contains("Say which agency"), "{replies}");
+    let replies = email_command(
+        &config,
+        &base,
+        "Olivia Owner <olivia@company.example>",
+        "[agency bayanihan] sftp-key list",
+    );
+    assert!(
+        replies.contains("0 key(s) registered for ap-bayanihan"),
+        "{replies}"
+    );
+    let weak = w.join("weak_rsa");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&weak)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let weak = std::fs::read_to_string(w.join("weak_rsa.pub")).unwrap();
+    let replies = email_command(
+        &config,
+        &base,
+        "Ana Admin <ana@acme-staffing.example>",
+        &format!("sftp-key {}", weak.trim()),
+    );
+    assert!(replies.contains("This RSA key has 2048 bits"), "{replies}");
+    assert_eq!(
+        std::fs::read_to_string(keys.join("ap-acme")).unwrap(),
+        "",
+        "nothing registered"
+    );
     let _ = std::fs::remove_dir_all(&base);
 }
