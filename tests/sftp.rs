@@ -487,7 +487,11 @@ fn portal_ok(config: &Path, args: &[&str]) -> String {
 /// Delivers a command by email into the Maildir, handles it, writes the reply to the file outbox
 /// and returns the replies' text so far.
 fn email_command(config: &Path, base: &Path, from: &str, subject: &str) -> String {
-    let raw = support::mail::message(from, subject, &[], "", &[]);
+    email_command_body(config, base, from, subject, "")
+}
+
+fn email_command_body(config: &Path, base: &Path, from: &str, subject: &str, body: &str) -> String {
+    let raw = support::mail::message(from, subject, &[], body, &[]);
     let name = format!("{}.test", uuid::Uuid::new_v4().simple());
     std::fs::write(base.join("mailbox/new").join(name), raw).unwrap();
     portal_ok(config, &["mail", "--once"]);
@@ -595,11 +599,18 @@ async fn a_key_registered_by_email_logs_in_and_a_removed_one_does_not() {
     );
     assert!(replies.contains("Only your agency's admins"), "{replies}");
     assert!(!keys.join("ap-acme").exists());
-    let replies = email_command(
+    // Ana answers her invitation with the key as the first line, wrapped by her mail client.
+    let (kind, b64) = public.trim().split_once(' ').unwrap();
+    let replies = email_command_body(
         &config,
         &base,
         "Ana Admin <ana@acme-staffing.example>",
-        &format!("sftp-key {}", public.trim()),
+        "Re: Welcome to the Agency Portal, Acme Staffing",
+        &format!(
+            "sftp-key {kind} {}\r\n{}\r\n\r\n> Hello Ana Admin,",
+            &b64[..40],
+            &b64[40..]
+        ),
     );
     assert!(
         replies.contains(&format!(

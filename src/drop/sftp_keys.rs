@@ -68,14 +68,38 @@ fn fingerprint(blob: &[u8]) -> String {
 /// The smallest RSA modulus accepted (SPEC §7 (r2)).
 pub const MIN_RSA_BITS: u64 = 3072;
 
-/// Reads `<type> <base64> [comment]`. Refusals are catalogue keys with the reason.
+/// Reads `<type> <base64> [comment]`. Refusals are catalogue keys with the reason. The base64
+/// text may be cut into several words (a mail client wrapped it): the shortest run of words that
+/// decodes to a key of the named type is the key, the words after it the comment.
 pub fn parse(text: &str) -> Result<PublicKey, Told> {
-    let mut words = text.split_whitespace();
-    let (Some(kind), Some(b64)) = (words.next(), words.next()) else {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let [kind, rest @ ..] = words.as_slice() else {
         return Err(Told::new("reply.sftp_key_usage"));
     };
-    let comment: String = words
-        .collect::<Vec<_>>()
+    if rest.is_empty() {
+        return Err(Told::new("reply.sftp_key_usage"));
+    }
+    let mut b64 = String::new();
+    let mut why: Option<Told> = None;
+    for (i, w) in rest.iter().enumerate() {
+        b64.push_str(w);
+        match parse_one(kind, &b64, &rest[i + 1..]) {
+            Ok(k) => return Ok(k),
+            // A reason other than "not a key" (a weak RSA key) says more.
+            Err(e) if why.is_none() || e.key != "reply.sftp_key_not_a_key" => {
+                why = Some(e);
+            }
+            Err(_) => {}
+        }
+        if b64.len() > 8 * 1024 {
+            break;
+        }
+    }
+    Err(why.unwrap_or_else(|| Told::new("reply.sftp_key_not_a_key")))
+}
+
+fn parse_one(kind: &str, b64: &str, comment: &[&str]) -> Result<PublicKey, Told> {
+    let comment: String = comment
         .join(" ")
         .chars()
         .filter(|c| !c.is_control())
@@ -342,6 +366,10 @@ mod tests {
             "SHA256:YiDHEFtb/NxqTxz1tKbMfOmZU0GBsO5ngR0GvUaChAE"
         );
         assert_eq!(e.describe(), "ECDSA 384");
+        // Wrapped by a mail client, mid-word and at a space.
+        let (b64, _) = ED25519["ssh-ed25519 ".len()..].split_once(' ').unwrap();
+        let wrapped = format!("ssh-ed25519 {} {} ana@laptop", &b64[..30], &b64[30..]);
+        assert_eq!(parse(&wrapped).unwrap(), k);
     }
 
     #[test]
