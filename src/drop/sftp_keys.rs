@@ -5,10 +5,10 @@
 //! Accepted: `ssh-ed25519`, `ecdsa-sha2-nistp256/384/521`, and `ssh-rsa` of at least 3072 bits.
 //! The file is rewritten whole (temporary file in the same folder, then rename) under an exclusive
 //! lock on a `.<name>.lock` beside it, so two daemons never lose each other's change. It is left
-//! mode 0644 and its folders 0755 (created when missing): sshd's StrictModes wants the file and
-//! every folder above it owned by root or the account and not writable by group or others, so the
-//! daemon must run as root (it already does, to read the agencies' uploads). Lines the portal did
-//! not write (keys an owner placed by hand, comments) are kept as they are.
+//! mode 0644 and its folders 0755 (created when missing), all owned by root: sshd's StrictModes
+//! wants the file and every folder above it owned by root or the account and not writable by group
+//! or others, so a daemon not running as root needs `CAP_CHOWN` (the shipped systemd unit has it).
+//! Lines the portal did not write (keys an owner placed by hand, comments) are kept as they are.
 
 use std::io::Write as _;
 use std::os::fd::AsRawFd as _;
@@ -319,6 +319,7 @@ fn change(path: &Path, f: impl FnOnce(&mut Vec<Line>) -> bool) -> std::io::Resul
     file.write_all(text.as_bytes())?;
     // The umask may have narrowed the mode; sshd reads the file as the account.
     file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    to_root(&tmp, std::os::unix::fs::fchown(&file, Some(0), Some(0)))?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     if let Ok(d) = std::fs::File::open(dir) {
@@ -327,7 +328,26 @@ fn change(path: &Path, f: impl FnOnce(&mut Vec<Line>) -> bool) -> std::io::Resul
     Ok(true)
 }
 
-/// Creates the missing folders of `dir`, mode 0755.
+/// sshd's StrictModes refuses a keys file (or a folder above it) owned by anyone but root or the
+/// account: a daemon not running as root gives what it writes to root, which needs `CAP_CHOWN`.
+fn to_root(path: &Path, chowned: std::io::Result<()>) -> std::io::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return chowned;
+    }
+    chowned.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot give {} to root ({e}), which sshd's StrictModes requires: run the daemon \
+                 as root or with CAP_CHOWN",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Creates the missing folders of `dir`, mode 0755, owned by root.
 fn make_dirs(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -336,7 +356,10 @@ fn make_dirs(dir: &Path) -> std::io::Result<()> {
         make_dirs(parent)?;
     }
     match std::fs::create_dir(dir) {
-        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)),
+        Ok(()) => {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+            to_root(dir, std::os::unix::fs::chown(dir, Some(0), Some(0)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
