@@ -108,9 +108,10 @@ pub struct SftpSetupArgs {
     /// Where --apply writes the Match blocks.
     #[arg(long, default_value = crate::drop::sftp_setup::DEFAULT_SSHD_CONFIG)]
     pub sshd_config: PathBuf,
-    /// AuthorizedKeysFile for the accounts (%u = the account, ap-<agency-id>).
-    #[arg(long, default_value = crate::drop::sftp_setup::DEFAULT_AUTHORIZED_KEYS)]
-    pub authorized_keys: String,
+    /// AuthorizedKeysFile for the accounts (%u = the account, ap-<agency-id>); default
+    /// `intake.drop.authorized_keys`, which the `sftp-key` email command writes.
+    #[arg(long)]
+    pub authorized_keys: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -642,7 +643,10 @@ fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()>
         .unwrap_or_else(|_| absolute_lexically(drop_root));
     let opts = SetupOptions {
         drop_root,
-        authorized_keys: args.authorized_keys.clone(),
+        authorized_keys: args
+            .authorized_keys
+            .clone()
+            .unwrap_or_else(|| settings.intake.drop.authorized_keys.clone()),
     };
     let bad = |e: SetupError| match e {
         SetupError::Bad(m) => anyhow::Error::from(BadInput(m)),

@@ -1,7 +1,8 @@
 //! What an email asks for (SPEC §4.1, §7): subject tags on a submission (`[check]`,
 //! `[campaign 40123]`, `[agency acme]`) and commands in the subject or the first body line (`help`,
 //! `template`, `campaigns`, `status`, `invite <email> [admin|editor] [name]`, `remove <email>`,
-//! `unsubscribe [kind]`, `subscribe [kind]`).
+//! `unsubscribe [kind]`, `subscribe [kind]`, `sftp-key <public key>`, `sftp-key list`,
+//! `sftp-key remove <fingerprint>`).
 
 use crate::directory::Role;
 use crate::i18n::Told;
@@ -62,6 +63,17 @@ pub enum Command {
     Subscribe {
         kind: Option<DigestKind>,
     },
+    /// (r2) `sftp-key …`: the agency's SFTP keys.
+    SftpKey(SftpKey),
+}
+
+/// What `sftp-key` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SftpKey {
+    /// `sftp-key <type> <base64> [comment]`: the key's text, checked when run.
+    Add(String),
+    List,
+    Remove(String),
 }
 
 /// The command in the subject (reply and forward prefixes removed) or else in the first body line.
@@ -86,6 +98,16 @@ fn strip_prefixes(subject: &str) -> &str {
 }
 
 fn parse(text: &str) -> Option<Result<Command, Told>> {
+    // `sftp-key` may carry the owners' `[agency ID]` tag before or after it.
+    let untagged = without_tags(text);
+    if untagged
+        .split_whitespace()
+        .next()
+        .is_some_and(|v| v.eq_ignore_ascii_case("sftp-key"))
+    {
+        let args: Vec<&str> = untagged.split_whitespace().skip(1).collect();
+        return Some(sftp_key(&args).map(Command::SftpKey));
+    }
     let mut words = text.split_whitespace();
     let verb = words.next()?.to_ascii_lowercase();
     let args: Vec<&str> = words.collect();
@@ -121,6 +143,36 @@ fn digest_kind(verb: &str, args: &[&str]) -> Result<Option<DigestKind>, Told> {
         [] => Ok(None),
         [kind] => DigestKind::parse(kind).map(Some).ok_or_else(usage),
         _ => Err(usage()),
+    }
+}
+
+/// `text` without its `[…]` tags.
+fn without_tags(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        let Some(len) = rest[start..].find(']') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push(' ');
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn sftp_key(args: &[&str]) -> Result<SftpKey, Told> {
+    match args {
+        [] => Err(Told::new("reply.sftp_key_usage")),
+        [list] if list.eq_ignore_ascii_case("list") => Ok(SftpKey::List),
+        [remove, fp] if remove.eq_ignore_ascii_case("remove") => {
+            Ok(SftpKey::Remove(fp.to_string()))
+        }
+        [remove, ..] if remove.eq_ignore_ascii_case("remove") => {
+            Err(Told::new("reply.sftp_key_usage"))
+        }
+        key => Ok(SftpKey::Add(key.join(" "))),
     }
 }
 
@@ -205,6 +257,29 @@ mod tests {
             Some(Ok(Command::Subscribe { kind: None }))
         );
         assert!(matches!(command("unsubscribe weekly", ""), Some(Err(_))));
+        assert_eq!(
+            command("Re: SFTP-KEY ssh-ed25519 AAAAC3 me@pc", ""),
+            Some(Ok(Command::SftpKey(SftpKey::Add(
+                "ssh-ed25519 AAAAC3 me@pc".into()
+            ))))
+        );
+        assert_eq!(
+            command("", "sftp-key list"),
+            Some(Ok(Command::SftpKey(SftpKey::List)))
+        );
+        assert_eq!(
+            command("sftp-key remove SHA256:abc", ""),
+            Some(Ok(Command::SftpKey(SftpKey::Remove("SHA256:abc".into()))))
+        );
+        assert!(matches!(command("sftp-key", ""), Some(Err(_))));
+        assert_eq!(
+            command("[agency acme] SFTP-key list", ""),
+            Some(Ok(Command::SftpKey(SftpKey::List)))
+        );
+        assert_eq!(
+            command("sftp-key remove SHA256:abc [agency acme]", ""),
+            Some(Ok(Command::SftpKey(SftpKey::Remove("SHA256:abc".into()))))
+        );
         // "help me with the attached file" is not the help command.
         assert_eq!(command("help me with this", ""), None);
     }

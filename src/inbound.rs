@@ -56,7 +56,9 @@ pub struct Inbound {
     pub authentication_results: Vec<String>,
     pub attachments: Vec<Attachment>,
     pub refused: Vec<Refused>,
-    /// The first non-blank line of the text body (a command may be written there).
+    /// The first non-blank line of the text body (a command may be written there). For `sftp-key`,
+    /// the lines up to the next blank or quoted one are joined to it with spaces: mail clients wrap
+    /// a long public key.
     pub first_line: String,
 }
 
@@ -94,12 +96,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<Inbound, InboundError> {
         .collect();
     let first_line = message
         .body_text(0)
-        .and_then(|t| {
-            t.lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(str::to_string)
-        })
+        .map(|t| first_line_of(&t))
         .unwrap_or_default();
     let mut out = Inbound {
         message_id,
@@ -338,6 +335,30 @@ fn unzip(name: &str, bytes: &[u8], limits: &Limits, out: &mut Inbound) {
     }
 }
 
+/// The first non-blank line of a text body; for `sftp-key`, with the lines a mail client wrapped
+/// the key onto (up to a blank or quoted line, at most 16 KB).
+fn first_line_of(body: &str) -> String {
+    let mut lines = body.lines().map(str::trim).skip_while(|l| l.is_empty());
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    let mut out = first.to_string();
+    let is_key = first
+        .split_whitespace()
+        .next()
+        .is_some_and(|v| v.eq_ignore_ascii_case("sftp-key"));
+    if is_key {
+        for l in lines.take_while(|l| !l.is_empty() && !l.starts_with('>')) {
+            if out.len() + l.len() > 16 * 1024 {
+                break;
+            }
+            out.push(' ');
+            out.push_str(l);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +412,11 @@ mod tests {
         assert_eq!(m.from.as_deref(), Some("ana@acme-staffing.ph"));
         assert_eq!(m.subject, "[campaign 40123] week 48");
         assert_eq!(m.first_line, "status");
+        assert_eq!(
+            first_line_of("\n sftp-key ssh-ed25519 AAAA\nC3Nz me@pc\n\nthanks"),
+            "sftp-key ssh-ed25519 AAAA C3Nz me@pc"
+        );
+        assert_eq!(first_line_of("status\nplease"), "status");
         assert_eq!(m.message_id.as_deref(), Some("m1@acme-staffing.ph"));
         assert!(!m.auto_generated);
         assert_eq!(m.attachments.len(), 1);

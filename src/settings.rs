@@ -217,6 +217,12 @@ pub struct Drop {
     /// Empty: the drop folder is off.
     pub path: PathBuf,
     pub settle_ms: u64,
+    /// (r2) The host agencies connect to, told in admins' invitations; empty: SFTP not offered.
+    pub sftp_host: String,
+    pub sftp_port: u16,
+    /// The accounts' `AuthorizedKeysFile` (`%u` = `ap-<agency-id>`): what `sftp-setup` configures
+    /// and the `sftp-key` command writes.
+    pub authorized_keys: String,
 }
 
 impl Default for Drop {
@@ -224,6 +230,9 @@ impl Default for Drop {
         Drop {
             path: "../var/drop".into(),
             settle_ms: 2000,
+            sftp_host: String::new(),
+            sftp_port: 22,
+            authorized_keys: crate::drop::sftp_setup::DEFAULT_AUTHORIZED_KEYS.into(),
         }
     }
 }
@@ -624,7 +633,17 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
             c.choice(t, "auth", &["password", "xoauth2", "oauthbearer"]);
         }
         if let Some(t) = intake.get("drop").map(|e| &e.node) {
-            c.known_keys(t, "[intake.drop]", &["path", "settle_ms"]);
+            c.known_keys(
+                t,
+                "[intake.drop]",
+                &[
+                    "path",
+                    "settle_ms",
+                    "sftp_host",
+                    "sftp_port",
+                    "authorized_keys",
+                ],
+            );
         }
     }
     if let Some(t) = section("mail") {

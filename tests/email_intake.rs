@@ -80,6 +80,7 @@ async fn env_with(store: Store, require_auth: bool, limits: Limits) -> Env {
             require_auth,
             authserv_id: AUTHSERV.into(),
             digests: Vec::new(),
+            authorized_keys: None,
         },
         after_commit: None,
         outbox_wake: None,

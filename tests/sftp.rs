@@ -3,7 +3,8 @@
 //! uploads as an agency into its chroot; the hidden `drop` command (the drop source alone)
 //! processes the files; results are downloaded over SFTP. Also: one agency cannot see another's
 //! folder, a slow 20 MB upload is taken once and whole, a WinSCP-style `.filepart` rename is taken
-//! once.
+//! once. And (SPEC §7 (r2)) a key registered by email with `sftp-key` lets the agency in, and
+//! is refused once removed.
 
 mod support;
 
@@ -124,6 +125,21 @@ impl Ssh {
         }
     }
 
+    /// The tests here rewrite the one sshd's Match blocks: one test at a time.
+    fn lock(&self) -> std::fs::File {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("tests-sftp.lock"))
+            .unwrap();
+        // SAFETY: flock on a descriptor we own; released when the file is closed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+        file
+    }
+
     fn authorize(&self, user: &str) {
         let public = std::fs::read_to_string(format!("{}.pub", self.key)).unwrap();
         let path = self.dir.join("authorized_keys").join(user);
@@ -203,6 +219,7 @@ fn listing(dir: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
     let ssh = Ssh::from_env();
+    let _lock = ssh.lock();
     // OpenSSH wants every folder above a chroot owned by root and not group/world-writable: /tmp
     // (and a checkout under it) does not qualify, so the test works under /srv, which does.
     let parent = PathBuf::from("/srv/agency-portal-tests");
@@ -452,5 +469,223 @@ async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
     assert_eq!(receipts, expected, "one receipt per uploaded file");
     store.close().await;
     drop(_daemon);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Runs `agency-portal <args>` and returns its stdout; fails the test when it fails.
+fn portal_ok(config: &Path, args: &[&str]) -> String {
+    let out = portal(config).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "agency-portal {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Delivers a command by email into the Maildir, handles it, writes the reply to the file outbox
+/// and returns the replies' text so far.
+fn email_command(config: &Path, base: &Path, from: &str, subject: &str) -> String {
+    email_command_body(config, base, from, subject, "")
+}
+
+fn email_command_body(config: &Path, base: &Path, from: &str, subject: &str, body: &str) -> String {
+    let raw = support::mail::message(from, subject, &[], body, &[]);
+    let name = format!("{}.test", uuid::Uuid::new_v4().simple());
+    std::fs::write(base.join("mailbox/new").join(name), raw).unwrap();
+    portal_ok(config, &["mail", "--once"]);
+    portal_ok(config, &["outbox", "flush"]);
+    let mut all = String::new();
+    for entry in std::fs::read_dir(base.join("outbox")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        all.push_str(m.subject().unwrap_or_default());
+        all.push('\n');
+        all.push_str(&m.body_text(0).unwrap_or_default());
+        all.push('\n');
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_registered_by_email_logs_in_and_a_removed_one_does_not() {
+    let ssh = Ssh::from_env();
+    let _lock = ssh.lock();
+    let parent = PathBuf::from("/srv/agency-portal-tests");
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::set_permissions(&parent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let base = parent.join(format!(
+        "keys-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    for d in ["mailbox/new", "mailbox/cur", "mailbox/tmp", "outbox"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let drop_root = base.join("drop");
+    let keys = base.join("keys");
+    let config = base.join("agency-portal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n\n[directory]\npath = \"{}\"\n\n\
+             [intake.mailbox]\nkind = \"maildir\"\npath = \"{}\"\n\n\
+             [intake.drop]\npath = \"{}\"\nsftp_host = \"127.0.0.1\"\nsftp_port = {}\n\
+             authorized_keys = \"{}/%u\"\n\n\
+             [mail]\nfrom = \"Agency Portal <portal@example.test>\"\ntransport = \"file\"\npath = \"{}\"\n",
+            base.join("portal.db").display(),
+            repo().join("config/directory.toml").display(),
+            base.join("mailbox").display(),
+            drop_root.display(),
+            ssh.port,
+            keys.display(),
+            base.join("outbox").display(),
+        ),
+    )
+    .unwrap();
+    // sftp-setup configures intake.drop.authorized_keys when --authorized-keys is not given.
+    let generated = ssh.dir.join("agency-portal-keys.conf");
+    portal_ok(
+        &config,
+        &[
+            "sftp-setup",
+            "--apply",
+            "--sshd-config",
+            generated.to_str().unwrap(),
+        ],
+    );
+    let generated = std::fs::read_to_string(&generated).unwrap();
+    assert!(
+        generated.contains(&format!("AuthorizedKeysFile \"{}/%u\"", keys.display())),
+        "{generated}"
+    );
+    ssh.install(&generated);
+    portal_ok(&config, &["migrate"]);
+
+    // A fresh key of Ana's, unknown to sshd so far.
+    let key = w.join("ana_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "ana@laptop", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(w.join("ana_ed25519.pub")).unwrap();
+    let listed = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(w.join("ana_ed25519.pub"))
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let ana = Ssh {
+        key: key.display().to_string(),
+        ..Ssh::from_env()
+    };
+    ana.fails(w, "ap-acme", "ls\n");
+
+    // An editor may not register keys; an admin may, and is told the fingerprint OpenSSH prints.
+    let replies = email_command(
+        &config,
+        &base,
+        "Eddie Editor <eddie@acme-staffing.example>",
+        &format!("sftp-key {}", public.trim()),
+    );
+    assert!(replies.contains("Only your agency's admins"), "{replies}");
+    assert!(!keys.join("ap-acme").exists());
+    // Ana answers her invitation with the key as the first line, wrapped by her mail client.
+    let (kind, b64) = public.trim().split_once(' ').unwrap();
+    let replies = email_command_body(
+        &config,
+        &base,
+        "Ana Admin <ana@acme-staffing.example>",
+        "Re: Welcome to the Agency Portal, Acme Staffing",
+        &format!(
+            "sftp-key {kind} {}\r\n{}\r\n\r\n> Hello Ana Admin,",
+            &b64[..40],
+            &b64[40..]
+        ),
+    );
+    assert!(
+        replies.contains(&format!(
+            "Key {fingerprint} (ED25519) registered for ap-acme"
+        )),
+        "{replies}"
+    );
+    let meta = std::fs::metadata(keys.join("ap-acme")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o644
+    );
+    ana.ok(w, "ap-acme", "ls\n");
+    // Not another agency's account.
+    ana.fails(w, "ap-bayanihan", "ls\n");
+
+    let replies = email_command(
+        &config,
+        &base,
+        "Ana Admin <ana@acme-staffing.example>",
+        "sftp-key list",
+    );
+    assert!(
+        replies.contains("1 key(s) registered for ap-acme"),
+        "{replies}"
+    );
+    let replies = email_command(
+        &config,
+        &base,
+        "Ana Admin <ana@acme-staffing.example>",
+        &format!("sftp-key remove {fingerprint}"),
+    );
+    assert!(
+        replies.contains(&format!("Key {fingerprint} (ED25519) removed from ap-acme")),
+        "{replies}"
+    );
+    ana.fails(w, "ap-acme", "ls\n");
+
+    // Owners name the agency; a short RSA key is refused with its size.
+    let replies = email_command(
+        &config,
+        &base,
+        "Olivia Owner <olivia@company.example>",
+        "sftp-key list",
+    );
+    assert!(replies.contains("Say which agency"), "{replies}");
+    let replies = email_command(
+        &config,
+        &base,
+        "Olivia Owner <olivia@company.example>",
+        "[agency bayanihan] sftp-key list",
+    );
+    assert!(
+        replies.contains("0 key(s) registered for ap-bayanihan"),
+        "{replies}"
+    );
+    let weak = w.join("weak_rsa");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&weak)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let weak = std::fs::read_to_string(w.join("weak_rsa.pub")).unwrap();
+    let replies = email_command(
+        &config,
+        &base,
+        "Ana Admin <ana@acme-staffing.example>",
+        &format!("sftp-key {}", weak.trim()),
+    );
+    assert!(replies.contains("This RSA key has 2048 bits"), "{replies}");
+    assert_eq!(
+        std::fs::read_to_string(keys.join("ap-acme")).unwrap(),
+        "",
+        "nothing registered"
+    );
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -40,6 +40,7 @@ pub mod layout;
 pub mod name;
 pub mod receipt;
 pub mod settle;
+pub mod sftp_keys;
 pub mod sftp_setup;
 pub mod take;
 

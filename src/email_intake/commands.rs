@@ -173,6 +173,7 @@ pub(crate) async fn run(
             finish.effects.push(effect);
             say(heading, paragraphs, vec![])?
         }
+        Command::SftpKey(what) => super::sftp_key::run(intake, entry, message, sender, what)?,
     };
     finish.mail.push(reply);
     Ok(finish)

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod imap;
 pub mod maildir_source;
 pub mod plan;
+pub mod sftp_key;
 
 use std::sync::Arc;
 
@@ -68,6 +69,9 @@ pub struct IntakeOptions {
     pub authserv_id: String,
     /// `[[digests]]`: the `status` command sends the sender's digest.
     pub digests: Vec<crate::settings::Digest>,
+    /// (r2) `intake.drop.authorized_keys`, what the `sftp-key` command writes; `None`: the drop
+    /// folder is off, so there are no SFTP accounts.
+    pub authorized_keys: Option<String>,
 }
 
 /// What became of a message.
@@ -688,6 +692,8 @@ impl MailSource {
             require_auth: settings.require_auth,
             authserv_id: settings.authserv_id.clone(),
             digests: all.digests.clone(),
+            authorized_keys: (!all.intake.drop.path.as_os_str().is_empty())
+                .then(|| all.intake.drop.authorized_keys.clone()),
         };
         Ok(match settings.kind {
             MailboxKind::None => None,

@@ -1,6 +1,9 @@
 //! The invitation (SPEC §2): once per user, ever (outbox dedupe key `invitation:<email>`). It says
 //! what the portal is, the user's agency and role, the intake address, their SFTP folder name (the
-//! agency id), the campaigns open to their agency, and carries the template spreadsheet.
+//! agency id), the campaigns open to their agency, and carries the template spreadsheet. (r2) When
+//! SFTP is offered (`intake.drop.sftp_host`), an admin's invitation also gives the host, port and
+//! account, says login is by SSH key only, and how to register a key (`sftp-key`); editors get no
+//! SFTP part (only admins may register keys).
 
 use super::message::{Address, Attachment, Draft};
 use super::{Composer, MailError, MailKind, Outgoing};
@@ -64,6 +67,11 @@ impl Composer {
             "intake_address": self.intake_address,
             "campaigns": input.campaigns.iter().map(|(id, name)| serde_json::json!({"id": id, "name": name})).collect::<Vec<_>>(),
             "template_file": TEMPLATE_FILE,
+            "sftp": self.sftp.as_ref().filter(|_| input.role == "admin").map(|s| serde_json::json!({
+                "host": s.host,
+                "port": s.port,
+                "account": crate::drop::sftp_setup::account(&input.agency_id),
+            })),
         }));
         let rendered = self.templates.render_in("invitation", input.lang, &ctx);
         let mut draft = Draft::new(MailKind::Invitation, self.from.clone(), vec![to]);

@@ -16,6 +16,10 @@ fn composer() -> Composer {
         from: Address::parse_mailbox("Agency Portal <portal@example.test>").unwrap(),
         intake_address: "portal@example.test".into(),
         templates: Templates::shipped(),
+        sftp: Some(super::SftpAccess {
+            host: "sftp.example.test".into(),
+            port: 2222,
+        }),
     }
 }
 
@@ -368,4 +372,47 @@ fn unreadable_files_are_explained_in_every_language() {
          completo) y una columna de correo o de teléfono, por ejemplo: Nombre, Apellido, Correo, \
          Celular, Campaña. Use la plantilla adjunta o agregue esa fila de encabezados."
     );
+}
+
+#[test]
+fn admins_get_the_sftp_details_editors_do_not() {
+    for lang in Lang::ALL {
+        let (_, admin_text, admin_html) = read(&invitation(lang, "admin"));
+        for body in [&admin_text, &admin_html] {
+            for shown in [
+                "sftp.example.test",
+                "2222",
+                "ap-talento-mx",
+                "sftp-key ssh-ed25519",
+            ] {
+                assert!(body.contains(shown), "{lang} admin: no {shown}\n{body}");
+            }
+            assert!(body.contains("WinSCP"), "{lang}: {body}");
+        }
+        let (_, editor_text, editor_html) = read(&invitation(lang, "editor"));
+        for body in [&editor_text, &editor_html] {
+            assert!(
+                !body.contains("ap-talento-mx") && !body.contains("sftp-key"),
+                "{lang} editor: {body}"
+            );
+        }
+        if lang == Lang::En {
+            eprintln!("{admin_text}");
+        }
+    }
+    // No sftp_host: no SFTP part, for admins either.
+    let mut c = composer();
+    c.sftp = None;
+    let o = c
+        .invitation(&InvitationInput {
+            email: "lucia@talento.example".into(),
+            name: "Lucía".into(),
+            role: "admin".into(),
+            agency_id: "talento-mx".into(),
+            agency_name: "Talento Azteca".into(),
+            campaigns: vec![],
+            lang: Lang::En,
+        })
+        .unwrap();
+    assert!(!read(&o).1.contains("sftp-key"));
 }

@@ -371,6 +371,7 @@ mod tests {
             from: Address::parse_mailbox("Agency Portal <portal@example.test>").unwrap(),
             intake_address: "portal@example.test".into(),
             templates: Templates::shipped(),
+            sftp: None,
         }
     }
 

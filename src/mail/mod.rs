@@ -130,6 +130,16 @@ pub struct Composer {
     /// The intake address (`[intake.mailbox] address`), shown in invitations.
     pub intake_address: String,
     pub templates: Templates,
+    /// (r2) Where agencies connect over SFTP (`intake.drop.sftp_host`, `sftp_port`), told in admins'
+    /// invitations; `None`: SFTP is not offered.
+    pub sftp: Option<SftpAccess>,
+}
+
+/// The SFTP server agencies connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpAccess {
+    pub host: String,
+    pub port: u16,
 }
 
 impl Composer {
@@ -144,16 +154,25 @@ impl Composer {
             from,
             intake_address: intake_address.to_string(),
             templates: Templates::load(templates_dir)?,
+            sftp: None,
         })
     }
 
     /// From the settings: `[mail] from`, `[intake.mailbox] address`, `config/templates/`.
     pub fn from_settings(settings: &Settings) -> Result<Composer, MailError> {
-        Composer::new(
+        let mut composer = Composer::new(
             &settings.mail.from,
             &settings.intake.mailbox.address,
             &settings.templates_dir(),
-        )
+        )?;
+        let drop = &settings.intake.drop;
+        if !drop.sftp_host.trim().is_empty() && !drop.path.as_os_str().is_empty() {
+            composer.sftp = Some(SftpAccess {
+                host: drop.sftp_host.trim().to_string(),
+                port: drop.sftp_port,
+            });
+        }
+        Ok(composer)
     }
 
     /// A draft of `kind` to `to`, its subject and both bodies rendered from template `name` with `ctx`.
