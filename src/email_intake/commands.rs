@@ -164,12 +164,12 @@ pub(crate) async fn run(
             )?,
         },
         Command::Unsubscribe { kind } => {
-            let (effect, heading, paragraphs) = subscription(intake, sender, kind, false);
+            let (effect, heading, paragraphs) = subscription(intake, &t, sender, kind, false);
             finish.effects.push(effect);
             say(heading, paragraphs, vec![])?
         }
         Command::Subscribe { kind } => {
-            let (effect, heading, paragraphs) = subscription(intake, sender, kind, true);
+            let (effect, heading, paragraphs) = subscription(intake, &t, sender, kind, true);
             finish.effects.push(effect);
             say(heading, paragraphs, vec![])?
         }
@@ -227,33 +227,32 @@ async fn status(
 /// get this far).
 fn subscription(
     intake: &MailIntake,
+    t: &crate::i18n::Catalogue,
     sender: &Sender,
     kind: Option<DigestKind>,
     subscribed: bool,
 ) -> (Effect, String, Vec<String>) {
     let email = sender.address().map(|(e, _)| e).unwrap_or_default();
     let kinds: Vec<DigestKind> = kind.map_or(DigestKind::ALL.to_vec(), |k| vec![k]);
-    let what = match kind {
-        Some(k) => format!("the {} digest", k.as_str()),
-        None => "digests".to_string(),
-    };
     let again = match kind {
         Some(k) => format!("subscribe {}", k.as_str()),
         None => "subscribe".to_string(),
     };
-    let (heading, paragraphs) = if subscribed {
-        (
-            format!("You will get {what} again"),
-            vec!["Scheduled digests are sent to you again from the next one.".to_string()],
-        )
+    let heading = match (subscribed, kind) {
+        (true, Some(k)) => t.fmt("reply.subscribed_one", &[("kind", k.as_str())]),
+        (true, None) => t.text("reply.subscribed_all").to_string(),
+        (false, Some(k)) => t.fmt("reply.unsubscribed_one", &[("kind", k.as_str())]),
+        (false, None) => t.text("reply.unsubscribed_all").to_string(),
+    };
+    let paragraph = if subscribed {
+        t.text("reply.subscribed_text").to_string()
     } else {
-        (
-            format!("You will no longer get {what}"),
-            vec![format!(
-                "To get them again, send \"{again}\" to {}. The status command still sends \
-                 your digest when you ask for it.",
-                intake.composer.intake_address
-            )],
+        t.fmt(
+            "reply.unsubscribed_text",
+            &[
+                ("again", &again),
+                ("address", &intake.composer.intake_address),
+            ],
         )
     };
     let effect = Effect::DigestSubscription {
@@ -261,7 +260,7 @@ fn subscription(
         kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
         subscribed,
     };
-    (effect, heading, paragraphs)
+    (effect, heading, vec![paragraph])
 }
 
 fn domain_of(email: &str) -> &str {
