@@ -587,6 +587,10 @@ async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()
     );
     let templates = settings.templates_dir();
     match crate::mail::templates::check(&templates)?.as_slice() {
+        [] if !templates.is_dir() => println!(
+            "{}: not there, the shipped templates are used (copy config/templates there to edit the mail)",
+            templates.display()
+        ),
         [] => println!("{}: ok", templates.display()),
         notes => notes.iter().for_each(|n| println!("warning: {n}")),
     }

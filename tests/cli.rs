@@ -73,6 +73,21 @@ fn shipped_config_checks_clean_and_shows_next_fire_times() {
     assert_eq!(agency.matches("08:00 +08:00").count(), 3, "{agency}");
 }
 
+/// A settings folder without `templates/` (in production often only the two files are copied) is
+/// told apart from one whose templates are all there: the shipped templates are used.
+#[test]
+fn config_check_says_when_the_shipped_templates_are_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = edited_config(tmp.path(), |t| t);
+    let (code, out, err) = run(portal(&config, tmp.path()).args(["config", "check", "--offline"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("templates: not there, the shipped templates are used"),
+        "{out}"
+    );
+    assert!(!out.contains("templates: ok"), "{out}");
+}
+
 /// SPEC §7 (r2): the owners' English wording without its Spanish and Portuguese versions, and a
 /// catalogue with a key missing, are reported (the messages still go out).
 #[test]

@@ -461,6 +461,13 @@ async fn files_copied_in_while_stopped_are_all_taken_once_at_start() {
     assert!(subs.iter().all(|s| s.status == "processed" && s.rows == 1));
     // Nothing left, nothing taken twice.
     assert!(drain(&src).await.is_empty());
+    // /healthz shows the drop source's files taken as `handled`, as the email source's messages.
+    assert_eq!(
+        src.stats()
+            .handled
+            .load(std::sync::atomic::Ordering::Relaxed),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

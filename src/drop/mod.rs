@@ -304,6 +304,10 @@ impl DropSource {
             match take::take(&root, &pipeline, &self.opts.hooks, f).await {
                 Ok(Took::Done(receipt)) => {
                     settle.forget(&k);
+                    // /healthz's `handled` of the drop source: files taken (processed or failed).
+                    self.stats
+                        .handled
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(
                         agency = receipt.agency_id,
                         file = receipt.file_name,
