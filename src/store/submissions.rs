@@ -1174,11 +1174,8 @@ impl Store {
             drop(new_ids);
             phases.done("block keys given their ids", blocks.len());
             {
-                let n_blocks = blocks.len();
-                tx.insert_blocks(&mut blocks).await?;
-                phases.done("block keys", n_blocks);
-                drop(blocks);
-                // `previously_submitted`: new non-empty values update the record.
+                // `previously_submitted`: new non-empty values update the record (found first, so
+                // that the decisions are let go before the block keys are written).
                 let mut updates = Updates::default();
                 for (i, d) in decisions.iter().enumerate() {
                     if d.outcome != Outcome::PreviouslySubmitted {
@@ -1189,6 +1186,11 @@ impl Store {
                     };
                     updates.push(cid, &rows[i].candidate);
                 }
+                drop(decisions);
+                let n_blocks = blocks.len();
+                tx.insert_blocks(&mut blocks).await?;
+                phases.done("block keys", n_blocks);
+                drop(blocks);
                 tx.update_candidates(&updates, meta.received_at).await?;
                 // A name or a contact the record took changes where the review rule finds it: its
                 // block keys are made again from what the record now holds.
@@ -2238,10 +2240,13 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 
     async fn insert_blocks(&mut self, b: &mut NewBlocks) -> Result<(), sqlx::Error> {
-        let all: Vec<usize> = (0..b.len()).collect();
-        for chunk in all.chunks(chunk_len(2)) {
+        // A statement's keys at a time, by position (a list of every position was 10 MB of a
+        // 199,000-row file's peak).
+        let per = chunk_len(2);
+        for from in (0..b.len()).step_by(per) {
+            let chunk = from..(from + per).min(b.len());
             let mut qb = QueryBuilder::new("INSERT INTO candidate_blocks (key, candidate_id) ");
-            qb.push_values(chunk, |mut q, &k| {
+            qb.push_values(chunk, |mut q, k| {
                 q.push_bind(b.key(k)).push_bind(b.candidate_id[k]);
             });
             qb.build().persistent(false).execute(&mut **self).await?;
