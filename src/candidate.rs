@@ -144,12 +144,6 @@ impl PackedCandidate {
     }
 }
 
-impl From<&Candidate> for PackedCandidate {
-    fn from(c: &Candidate) -> PackedCandidate {
-        PackedCandidate::pack(c)
-    }
-}
-
 impl std::fmt::Debug for PackedCandidate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.unpack().fmt(f)

@@ -233,7 +233,11 @@ impl Pipeline {
             let progress = progress.clone();
             tokio::task::spawn_blocking(move || {
                 let prepared = read_and_prepare(&directory, &input, &limits, progress);
-                let read_mib = crate::memory::resident_mib();
+                // Read only when logged (a file read of /proc each time).
+                let read_mib = match tracing::enabled!(tracing::Level::DEBUG) {
+                    true => crate::memory::resident_mib(),
+                    false => 0,
+                };
                 drop(input);
                 // What reading took (the unzipped sheet, the file) is free now.
                 crate::memory::give_back();

@@ -1025,7 +1025,11 @@ impl Store {
                         }
                     });
                     drop(send);
-                    let decided_mib = crate::memory::resident_mib();
+                    let decided_mib = if tracing::enabled!(tracing::Level::DEBUG) {
+                        crate::memory::resident_mib()
+                    } else {
+                        0
+                    };
                     // What deciding held goes back before the keys take more.
                     crate::memory::give_back();
                     let mut blocks = NewBlocks::new(hashed);
