@@ -31,8 +31,8 @@ use agency_portal::outcome::Outcome;
 use agency_portal::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings::Settings;
 use agency_portal::sheet::Limits;
-use agency_portal::store::submissions::{identity, Channel, Rules};
 use agency_portal::store::Store;
+use agency_portal::submission::{identity, Channel, Rules};
 
 #[path = "bench_data/mod.rs"]
 mod bench_data;

@@ -40,10 +40,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use agency_portal::directory::Directory;
+use agency_portal::review_prefilter::stored_blocks;
 use agency_portal::rows::{prepare, PreparedRow};
 use agency_portal::sheet::{Cell, Format, Row, Sheet, Workbook};
 use agency_portal::store::blocks::{self, Entry};
-use agency_portal::store::submissions::{identity, stored_blocks};
+use agency_portal::submission::identity;
 use agency_portal::validation::Context;
 use agency_portal::who_is_who;
 use calamine::{Reader, Xlsx};

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use agency_portal::pipeline::{read_and_prepare, Input};
 use agency_portal::sheet::Limits;
-use agency_portal::store::submissions::Channel;
+use agency_portal::submission::Channel;
 use calamine::{Reader, Xlsx};
 use chrono::Utc;
 

@@ -25,7 +25,7 @@ use crate::maildir::Maildir;
 use crate::outcome::Outcome;
 use crate::pipeline::{self, Input};
 use crate::settings::{DigestKind, MailboxKind, Settings, Transport};
-use crate::store::submissions::Channel;
+use crate::submission::Channel;
 
 /// Where the demo lays itself out unless `--dir` says otherwise (relative to the current folder).
 pub const DEFAULT_DIR: &str = "var/demo";

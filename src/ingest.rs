@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::cli::{App, BadInput, ImportArgs, IngestArgs};
 use crate::outcome::Outcome;
 use crate::pipeline::{self, Input, Pipeline, Processed, ReceiptRequest};
-use crate::store::submissions::{Channel, Rules};
+use crate::submission::{Channel, Rules};
 
 /// Files from this size on get a progress bar (on a terminal).
 const PROGRESS_FROM_BYTES: u64 = 512 * 1024;

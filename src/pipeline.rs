@@ -17,8 +17,9 @@ use crate::outcome::Outcome;
 use crate::results::{self, FixRow, ResultRow};
 use crate::rows::{PreparedRow, RowStream};
 use crate::sheet::{self, Limits, SheetError};
-use crate::store::submissions::{Channel, Recorded, RowOutcome, Rules, SubmissionMeta};
+use crate::store::submissions::Recorded;
 use crate::store::{Store, StoreError};
+use crate::submission::{Channel, RowOutcome, Rules, SubmissionMeta};
 use crate::validation::Context;
 
 /// A file to process.
@@ -144,7 +145,7 @@ impl std::fmt::Debug for Processed {
 impl Processed {
     /// Counts per outcome, in [`Outcome::ALL`] order.
     pub fn counts(&self) -> [u64; 7] {
-        crate::store::submissions::counts(&self.outcomes)
+        crate::submission::counts(&self.outcomes)
     }
 
     /// `new 120, previously_submitted 3, …` (SPEC §7).
@@ -419,7 +420,7 @@ impl Pipeline {
                 agency_name,
                 file_name: input.file_name.clone(),
                 campaign: self.campaign_given(input),
-                counts: receipt::counts(crate::store::submissions::counts(outcomes)),
+                counts: receipt::counts(crate::submission::counts(outcomes)),
                 attention,
                 results_xlsx: results_xlsx.clone(),
                 to_fix_xlsx: to_fix_xlsx.clone(),

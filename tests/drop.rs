@@ -17,8 +17,8 @@ use agency_portal::drop::{
 use agency_portal::pipeline::Pipeline;
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
-use agency_portal::store::submissions::Rules;
 use agency_portal::store::Store;
+use agency_portal::submission::Rules;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

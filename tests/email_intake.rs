@@ -15,8 +15,8 @@ use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::mail_ledger::MessageKeys;
 use agency_portal::store::outbox::OutboxRow;
-use agency_portal::store::submissions::Rules;
 use agency_portal::store::Store;
+use agency_portal::submission::Rules;
 use mail_parser::MessageParser;
 use support::mail::message;
 

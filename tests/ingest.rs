@@ -10,7 +10,7 @@ use std::process::Command;
 use agency_portal::directory;
 use agency_portal::pipeline::{read_and_prepare, Input};
 use agency_portal::sheet::Limits;
-use agency_portal::store::submissions::Channel;
+use agency_portal::submission::Channel;
 use calamine::{Data, Reader, Xlsx};
 use chrono::Utc;
 

@@ -9,8 +9,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use agency_portal::review_prefilter::stored_blocks;
 use agency_portal::store::blocks;
-use agency_portal::store::submissions::stored_blocks;
 use agency_portal::who_is_who::{self, Identity};
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};

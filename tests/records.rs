@@ -12,8 +12,8 @@ use agency_portal::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::review::Verdict;
-use agency_portal::store::submissions::{Channel, Rules};
 use agency_portal::store::{Backend, Store};
+use agency_portal::submission::{Channel, Rules};
 use chrono::{Duration, TimeZone, Utc};
 
 const RULES: Rules = Rules {

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::pipeline::{self, Input, Pipeline, Processed};
 use crate::sheet::SheetError;
-use crate::store::submissions::{Channel, SubmissionMeta};
+use crate::submission::{Channel, SubmissionMeta};
 
 use super::claim::{self, Claimed};
 use super::folder::{Folder, Read};

@@ -408,7 +408,7 @@ pub(crate) fn check_reply(
     file_name: &str,
     p: &pipeline::Processed,
 ) -> Result<Outgoing, MailError> {
-    let counts = receipt::counts(crate::store::submissions::counts(&p.outcomes));
+    let counts = receipt::counts(crate::submission::counts(&p.outcomes));
     let stem = receipt::stem(file_name);
     let t = intake.catalogue(sender);
     let items: Vec<String> = p

@@ -32,8 +32,8 @@ use crate::mail::{Composer, MailError, Outgoing};
 use crate::maildir::Folder;
 use crate::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::store::mail_ledger::{Effect, Final, LedgerEntry, MessageKeys};
-use crate::store::submissions::Channel;
 use crate::store::StoreError;
+use crate::submission::Channel;
 
 pub use plan::{plan, Plan, Sender};
 

@@ -1,6 +1,6 @@
 //! The block index on Postgres: where the review rule (SPEC §6.3) finds the few candidates worth
 //! comparing with a row, by the hashed block keys of [`who_is_who::block_keys`]
-//! (`super::submissions::stored_blocks`).
+//! (`crate::review_prefilter::stored_blocks`).
 //!
 //! **Layout (migration 0013).** Keys are grouped into 65,536 buckets by the top 16 bits of their
 //! hash. A bucket is kept as a few *runs*: rows of `candidate_block_runs`, each holding many entries

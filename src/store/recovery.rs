@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{on_pool, Store, StoreError};
 use crate::outcome::Outcome;
-use crate::store::submissions::{Channel, RowOutcome};
+use crate::submission::{Channel, RowOutcome};
 
 /// A failed submission as recorded.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,9 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::submissions::{Rules, WriteBlocks};
+use super::submissions::WriteBlocks;
 use super::{on_pool, Store, StoreError, WritePool};
 use crate::decide::scope_key;
+use crate::submission::Rules;
 use crate::validation::Candidate;
 use crate::who_is_who;
 

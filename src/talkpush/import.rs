@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::client::{CallError, Client, Lead, Page};
 use crate::cli::{App, BadInput, ImportArgs};
 use crate::pipeline::Input;
-use crate::store::submissions::Channel;
+use crate::submission::Channel;
 
 /// Tries of one page while Talkpush answers 429, 5xx or not at all.
 const TRIES: u32 = 5;
