@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::{App, BadInput};
+use crate::app::{App, BadInput};
 use crate::digest::Request;
 use crate::i18n::Lang;
 use crate::maildir::Maildir;

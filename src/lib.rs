@@ -3,6 +3,7 @@
 //! The core is pure (bytes → sheet → rows → normalised → validated → decided); adapters at the edges
 //! talk to the mailbox, the drop folder, the database and outgoing mail.
 
+pub mod app;
 pub mod candidate;
 pub mod check;
 pub mod cli;

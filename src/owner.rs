@@ -1,6 +1,7 @@
 //! Owner commands on the records (SPEC §9, §6.5): `candidates`, `submissions`, `review`, `erase`.
 
-use crate::cli::{App, BadInput, CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
+use crate::app::{App, BadInput};
+use crate::cli::{CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
 use crate::ingest;
 use crate::normalise::{email_key, PhoneRules};
 use crate::sheet::Cell;

@@ -595,7 +595,7 @@ async fn the_watcher_takes_uploads_once_they_have_settled() {
     assert_eq!(moved.len(), whole.len(), "never taken truncated");
     let subs = store.submissions_view(Some("acme"), None).await.unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].sha256, agency_portal::cli::sha256_hex(&whole));
+    assert_eq!(subs[0].sha256, agency_portal::app::sha256_hex(&whole));
     eprintln!("taken {waited:?} after the upload ended");
 
     // WinSCP: x.xlsx.filepart, then renamed to x.xlsx.

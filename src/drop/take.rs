@@ -330,7 +330,7 @@ async fn take_claimed(
             (Some((error.to_string(), false, String::new())), None)
         }
         Taken::Bytes(bytes, fp) => {
-            let sha = crate::cli::sha256_hex(&bytes);
+            let sha = crate::app::sha256_hex(&bytes);
             // A failed record made for this very upload by a run that stopped before the move?
             let earlier = pipeline
                 .store

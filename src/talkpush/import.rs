@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::client::{CallError, Client, Lead, Page};
-use crate::cli::{App, BadInput, ImportArgs};
+use crate::app::{App, BadInput};
+use crate::cli::ImportArgs;
 use crate::pipeline::Input;
 use crate::submission::Channel;
 
