@@ -21,9 +21,9 @@ use clap::Args;
 use crate::app::{App, BadInput};
 use crate::digest::Request;
 use crate::i18n::Lang;
-use crate::maildir::Maildir;
+use crate::intake::mailbox::maildir::Maildir;
 use crate::outcome::Outcome;
-use crate::pipeline::{self, Input};
+use crate::intake::pipeline::{self, Input};
 use crate::settings::{DigestKind, MailboxKind, Settings, Transport};
 use crate::submission::Channel;
 
@@ -709,7 +709,7 @@ async fn import(app: &App, file: &Path) -> anyhow::Result<usize> {
         received_at: crate::clock::now(),
         receipt: None,
     };
-    match crate::ingest::pipeline(app).process(input, None).await? {
+    match crate::cli::ingest::pipeline(app).process(input, None).await? {
         pipeline::Result::Processed(p) => Ok(p.counts()[0] as usize),
         pipeline::Result::AlreadyProcessed { .. } => Ok(0),
         pipeline::Result::Unreadable { reason, .. } => {

@@ -140,7 +140,7 @@ pub enum Tls {
 }
 
 /// How a mail server is logged in to (SPEC §3.1 (r2)): a password, an OAuth2 access token (SASL
-/// XOAUTH2 or OAUTHBEARER, see [`crate::mail_auth`]), or (SMTP only) not at all.
+/// XOAUTH2 or OAUTHBEARER, see [`crate::mail::auth`]), or (SMTP only) not at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Auth {
@@ -232,7 +232,7 @@ impl Default for Drop {
             settle_ms: 2000,
             sftp_host: String::new(),
             sftp_port: 22,
-            authorized_keys: crate::drop::sftp_setup::DEFAULT_AUTHORIZED_KEYS.into(),
+            authorized_keys: crate::intake::drop::sftp_setup::DEFAULT_AUTHORIZED_KEYS.into(),
         }
     }
 }
@@ -445,9 +445,9 @@ impl Settings {
             message,
         };
         let m = &mut self.intake.mailbox;
-        crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
+        crate::mail::auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
         if m.kind == MailboxKind::Imap {
-            crate::mail_auth::check_login(
+            crate::mail::auth::check_login(
                 "[intake.mailbox]",
                 m.auth,
                 &m.username,
@@ -457,9 +457,9 @@ impl Settings {
             .map_err(invalid)?;
         }
         let m = &mut self.mail;
-        crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
+        crate::mail::auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
         if m.transport == Transport::Smtp {
-            crate::mail_auth::check_login(
+            crate::mail::auth::check_login(
                 "[mail]",
                 m.auth(),
                 &m.username,

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agency_portal::directory::{self, Directory};
-use agency_portal::drop::{
+use agency_portal::intake::drop::{
     DropOptions, DropOutcome, DropReceipt, DropSource, Hooks, NoReceipts, Pass,
 };
-use agency_portal::pipeline::Pipeline;
+use agency_portal::intake::pipeline::Pipeline;
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::Store;
@@ -67,7 +67,7 @@ fn options(root: &Path, settle_ms: u64) -> DropOptions {
         settle: Duration::from_millis(settle_ms),
         rescan_every: Duration::from_secs(60),
         watch: false,
-        claim_lease: agency_portal::drop::CLAIM_LEASE,
+        claim_lease: agency_portal::intake::drop::CLAIM_LEASE,
         hooks: Hooks::default(),
     }
 }

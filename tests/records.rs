@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agency_portal::directory;
-use agency_portal::pipeline::{self, Input, Pipeline, Processed};
+use agency_portal::intake::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::review::Verdict;
@@ -599,7 +599,7 @@ async fn postgres_over_tls_with_the_companys_own_ca() {
 on_both_backends!(review_decisions_are_told_in_the_receipts_thread);
 async fn review_decisions_are_told_in_the_receipts_thread(store: Store) {
     use agency_portal::mail::receipt::ReplyTo;
-    use agency_portal::pipeline::ReceiptRequest;
+    use agency_portal::intake::pipeline::ReceiptRequest;
     use agency_portal::store::digests::Scope;
 
     let mut p = pipeline(store).await;

@@ -103,7 +103,7 @@ pub(super) async fn config_check(config: Option<&Path>, offline: bool) -> anyhow
 
 /// `sftp-setup [--apply]`.
 pub(super) fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()> {
-    use crate::drop::sftp_setup::{self, SetupError, SetupOptions};
+    use crate::intake::drop::sftp_setup::{self, SetupError, SetupOptions};
     let settings = Settings::load(&settings::resolve_path(config))?;
     let (directory, _) = read_directory(&settings)?;
     let drop_root = &settings.intake.drop.path;

@@ -7,7 +7,7 @@ use super::*;
 pub const CRASH_AFTER_COMMIT_ENV: &str = "AGENCY_PORTAL_CRASH_AFTER_COMMIT";
 
 /// `agency/file: outcome -> where it went`, as `drop --once` and `run --once` print a taken file.
-pub(super) fn drop_line(r: &crate::drop::DropReceipt) -> String {
+pub(super) fn drop_line(r: &crate::intake::drop::DropReceipt) -> String {
     format!(
         "{}/{}: {}{}{}",
         r.agency_id,
@@ -46,11 +46,11 @@ pub(super) async fn run_daemon(app: &App, args: &RunArgs) -> anyhow::Result<()> 
 }
 
 pub(super) async fn mail_intake(app: &App, args: &MailArgs) -> anyhow::Result<()> {
-    use crate::email_intake::MailSource;
+    use crate::intake::mailbox::MailSource;
     use std::sync::Arc;
     let source = MailSource::from_settings(
         &app.settings,
-        crate::ingest::pipeline(app),
+        crate::cli::ingest::pipeline(app),
         app.composer.clone(),
     )?;
     let Some(mut source) = source else {
@@ -82,7 +82,7 @@ pub(super) async fn mail_intake(app: &App, args: &MailArgs) -> anyhow::Result<()
 }
 
 pub(super) async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
-    use crate::drop::{CollectReceipts, DropOptions, DropSource};
+    use crate::intake::drop::{CollectReceipts, DropOptions, DropSource};
     use std::sync::Arc;
     let Some(mut opts) = DropOptions::from_settings(&app.settings.intake.drop) else {
         return Err(BadInput("intake.drop.path is empty: the drop folder is off".into()).into());
@@ -97,7 +97,7 @@ pub(super) async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()
         }));
     }
     let sink = Arc::new(CollectReceipts::default());
-    let source = DropSource::new(opts, crate::ingest::pipeline(app), sink.clone());
+    let source = DropSource::new(opts, crate::cli::ingest::pipeline(app), sink.clone());
     if !args.once {
         source
             .run(async {

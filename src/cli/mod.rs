@@ -15,7 +15,9 @@ use crate::store::{Store, StoreError};
 use crate::views::{self, AgencyFilter, CampaignFilter};
 
 mod config;
+pub mod ingest;
 mod intake;
+pub mod owner;
 
 pub use crate::app::{describe, exit_code, sha256_hex, App, BadInput};
 use config::{config_check, sftp_setup};
@@ -111,7 +113,7 @@ pub struct SftpSetupArgs {
     #[arg(long)]
     pub apply: bool,
     /// Where --apply writes the Match blocks.
-    #[arg(long, default_value = crate::drop::sftp_setup::DEFAULT_SSHD_CONFIG)]
+    #[arg(long, default_value = crate::intake::drop::sftp_setup::DEFAULT_SSHD_CONFIG)]
     pub sshd_config: PathBuf,
     /// AuthorizedKeysFile for the accounts (%u = the account, ap-<agency-id>); default
     /// `intake.drop.authorized_keys`, which the `sftp-key` email command writes.
@@ -410,12 +412,12 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest(args) => crate::ingest::run(app, &args).await,
-        Command::ImportExisting(args) => crate::ingest::import_existing(app, &args).await,
-        Command::Erase(args) => crate::owner::erase(app, &args).await,
-        Command::Candidates(args) => crate::owner::candidates(app, &args).await,
-        Command::Submissions(args) => crate::owner::submissions(app, &args).await,
-        Command::Review { command } => crate::owner::review(app, command).await,
+        Command::Ingest(args) => crate::cli::ingest::run(app, &args).await,
+        Command::ImportExisting(args) => crate::cli::ingest::import_existing(app, &args).await,
+        Command::Erase(args) => crate::cli::owner::erase(app, &args).await,
+        Command::Candidates(args) => crate::cli::owner::candidates(app, &args).await,
+        Command::Submissions(args) => crate::cli::owner::submissions(app, &args).await,
+        Command::Review { command } => crate::cli::owner::review(app, command).await,
         Command::Outbox(args) => crate::mail::command::run(app, args).await,
         Command::Talkpush { command } => crate::talkpush::command::run(app, command).await,
         Command::Drop(args) => drop_intake(app, &args).await,

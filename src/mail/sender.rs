@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use super::alert::FailedMessage;
 use super::smtp_oauth::OAuthSmtp;
 use super::{Composer, MailError, MailKind};
-use crate::mail_auth::OAuth2;
+use crate::mail::auth::OAuth2;
 use crate::settings::{Auth, Settings, Tls, Transport as TransportKind};
 use crate::store::outbox::Claimed;
 use crate::store::Store;
@@ -191,7 +191,7 @@ pub struct Sender {
     pub retry: RetryPolicy,
     wake: Arc<Notify>,
     /// Its flushes, as health and metrics see them (failing: nothing could be sent).
-    stats: Arc<crate::health::SourceStats>,
+    stats: Arc<crate::daemon::health::SourceStats>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -224,7 +224,7 @@ impl Sender {
     }
 
     /// Its flushes, as health and metrics see them.
-    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+    pub fn stats(&self) -> Arc<crate::daemon::health::SourceStats> {
         self.stats.clone()
     }
 

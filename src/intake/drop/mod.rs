@@ -54,7 +54,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::directory::Directory;
-use crate::pipeline::{self, Pipeline};
+use crate::intake::pipeline::{self, Pipeline};
 use crate::store::StoreError;
 
 pub use claim::CLAIM_LEASE;
@@ -168,7 +168,7 @@ pub struct DropSource {
     /// Broken layout folders already told of (see [`DropSource::report_broken`]).
     told_broken: std::sync::Mutex<HashSet<String>>,
     /// Its passes, as health and metrics see them.
-    stats: Arc<crate::health::SourceStats>,
+    stats: Arc<crate::daemon::health::SourceStats>,
 }
 
 impl DropSource {
@@ -188,7 +188,7 @@ impl DropSource {
     }
 
     /// Its passes, as health and metrics see them.
-    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+    pub fn stats(&self) -> Arc<crate::daemon::health::SourceStats> {
         self.stats.clone()
     }
 

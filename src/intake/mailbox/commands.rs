@@ -24,7 +24,7 @@ use crate::mail::message::Attachment;
 use crate::mail::receipt;
 use crate::mail::{MailError, Outgoing};
 use crate::outcome::Outcome;
-use crate::pipeline;
+use crate::intake::pipeline;
 use crate::settings::DigestKind;
 use crate::store::mail_ledger::Effect;
 

@@ -2,7 +2,7 @@
 
 use crate::app::{App, BadInput};
 use crate::cli::{CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
-use crate::ingest;
+use crate::cli::ingest;
 use crate::normalise::{email_key, PhoneRules};
 use crate::sheet::Cell;
 use crate::store::review::{ReviewError, Verdict};

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{self, Input, Pipeline, Processed};
+use crate::intake::pipeline::{self, Input, Pipeline, Processed};
 use crate::sheet::SheetError;
 use crate::submission::{Channel, SubmissionMeta};
 
