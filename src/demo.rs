@@ -22,8 +22,8 @@ use crate::app::{App, BadInput};
 use crate::digest::Request;
 use crate::i18n::Lang;
 use crate::intake::mailbox::maildir::Maildir;
-use crate::outcome::Outcome;
 use crate::intake::pipeline::{self, Input};
+use crate::outcome::Outcome;
 use crate::settings::{DigestKind, MailboxKind, Settings, Transport};
 use crate::submission::Channel;
 
@@ -709,7 +709,10 @@ async fn import(app: &App, file: &Path) -> anyhow::Result<usize> {
         received_at: crate::clock::now(),
         receipt: None,
     };
-    match crate::cli::ingest::pipeline(app).process(input, None).await? {
+    match crate::cli::ingest::pipeline(app)
+        .process(input, None)
+        .await?
+    {
         pipeline::Result::Processed(p) => Ok(p.counts()[0] as usize),
         pipeline::Result::AlreadyProcessed { .. } => Ok(0),
         pipeline::Result::Unreadable { reason, .. } => {

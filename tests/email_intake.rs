@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agency_portal::directory::{self, Directory};
+use agency_portal::intake::mailbox::maildir::Folder;
 use agency_portal::intake::mailbox::maildir_source::MaildirSource;
 use agency_portal::intake::mailbox::{IntakeOptions, MailIntake};
-use agency_portal::intake::mailbox::maildir::Folder;
 use agency_portal::intake::pipeline::Pipeline;
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;

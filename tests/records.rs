@@ -598,8 +598,8 @@ async fn postgres_over_tls_with_the_companys_own_ca() {
 // agency digest's query lists it in its period, and only for that agency.
 on_both_backends!(review_decisions_are_told_in_the_receipts_thread);
 async fn review_decisions_are_told_in_the_receipts_thread(store: Store) {
-    use agency_portal::mail::receipt::ReplyTo;
     use agency_portal::intake::pipeline::ReceiptRequest;
+    use agency_portal::mail::receipt::ReplyTo;
     use agency_portal::store::digests::Scope;
 
     let mut p = pipeline(store).await;

@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 
 use crate::app::{App, BadInput};
 use crate::cli::{ImportArgs, IngestArgs};
-use crate::outcome::Outcome;
 use crate::intake::pipeline::{self, Input, Pipeline, Processed, ReceiptRequest};
+use crate::outcome::Outcome;
 use crate::submission::{Channel, Rules};
 
 /// Files from this size on get a progress bar (on a terminal).

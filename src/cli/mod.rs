@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::Problems;
+use crate::daemon::backoff::Backoff;
 use crate::directory;
 use crate::schedule::Schedule;
 use crate::settings::{self, Settings, SettingsError};
@@ -342,28 +343,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// (`None`). Anything else — a wrong URL or password, a bad settings or directory file — ends it at
 /// once, as for every other command.
 async fn open_when_the_database_answers(config: Option<&Path>) -> anyhow::Result<Option<App>> {
-    const LONGEST_WAIT: Duration = Duration::from_secs(30);
+    let mut retries = Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).retries();
     let stop = crate::daemon::wait_for_signal();
     tokio::pin!(stop);
-    let mut wait = Duration::from_secs(1);
     loop {
-        tokio::select! {
+        let wait = tokio::select! {
             opened = App::open(config) => match opened {
                 Ok(app) => return Ok(Some(app)),
-                Err(err) if unreachable(&err) => tracing::warn!(
+                Err(err) if unreachable(&err) => {
+                    let wait = retries.failed();
+                    tracing::warn!(
                     "{}; the daemon waits for the database and tries again in {} s",
                     describe(&err),
                     wait.as_secs()
-                ),
+                    );
+                    wait
+                }
                 Err(err) => return Err(err),
             },
             () = &mut stop => return Ok(None),
-        }
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = &mut stop => return Ok(None),
         }
-        wait = (wait * 2).min(LONGEST_WAIT);
     }
 }
 

@@ -6,6 +6,7 @@
 //! `run --once` processes everything pending — the mailbox, the drop folders (waiting a little for
 //! uploads in progress), due digests — flushes the outbox, and exits.
 
+pub mod backoff;
 pub mod health;
 pub mod reload;
 
@@ -16,11 +17,11 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::cli::App;
+use crate::daemon::reload::{LiveDirectory, Reloader};
 use crate::intake::drop::{DropOptions, DropReceipt, DropSource, ReceiptSink};
 use crate::intake::mailbox::MailSource;
-use crate::mail::sender::Sender;
 use crate::intake::pipeline::Pipeline;
-use crate::daemon::reload::{LiveDirectory, Reloader};
+use crate::mail::sender::Sender;
 
 /// How long the parts get to finish the unit in hand after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);

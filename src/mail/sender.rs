@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use super::alert::FailedMessage;
 use super::smtp_oauth::OAuthSmtp;
 use super::{Composer, MailError, MailKind};
+use crate::daemon::backoff::Backoff;
 use crate::mail::auth::OAuth2;
 use crate::settings::{Auth, Settings, Tls, Transport as TransportKind};
 use crate::store::outbox::Claimed;
@@ -53,13 +54,8 @@ impl RetryPolicy {
     /// The wait after the `attempts`-th failed attempt: `base · 2^(attempts-1)`, at most `cap`,
     /// then a random point in its upper half (so many failing rows do not retry in lockstep).
     pub fn backoff(&self, attempts: i64) -> Duration {
-        let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
-        let full = self
-            .base
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.cap);
-        let half = full / 2;
-        half + half.mul_f64(fastrand::f64())
+        let failures = u32::try_from(attempts.max(0)).unwrap_or(u32::MAX);
+        Backoff::new(self.base, self.cap).jittered(failures.max(1))
     }
 }
 

@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::{max_message_bytes, Handled, IntakeError, MailIntake};
-use crate::mail::auth::{OAuth2, TokenError};
 use crate::intake::mailbox::maildir::Folder;
+use crate::mail::auth::{OAuth2, TokenError};
 use crate::settings::{Secret, Tls};
 
 /// IDLE is re-issued at least this often (RFC 2177 asks for less than 29 minutes; NATs forget sooner).

@@ -25,13 +25,13 @@ use chrono::Utc;
 
 use crate::directory::{Directory, Role};
 use crate::inbound::{self, Inbound};
+use crate::intake::mailbox::maildir::Folder;
+use crate::intake::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::mail::alert::PoisonMessage;
 use crate::mail::message::Attachment;
 use crate::mail::receipt::ReplyTo;
 use crate::mail::reply::ReplyInput;
 use crate::mail::{Composer, MailError, Outgoing};
-use crate::intake::mailbox::maildir::Folder;
-use crate::intake::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::store::mail_ledger::{Effect, Final, LedgerEntry, MessageKeys};
 use crate::store::StoreError;
 use crate::submission::Channel;

@@ -8,10 +8,10 @@
 
 use super::{LedgerEntry, MailIntake, Sender};
 use crate::directory::{Agency, Role};
-use crate::intake::drop::sftp_keys;
 use crate::email_commands::{self, SftpKey};
 use crate::i18n::{Catalogue, Told};
 use crate::inbound::Inbound;
+use crate::intake::drop::sftp_keys;
 use crate::mail::{MailError, Outgoing};
 
 /// Runs `sftp-key …` and words the reply.
