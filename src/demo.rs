@@ -19,13 +19,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::app::{App, BadInput};
-use crate::digest::Request;
-use crate::i18n::Lang;
 use crate::intake::mailbox::maildir::Maildir;
 use crate::intake::pipeline::{self, Input};
-use crate::outcome::Outcome;
-use crate::settings::{DigestKind, MailboxKind, Settings, Transport};
+use crate::settings::{MailboxKind, Settings, Transport};
 use crate::submission::Channel;
+
+mod report;
 
 /// Where the demo lays itself out unless `--dir` says otherwise (relative to the current folder).
 pub const DEFAULT_DIR: &str = "var/demo";
@@ -347,15 +346,42 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
 /// Lays out the inputs, runs the pipeline once, and returns what to print.
 async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
-    let show = |p: &Path| p.display().to_string();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "agency-portal demo: a fresh {}/ on the embedded defaults (SQLite, Maildir, drop folders, file outbox)",
         show(dir)
     );
+    let laid = lay_out(app, dir).await?;
+    let _ = writeln!(out, "\nLaid out:");
+    pairs(&mut out, &laid);
 
-    // 1. The company's own candidates, as `import-existing` loads them.
+    // Exactly `run --once`.
+    let run = crate::daemon::once(app).await?;
+    let _ = writeln!(
+        out,
+        "\nRan the pipeline once (the code of `agency-portal run --once`): {} messages handled, \
+         {} files taken; outbox: {} sent, {} to retry later, {} failed",
+        run.messages,
+        run.files.len(),
+        run.sent,
+        run.send_later,
+        run.send_failed
+    );
+    report::write(app, dir, &run, &mut out).await?;
+    Ok(out)
+}
+
+/// A path as printed.
+fn show(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Lays out the inputs: the company's own candidates (imported), sample emails in the Maildir and
+/// sample files in agencies' drop folders. Returns (path, what it is) of each, with the settings
+/// and the directory.
+async fn lay_out(app: &App, dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    // The company's own candidates, as `import-existing` loads them.
     let export = dir.join("company-export.csv");
     std::fs::write(&export, COMPANY_EXPORT)?;
     let imported = import(app, &export).await?;
@@ -380,8 +406,22 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
             format!("the company's own candidates: {imported} imported (import-existing)"),
         ),
     ];
+    deliver_emails(app, &mut laid)?;
+    // Sample files into agencies' drop folders.
+    for (path, bytes) in drops() {
+        let target = app.settings.intake.drop.path.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, bytes)?;
+        laid.push((show(&target), "an agency's SFTP upload".into()));
+    }
+    Ok(laid)
+}
 
-    // 2. Sample emails into the Maildir, in a fixed order (the file names sort as delivered).
+/// Delivers the sample emails into the Maildir, in a fixed order (the file names sort as
+/// delivered), each added to `laid`.
+fn deliver_emails(app: &App, laid: &mut Vec<(String, String)>) -> anyhow::Result<()> {
     let maildir = Maildir::open(&app.settings.intake.mailbox.path)?;
     let date = chrono::Utc::now().to_rfc2822();
     for (i, email) in emails()?.iter().enumerate() {
@@ -406,279 +446,7 @@ async fn demo(app: &App, dir: &Path) -> anyhow::Result<String> {
             ),
         ));
     }
-
-    // 3. Sample files into agencies' drop folders.
-    for (path, bytes) in drops() {
-        let target = app.settings.intake.drop.path.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&target, bytes)?;
-        laid.push((show(&target), "an agency's SFTP upload".into()));
-    }
-    let _ = writeln!(out, "\nLaid out:");
-    pairs(&mut out, &laid);
-
-    // 4. Exactly `run --once`.
-    let report = crate::daemon::once(app).await?;
-    let _ = writeln!(
-        out,
-        "\nRan the pipeline once (the code of `agency-portal run --once`): {} messages handled, \
-         {} files taken; outbox: {} sent, {} to retry later, {} failed",
-        report.messages,
-        report.files.len(),
-        report.sent,
-        report.send_later,
-        report.send_failed
-    );
-
-    // 5. What happened, per submission.
-    let mut subs = app.store.submissions_view(None, None).await?;
-    subs.retain(|s| s.channel != Channel::Import.as_str());
-    subs.sort_by_key(|s| s.id);
-    let mut headers = vec!["#", "channel", "agency", "file", "rows"];
-    headers.extend(Outcome::ALL.iter().map(|o| o.as_str()));
-    let mut total = [0u64; 7];
-    let mut total_rows = 0;
-    let mut cells = Vec::new();
-    for s in &subs {
-        let mut row = vec![
-            s.id.to_string(),
-            s.channel.clone(),
-            s.agency.clone().unwrap_or_default(),
-            s.file.clone(),
-            s.rows.to_string(),
-        ];
-        for (i, o) in Outcome::ALL.iter().enumerate() {
-            let n = s
-                .counts
-                .get(o.as_str())
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-            total[i] += n;
-            row.push(n.to_string());
-        }
-        total_rows += s.rows;
-        cells.push(row);
-    }
-    let mut last = vec![
-        String::new(),
-        "total".into(),
-        String::new(),
-        String::new(),
-        total_rows.to_string(),
-    ];
-    last.extend(total.iter().map(u64::to_string));
-    cells.push(last);
-    let _ = writeln!(
-        out,
-        "\nSubmissions (each spreadsheet is one; every row gets exactly one outcome):"
-    );
-    out.push_str(&crate::views::table(&headers, &cells));
-    let _ = writeln!(out, "\nall outcomes: {}", pipeline::counts_line(&total));
-
-    // 6. The rows that were not `new`, and why.
-    let mut attention = Vec::new();
-    for s in &subs {
-        for r in app.store.recorded_outcomes(s.id).await? {
-            if r.outcome != Outcome::New {
-                attention.push(vec![
-                    s.file.clone(),
-                    r.number.to_string(),
-                    r.outcome.as_str().to_string(),
-                    r.reason.english(),
-                ]);
-            }
-        }
-    }
-    if !attention.is_empty() {
-        let _ = writeln!(out, "\nRows that were not new, and why:");
-        out.push_str(&crate::views::table(
-            &["file", "row", "outcome", "reason"],
-            &attention,
-        ));
-    }
-
-    // 7. Where the receipts are.
-    let outbox_dir = &app.settings.mail.path;
-    let rows = app.store.outbox_rows().await?;
-    let mut receipts: Vec<(i64, PathBuf, String, Vec<u8>)> = Vec::new();
-    for r in rows.iter().filter(|r| r.kind == "receipt") {
-        let bytes = app.store.outbox_message(r.id).await?.unwrap_or_default();
-        let submission = header(&bytes, "X-Agency-Portal-Submission")
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(0);
-        receipts.push((
-            submission,
-            outbox_dir.join(format!("{}.eml", r.id)),
-            r.recipients.join(", "),
-            bytes,
-        ));
-    }
-    // The first receipt in another language than English, shown after the list.
-    let mut translated: Option<(String, Lang, &[u8])> = None;
-    let mut where_ = Vec::new();
-    for s in &subs {
-        let what = format!("#{} {}", s.id, s.file);
-        let attached = if s.channel == Channel::Email.as_str() {
-            let fix = s
-                .counts
-                .get(Outcome::Invalid.as_str())
-                .and_then(|v| v.as_u64())
-                .is_some_and(|n| n > 0);
-            if fix {
-                " (results and to-fix workbooks attached)"
-            } else {
-                " (results workbook attached)"
-            }
-        } else {
-            ""
-        };
-        let lang = s
-            .agency
-            .as_deref()
-            .and_then(|a| app.directory.agency(a))
-            .map(|a| a.language)
-            .unwrap_or_default();
-        for (_, path, to, bytes) in receipts.iter().filter(|r| r.0 == s.id) {
-            let in_lang = match lang {
-                Lang::En => String::new(),
-                l => format!(", in {}, the agency's language", l.english_name()),
-            };
-            where_.push((
-                show(path),
-                format!("{what}: receipt mail to {to}{attached}{in_lang}"),
-            ));
-            if lang != Lang::En && translated.is_none() {
-                translated = Some((show(path), lang, bytes));
-            }
-        }
-        if let Some(f) = report.files.iter().find(|f| f.submission_id == Some(s.id)) {
-            let agency_dir = app.settings.intake.drop.path.join(&f.agency_id);
-            for r in &f.results {
-                let kind = if r.ends_with("-to-fix.xlsx") {
-                    "the invalid rows with their reasons, to correct and upload again"
-                } else {
-                    "every row with its outcome, reason and candidate ID"
-                };
-                where_.push((show(&agency_dir.join(r)), format!("{what}: {kind}")));
-            }
-            where_.push((
-                show(&agency_dir.join("processed")),
-                format!("{what}: the input, renamed <UTC time>-{}", f.file_name),
-            ));
-        }
-    }
-    let count = |kind: &str| rows.iter().filter(|r| r.kind == kind).count();
-    where_.push((
-        format!("{}/", show(outbox_dir)),
-        format!(
-            "also {} invitations (one per user of an active agency) and {} command reply (`campaigns`)",
-            count("invitation"),
-            count("command_reply")
-        ),
-    ));
-    let mailbox = maildir.root();
-    for (folder, what) in [
-        (".Processed", "handled"),
-        (".Rejected", "rejected without a reply (unknown sender)"),
-        (".Failed", "failed"),
-    ] {
-        let cur = mailbox.join(folder).join("cur");
-        let n = std::fs::read_dir(&cur).map(|d| d.count()).unwrap_or(0);
-        if n > 0 {
-            where_.push((format!("{}/", show(&cur)), format!("{n} message(s) {what}")));
-        }
-    }
-
-    // 8. The dashboard by email: digests as they would be sent now.
-    let digests = dir.join("digests");
-    std::fs::create_dir_all(&digests)?;
-    for (kind, agency, to, file) in [
-        (DigestKind::Owner, None, None, "owner.eml"),
-        (DigestKind::Agency, Some("acme"), None, "agency-acme.eml"),
-        (
-            DigestKind::Agency,
-            Some("talento-mx"),
-            None,
-            "agency-talento-mx.eml",
-        ),
-        (
-            DigestKind::Recruiter,
-            None,
-            Some("rick@company.example"),
-            "recruiter-rick.eml",
-        ),
-    ] {
-        let request = Request {
-            kind,
-            agency: agency.map(String::from),
-            to: to.map(String::from),
-            at: crate::clock::now(),
-        };
-        let messages = crate::digest::compose(
-            &app.store,
-            &app.directory,
-            &app.settings.digests,
-            &app.composer,
-            &request,
-        )
-        .await?;
-        if let Some(m) = messages.first() {
-            let path = digests.join(file);
-            std::fs::write(&path, &m.bytes)?;
-            where_.push((
-                show(&path),
-                format!(
-                    "{} digest as it would be sent now, to {}",
-                    kind.as_str(),
-                    m.recipients.join(", ")
-                ),
-            ));
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\nReceipts and the rest (the .eml files open in any mail program):"
-    );
-    pairs(&mut out, &where_);
-    if let Some((path, lang, bytes)) = translated {
-        let _ = writeln!(
-            out,
-            "\nThe beginning of the receipt in {} ({path}):",
-            lang.english_name()
-        );
-        out.push_str(&excerpt(bytes, 12));
-    }
-
-    let config = show(&dir.join("agency-portal.toml"));
-    let _ = writeln!(out, "\nLook further:");
-    let next: Vec<(String, String)> = [
-        ("submissions", "every submission with its counts"),
-        ("candidates", "who owns whom"),
-        (
-            "review list",
-            "the row waiting for an owner (review accept|reject ROW-ID)",
-        ),
-        (
-            "digest preview --kind owner",
-            "the owners' dashboard, as text",
-        ),
-        (
-            "run",
-            "the daemon: drop a spreadsheet into drop/acme/ or a message into mailbox/new/",
-        ),
-    ]
-    .into_iter()
-    .map(|(cmd, what)| {
-        (
-            format!("agency-portal --config {config} {cmd}"),
-            what.into(),
-        )
-    })
-    .collect();
-    pairs(&mut out, &next);
-    Ok(out)
+    Ok(())
 }
 
 /// Two aligned columns, indented.
@@ -730,19 +498,6 @@ fn address_of(from: &str) -> &str {
 }
 
 /// The value of the first header `name` of a raw message (unfolded, not decoded).
-/// The first `lines` lines of a message's text part, indented.
-fn excerpt(raw: &[u8], lines: usize) -> String {
-    let text = mail_parser::MessageParser::default()
-        .parse(raw)
-        .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
-        .unwrap_or_default();
-    let mut out = String::new();
-    for l in text.lines().take(lines) {
-        let _ = writeln!(out, "  | {l}");
-    }
-    out
-}
-
 fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or("");

@@ -26,6 +26,8 @@ use axum::Router;
 use serde_json::json;
 
 use crate::outcome::Outcome;
+use crate::store::talkpush::PushTotals;
+use crate::store::totals::Totals;
 use crate::store::Store;
 
 /// How long a health check waits for the database.
@@ -197,19 +199,8 @@ impl Health {
 
     /// The `/metrics` answer (Prometheus text format 0.0.4).
     pub async fn metrics(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, i64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in samples {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "{name} {v}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
-                }
-            }
-        };
-        metric(
+        let mut out = Exposition::default();
+        out.metric(
             "agency_portal_build_info",
             "gauge",
             "The running build: its version, always 1.",
@@ -217,120 +208,25 @@ impl Health {
         );
         let totals = tokio::time::timeout(DB_TIMEOUT, self.store.totals()).await;
         let up = matches!(totals, Ok(Ok(_)));
-        metric(
+        out.metric(
             "agency_portal_database_up",
             "gauge",
             "Whether the database answered this scrape.",
             &[(String::new(), i64::from(up))],
         );
         if let Ok(Ok(t)) = totals {
-            let by = |label: &str, v: &[(String, i64)]| {
-                v.iter()
-                    .map(|(k, n)| (format!("{label}=\"{k}\""), *n))
-                    .collect::<Vec<_>>()
-            };
-            metric(
-                "agency_portal_submissions_total",
-                "counter",
-                "Submissions (files) recorded, by status.",
-                &by("status", &t.submissions),
-            );
-            let rows: Vec<(String, i64)> = Outcome::ALL
-                .iter()
-                .zip(t.rows)
-                .map(|(o, n)| (format!("outcome=\"{}\"", o.as_str()), n))
-                .collect();
-            metric(
-                "agency_portal_rows_total",
-                "counter",
-                "Rows of processed submissions, by the outcome they were decided with (a review \
-                 row stays counted as review once decided).",
-                &rows,
-            );
-            metric(
-                "agency_portal_review_decisions_total",
-                "counter",
-                "Owners' decisions on review rows.",
-                &[
-                    ("decision=\"accepted\"".into(), t.reviews_accepted),
-                    ("decision=\"rejected\"".into(), t.reviews_rejected),
-                ],
-            );
-            metric(
-                "agency_portal_review_queue",
-                "gauge",
-                "Review rows waiting for an owner.",
-                &[(String::new(), t.reviews_pending)],
-            );
-            metric(
-                "agency_portal_messages_total",
-                "counter",
-                "Incoming email messages, by final state.",
-                &by("status", &t.mail),
-            );
-            metric(
-                "agency_portal_outbox_messages",
-                "gauge",
-                "Outgoing mail in the outbox, by status (backlog: pending + sending).",
-                &by("status", &t.outbox),
-            );
-            let count = |v: &[(String, i64)], s: &str| {
-                v.iter()
-                    .filter(|(k, _)| k == s)
-                    .map(|(_, n)| *n)
-                    .sum::<i64>()
-            };
-            metric(
-                "agency_portal_failures_total",
-                "counter",
-                "Failures: unreadable files, poison messages, mail given up on.",
-                &[
-                    ("what=\"file\"".into(), count(&t.submissions, "failed")),
-                    ("what=\"message\"".into(), count(&t.mail, "failed")),
-                    ("what=\"outgoing\"".into(), count(&t.outbox, "failed")),
-                ],
-            );
+            store_metrics(&mut out, &t);
         }
         if let Ok(Ok(t)) = tokio::time::timeout(DB_TIMEOUT, self.store.push_totals()).await {
-            let mut by_result: Vec<(String, i64)> = ["created", "found", "duplicate"]
-                .iter()
-                .map(|r| {
-                    let n = t
-                        .by_result
-                        .iter()
-                        .filter(|(k, _)| k == r)
-                        .map(|(_, n)| *n)
-                        .sum();
-                    (format!("result=\"{r}\""), n)
-                })
-                .collect();
-            by_result.push(("result=\"failed\"".into(), t.failures));
-            metric(
-                "agency_portal_talkpush_pushes_total",
-                "counter",
-                "Candidates pushed to Talkpush, by result: created, found by the search before a \
-                 create, answered as a duplicate, or failed permanently (each failure counted).",
-                &by_result,
-            );
-            let queue: Vec<(String, i64)> = ["pending", "pushing", "synced", "failed"]
-                .iter()
-                .map(|s| {
-                    let n = t
-                        .by_status
-                        .iter()
-                        .filter(|(k, _)| k == s)
-                        .map(|(_, n)| *n)
-                        .sum();
-                    (format!("status=\"{s}\""), n)
-                })
-                .collect();
-            metric(
-                "agency_portal_talkpush_queue",
-                "gauge",
-                "Talkpush pushes by status (backlog: pending + pushing).",
-                &queue,
-            );
+            talkpush_metrics(&mut out, &t);
         }
+        self.source_metrics(&mut out);
+        out.text
+    }
+
+    /// This daemon's own figures: its sources' reconnects, and when each source and the outbox
+    /// worker last succeeded.
+    fn source_metrics(&self, out: &mut Exposition) {
         let reconnects: Vec<(String, i64)> = self
             .sources
             .iter()
@@ -341,7 +237,7 @@ impl Health {
                 )
             })
             .collect();
-        metric(
+        out.metric(
             "agency_portal_source_reconnects_total",
             "counter",
             "Reconnects of this daemon's sources since it started.",
@@ -359,14 +255,13 @@ impl Health {
                 )
             })
             .collect();
-        metric(
+        out.metric(
             "agency_portal_source_last_success_seconds",
             "gauge",
             "When each of this daemon's sources (and its outbox worker) last succeeded, in seconds \
              since the epoch; 0: not yet.",
             &last,
         );
-        out
     }
 
     pub fn router(self) -> Router {
@@ -390,6 +285,119 @@ impl Health {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// Prometheus text (format 0.0.4), written one metric at a time.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// One metric: its help and type lines, then a sample per (labels, value).
+    fn metric(&mut self, name: &str, kind: &str, help: &str, samples: &[(String, i64)]) {
+        use std::fmt::Write;
+        let out = &mut self.text;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {v}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
+        }
+    }
+}
+
+/// The figures the database holds: submissions, rows, review decisions and queue, messages, the
+/// outbox, failures.
+fn store_metrics(out: &mut Exposition, t: &Totals) {
+    let by = |label: &str, v: &[(String, i64)]| {
+        v.iter()
+            .map(|(k, n)| (format!("{label}=\"{k}\""), *n))
+            .collect::<Vec<_>>()
+    };
+    out.metric(
+        "agency_portal_submissions_total",
+        "counter",
+        "Submissions (files) recorded, by status.",
+        &by("status", &t.submissions),
+    );
+    let rows: Vec<(String, i64)> = Outcome::ALL
+        .iter()
+        .zip(t.rows)
+        .map(|(o, n)| (format!("outcome=\"{}\"", o.as_str()), n))
+        .collect();
+    out.metric(
+        "agency_portal_rows_total",
+        "counter",
+        "Rows of processed submissions, by the outcome they were decided with (a review \
+         row stays counted as review once decided).",
+        &rows,
+    );
+    out.metric(
+        "agency_portal_review_decisions_total",
+        "counter",
+        "Owners' decisions on review rows.",
+        &[
+            ("decision=\"accepted\"".into(), t.reviews_accepted),
+            ("decision=\"rejected\"".into(), t.reviews_rejected),
+        ],
+    );
+    out.metric(
+        "agency_portal_review_queue",
+        "gauge",
+        "Review rows waiting for an owner.",
+        &[(String::new(), t.reviews_pending)],
+    );
+    out.metric(
+        "agency_portal_messages_total",
+        "counter",
+        "Incoming email messages, by final state.",
+        &by("status", &t.mail),
+    );
+    out.metric(
+        "agency_portal_outbox_messages",
+        "gauge",
+        "Outgoing mail in the outbox, by status (backlog: pending + sending).",
+        &by("status", &t.outbox),
+    );
+    out.metric(
+        "agency_portal_failures_total",
+        "counter",
+        "Failures: unreadable files, poison messages, mail given up on.",
+        &[
+            ("what=\"file\"".into(), count(&t.submissions, "failed")),
+            ("what=\"message\"".into(), count(&t.mail, "failed")),
+            ("what=\"outgoing\"".into(), count(&t.outbox, "failed")),
+        ],
+    );
+}
+
+/// The Talkpush pushes: by result, and the queue by status.
+fn talkpush_metrics(out: &mut Exposition, t: &PushTotals) {
+    let mut by_result: Vec<(String, i64)> = ["created", "found", "duplicate"]
+        .iter()
+        .map(|r| (format!("result=\"{r}\""), count(&t.by_result, r)))
+        .collect();
+    by_result.push(("result=\"failed\"".into(), t.failures));
+    out.metric(
+        "agency_portal_talkpush_pushes_total",
+        "counter",
+        "Candidates pushed to Talkpush, by result: created, found by the search before a \
+         create, answered as a duplicate, or failed permanently (each failure counted).",
+        &by_result,
+    );
+    let queue: Vec<(String, i64)> = ["pending", "pushing", "synced", "failed"]
+        .iter()
+        .map(|s| (format!("status=\"{s}\""), count(&t.by_status, s)))
+        .collect();
+    out.metric(
+        "agency_portal_talkpush_queue",
+        "gauge",
+        "Talkpush pushes by status (backlog: pending + pushing).",
+        &queue,
+    );
 }
 
 /// A Prometheus label value: backslashes, quotes and line breaks escaped.

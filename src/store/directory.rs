@@ -61,299 +61,21 @@ impl Store {
         let wanted = sync::records(dir);
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write(LOCK).await?;
-            let mut stored = Vec::new();
-            let mut invited = BTreeSet::new();
-            for row in sqlx::query("SELECT email, name, active FROM owners")
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                stored.push(Record {
-                    kind: Kind::Owner,
-                    key: row.try_get("email")?,
-                    active: row.try_get("active")?,
-                    fields: [("name", row.try_get("name")?)].into(),
-                });
-            }
-            for row in sqlx::query("SELECT email, name, campaigns, active FROM recruiters")
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                stored.push(Record {
-                    kind: Kind::Recruiter,
-                    key: row.try_get("email")?,
-                    active: row.try_get("active")?,
-                    fields: [
-                        ("name", row.try_get("name")?),
-                        ("campaigns", row.try_get("campaigns")?),
-                    ]
-                    .into(),
-                });
-            }
-            for row in sqlx::query(
-                "SELECT id, name, country, active, added_by, added_on, logo, domains FROM agencies",
-            )
-            .fetch_all(&mut *tx)
-            .await?
-            {
-                let added_on: Option<NaiveDate> = row.try_get("added_on")?;
-                let name: String = row.try_get("name")?;
-                let country: String = row.try_get("country")?;
-                let added_by: String = row.try_get("added_by")?;
-                let domains: String = row.try_get("domains")?;
-                stored.push(Record {
-                    kind: Kind::Agency,
-                    key: row.try_get("id")?,
-                    active: row.try_get("active")?,
-                    fields: sync::agency_fields(
-                        &name,
-                        &country,
-                        &added_by,
-                        added_on.map(|d| d.to_string()),
-                        row.try_get("logo")?,
-                        &domains,
-                    ),
-                });
-            }
-            for row in
-                sqlx::query("SELECT email, agency_id, name, role, active, source FROM agency_users")
-                    .fetch_all(&mut *tx)
-                    .await?
-            {
-                let email: String = row.try_get("email")?;
-                let source: String = row.try_get("source")?;
-                if source == "invited" {
-                    invited.insert(email.clone());
-                }
-                stored.push(Record {
-                    kind: Kind::User,
-                    key: email,
-                    active: row.try_get("active")?,
-                    fields: [
-                        ("agency", row.try_get("agency_id")?),
-                        ("name", row.try_get("name")?),
-                        ("role", row.try_get("role")?),
-                    ]
-                    .into(),
-                });
-            }
-            for row in sqlx::query(
-                "SELECT id, name, country, active, created_by, created_on, required FROM campaigns",
-            )
-            .fetch_all(&mut *tx)
-            .await?
-            {
-                let created_on: Option<NaiveDate> = row.try_get("created_on")?;
-                let name: String = row.try_get("name")?;
-                let country: String = row.try_get("country")?;
-                let created_by: String = row.try_get("created_by")?;
-                stored.push(Record {
-                    kind: Kind::Campaign,
-                    key: row.try_get("id")?,
-                    active: row.try_get("active")?,
-                    fields: sync::campaign_fields(
-                        &name,
-                        &country,
-                        &created_by,
-                        created_on.map(|d| d.to_string()),
-                        row.try_get("required")?,
-                    ),
-                });
-            }
-
-            let changes = sync::diff(&stored, &wanted, |r| {
-                r.kind == Kind::User && invited.contains(&r.key)
+            let mut stored = Stored::default();
+            tx.stored_people(&mut stored).await?;
+            tx.stored_organisations(&mut stored).await?;
+            let changes = sync::diff(&stored.records, &wanted, |r| {
+                r.kind == Kind::User && stored.invited.contains(&r.key)
             });
             if changes.is_empty() {
                 tx.rollback().await?;
                 return Ok(changes);
             }
-
-            let in_file: BTreeSet<(Kind, &str)> = changes
-                .iter()
-                .filter(|c| wanted.iter().any(|w| w.kind == c.kind && w.key == c.key))
-                .map(|c| (c.kind, c.key.as_str()))
-                .collect();
-            let touched = |kind: Kind, key: &str| in_file.contains(&(kind, key));
-
-            for o in dir.owners.iter().filter(|o| touched(Kind::Owner, &o.email)) {
-                sqlx::query(
-                    "INSERT INTO owners (email, name, active, created_at, updated_at)
-                     VALUES ($1, $2, TRUE, $3, $3)
-                     ON CONFLICT (email) DO UPDATE SET name = excluded.name, active = TRUE,
-                       updated_at = excluded.updated_at",
-                )
-                .bind(&o.email)
-                .bind(&o.name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for a in dir.agencies.iter().filter(|a| touched(Kind::Agency, &a.id)) {
-                sqlx::query(
-                    "INSERT INTO agencies (id, name, country, active, added_by, added_on, logo, domains,
-                       created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, country = excluded.country,
-                       active = excluded.active, added_by = excluded.added_by,
-                       added_on = excluded.added_on, logo = excluded.logo,
-                       domains = excluded.domains, updated_at = excluded.updated_at",
-                )
-                .bind(&a.id)
-                .bind(&a.name)
-                .bind(&a.country)
-                .bind(a.active)
-                .bind(&a.added_by)
-                .bind(a.added_on)
-                .bind(a.logo.as_ref().map(|p| p.display().to_string()))
-                .bind(serde_json::to_string(&a.domains).unwrap_or_default())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for c in dir
-                .campaigns
-                .iter()
-                .filter(|c| touched(Kind::Campaign, &c.id))
-            {
-                let required = c.required.as_ref().map(|r| {
-                    serde_json::to_string(&r.iter().map(|f| f.as_str()).collect::<Vec<_>>())
-                        .unwrap_or_default()
-                });
-                sqlx::query(
-                    "INSERT INTO campaigns (id, name, country, active, created_by, created_on, required,
-                       created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, country = excluded.country,
-                       active = excluded.active, created_by = excluded.created_by,
-                       created_on = excluded.created_on, required = excluded.required,
-                       updated_at = excluded.updated_at",
-                )
-                .bind(&c.id)
-                .bind(&c.name)
-                .bind(&c.country)
-                .bind(c.active)
-                .bind(&c.created_by)
-                .bind(c.created_on)
-                .bind(required)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for r in dir
-                .recruiters
-                .iter()
-                .filter(|r| touched(Kind::Recruiter, &r.email))
-            {
-                sqlx::query(
-                    "INSERT INTO recruiters (email, name, campaigns, active, created_at, updated_at)
-                     VALUES ($1, $2, $3, TRUE, $4, $4)
-                     ON CONFLICT (email) DO UPDATE SET name = excluded.name,
-                       campaigns = excluded.campaigns, active = TRUE, updated_at = excluded.updated_at",
-                )
-                .bind(&r.email)
-                .bind(&r.name)
-                .bind(serde_json::to_string(&r.campaigns).unwrap_or_default())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for a in &dir.agencies {
-                for u in a.users.iter().filter(|u| touched(Kind::User, &u.email)) {
-                    sqlx::query(
-                        "INSERT INTO agency_users (email, agency_id, name, role, active, source,
-                           created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, TRUE, 'directory', $5, $5)
-                         ON CONFLICT (email) DO UPDATE SET agency_id = excluded.agency_id,
-                           name = excluded.name, role = excluded.role, active = TRUE,
-                           source = 'directory', updated_at = excluded.updated_at",
-                    )
-                    .bind(&u.email)
-                    .bind(&a.id)
-                    .bind(&u.name)
-                    .bind(u.role.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            for c in changes
-                .iter()
-                .filter(|c| c.change == ChangeKind::Deactivated && !touched(c.kind, &c.key))
-            {
-                let sql = match c.kind {
-                    Kind::Owner => {
-                        "UPDATE owners SET active = FALSE, updated_at = $2 WHERE email = $1"
-                    }
-                    Kind::Recruiter => {
-                        "UPDATE recruiters SET active = FALSE, updated_at = $2 WHERE email = $1"
-                    }
-                    Kind::Agency => {
-                        "UPDATE agencies SET active = FALSE, updated_at = $2 WHERE id = $1"
-                    }
-                    Kind::User => {
-                        "UPDATE agency_users SET active = FALSE, updated_at = $2 WHERE email = $1"
-                    }
-                    Kind::Campaign => {
-                        "UPDATE campaigns SET active = FALSE, updated_at = $2 WHERE id = $1"
-                    }
-                };
-                sqlx::query(sql)
-                    .bind(&c.key)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-
-            for (agency, user) in invitations_due(dir, &changes) {
-                let key = invitation::dedupe_key(&user.email);
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM outbox WHERE dedupe_key = $1")
-                        .bind(&key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if known.is_some() {
-                    continue;
-                }
-                let input = InvitationInput::from_directory(dir, agency, user);
-                match composer.invitation(&input) {
-                    Ok(msg) => {
-                        outbox::enqueue(&mut *tx, &msg, now).await?;
-                    }
-                    // Only an address the mail builder refuses gets here (the directory check
-                    // accepted it); the sync itself must not fail for it.
-                    // The address (and the builder's error, which may quote it) only at debug level.
-                    Err(e) => {
-                        tracing::error!(
-                            agency = %agency.id,
-                            "an invitation could not be built for a user of this agency; \
-                             check their address in the directory"
-                        );
-                        tracing::debug!(user = %user.email, "no invitation: {e}");
-                    }
-                }
-            }
-
-            let sync_id: i64 = sqlx::query_scalar(
-                "INSERT INTO directory_syncs (applied_at, file, sha256) VALUES ($1, $2, $3) RETURNING id",
-            )
-            .bind(now)
-            .bind(file)
-            .bind(sha256)
-            .fetch_one(&mut *tx)
-            .await?;
-            for c in &changes {
-                sqlx::query(
-                    "INSERT INTO directory_changes (sync_id, kind, key, change, detail)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(sync_id)
-                .bind(c.kind.as_str())
-                .bind(&c.key)
-                .bind(c.change.as_str())
-                .bind(&c.detail)
-                .execute(&mut *tx)
-                .await?;
-            }
+            let touched = Touched::new(&changes, &wanted);
+            write_touched(&mut *tx, dir, &touched, now).await?;
+            tx.deactivate_left(&changes, &touched, now).await?;
+            tx.queue_invitations(dir, &changes, composer, now).await?;
+            tx.record_sync(file, sha256, &changes, now).await?;
             tx.commit().await?;
             Ok(changes)
         })
@@ -455,6 +177,471 @@ impl Store {
                 None => Ok(None),
             }
         })
+    }
+}
+
+/// The directory as stored: every record, and the emails of the users who came by invitation
+/// (`source = 'invited'`; the file does not deactivate them).
+#[derive(Default)]
+struct Stored {
+    records: Vec<Record>,
+    invited: BTreeSet<String>,
+}
+
+/// The records a sync writes from the file: those changed (added, updated, reactivated) that the
+/// file has.
+struct Touched<'a>(BTreeSet<(Kind, &'a str)>);
+
+impl<'a> Touched<'a> {
+    fn new(changes: &'a [Change], wanted: &[Record]) -> Touched<'a> {
+        Touched(
+            changes
+                .iter()
+                .filter(|c| wanted.iter().any(|w| w.kind == c.kind && w.key == c.key))
+                .map(|c| (c.kind, c.key.as_str()))
+                .collect(),
+        )
+    }
+
+    fn has(&self, kind: Kind, key: &str) -> bool {
+        self.0.contains(&(kind, key))
+    }
+}
+
+/// The steps of a directory sync, on a connection of either backend (a transaction's, through
+/// `&mut *tx`).
+trait SyncConn {
+    /// Reads the owners, recruiters and agency users into `stored`.
+    async fn stored_people(&mut self, stored: &mut Stored) -> Result<(), sqlx::Error>;
+    /// Reads the agencies and campaigns into `stored`.
+    async fn stored_organisations(&mut self, stored: &mut Stored) -> Result<(), sqlx::Error>;
+
+    // Inserting or updating what the file has of the touched records, one kind each: active
+    // again when they were not (agencies and campaigns: as the file says).
+    async fn upsert_owners(
+        &mut self,
+        dir: &Directory,
+        touched: &Touched<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn upsert_agencies(
+        &mut self,
+        dir: &Directory,
+        touched: &Touched<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn upsert_campaigns(
+        &mut self,
+        dir: &Directory,
+        touched: &Touched<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn upsert_recruiters(
+        &mut self,
+        dir: &Directory,
+        touched: &Touched<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    async fn upsert_users(
+        &mut self,
+        dir: &Directory,
+        touched: &Touched<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Deactivates what left the file.
+    async fn deactivate_left(
+        &mut self,
+        changes: &[Change],
+        touched: &Touched<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Puts an invitation in the outbox for each user due one (see [`invitations_due`]) who was
+    /// never sent one.
+    async fn queue_invitations(
+        &mut self,
+        dir: &Directory,
+        changes: &[Change],
+        composer: &Composer,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Records the sync and its changes.
+    async fn record_sync(
+        &mut self,
+        file: &str,
+        sha256: &str,
+        changes: &[Change],
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+}
+
+/// Writes the touched records, each kind before those that refer to it.
+async fn write_touched<C: SyncConn>(
+    conn: &mut C,
+    dir: &Directory,
+    touched: &Touched<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    conn.upsert_owners(dir, touched, now).await?;
+    conn.upsert_agencies(dir, touched, now).await?;
+    conn.upsert_campaigns(dir, touched, now).await?;
+    conn.upsert_recruiters(dir, touched, now).await?;
+    conn.upsert_users(dir, touched, now).await
+}
+
+macro_rules! impl_sync_conn {
+    ($conn:ty) => {
+        impl SyncConn for $conn {
+            async fn stored_people(&mut self, stored: &mut Stored) -> Result<(), sqlx::Error> {
+                for row in sqlx::query("SELECT email, name, active FROM owners")
+                    .fetch_all(&mut *self)
+                    .await?
+                {
+                    stored.records.push(Record {
+                        kind: Kind::Owner,
+                        key: row.try_get("email")?,
+                        active: row.try_get("active")?,
+                        fields: [("name", row.try_get("name")?)].into(),
+                    });
+                }
+                for row in sqlx::query("SELECT email, name, campaigns, active FROM recruiters")
+                    .fetch_all(&mut *self)
+                    .await?
+                {
+                    stored.records.push(Record {
+                        kind: Kind::Recruiter,
+                        key: row.try_get("email")?,
+                        active: row.try_get("active")?,
+                        fields: [
+                            ("name", row.try_get("name")?),
+                            ("campaigns", row.try_get("campaigns")?),
+                        ]
+                        .into(),
+                    });
+                }
+                for row in sqlx::query(
+                    "SELECT email, agency_id, name, role, active, source FROM agency_users",
+                )
+                .fetch_all(&mut *self)
+                .await?
+                {
+                    let email: String = row.try_get("email")?;
+                    let source: String = row.try_get("source")?;
+                    if source == "invited" {
+                        stored.invited.insert(email.clone());
+                    }
+                    stored.records.push(Record {
+                        kind: Kind::User,
+                        key: email,
+                        active: row.try_get("active")?,
+                        fields: [
+                            ("agency", row.try_get("agency_id")?),
+                            ("name", row.try_get("name")?),
+                            ("role", row.try_get("role")?),
+                        ]
+                        .into(),
+                    });
+                }
+                Ok(())
+            }
+
+            async fn stored_organisations(
+                &mut self,
+                stored: &mut Stored,
+            ) -> Result<(), sqlx::Error> {
+                for row in sqlx::query(
+                    "SELECT id, name, country, active, added_by, added_on, logo, domains FROM agencies",
+                )
+                .fetch_all(&mut *self)
+                .await?
+                {
+                    let added_on: Option<NaiveDate> = row.try_get("added_on")?;
+                    let name: String = row.try_get("name")?;
+                    let country: String = row.try_get("country")?;
+                    let added_by: String = row.try_get("added_by")?;
+                    let domains: String = row.try_get("domains")?;
+                    stored.records.push(Record {
+                        kind: Kind::Agency,
+                        key: row.try_get("id")?,
+                        active: row.try_get("active")?,
+                        fields: sync::agency_fields(
+                            &name,
+                            &country,
+                            &added_by,
+                            added_on.map(|d| d.to_string()),
+                            row.try_get("logo")?,
+                            &domains,
+                        ),
+                    });
+                }
+                for row in sqlx::query(
+                    "SELECT id, name, country, active, created_by, created_on, required FROM campaigns",
+                )
+                .fetch_all(&mut *self)
+                .await?
+                {
+                    let created_on: Option<NaiveDate> = row.try_get("created_on")?;
+                    let name: String = row.try_get("name")?;
+                    let country: String = row.try_get("country")?;
+                    let created_by: String = row.try_get("created_by")?;
+                    stored.records.push(Record {
+                        kind: Kind::Campaign,
+                        key: row.try_get("id")?,
+                        active: row.try_get("active")?,
+                        fields: sync::campaign_fields(
+                            &name,
+                            &country,
+                            &created_by,
+                            created_on.map(|d| d.to_string()),
+                            row.try_get("required")?,
+                        ),
+                    });
+                }
+                Ok(())
+            }
+
+            async fn upsert_owners(
+                &mut self,
+                dir: &Directory,
+                touched: &Touched<'_>,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for o in dir.owners.iter().filter(|o| touched.has(Kind::Owner, &o.email)) {
+                    sqlx::query(
+                        "INSERT INTO owners (email, name, active, created_at, updated_at)
+                         VALUES ($1, $2, TRUE, $3, $3)
+                         ON CONFLICT (email) DO UPDATE SET name = excluded.name, active = TRUE,
+                           updated_at = excluded.updated_at",
+                    )
+                    .bind(&o.email)
+                    .bind(&o.name)
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn upsert_agencies(
+                &mut self,
+                dir: &Directory,
+                touched: &Touched<'_>,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for a in dir.agencies.iter().filter(|a| touched.has(Kind::Agency, &a.id)) {
+                    sqlx::query(
+                        "INSERT INTO agencies (id, name, country, active, added_by, added_on, logo, domains,
+                           created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, country = excluded.country,
+                           active = excluded.active, added_by = excluded.added_by,
+                           added_on = excluded.added_on, logo = excluded.logo,
+                           domains = excluded.domains, updated_at = excluded.updated_at",
+                    )
+                    .bind(&a.id)
+                    .bind(&a.name)
+                    .bind(&a.country)
+                    .bind(a.active)
+                    .bind(&a.added_by)
+                    .bind(a.added_on)
+                    .bind(a.logo.as_ref().map(|p| p.display().to_string()))
+                    .bind(serde_json::to_string(&a.domains).unwrap_or_default())
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn upsert_campaigns(
+                &mut self,
+                dir: &Directory,
+                touched: &Touched<'_>,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for c in dir.campaigns.iter().filter(|c| touched.has(Kind::Campaign, &c.id)) {
+                    let required = c.required.as_ref().map(|r| {
+                        serde_json::to_string(&r.iter().map(|f| f.as_str()).collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    });
+                    sqlx::query(
+                        "INSERT INTO campaigns (id, name, country, active, created_by, created_on, required,
+                           created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                         ON CONFLICT (id) DO UPDATE SET name = excluded.name, country = excluded.country,
+                           active = excluded.active, created_by = excluded.created_by,
+                           created_on = excluded.created_on, required = excluded.required,
+                           updated_at = excluded.updated_at",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.name)
+                    .bind(&c.country)
+                    .bind(c.active)
+                    .bind(&c.created_by)
+                    .bind(c.created_on)
+                    .bind(required)
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn upsert_recruiters(
+                &mut self,
+                dir: &Directory,
+                touched: &Touched<'_>,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for r in dir.recruiters.iter().filter(|r| touched.has(Kind::Recruiter, &r.email)) {
+                    sqlx::query(
+                        "INSERT INTO recruiters (email, name, campaigns, active, created_at, updated_at)
+                         VALUES ($1, $2, $3, TRUE, $4, $4)
+                         ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+                           campaigns = excluded.campaigns, active = TRUE, updated_at = excluded.updated_at",
+                    )
+                    .bind(&r.email)
+                    .bind(&r.name)
+                    .bind(serde_json::to_string(&r.campaigns).unwrap_or_default())
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn upsert_users(
+                &mut self,
+                dir: &Directory,
+                touched: &Touched<'_>,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for a in &dir.agencies {
+                    for u in a.users.iter().filter(|u| touched.has(Kind::User, &u.email)) {
+                        sqlx::query(
+                            "INSERT INTO agency_users (email, agency_id, name, role, active, source,
+                               created_at, updated_at)
+                             VALUES ($1, $2, $3, $4, TRUE, 'directory', $5, $5)
+                             ON CONFLICT (email) DO UPDATE SET agency_id = excluded.agency_id,
+                               name = excluded.name, role = excluded.role, active = TRUE,
+                               source = 'directory', updated_at = excluded.updated_at",
+                        )
+                        .bind(&u.email)
+                        .bind(&a.id)
+                        .bind(&u.name)
+                        .bind(u.role.as_str())
+                        .bind(now)
+                        .execute(&mut *self)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn deactivate_left(
+                &mut self,
+                changes: &[Change],
+                touched: &Touched<'_>,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for c in changes
+                    .iter()
+                    .filter(|c| c.change == ChangeKind::Deactivated && !touched.has(c.kind, &c.key))
+                {
+                    sqlx::query(deactivate_sql(c.kind))
+                        .bind(&c.key)
+                        .bind(now)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn queue_invitations(
+                &mut self,
+                dir: &Directory,
+                changes: &[Change],
+                composer: &Composer,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                for (agency, user) in invitations_due(dir, changes) {
+                    let key = invitation::dedupe_key(&user.email);
+                    let known: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM outbox WHERE dedupe_key = $1")
+                            .bind(&key)
+                            .fetch_optional(&mut *self)
+                            .await?;
+                    if known.is_some() {
+                        continue;
+                    }
+                    let input = InvitationInput::from_directory(dir, agency, user);
+                    match composer.invitation(&input) {
+                        Ok(msg) => {
+                            outbox::enqueue(&mut *self, &msg, now).await?;
+                        }
+                        // Only an address the mail builder refuses gets here (the directory check
+                        // accepted it); the sync itself must not fail for it.
+                        // The address (and the builder's error, which may quote it) only at debug level.
+                        Err(e) => {
+                            tracing::error!(
+                                agency = %agency.id,
+                                "an invitation could not be built for a user of this agency; \
+                                 check their address in the directory"
+                            );
+                            tracing::debug!(user = %user.email, "no invitation: {e}");
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            async fn record_sync(
+                &mut self,
+                file: &str,
+                sha256: &str,
+                changes: &[Change],
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                let sync_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO directory_syncs (applied_at, file, sha256) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(now)
+                .bind(file)
+                .bind(sha256)
+                .fetch_one(&mut *self)
+                .await?;
+                for c in changes {
+                    sqlx::query(
+                        "INSERT INTO directory_changes (sync_id, kind, key, change, detail)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(sync_id)
+                    .bind(c.kind.as_str())
+                    .bind(&c.key)
+                    .bind(c.change.as_str())
+                    .bind(&c.detail)
+                    .execute(&mut *self)
+                    .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_sync_conn!(sqlx::SqliteConnection);
+impl_sync_conn!(sqlx::PgConnection);
+
+/// Deactivating a record of `kind` ($1: its key, $2: now).
+fn deactivate_sql(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Owner => "UPDATE owners SET active = FALSE, updated_at = $2 WHERE email = $1",
+        Kind::Recruiter => "UPDATE recruiters SET active = FALSE, updated_at = $2 WHERE email = $1",
+        Kind::Agency => "UPDATE agencies SET active = FALSE, updated_at = $2 WHERE id = $1",
+        Kind::User => "UPDATE agency_users SET active = FALSE, updated_at = $2 WHERE email = $1",
+        Kind::Campaign => "UPDATE campaigns SET active = FALSE, updated_at = $2 WHERE id = $1",
     }
 }
 

@@ -324,44 +324,218 @@ impl Store {
         now: DateTime<Utc>,
         tell: Option<&ReviewTeller<'_>>,
     ) -> Result<Verdict, ReviewError> {
+        let talkpush = self.queues_talkpush();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write(LOCK).await?;
-            let row = sqlx::query(
-                "SELECT r.submission_id, r.row_number, r.campaign_id, r.person, s.agency_id,
-                   s.user_email, s.channel, s.received_at, s.file_name
-                 FROM submission_rows r JOIN submissions s ON s.id = r.submission_id
-                 WHERE r.id = $1 AND r.review_state = 'pending'",
-            )
-            .bind(row_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(ReviewError::NotPending(row_id))?;
-            let submission_id: i64 = row.try_get("submission_id")?;
-            let person: Option<String> = row.try_get("person")?;
-            let (outcome, state, counter) = if accept {
-                ("new", "accepted", "n_new")
-            } else {
-                ("duplicate", "rejected", "n_duplicate")
-            };
+            let row = tx
+                .pending_row(row_id)
+                .await?
+                .ok_or(ReviewError::NotPending(row_id))?;
             let verdict = if accept {
-                let c: Candidate = person
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str(p).ok())
-                    .unwrap_or_default();
-                // A key another candidate already has stays with them (the contact is kept for
-                // display only): the accepted row is a different person.
+                let candidate_id = accept_row(&mut tx, row_id, &row, rules, now, talkpush).await?;
+                Verdict::Accepted { candidate_id }
+            } else {
+                Verdict::Rejected
+            };
+            tx.close_row(row_id, row.submission_id, accept, now).await?;
+            // The user who submitted the row is told, in the same transaction (SPEC §7 (r2)).
+            if let Some(tell) = tell {
+                tell_submitter(&mut tx, row_id, &row, accept, tell, now).await?;
+            }
+            tx.commit().await?;
+            Ok(verdict)
+        })
+    }
+}
+
+/// A pending review row and its submission, as deciding it needs them.
+struct PendingRow {
+    submission_id: i64,
+    row_number: i64,
+    campaign: Option<String>,
+    /// The row's values (a [`Candidate`] as JSON).
+    person: Option<String>,
+    agency_id: Option<String>,
+    user_email: Option<String>,
+    channel: String,
+    received_at: DateTime<Utc>,
+    file_name: String,
+}
+
+/// (outcome, review state, counter of the submission) of a decision.
+fn decided(accept: bool) -> (&'static str, &'static str, &'static str) {
+    if accept {
+        ("new", "accepted", "n_new")
+    } else {
+        ("duplicate", "rejected", "n_duplicate")
+    }
+}
+
+/// Makes an accepted row a new candidate, owned by the submitting agency from the submission's
+/// time, with its block keys (and its Talkpush push when `talkpush`). Returns the candidate's id.
+async fn accept_row<T: DecideTx + WriteBlocks>(
+    tx: &mut T,
+    row_id: i64,
+    row: &PendingRow,
+    rules: Rules,
+    now: DateTime<Utc>,
+    talkpush: bool,
+) -> Result<i64, sqlx::Error> {
+    let c: Candidate = row
+        .person
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let keys = tx.free_keys(&c).await?;
+    let candidate_id = tx.insert_candidate(&c, &keys, now).await?;
+    let [email_key, phone_key] = keys;
+    let identity = who_is_who::Identity {
+        first: c.first_name.key.clone(),
+        last: c.last_name.key.clone(),
+        email_key,
+        phone_key,
+    };
+    let mut blocks = tx.new_blocks();
+    blocks.push(&identity, candidate_id);
+    tx.insert_blocks(&mut blocks).await?;
+    tx.insert_ownership(candidate_id, row, rules).await?;
+    tx.link_row(row_id, candidate_id).await?;
+    // Its Talkpush push, in the same transaction (SPEC §11).
+    if talkpush {
+        tx.queue_push(candidate_id, now).await?;
+    }
+    Ok(candidate_id)
+}
+
+/// Tells the user who submitted the row of the decision: the message `tell` makes, in the
+/// submission's receipt thread, into the outbox.
+async fn tell_submitter<T: DecideTx>(
+    tx: &mut T,
+    row_id: i64,
+    row: &PendingRow,
+    accept: bool,
+    tell: &ReviewTeller<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), ReviewError> {
+    let told = ReviewTold {
+        row_id,
+        submission_id: row.submission_id,
+        agency_id: row.agency_id.clone(),
+        user_email: row.user_email.clone(),
+        file_name: row.file_name.clone(),
+        row_number: row.row_number,
+        name: name_sent(row.person.as_deref()),
+        outcome: decided(accept).0,
+        receipt: tx.receipt_of(row.submission_id).await?,
+    };
+    if let Some(message) = tell(&told).map_err(ReviewError::Tell)? {
+        tx.queue_message(&message, now).await?;
+    }
+    Ok(())
+}
+
+/// The statements of a review decision, on a transaction of either backend.
+trait DecideTx {
+    /// The row `row_id` when it is waiting for review.
+    async fn pending_row(&mut self, row_id: i64) -> Result<Option<PendingRow>, sqlx::Error>;
+    /// The row's (email key, phone key), each `None` when another candidate already has it: it
+    /// stays with them (the contact is kept for display only), the accepted row is a different
+    /// person.
+    async fn free_keys(&mut self, c: &Candidate) -> Result<[Option<String>; 2], sqlx::Error>;
+    /// Inserts the candidate with these (email key, phone key); returns its id.
+    async fn insert_candidate(
+        &mut self,
+        c: &Candidate,
+        keys: &[Option<String>; 2],
+        now: DateTime<Utc>,
+    ) -> Result<i64, sqlx::Error>;
+    /// The submitting agency's ownership of the new candidate, from the submission's time.
+    async fn insert_ownership(
+        &mut self,
+        candidate_id: i64,
+        row: &PendingRow,
+        rules: Rules,
+    ) -> Result<(), sqlx::Error>;
+    /// The row names the candidate made of it.
+    async fn link_row(&mut self, row_id: i64, candidate_id: i64) -> Result<(), sqlx::Error>;
+    /// Queues the candidate's Talkpush push.
+    async fn queue_push(
+        &mut self,
+        candidate_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    /// Gives the row its outcome and moves its submission's count from `review` to it.
+    async fn close_row(
+        &mut self,
+        row_id: i64,
+        submission_id: i64,
+        accept: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+    /// The submission's receipt on record (to answer in its thread).
+    async fn receipt_of(
+        &mut self,
+        submission_id: i64,
+    ) -> Result<Option<crate::mail::receipt::ReplyTo>, sqlx::Error>;
+    /// Puts a message in the outbox.
+    async fn queue_message(
+        &mut self,
+        message: &crate::mail::Outgoing,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error>;
+}
+
+macro_rules! impl_decide_tx {
+    ($db:ty) => {
+        impl<'c> DecideTx for sqlx::Transaction<'c, $db> {
+            async fn pending_row(&mut self, row_id: i64) -> Result<Option<PendingRow>, sqlx::Error> {
+                let Some(row) = sqlx::query(
+                    "SELECT r.submission_id, r.row_number, r.campaign_id, r.person, s.agency_id,
+                       s.user_email, s.channel, s.received_at, s.file_name
+                     FROM submission_rows r JOIN submissions s ON s.id = r.submission_id
+                     WHERE r.id = $1 AND r.review_state = 'pending'",
+                )
+                .bind(row_id)
+                .fetch_optional(&mut **self)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(PendingRow {
+                    submission_id: row.try_get("submission_id")?,
+                    row_number: row.try_get("row_number")?,
+                    campaign: row.try_get("campaign_id")?,
+                    person: row.try_get("person")?,
+                    agency_id: row.try_get("agency_id")?,
+                    user_email: row.try_get("user_email")?,
+                    channel: row.try_get("channel")?,
+                    received_at: row.try_get("received_at")?,
+                    file_name: row.try_get("file_name")?,
+                }))
+            }
+
+            async fn free_keys(&mut self, c: &Candidate) -> Result<[Option<String>; 2], sqlx::Error> {
                 let mut keys = [c.email_key.clone(), c.phone_key.clone()];
                 for (key, column) in keys.iter_mut().zip(["email_key", "phone_key"]) {
                     if let Some(k) = key.as_ref() {
                         let sql = format!("SELECT COUNT(*) FROM candidates WHERE {column} = $1");
-                        let n: i64 = sqlx::query_scalar(&sql).bind(k).fetch_one(&mut *tx).await?;
+                        let n: i64 = sqlx::query_scalar(&sql).bind(k).fetch_one(&mut **self).await?;
                         if n > 0 {
                             *key = None;
                         }
                     }
                 }
+                Ok(keys)
+            }
+
+            async fn insert_candidate(
+                &mut self,
+                c: &Candidate,
+                keys: &[Option<String>; 2],
+                now: DateTime<Utc>,
+            ) -> Result<i64, sqlx::Error> {
                 let [email_key, phone_key] = keys;
-                let candidate_id: i64 = sqlx::query_scalar(
+                sqlx::query_scalar(
                     "INSERT INTO candidates (first_name, last_name, first_key, last_key, email,
                        email_key, phone, phone_key, custom, source, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'agency', $10, $10) RETURNING id",
@@ -371,115 +545,123 @@ impl Store {
                 .bind(&c.first_name.key)
                 .bind(&c.last_name.key)
                 .bind(&c.email)
-                .bind(&email_key)
+                .bind(email_key)
                 .bind(&c.phone)
-                .bind(&phone_key)
+                .bind(phone_key)
                 .bind(serde_json::to_string(&c.custom).unwrap_or_default())
                 .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                let identity = who_is_who::Identity {
-                    first: c.first_name.key.clone(),
-                    last: c.last_name.key.clone(),
-                    email_key,
-                    phone_key,
-                };
-                let mut blocks = tx.new_blocks();
-                blocks.push(&identity, candidate_id);
-                tx.insert_blocks(&mut blocks).await?;
-                let received_at: DateTime<Utc> = row.try_get("received_at")?;
-                let campaign: Option<String> = row.try_get("campaign_id")?;
+                .fetch_one(&mut **self)
+                .await
+            }
+
+            async fn insert_ownership(
+                &mut self,
+                candidate_id: i64,
+                row: &PendingRow,
+                rules: Rules,
+            ) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO ownerships (candidate_id, scope_key, agency_id, user_email, channel,
                        submission_id, row_number, campaign_id, started_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(candidate_id)
-                .bind(scope_key(rules.scope, campaign.as_deref()))
-                .bind(row.try_get::<Option<String>, _>("agency_id")?)
-                .bind(row.try_get::<Option<String>, _>("user_email")?)
-                .bind(row.try_get::<String, _>("channel")?)
-                .bind(submission_id)
-                .bind(row.try_get::<i64, _>("row_number")?)
-                .bind(&campaign)
-                .bind(received_at)
-                .bind(received_at + Duration::days(i64::from(rules.ownership_days)))
-                .execute(&mut *tx)
+                .bind(scope_key(rules.scope, row.campaign.as_deref()))
+                .bind(&row.agency_id)
+                .bind(&row.user_email)
+                .bind(&row.channel)
+                .bind(row.submission_id)
+                .bind(row.row_number)
+                .bind(&row.campaign)
+                .bind(row.received_at)
+                .bind(row.received_at + Duration::days(i64::from(rules.ownership_days)))
+                .execute(&mut **self)
                 .await?;
+                Ok(())
+            }
+
+            async fn link_row(&mut self, row_id: i64, candidate_id: i64) -> Result<(), sqlx::Error> {
                 sqlx::query("UPDATE submission_rows SET candidate_id = $2 WHERE id = $1")
                     .bind(row_id)
                     .bind(candidate_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **self)
                     .await?;
-                // Its Talkpush push, in the same transaction (SPEC §11).
-                if self.queues_talkpush() {
-                    super::talkpush::enqueue(
-                        &mut *tx,
-                        super::talkpush::Of::Candidate(candidate_id),
-                        now,
-                    )
-                    .await?;
-                }
-                Verdict::Accepted { candidate_id }
-            } else {
-                Verdict::Rejected
-            };
-            sqlx::query(
-                "UPDATE submission_rows SET outcome = $2, review_state = $3, reason = $4,
-                   reviewed_at = $5 WHERE id = $1",
-            )
-            .bind(row_id)
-            .bind(outcome)
-            .bind(state)
-            .bind(if accept {
-                String::new()
-            } else {
-                crate::i18n::Reason::from(crate::i18n::Part::Duplicate).english()
-            })
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let sql = format!(
-                "UPDATE submissions SET n_review = n_review - 1, {counter} = {counter} + 1 WHERE id = $1"
-            );
-            sqlx::query(&sql)
-                .bind(submission_id)
-                .execute(&mut *tx)
+                Ok(())
+            }
+
+            async fn queue_push(
+                &mut self,
+                candidate_id: i64,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                let of = super::talkpush::Of::Candidate(candidate_id);
+                super::talkpush::enqueue(&mut **self, of, now).await?;
+                Ok(())
+            }
+
+            async fn close_row(
+                &mut self,
+                row_id: i64,
+                submission_id: i64,
+                accept: bool,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                let (outcome, state, counter) = decided(accept);
+                sqlx::query(
+                    "UPDATE submission_rows SET outcome = $2, review_state = $3, reason = $4,
+                       reviewed_at = $5 WHERE id = $1",
+                )
+                .bind(row_id)
+                .bind(outcome)
+                .bind(state)
+                .bind(if accept {
+                    String::new()
+                } else {
+                    crate::i18n::Reason::from(crate::i18n::Part::Duplicate).english()
+                })
+                .bind(now)
+                .execute(&mut **self)
                 .await?;
-            // The user who submitted the row is told, in the same transaction (SPEC §7 (r2)).
-            if let Some(tell) = tell {
+                let sql = format!(
+                    "UPDATE submissions SET n_review = n_review - 1, {counter} = {counter} + 1 WHERE id = $1"
+                );
+                sqlx::query(&sql)
+                    .bind(submission_id)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn receipt_of(
+                &mut self,
+                submission_id: i64,
+            ) -> Result<Option<crate::mail::receipt::ReplyTo>, sqlx::Error> {
                 let receipt =
                     sqlx::query("SELECT message_id, message FROM outbox WHERE dedupe_key = $1")
                         .bind(crate::mail::receipt::dedupe_key(submission_id))
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut **self)
                         .await?;
-                let receipt = match receipt {
-                    Some(r) => {
-                        let bytes: Vec<u8> = r.try_get("message")?;
-                        Some(crate::mail::receipt::ReplyTo {
-                            message_id: r.try_get("message_id")?,
-                            subject: crate::mail::receipt::subject_of(&bytes),
-                        })
-                    }
-                    None => None,
+                let Some(r) = receipt else {
+                    return Ok(None);
                 };
-                let told = ReviewTold {
-                    row_id,
-                    submission_id,
-                    agency_id: row.try_get("agency_id")?,
-                    user_email: row.try_get("user_email")?,
-                    file_name: row.try_get("file_name")?,
-                    row_number: row.try_get("row_number")?,
-                    name: name_sent(person.as_deref()),
-                    outcome,
-                    receipt,
-                };
-                if let Some(message) = tell(&told).map_err(ReviewError::Tell)? {
-                    super::outbox::enqueue(&mut *tx, &message, now).await?;
-                }
+                let bytes: Vec<u8> = r.try_get("message")?;
+                Ok(Some(crate::mail::receipt::ReplyTo {
+                    message_id: r.try_get("message_id")?,
+                    subject: crate::mail::receipt::subject_of(&bytes),
+                }))
             }
-            tx.commit().await?;
-            Ok(verdict)
-        })
-    }
+
+            async fn queue_message(
+                &mut self,
+                message: &crate::mail::Outgoing,
+                now: DateTime<Utc>,
+            ) -> Result<(), sqlx::Error> {
+                super::outbox::enqueue(&mut **self, message, now).await?;
+                Ok(())
+            }
+        }
+    };
 }
+
+impl_decide_tx!(sqlx::Sqlite);
+impl_decide_tx!(sqlx::Postgres);

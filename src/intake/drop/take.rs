@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use crate::intake::pipeline::{self, Input, Pipeline, Processed};
 use crate::sheet::SheetError;
+use crate::store::recovery::FailedSubmission;
 use crate::submission::{Channel, SubmissionMeta};
 
 use super::claim::{self, Claimed};
@@ -283,194 +284,331 @@ async fn take_claimed(
     hooks: &Hooks,
     f: Found,
 ) -> Result<Option<DropReceipt>, DropError> {
-    let root = root.to_path_buf();
     let max = pipeline.limits.max_file_bytes;
     let taken = {
-        let (root, f) = (root.clone(), f.clone());
+        let (root, f) = (root.to_path_buf(), f.clone());
         blocking("reading an upload", move || read(&root, &f, max)).await?
     }
-    .map_err(|e| io_error(&root, &f, e))?;
-    let display = f.display();
-    let check_only = f.place == Place::Check;
-    let campaign = match &f.place {
-        Place::Campaign(id) => Some(id.clone()),
-        _ => None,
-    };
-    let now = Utc::now();
-    let mut receipt = DropReceipt {
-        agency_id: f.agency.clone(),
-        submission_id: None,
-        file_name: display.clone(),
-        campaign: campaign.clone(),
-        check_only,
-        moved_to: String::new(),
-        results: Vec::new(),
-        outcome: DropOutcome::Refused(String::new()),
-    };
-    let meta = |sha256: String| SubmissionMeta {
-        channel: Channel::Drop,
-        sender: super::sftp_setup::account(&f.agency),
-        agency_id: f.agency.clone(),
-        user_email: None,
-        file_name: display.clone(),
-        sha256,
-        received_at: now,
-        source_ref: None,
-    };
-    let changed_at: DateTime<Utc> = Fingerprint::of(&f.meta).changed_at().into();
-
-    // A reason recorded in English and told in the agency's language in the `.error.txt` note.
-    let mut told: Option<crate::i18n::Told> = None;
+    .map_err(|e| io_error(root, &f, e))?;
+    let upload = Upload::new(root, pipeline, hooks, f);
+    let mut receipt = upload.receipt();
     let (failure, fp) = match taken {
         Taken::NotReady => return Ok(None),
-        Taken::Refused(reason) => (Some((reason, true, String::new())), None),
+        Taken::Refused(reason) => (Some(Failure::new(reason, true, String::new())), None),
         Taken::TooLarge(size) => {
             let error = SheetError::FileTooLarge { size, max };
-            told = Some(error.told());
-            (Some((error.to_string(), false, String::new())), None)
+            let failure = Failure {
+                told: Some(error.told()),
+                ..Failure::new(error.to_string(), false, String::new())
+            };
+            (Some(failure), None)
         }
-        Taken::Bytes(bytes, fp) => {
-            let sha = crate::app::sha256_hex(&bytes);
-            // A failed record made for this very upload by a run that stopped before the move?
-            let earlier = pipeline
-                .store
-                .failed_submission_since(Channel::Drop, &f.agency, &display, &sha, changed_at)
-                .await?;
-            if let Some(earlier) = earlier {
-                receipt.submission_id = Some(earlier.id);
-                (Some((earlier.reason, false, sha)), Some(fp))
-            } else {
-                let input = Input {
-                    file_name: display.clone(),
-                    bytes,
-                    agency_id: f.agency.clone(),
-                    user_email: None,
-                    default_campaign: campaign.clone(),
-                    company_country: None,
-                    channel: Channel::Drop,
-                    sender: super::sftp_setup::account(&f.agency),
-                    check_only,
-                    received_at: now,
-                    // Drop-folder receipts go to the agency's admins (SPEC §4.2).
-                    receipt: pipeline.admins_receipt(&f.agency),
-                    source_ref: None,
-                };
-                match pipeline.process(input.clone(), None).await {
-                    // A value of the file the database refused: the file's fault (trying again
-                    // changes nothing). It fails with the reason; the next upload goes on.
-                    Err(pipeline::Error::Store(e)) if e.is_value_error() => {
-                        let reason = format!(
-                            "a value in the file could not be stored ({e}); look for unusual \
-                             characters or very long values, then send it again"
-                        );
-                        tracing::warn!(agency = %f.agency, "an upload failed: {reason}");
-                        (Some((reason, true, sha)), Some(fp))
-                    }
-                    result => {
-                        let result = result?;
-                        let committed = match &result {
-                            pipeline::Result::Processed(p) => p.submission_id.is_some(),
-                            pipeline::Result::Unreadable { submission_id, .. } => {
-                                submission_id.is_some()
-                            }
-                            pipeline::Result::AlreadyProcessed { .. } => false,
-                        };
-                        if committed {
-                            if let Some(hook) = &hooks.after_commit {
-                                if hook(&f.agency, &display) {
-                                    return Err(DropError::Halted(display));
-                                }
-                            }
-                        }
-                        match result {
-                            pipeline::Result::Unreadable {
-                                submission_id,
-                                reason,
-                            } => {
-                                receipt.submission_id = submission_id;
-                                // In the agency's language: it goes into the `.error.txt` note.
-                                let reason = reason.render(&pipeline.catalogue(&f.agency));
-                                (Some((reason, false, sha)), Some(fp))
-                            }
-                            pipeline::Result::Processed(p) => {
-                                receipt.submission_id = p.submission_id;
-                                receipt.outcome = DropOutcome::Processed(Box::new(p));
-                                (None, Some(fp))
-                            }
-                            pipeline::Result::AlreadyProcessed { submission_id } => {
-                                receipt.submission_id = Some(submission_id);
-                                let processed = rebuild(pipeline, input, submission_id).await;
-                                receipt.outcome = DropOutcome::AlreadyProcessed {
-                                    submission_id,
-                                    processed: processed.map(Box::new),
-                                };
-                                (None, Some(fp))
-                            }
-                        }
-                    }
-                }
-            }
+        Taken::Bytes(bytes, fp) => (upload.process(bytes, &mut receipt).await?, Some(fp)),
+    };
+    let receipt = match failure {
+        Some(failure) => upload.fail(failure, fp, receipt).await?,
+        None => {
+            let fp = fp.expect("a read file has a fingerprint");
+            upload.finish(fp, receipt).await?
         }
     };
+    Ok(Some(receipt))
+}
 
-    if let Some((reason, refused, sha)) = failure {
-        if refused || (sha.is_empty() && !check_only) {
-            // Not read (refused, or too large): recorded here, once per upload.
-            if receipt.submission_id.is_none() {
-                let earlier = pipeline
-                    .store
-                    .failed_submission_since(Channel::Drop, &f.agency, &display, &sha, changed_at)
-                    .await?;
-                receipt.submission_id = Some(match earlier {
-                    Some(e) => e.id,
-                    None => {
-                        let id = pipeline
-                            .store
-                            .record_failed_submission(&meta(sha.clone()), &reason)
-                            .await?;
-                        if let Some(hook) = &hooks.after_commit {
-                            if hook(&f.agency, &display) {
-                                return Err(DropError::Halted(display));
-                            }
-                        }
-                        id
-                    }
-                });
+/// One claimed upload being taken: what each phase of taking it needs.
+struct Upload<'a> {
+    root: PathBuf,
+    pipeline: &'a Pipeline,
+    hooks: &'a Hooks,
+    f: Found,
+    /// The name for people.
+    display: String,
+    check_only: bool,
+    campaign: Option<String>,
+    now: DateTime<Utc>,
+    /// When the entry last changed: a failed record made since is this very upload's.
+    changed_at: DateTime<Utc>,
+}
+
+/// Why an upload failed: the reason recorded (in English), whether it was refused (not read), the
+/// SHA-256 of its bytes (empty when not read), and, when set, the reason as told in the agency's
+/// language in the `.error.txt` note.
+struct Failure {
+    reason: String,
+    refused: bool,
+    sha: String,
+    told: Option<crate::i18n::Told>,
+}
+
+impl Failure {
+    fn new(reason: String, refused: bool, sha: String) -> Failure {
+        Failure {
+            reason,
+            refused,
+            sha,
+            told: None,
+        }
+    }
+}
+
+impl<'a> Upload<'a> {
+    fn new(root: &Path, pipeline: &'a Pipeline, hooks: &'a Hooks, f: Found) -> Upload<'a> {
+        let campaign = match &f.place {
+            Place::Campaign(id) => Some(id.clone()),
+            _ => None,
+        };
+        Upload {
+            root: root.to_path_buf(),
+            pipeline,
+            hooks,
+            display: f.display(),
+            check_only: f.place == Place::Check,
+            campaign,
+            now: Utc::now(),
+            changed_at: Fingerprint::of(&f.meta).changed_at().into(),
+            f,
+        }
+    }
+
+    /// The receipt before anything is known of the outcome.
+    fn receipt(&self) -> DropReceipt {
+        DropReceipt {
+            agency_id: self.f.agency.clone(),
+            submission_id: None,
+            file_name: self.display.clone(),
+            campaign: self.campaign.clone(),
+            check_only: self.check_only,
+            moved_to: String::new(),
+            results: Vec::new(),
+            outcome: DropOutcome::Refused(String::new()),
+        }
+    }
+
+    fn meta(&self, sha256: String) -> SubmissionMeta {
+        SubmissionMeta {
+            channel: Channel::Drop,
+            sender: super::sftp_setup::account(&self.f.agency),
+            agency_id: self.f.agency.clone(),
+            user_email: None,
+            file_name: self.display.clone(),
+            sha256,
+            received_at: self.now,
+            source_ref: None,
+        }
+    }
+
+    fn input(&self, bytes: Vec<u8>) -> Input {
+        Input {
+            file_name: self.display.clone(),
+            bytes,
+            agency_id: self.f.agency.clone(),
+            user_email: None,
+            default_campaign: self.campaign.clone(),
+            company_country: None,
+            channel: Channel::Drop,
+            sender: super::sftp_setup::account(&self.f.agency),
+            check_only: self.check_only,
+            received_at: self.now,
+            // Drop-folder receipts go to the agency's admins (SPEC §4.2).
+            receipt: self.pipeline.admins_receipt(&self.f.agency),
+            source_ref: None,
+        }
+    }
+
+    /// A failed record made for this very upload (these bytes, since it last changed) by a run
+    /// that stopped before the move.
+    async fn earlier_failure(&self, sha: &str) -> Result<Option<FailedSubmission>, DropError> {
+        let found = self.pipeline.store.failed_submission_since(
+            Channel::Drop,
+            &self.f.agency,
+            &self.display,
+            sha,
+            self.changed_at,
+        );
+        Ok(found.await?)
+    }
+
+    /// The test hook right after a commit ([`Hooks::after_commit`]): it may stop the pass here.
+    fn halt_if_asked(&self) -> Result<(), DropError> {
+        if let Some(hook) = &self.hooks.after_commit {
+            if hook(&self.f.agency, &self.display) {
+                return Err(DropError::Halted(self.display.clone()));
             }
+        }
+        Ok(())
+    }
+
+    /// Runs the pipeline on the upload's bytes (unless an earlier run recorded them as failed),
+    /// filling in the receipt. `Some`: the upload failed.
+    async fn process(
+        &self,
+        bytes: Vec<u8>,
+        receipt: &mut DropReceipt,
+    ) -> Result<Option<Failure>, DropError> {
+        let sha = crate::app::sha256_hex(&bytes);
+        if let Some(earlier) = self.earlier_failure(&sha).await? {
+            receipt.submission_id = Some(earlier.id);
+            return Ok(Some(Failure::new(earlier.reason, false, sha)));
+        }
+        let input = self.input(bytes);
+        match self.pipeline.process(input.clone(), None).await {
+            // A value of the file the database refused: the file's fault (trying again changes
+            // nothing). It fails with the reason; the next upload goes on.
+            Err(pipeline::Error::Store(e)) if e.is_value_error() => {
+                let reason = format!(
+                    "a value in the file could not be stored ({e}); look for unusual characters \
+                     or very long values, then send it again"
+                );
+                tracing::warn!(agency = %self.f.agency, "an upload failed: {reason}");
+                Ok(Some(Failure::new(reason, true, sha)))
+            }
+            result => self.processed(result?, input, sha, receipt).await,
+        }
+    }
+
+    /// What the pipeline's result means for the receipt. `Some`: the file was unreadable.
+    async fn processed(
+        &self,
+        result: pipeline::Result,
+        input: Input,
+        sha: String,
+        receipt: &mut DropReceipt,
+    ) -> Result<Option<Failure>, DropError> {
+        let committed = match &result {
+            pipeline::Result::Processed(p) => p.submission_id.is_some(),
+            pipeline::Result::Unreadable { submission_id, .. } => submission_id.is_some(),
+            pipeline::Result::AlreadyProcessed { .. } => false,
+        };
+        if committed {
+            self.halt_if_asked()?;
+        }
+        match result {
+            pipeline::Result::Unreadable {
+                submission_id,
+                reason,
+            } => {
+                receipt.submission_id = submission_id;
+                // In the agency's language: it goes into the `.error.txt` note.
+                let reason = reason.render(&self.pipeline.catalogue(&self.f.agency));
+                Ok(Some(Failure::new(reason, false, sha)))
+            }
+            pipeline::Result::Processed(p) => {
+                receipt.submission_id = p.submission_id;
+                receipt.outcome = DropOutcome::Processed(Box::new(p));
+                Ok(None)
+            }
+            pipeline::Result::AlreadyProcessed { submission_id } => {
+                receipt.submission_id = Some(submission_id);
+                let processed = rebuild(self.pipeline, input, submission_id).await;
+                receipt.outcome = DropOutcome::AlreadyProcessed {
+                    submission_id,
+                    processed: processed.map(Box::new),
+                };
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records a failure not recorded yet (an upload not read: refused, or too large), writes the
+    /// `.error.txt` note and moves the upload to `failed/`.
+    async fn fail(
+        &self,
+        failure: Failure,
+        fp: Option<Fingerprint>,
+        mut receipt: DropReceipt,
+    ) -> Result<DropReceipt, DropError> {
+        let Failure {
+            reason,
+            refused,
+            sha,
+            told,
+        } = failure;
+        let unrecorded = refused || (sha.is_empty() && !self.check_only);
+        if unrecorded && receipt.submission_id.is_none() {
+            receipt.submission_id = Some(self.record_failure(&reason, sha).await?);
         }
         let todo = if refused {
             TODO_REFUSED
         } else {
             TODO_UNREADABLE
         };
-        let catalogue = pipeline.catalogue(&f.agency);
+        let catalogue = self.pipeline.catalogue(&self.f.agency);
         let shown = told.map_or_else(|| reason.clone(), |t| t.render(&catalogue));
-        let text = error_text(&catalogue, &f, &shown, todo, receipt.submission_id, now);
+        let text = error_text(
+            &catalogue,
+            &self.f,
+            &shown,
+            todo,
+            receipt.submission_id,
+            self.now,
+        );
         let moved = {
-            let (root, f2) = (root.clone(), f.clone());
+            let (root, f) = (self.root.clone(), self.f.clone());
             blocking("moving an upload to failed/", move || {
-                finish_failed(&root, &f2, fp.as_ref(), &text)
+                finish_failed(&root, &f, fp.as_ref(), &text)
             })
             .await?
         }
-        .map_err(|e| io_error(&root, &f, e))?;
+        .map_err(|e| io_error(&self.root, &self.f, e))?;
         receipt.moved_to = moved.unwrap_or_default();
         receipt.outcome = if refused {
             DropOutcome::Refused(reason)
         } else {
             DropOutcome::Unreadable(reason)
         };
-        return Ok(Some(receipt));
+        Ok(receipt)
     }
 
-    let fp = fp.expect("a read file has a fingerprint");
-    let processed: Option<&Processed> = match &receipt.outcome {
+    /// The failed record of an upload not read, recorded once per upload: the one made since it
+    /// last changed, or a new one.
+    async fn record_failure(&self, reason: &str, sha: String) -> Result<i64, DropError> {
+        if let Some(earlier) = self.earlier_failure(&sha).await? {
+            return Ok(earlier.id);
+        }
+        let store = &self.pipeline.store;
+        let id = store
+            .record_failed_submission(&self.meta(sha), reason)
+            .await?;
+        self.halt_if_asked()?;
+        Ok(id)
+    }
+
+    /// Writes the result files and moves the upload to `processed/`.
+    async fn finish(
+        &self,
+        fp: Fingerprint,
+        mut receipt: DropReceipt,
+    ) -> Result<DropReceipt, DropError> {
+        let files = result_files(&self.display, &receipt.outcome);
+        let now = self.now;
+        let (moved, written) = {
+            let (root, f) = (self.root.clone(), self.f.clone());
+            blocking("moving an upload to processed/", move || {
+                let refs: Vec<(String, &[u8])> = files
+                    .iter()
+                    .map(|(n, b)| (n.clone(), b.as_slice()))
+                    .collect();
+                finish_processed(&root, &f, &fp, now, &refs)
+            })
+            .await?
+        }
+        .map_err(|e| io_error(&self.root, &self.f, e))?;
+        receipt.moved_to = moved.unwrap_or_default();
+        receipt.results = written;
+        Ok(receipt)
+    }
+}
+
+/// The result files to write for a processed upload (none when no results were rebuilt): (name,
+/// bytes).
+fn result_files(display: &str, outcome: &DropOutcome) -> Vec<(String, Vec<u8>)> {
+    let processed: Option<&Processed> = match outcome {
         DropOutcome::Processed(p) => Some(p),
         DropOutcome::AlreadyProcessed { processed, .. } => processed.as_deref(),
         _ => None,
     };
-    let stem = name::stem(&display).to_string();
-    let files: Vec<(String, Vec<u8>)> = match processed {
+    let stem = name::stem(display).to_string();
+    match processed {
         Some(p) => {
             let mut v = vec![(format!("{stem}-results.xlsx"), p.results_xlsx.clone())];
             if let Some(fix) = &p.to_fix_xlsx {
@@ -479,22 +617,7 @@ async fn take_claimed(
             v
         }
         None => Vec::new(),
-    };
-    let (moved, written) = {
-        let (root, f2) = (root.clone(), f.clone());
-        blocking("moving an upload to processed/", move || {
-            let refs: Vec<(String, &[u8])> = files
-                .iter()
-                .map(|(n, b)| (n.clone(), b.as_slice()))
-                .collect();
-            finish_processed(&root, &f2, &fp, now, &refs)
-        })
-        .await?
     }
-    .map_err(|e| io_error(&root, &f, e))?;
-    receipt.moved_to = moved.unwrap_or_default();
-    receipt.results = written;
-    Ok(Some(receipt))
 }
 
 /// The outcomes recorded for an already processed file, with the rows read again from its bytes.
