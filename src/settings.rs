@@ -9,6 +9,8 @@ use figment::providers::{Env, Format as _, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+pub use agency_portal_core::settings::*;
+
 use crate::check::{Checker, Problem, Problems};
 use crate::schedule::Schedule;
 use crate::sheet::Limits;
@@ -291,58 +293,6 @@ impl Default for Mail {
             token_file: None,
             timeout_secs: 30,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Company,
-    Campaign,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Policy {
-    pub ownership_days: u32,
-    pub scope: Scope,
-    pub name_similarity: f64,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            ownership_days: 180,
-            scope: Scope::Company,
-            name_similarity: 0.92,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DigestKind {
-    Agency,
-    Owner,
-    Recruiter,
-}
-
-impl DigestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DigestKind::Agency => "agency",
-            DigestKind::Owner => "owner",
-            DigestKind::Recruiter => "recruiter",
-        }
-    }
-
-    pub const ALL: [DigestKind; 3] = [DigestKind::Agency, DigestKind::Owner, DigestKind::Recruiter];
-
-    /// `agency` | `owner` | `recruiter`, case-insensitively.
-    pub fn parse(s: &str) -> Option<DigestKind> {
-        DigestKind::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
 }
 
