@@ -337,7 +337,7 @@ pub struct App {
 
 impl App {
     pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
-        App::with_settings(Settings::load(&settings::resolve_path(config))?).await
+        App::with_settings(settings::load(&settings::resolve_path(config))?).await
     }
 
     /// [`App::open`] with settings already loaded (the demo fixes some of them first).
@@ -395,7 +395,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Migrate => {
-            let settings = Settings::load(&settings::resolve_path(config))?;
+            let settings = settings::load(&settings::resolve_path(config))?;
             let store = Store::connect(&settings.database.url).await?;
             let before = store.applied_migrations().await?;
             store.migrate().await?;
@@ -543,7 +543,7 @@ async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()
     if let Err(Problems(p)) = settings::check_file(&path) {
         problems.extend(p);
     }
-    let settings = match Settings::load(&path) {
+    let settings = match settings::load(&path) {
         Ok(s) => Some(s),
         Err(e) => {
             // Problems already located above explain the failure; otherwise report figment's words.
@@ -633,7 +633,7 @@ async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()
 /// `sftp-setup [--apply]`.
 fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()> {
     use crate::drop::sftp_setup::{self, SetupError, SetupOptions};
-    let settings = Settings::load(&settings::resolve_path(config))?;
+    let settings = settings::load(&settings::resolve_path(config))?;
     let (directory, _) = read_directory(&settings)?;
     let drop_root = &settings.intake.drop.path;
     if drop_root.as_os_str().is_empty() {

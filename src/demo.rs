@@ -24,7 +24,7 @@ use crate::i18n::Lang;
 use crate::maildir::Maildir;
 use crate::outcome::Outcome;
 use crate::pipeline::{self, Input};
-use crate::settings::{DigestKind, MailboxKind, Settings, Transport};
+use crate::settings::{self, DigestKind, MailboxKind, Settings, Transport};
 use crate::submission::Channel;
 
 /// Where the demo lays itself out unless `--dir` says otherwise (relative to the current folder).
@@ -315,7 +315,7 @@ fn demo_settings(dir: &Path) -> anyhow::Result<Settings> {
             dir.display()
         );
     }
-    let mut s = Settings::load(&file)?;
+    let mut s = settings::load(&file)?;
     s.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     s.directory.path = dir.join("directory.toml");
     s.intake.mailbox.kind = MailboxKind::Maildir;

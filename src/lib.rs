@@ -41,7 +41,7 @@ pub mod reload;
 pub mod results;
 pub use agency_portal_core::review_prefilter;
 pub use agency_portal_core::rows;
-pub mod schedule;
+pub use agency_portal_core::schedule;
 pub use agency_portal_core::sender_auth;
 pub mod settings;
 pub use agency_portal_core::sheet;

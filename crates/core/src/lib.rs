@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod parallel;
 pub mod review_prefilter;
 pub mod rows;
+pub mod schedule;
 pub mod sender_auth;
 pub mod settings;
 pub mod sheet;
