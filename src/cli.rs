@@ -12,10 +12,12 @@ use sha2::{Digest as _, Sha256};
 use crate::check::Problems;
 use crate::directory::{self, Directory};
 use crate::mail::{Composer, MailError};
-use crate::schedule::Schedule;
 use crate::settings::{self, Settings, SettingsError};
 use crate::store::{Store, StoreError};
 use crate::views::{self, AgencyFilter, CampaignFilter};
+
+mod config_check;
+use config_check::config_check;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -530,104 +532,6 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
             unreachable!("handled without the app")
         }
     }
-}
-
-/// `config check`: every problem of both files at once; when valid, a summary and the next three fire
-/// times of each digest.
-async fn config_check(config: Option<&Path>, offline: bool) -> anyhow::Result<()> {
-    let path = settings::resolve_path(config);
-    if !path.is_file() {
-        return Err(SettingsError::Missing(path).into());
-    }
-    let mut problems = Vec::new();
-    if let Err(Problems(p)) = settings::check_file(&path) {
-        problems.extend(p);
-    }
-    let settings = match settings::load(&path) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            // Problems already located above explain the failure; otherwise report figment's words.
-            if problems.is_empty() {
-                return Err(e.into());
-            }
-            None
-        }
-    };
-    let directory_path = settings
-        .as_ref()
-        .map(|s| s.directory.path.clone())
-        .unwrap_or_else(|| {
-            path.parent()
-                .unwrap_or(Path::new("."))
-                .join("directory.toml")
-        });
-    let directory = match directory::load(&directory_path) {
-        Ok(d) => Some(d),
-        Err(Problems(p)) => {
-            problems.extend(p);
-            None
-        }
-    };
-    if !problems.is_empty() {
-        return Err(Problems(problems).into());
-    }
-    let (Some(settings), Some(dir)) = (settings, directory) else {
-        unreachable!("no problems means both files loaded")
-    };
-    println!("{}: ok", settings.file.display());
-    println!(
-        "{}: ok — {} owners, {} recruiters, {} agencies ({} active), {} campaigns ({} active)",
-        directory_path.display(),
-        dir.owners.len(),
-        dir.recruiters.len(),
-        dir.agencies.len(),
-        dir.agencies.iter().filter(|a| a.active).count(),
-        dir.campaigns.len(),
-        dir.campaigns.iter().filter(|c| c.active).count()
-    );
-    let templates = settings.templates_dir();
-    match crate::mail::templates::check(&templates)?.as_slice() {
-        [] if !templates.is_dir() => println!(
-            "{}: not there, the shipped templates are used (copy config/templates there to edit the mail)",
-            templates.display()
-        ),
-        [] => println!("{}: ok", templates.display()),
-        notes => notes.iter().for_each(|n| println!("warning: {n}")),
-    }
-    let now = crate::clock::now();
-    for d in &settings.digests {
-        let schedule = Schedule::new(&d.schedule, &d.timezone)?;
-        let next: Vec<String> = schedule
-            .upcoming(now, 3)
-            .iter()
-            .map(|t| t.format("%a %Y-%m-%d %H:%M %:z").to_string())
-            .collect();
-        println!(
-            "digest {} \"{}\" {}: next {}",
-            d.kind.as_str(),
-            d.schedule,
-            d.timezone,
-            next.join(", ")
-        );
-    }
-    if offline {
-        return Ok(());
-    }
-    let mut unreached = Vec::new();
-    for r in crate::reach::reach_all(&settings).await {
-        match r.result {
-            Ok(how) => println!("{}: {how}", r.what),
-            Err(why) => unreached.push(format!("{}: {why}", r.what)),
-        }
-    }
-    if unreached.is_empty() {
-        return Ok(());
-    }
-    Err(BadInput(format!(
-        "cannot reach {} (check the settings, or `config check --offline` for the files alone)",
-        unreached.join("; ")
-    ))
-    .into())
 }
 
 /// `sftp-setup [--apply]`.
