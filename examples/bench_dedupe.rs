@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agency_portal::directory::{self, Directory};
+use agency_portal::intake::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::outcome::Outcome;
-use agency_portal::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings;
 use agency_portal::sheet::Limits;
 use agency_portal::store::Store;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use agency_portal::pipeline::{read_and_prepare, Input};
+use agency_portal::intake::pipeline::{read_and_prepare, Input};
 use agency_portal::sheet::Limits;
 use agency_portal::submission::Channel;
 use calamine::{Reader, Xlsx};

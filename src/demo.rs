@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::{App, BadInput};
+use crate::app::{App, BadInput};
 use crate::digest::Request;
 use crate::i18n::Lang;
-use crate::maildir::Maildir;
+use crate::intake::mailbox::maildir::Maildir;
+use crate::intake::pipeline::{self, Input};
 use crate::outcome::Outcome;
-use crate::pipeline::{self, Input};
 use crate::settings::{self, DigestKind, MailboxKind, Settings, Transport};
 use crate::submission::Channel;
 
@@ -709,7 +709,10 @@ async fn import(app: &App, file: &Path) -> anyhow::Result<usize> {
         received_at: crate::clock::now(),
         receipt: None,
     };
-    match crate::ingest::pipeline(app).process(input, None).await? {
+    match crate::cli::ingest::pipeline(app)
+        .process(input, None)
+        .await?
+    {
         pipeline::Result::Processed(p) => Ok(p.counts()[0] as usize),
         pipeline::Result::AlreadyProcessed { .. } => Ok(0),
         pipeline::Result::Unreadable { reason, .. } => {

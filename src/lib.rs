@@ -6,6 +6,7 @@
 //! outgoing mail, and the parts of `i18n`, `directory`, `settings` and `parallel` that read files
 //! or know the runtime.
 
+pub mod app;
 pub use agency_portal_core::candidate;
 pub use agency_portal_core::check;
 pub mod cli;
@@ -16,28 +17,20 @@ pub use agency_portal_core::decide;
 pub mod demo;
 pub mod digest;
 pub mod directory;
-pub mod drop;
 pub use agency_portal_core::email;
 pub use agency_portal_core::email_commands;
-pub mod email_intake;
 pub use agency_portal_core::field;
 pub use agency_portal_core::hash_runs;
 pub use agency_portal_core::header;
-pub mod health;
 pub mod i18n;
 pub use agency_portal_core::inbound;
-pub mod ingest;
+pub mod intake;
 pub mod mail;
-pub mod mail_auth;
-pub mod maildir;
 pub mod memory;
 pub use agency_portal_core::normalise;
 pub use agency_portal_core::outcome;
-pub mod owner;
 pub mod parallel;
-pub mod pipeline;
 pub mod reach;
-pub mod reload;
 pub mod results;
 pub use agency_portal_core::review_prefilter;
 pub use agency_portal_core::rows;

@@ -54,9 +54,9 @@ fn main() -> ExitCode {
                     if n == 1 { "" } else { "s" }
                 );
             } else {
-                eprintln!("error: {}", cli::describe(&err));
+                eprintln!("error: {}", agency_portal::app::describe(&err));
             }
-            ExitCode::from(cli::exit_code(&err))
+            ExitCode::from(agency_portal::app::exit_code(&err))
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::email_intake::imap::Login;
+use crate::intake::mailbox::imap::Login;
 use crate::mail::sender::Transport;
 use crate::settings::{MailboxKind, Settings};
 use crate::store::{redact_url, Store};
@@ -85,10 +85,10 @@ async fn mailbox(settings: &Settings) -> Reached {
     let m = &settings.intake.mailbox;
     match m.kind {
         MailboxKind::Imap => {
-            let options = crate::email_intake::imap::ImapOptions::from_settings(m);
+            let options = crate::intake::mailbox::imap::ImapOptions::from_settings(m);
             let what = format!("IMAP {}:{}", options.host, options.port);
             let result = within(async {
-                let mut session = crate::email_intake::imap::connect(&options)
+                let mut session = crate::intake::mailbox::imap::connect(&options)
                     .await
                     .map_err(|e| e.to_string())?;
                 let _ = session.logout().await;

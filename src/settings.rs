@@ -98,9 +98,9 @@ fn resolve(s: &mut Settings, path: &Path) -> Result<(), SettingsError> {
         message,
     };
     let m = &mut s.intake.mailbox;
-    crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
+    crate::mail::auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
     if m.kind == MailboxKind::Imap {
-        crate::mail_auth::check_login(
+        crate::mail::auth::check_login(
             "[intake.mailbox]",
             m.auth,
             &m.username,
@@ -110,9 +110,9 @@ fn resolve(s: &mut Settings, path: &Path) -> Result<(), SettingsError> {
         .map_err(invalid)?;
     }
     let m = &mut s.mail;
-    crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
+    crate::mail::auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
     if m.transport == Transport::Smtp {
-        crate::mail_auth::check_login(
+        crate::mail::auth::check_login(
             "[mail]",
             m.auth(),
             &m.username,

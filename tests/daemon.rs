@@ -86,7 +86,7 @@ impl Daemon {
     }
 
     fn deliver(&self, raw: &[u8]) {
-        agency_portal::maildir::Maildir::open(&self.path("mailbox"))
+        agency_portal::intake::mailbox::maildir::Maildir::open(&self.path("mailbox"))
             .unwrap()
             .deliver(raw)
             .unwrap();

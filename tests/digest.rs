@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use agency_portal::digest::{self, agency, Request};
 use agency_portal::directory::{self, Directory};
+use agency_portal::intake::pipeline::{self, Input, Pipeline};
 use agency_portal::mail::receipt::ReplyTo;
 use agency_portal::mail::Outgoing;
-use agency_portal::pipeline::{self, Input, Pipeline};
 use agency_portal::settings::{Digest, DigestKind, Scope};
 use agency_portal::sheet::Limits;
 use agency_portal::store::digests::{OwnershipRow, ReviewDecisionRow};

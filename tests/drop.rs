@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agency_portal::directory::{self, Directory};
-use agency_portal::drop::{
+use agency_portal::intake::drop::{
     DropOptions, DropOutcome, DropReceipt, DropSource, Hooks, NoReceipts, Pass,
 };
-use agency_portal::pipeline::Pipeline;
+use agency_portal::intake::pipeline::Pipeline;
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::Store;
@@ -67,7 +67,7 @@ fn options(root: &Path, settle_ms: u64) -> DropOptions {
         settle: Duration::from_millis(settle_ms),
         rescan_every: Duration::from_secs(60),
         watch: false,
-        claim_lease: agency_portal::drop::CLAIM_LEASE,
+        claim_lease: agency_portal::intake::drop::CLAIM_LEASE,
         hooks: Hooks::default(),
     }
 }
@@ -595,7 +595,7 @@ async fn the_watcher_takes_uploads_once_they_have_settled() {
     assert_eq!(moved.len(), whole.len(), "never taken truncated");
     let subs = store.submissions_view(Some("acme"), None).await.unwrap();
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].sha256, agency_portal::cli::sha256_hex(&whole));
+    assert_eq!(subs[0].sha256, agency_portal::app::sha256_hex(&whole));
     eprintln!("taken {waited:?} after the upload ended");
 
     // WinSCP: x.xlsx.filepart, then renamed to x.xlsx.

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agency_portal::directory::{self, Directory};
-use agency_portal::email_intake::maildir_source::MaildirSource;
-use agency_portal::email_intake::{IntakeOptions, MailIntake};
-use agency_portal::maildir::Folder;
-use agency_portal::pipeline::Pipeline;
+use agency_portal::intake::mailbox::maildir::Folder;
+use agency_portal::intake::mailbox::maildir_source::MaildirSource;
+use agency_portal::intake::mailbox::{IntakeOptions, MailIntake};
+use agency_portal::intake::pipeline::Pipeline;
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::mail_ledger::MessageKeys;
@@ -99,7 +99,7 @@ impl Env {
         self.source.maildir().deliver(raw).unwrap();
     }
 
-    async fn run(&self) -> Vec<agency_portal::email_intake::Handled> {
+    async fn run(&self) -> Vec<agency_portal::intake::mailbox::Handled> {
         self.source.process_pending().await.unwrap()
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agency_portal::directory;
-use agency_portal::pipeline::{read_and_prepare, Input};
+use agency_portal::intake::pipeline::{read_and_prepare, Input};
 use agency_portal::sheet::Limits;
 use agency_portal::submission::Channel;
 use calamine::{Data, Reader, Xlsx};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use agency_portal::directory;
-use agency_portal::pipeline::{self, Input, Pipeline, Processed};
+use agency_portal::intake::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings::Scope;
 use agency_portal::sheet::Limits;
 use agency_portal::store::review::Verdict;
@@ -270,10 +270,6 @@ async fn records_point_only_at_what_exists(store: Store) {
             "UPDATE submission_rows SET candidate_id = {} WHERE submission_id = {sid}",
             cid + 1000
         ),
-        format!(
-            "UPDATE ownerships SET submission_id = {} WHERE candidate_id = {cid}",
-            sid + 1000
-        ),
     ];
     for sql in &refused {
         let code = sql_error(&p.store, sql).await;
@@ -308,6 +304,51 @@ async fn records_point_only_at_what_exists(store: Store) {
     );
     assert_eq!(sql_error(&p.store, &row(sid, cid)).await, None);
     assert_eq!(p.store.ownership_history(cid).await.unwrap().len(), 2);
+}
+
+on_both_backends!(the_attribution_history_is_append_only);
+async fn the_attribution_history_is_append_only(store: Store) {
+    // Ownerships are the dispute record (SPEC §6.5): the database refuses to delete one or change
+    // it, but for the time it was superseded, set once (migration 0019).
+    let p = pipeline(store).await;
+    let row = "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123";
+    let cid = submit(&p, "acme", row, 0).await.outcomes[0]
+        .candidate_id
+        .unwrap();
+    let postgres = p.store.backend() == Backend::Postgres;
+    let t = "'2026-12-01T00:00:00Z'";
+    let refused = [
+        format!("DELETE FROM ownerships WHERE candidate_id = {cid}"),
+        format!("UPDATE ownerships SET agency_id = 'bayanihan' WHERE candidate_id = {cid}"),
+        format!("UPDATE ownerships SET user_email = 'x@y.example' WHERE candidate_id = {cid}"),
+        format!(
+            "UPDATE ownerships SET submission_id = submission_id + 1000 WHERE candidate_id = {cid}"
+        ),
+        format!("UPDATE ownerships SET started_at = {t} WHERE candidate_id = {cid}"),
+        format!("UPDATE ownerships SET expires_at = {t} WHERE candidate_id = {cid}"),
+    ];
+    for sql in &refused {
+        let code = sql_error(&p.store, sql).await;
+        let code = code.unwrap_or_else(|| panic!("accepted: {sql}"));
+        if postgres {
+            assert_eq!(code, "23001", "{sql}");
+        }
+    }
+    if postgres {
+        let sql = "TRUNCATE ownerships";
+        assert!(sql_error(&p.store, sql).await.is_some(), "accepted: {sql}");
+    }
+    // Superseding is the one change, once.
+    let supersede = format!("UPDATE ownerships SET superseded_at = {t} WHERE candidate_id = {cid}");
+    assert_eq!(sql_error(&p.store, &supersede).await, None);
+    assert!(
+        sql_error(&p.store, &supersede).await.is_some(),
+        "superseded twice"
+    );
+    let owners = p.store.ownership_history(cid).await.unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].agency_id.as_deref(), Some("acme"));
+    assert!(owners[0].superseded_at.is_some());
 }
 
 on_both_backends!(a_file_that_fails_to_record_leaves_nothing);
@@ -557,8 +598,8 @@ async fn postgres_over_tls_with_the_companys_own_ca() {
 // agency digest's query lists it in its period, and only for that agency.
 on_both_backends!(review_decisions_are_told_in_the_receipts_thread);
 async fn review_decisions_are_told_in_the_receipts_thread(store: Store) {
+    use agency_portal::intake::pipeline::ReceiptRequest;
     use agency_portal::mail::receipt::ReplyTo;
-    use agency_portal::pipeline::ReceiptRequest;
     use agency_portal::store::digests::Scope;
 
     let mut p = pipeline(store).await;

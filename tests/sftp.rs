@@ -428,7 +428,7 @@ async fn agencies_upload_over_sftp_into_their_own_chroot_only() {
     let big_sub = &subs[2];
     assert_eq!(
         big_sub.sha256,
-        agency_portal::cli::sha256_hex(&big),
+        agency_portal::app::sha256_hex(&big),
         "never truncated"
     );
     assert_eq!(big_sub.status, "processed", "{}", big_sub.reason);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agency_portal::directory::{self, Directory};
-use agency_portal::pipeline::{self, Input, Pipeline, Processed};
+use agency_portal::intake::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::settings::{Scope, Secret};
 use agency_portal::sheet::Limits;
 use agency_portal::store::Store;
@@ -336,7 +336,7 @@ async fn an_unknown_campaign_fails_alerts_the_owners_and_can_be_retried(store: S
     assert_eq!(w.server.leads_with_email("carl.diaz@example.com"), 1);
     // The failure stays counted (a counter never goes down).
     assert_eq!(w.store.push_totals().await.unwrap().failures, 1);
-    let health = agency_portal::health::Health {
+    let health = agency_portal::daemon::health::Health {
         store: w.store.clone(),
         sources: Vec::new(),
         outbox: Default::default(),

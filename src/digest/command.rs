@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{DigestError, Request};
-use crate::cli::{App, BadInput};
+use crate::app::{App, BadInput};
 use crate::schedule::Schedule;
 use crate::settings::DigestKind;
 

@@ -70,7 +70,7 @@ impl Composer {
             "sftp": self.sftp.as_ref().filter(|_| input.role == "admin").map(|s| serde_json::json!({
                 "host": s.host,
                 "port": s.port,
-                "account": crate::drop::sftp_setup::account(&input.agency_id),
+                "account": crate::intake::drop::sftp_setup::account(&input.agency_id),
             })),
         }));
         let rendered = self.templates.render_in("invitation", input.lang, &ctx);

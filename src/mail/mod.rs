@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::settings::Settings;
 
 pub mod alert;
+pub mod auth;
 pub mod command;
 pub mod invitation;
 #[cfg(test)]

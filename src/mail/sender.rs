@@ -20,7 +20,8 @@ use tokio::sync::Notify;
 use super::alert::FailedMessage;
 use super::smtp_oauth::OAuthSmtp;
 use super::{Composer, MailError, MailKind};
-use crate::mail_auth::OAuth2;
+use crate::daemon::backoff::Backoff;
+use crate::mail::auth::OAuth2;
 use crate::settings::{Auth, Settings, Tls, Transport as TransportKind};
 use crate::store::outbox::Claimed;
 use crate::store::Store;
@@ -53,13 +54,8 @@ impl RetryPolicy {
     /// The wait after the `attempts`-th failed attempt: `base · 2^(attempts-1)`, at most `cap`,
     /// then a random point in its upper half (so many failing rows do not retry in lockstep).
     pub fn backoff(&self, attempts: i64) -> Duration {
-        let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
-        let full = self
-            .base
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.cap);
-        let half = full / 2;
-        half + half.mul_f64(fastrand::f64())
+        let failures = u32::try_from(attempts.max(0)).unwrap_or(u32::MAX);
+        Backoff::new(self.base, self.cap).jittered(failures.max(1))
     }
 }
 
@@ -191,7 +187,7 @@ pub struct Sender {
     pub retry: RetryPolicy,
     wake: Arc<Notify>,
     /// Its flushes, as health and metrics see them (failing: nothing could be sent).
-    stats: Arc<crate::health::SourceStats>,
+    stats: Arc<crate::daemon::health::SourceStats>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -224,7 +220,7 @@ impl Sender {
     }
 
     /// Its flushes, as health and metrics see them.
-    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+    pub fn stats(&self) -> Arc<crate::daemon::health::SourceStats> {
         self.stats.clone()
     }
 

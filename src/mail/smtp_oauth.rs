@@ -13,7 +13,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use crate::mail_auth::{OAuth2, TokenError};
+use crate::mail::auth::{OAuth2, TokenError};
 use crate::settings::Tls;
 
 /// An SMTP server logged in to with an OAuth2 access token.

@@ -321,7 +321,15 @@ impl Store {
                     }
                     // Only an address the mail builder refuses gets here (the directory check
                     // accepted it); the sync itself must not fail for it.
-                    Err(e) => tracing::error!(user = %user.email, "no invitation: {e}"),
+                    // The address (and the builder's error, which may quote it) only at debug level.
+                    Err(e) => {
+                        tracing::error!(
+                            agency = %agency.id,
+                            "an invitation could not be built for a user of this agency; \
+                             check their address in the directory"
+                        );
+                        tracing::debug!(user = %user.email, "no invitation: {e}");
+                    }
                 }
             }
 

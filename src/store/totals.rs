@@ -1,4 +1,4 @@
-//! Totals for `/metrics` and `/healthz` (src/health.rs): submissions, rows by outcome, the outbox and
+//! Totals for `/metrics` and `/healthz` (src/daemon/health.rs): submissions, rows by outcome, the outbox and
 //! the email intake's ledger, counted by the database, so several daemons report the same figures.
 
 use sqlx::Row;

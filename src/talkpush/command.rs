@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::worker::Pusher;
-use crate::cli::{App, BadInput};
+use crate::app::{App, BadInput};
 use crate::store::talkpush::PushRequest;
 
 #[derive(Debug, Subcommand)]

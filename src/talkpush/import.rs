@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use super::client::{CallError, Client, Lead, Page};
-use crate::cli::{App, BadInput, ImportArgs};
-use crate::pipeline::Input;
+use crate::app::{App, BadInput};
+use crate::cli::ImportArgs;
+use crate::intake::pipeline::Input;
 use crate::submission::Channel;
 
 /// Tries of one page while Talkpush answers 429, 5xx or not at all.
@@ -71,7 +72,7 @@ pub async fn run(app: &App, args: &ImportArgs) -> anyhow::Result<()> {
         println!("{file_name}: no lead to import");
         return Ok(());
     }
-    let result = crate::ingest::pipeline(app)
+    let result = crate::cli::ingest::pipeline(app)
         .process(
             Input {
                 file_name: file_name.clone(),
@@ -90,7 +91,7 @@ pub async fn run(app: &App, args: &ImportArgs) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    crate::ingest::print_import(args.json, &file_name, result)
+    crate::cli::ingest::print_import(args.json, &file_name, result)
 }
 
 /// Every lead the filters select, page after page (12 a page), and the pages read.

@@ -6,20 +6,17 @@
 //! keys and on the current ownership of a person in a scope make a second `new` impossible even if
 //! that were bypassed. Work is batched: lookups and inserts go in chunks, never a round trip per row.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
 use super::{on_pool, Store, StoreError, WritePool};
-use crate::decide::{self, Decision, Known, KnownPeople, Owner, Policy, Take};
-use crate::outcome::Outcome;
-use crate::review_prefilter::{review_candidates, ExactKeys, ReviewRows};
+use crate::decide::{self, Policy};
 use crate::rows::PreparedRow;
-use crate::submission::{candidate_of, inputs, outcomes};
 use crate::submission::{counts, RowOutcome, Rules, SubmissionMeta};
-use crate::who_is_who::Identity;
+use crate::submission::{inputs, outcomes};
 
 const LOCK: &str = "agency-portal:submissions";
 
@@ -148,15 +145,12 @@ mod gather;
 mod postgres;
 mod records;
 mod sqlite;
+mod updates;
+mod write;
 
 pub(super) use backend::WriteBlocks;
-use backend::{
-    chunk_len, known_row, BlockPeople, BulkWrite, CurrentOwners, IdSet, KnownBy, KnownRow,
-    ReserveIds, KNOWN_COLUMNS,
-};
-use gather::lookup_keys;
-pub(super) use records::NewBlocks;
-use records::{NewCandidates, NewOwnerships, OutcomeRows, OwnershipMeta, Superseded, Updates};
+use backend::{known_row, KNOWN_COLUMNS};
+use gather::gather;
 
 /// Candidates whose block keys are made per statement when the index is made again.
 const REBUILD_CHUNK: i64 = 100_000;
@@ -286,7 +280,6 @@ impl Store {
     ) -> Result<Recorded, StoreError> {
         let mut phases = Phases::new();
         let inputs = inputs(rows);
-        let keys = lookup_keys(&inputs);
         let policy = Policy {
             scope: rules.scope,
             name_similarity: rules.name_similarity,
@@ -327,88 +320,10 @@ impl Store {
             }
 
             phases.done("lock", rows.len());
-            // Gather: exact matches, then block matches, then their current owners.
-            let mut found: Vec<KnownRow> = Vec::new();
-            // A second connection reads beside the transaction (under its write lock nobody else
-            // commits candidates meanwhile): the exact lookups by email and by phone at once, and
-            // half the block keys below.
+            // A second connection reads beside the transaction.
             let mut helper = pool.acquire().await?;
-            let (by_email, by_phone) = futures::try_join!(
-                tx.known_by("email_key", &keys.emails),
-                helper.known_by("phone_key", &keys.phones),
-            )?;
-            found.extend(by_email);
-            found.extend(by_phone);
-            drop(keys);
-            phases.done("exact lookups", found.len());
-            // Of the people in the blocks, only those the review rule can pick for some row are
-            // kept (see `ReviewRows`): a block person similar to no row changes no decision.
-            let exact: HashSet<i64> = found.iter().map(|k| k.id).collect();
-            let exact_keys = ExactKeys::new(found.iter().map(|k| &k.identity));
-            // The lookups are of the rows the review rule is applied to; the rows kept to judge the
-            // people found are these and a few more (see ReviewRows): one making of their keys.
-            // A share of the rows at a time (see REVIEW_SHARE): a person is kept when some row of
-            // some share may pick it, as when all rows are taken at once.
-            let review = review_candidates(&inputs, &exact_keys);
-            let mut kept = Vec::new();
-            let mut kept_ids: HashSet<i64> = HashSet::new();
-            for from in (0..inputs.len()).step_by(REVIEW_SHARE) {
-                let share = from..(from + REVIEW_SHARE).min(inputs.len());
-                let (review_rows, lookups) = ReviewRows::with_lookups(
-                    &inputs,
-                    share,
-                    &exact_keys,
-                    &review,
-                    tx.keeps_hashes(),
-                );
-                phases.done("lookup keys", lookups.hashes.len() + lookups.spans.len());
-                let near = |key: i64, contact: &str| review_rows.near_under(key, contact);
-                let mut in_blocks = IdSet::default();
-                tx.block_ids(&lookups, &near, &mut in_blocks, &mut helper)
-                    .await?;
-                drop(lookups);
-                let mut block_ids = in_blocks.sorted();
-                drop(in_blocks);
-                block_ids.retain(|id| !exact.contains(id) && !kept_ids.contains(id));
-                phases.done("block ids", block_ids.len());
-                let keep = |person: &Identity| review_rows.may_pick(person, rules.name_similarity);
-                let before = kept.len();
-                for ids in block_ids.chunks(PEOPLE_CHUNK) {
-                    tx.people(ids, &keep, &mut kept).await?;
-                }
-                kept_ids.extend(kept[before..].iter().map(|k: &KnownRow| k.id));
-                drop(review_rows);
-                crate::memory::give_back();
-                phases.done("block people", kept.len() - before);
-            }
+            let mut known = gather(&mut tx, &mut helper, &inputs, rules, &mut phases).await?;
             drop(helper);
-            drop(kept_ids);
-            drop(review);
-            drop(exact_keys);
-            found.extend(kept);
-            let ids: Vec<i64> = found
-                .iter()
-                .map(|k| k.id)
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let mut owners: HashMap<i64, HashMap<String, Owner>> = HashMap::new();
-            for (cid, scope_key, owner) in tx.current_owners(&ids).await? {
-                owners.entry(cid).or_default().insert(scope_key, owner);
-            }
-            phases.done("owners", ids.len());
-            let mut known = KnownPeople::default();
-            for k in found {
-                if known.people.contains_key(&k.id) {
-                    continue; // found by email and by phone
-                }
-                let own = owners.remove(&k.id).unwrap_or_default();
-                known.insert(Known {
-                    id: k.id,
-                    identity: k.identity,
-                    owners: own,
-                });
-            }
 
             if check_only {
                 let decisions = decide::decide(&inputs, &known, &policy);
@@ -435,173 +350,17 @@ impl Store {
             .await?;
             phases.done("submission", 1);
 
-            // What the rows lead to is written while the rows after them are decided (on a thread
-            // of its own), a run of decided rows at a time (see `decide_then`): the candidates the
-            // run's rows create, the ownerships its `new` rows start, and its rows' outcomes.
-            let source = if meta.agency_id.is_empty() {
-                "company"
-            } else {
-                "agency"
-            };
-            let owner = OwnershipMeta {
-                agency_id: (!meta.agency_id.is_empty()).then(|| meta.agency_id.clone()),
-                user_email: meta.user_email.clone(),
-                channel: meta.channel.as_str(),
+            let context = write::Context {
+                rows,
+                inputs: &inputs,
+                known: &known,
+                policy: &policy,
+                rules,
+                meta,
                 submission_id,
-                started_at: meta.received_at,
                 expires_at,
             };
-            let hashed = tx.keeps_hashes();
-            let threaded = crate::parallel::threaded_runtime();
-            let ((decisions, mut blocks), written) = {
-                // Deciding, on a thread of its own, waits when two runs wait for the writer: the
-                // decisions waiting are never many (the writer is the slower). On a single-threaded
-                // runtime (tests) all are decided first: room for every run.
-                let room = match threaded {
-                    Some(_) => 2,
-                    None => rows.len().div_ceil(decide::DECIDED_RUN).max(1),
-                };
-                let blocking = threaded.is_some();
-                // Each run: its row positions and decisions, in row order.
-                let (send, mut runs) =
-                    tokio::sync::mpsc::channel::<(std::ops::Range<usize>, Vec<Decision>)>(room);
-                let (inputs, known, policy) = (&inputs, &known, &policy);
-                // Called once, it ends the channel when done (`send` is dropped with it): the
-                // writer below stops when the last run is written. Then, while the writer writes
-                // the last runs, it makes the block keys of the candidates rows create, each under
-                // its row's position until the candidates' ids are known.
-                let decide_all = move || {
-                    let send = send;
-                    let decisions = decide::decide_then(inputs, known, policy, |run, decided| {
-                        // A writer gone has failed: its error is the submission's. The reasons
-                        // are the writer's to keep (deciding needs none of them).
-                        let decided: Vec<Decision> = decided
-                            .iter_mut()
-                            .map(|d| Decision {
-                                reason: std::mem::take(&mut d.reason),
-                                ..*d
-                            })
-                            .collect();
-                        let run = (run, decided);
-                        if blocking {
-                            let _ = send.blocking_send(run);
-                        } else {
-                            let _ = send.try_send(run);
-                        }
-                    });
-                    drop(send);
-                    let decided_mib = if tracing::enabled!(tracing::Level::DEBUG) {
-                        crate::memory::resident_mib()
-                    } else {
-                        0
-                    };
-                    // What deciding held goes back before the keys take more.
-                    crate::memory::give_back();
-                    let mut blocks = NewBlocks::new(hashed);
-                    for (i, d) in decisions.iter().enumerate() {
-                        if d.take == Some(Take::Create) {
-                            blocks.push(&inputs[i].identity, i as i64);
-                        }
-                    }
-                    tracing::debug!(
-                        decided_mib,
-                        with_block_keys_mib = crate::memory::resident_mib(),
-                        "every row decided"
-                    );
-                    (decisions, blocks)
-                };
-                // Each run as `runs` brings it (its row positions and decisions, in row order),
-                // until it ends: every row's outcome, and the id of the candidate each row created.
-                let (tx, owner) = (&mut tx, &owner);
-                let write = async move {
-                    let mut results: Vec<RowOutcome> = Vec::with_capacity(rows.len());
-                    // The id of the candidate each row created, by row position.
-                    let mut new_ids: Vec<Option<i64>> = vec![None; rows.len()];
-                    while let Some((run, decided)) = runs.recv().await {
-                        let creators: Vec<usize> = run
-                            .clone()
-                            .zip(&decided)
-                            .filter(|(_, d)| d.take == Some(Take::Create))
-                            .map(|(i, _)| i)
-                            .collect();
-                        // The ids reserved are handed out in row order.
-                        if !creators.is_empty() {
-                            let mut id = tx.reserve_candidate_ids(creators.len()).await?;
-                            // A chunk at a time, so what is sent is never a whole run's copy.
-                            for chunk in creators.chunks(WRITE_CHUNK) {
-                                let mut candidates = NewCandidates::default();
-                                for &i in chunk {
-                                    let c = &rows[i].candidate;
-                                    candidates.push(id, c);
-                                    candidates.custom.push(
-                                        serde_json::to_string(&rows[i].custom())
-                                            .unwrap_or_default(),
-                                    );
-                                    new_ids[i] = Some(id);
-                                    id += 1;
-                                }
-                                tx.insert_candidates(&candidates, source, meta.received_at)
-                                    .await?;
-                            }
-                        }
-                        // The run's outcomes, each naming its candidate, and the ownerships of its
-                        // `new` rows (an expired one in the same scope superseded).
-                        let mut superseded = Superseded::default();
-                        let mut owned = NewOwnerships::default();
-                        for (i, d) in run.clone().zip(decided) {
-                            let candidate_id = candidate_of(d.person, &new_ids);
-                            if let (Outcome::New, Some(cid)) = (d.outcome, candidate_id) {
-                                let sk = decide::scope_key(rules.scope, inputs[i].campaign_id);
-                                if d.take == Some(Take::Own) {
-                                    superseded.candidate_id.push(cid);
-                                    superseded.scope_key.push(sk.clone());
-                                }
-                                owned.candidate_id.push(cid);
-                                owned.scope_key.push(sk);
-                                owned.row_number.push(i64::from(rows[i].number));
-                                owned
-                                    .campaign_id
-                                    .push(inputs[i].campaign_id.map(str::to_string));
-                            }
-                            results.push(RowOutcome {
-                                number: rows[i].number,
-                                outcome: d.outcome,
-                                reason: d.reason,
-                                candidate_id,
-                                same_as_row: d.same_as_row,
-                            });
-                        }
-                        tx.supersede_ownerships(&superseded, meta.received_at)
-                            .await?;
-                        tx.insert_ownerships(&owned, owner).await?;
-                        let outcome_rows = OutcomeRows {
-                            results: &results[run.clone()],
-                            rows: &rows[run.clone()],
-                            inputs: &inputs[run],
-                        };
-                        tx.insert_rows(&outcome_rows, submission_id).await?;
-                    }
-                    Ok::<_, StoreError>((results, new_ids))
-                };
-                match threaded {
-                    Some(handle) => tokio::task::block_in_place(|| {
-                        std::thread::scope(|scope| {
-                            let decider = scope.spawn(decide_all);
-                            let written = handle.block_on(write);
-                            let decisions = decider
-                                .join()
-                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                            (decisions, written)
-                        })
-                    }),
-                    // A single-threaded runtime (tests): deciding, then writing.
-                    None => {
-                        let decisions = decide_all();
-                        (decisions, write.await)
-                    }
-                }
-            };
-            let (results, new_ids) = written?;
+            let (results, written) = write::decide_and_write(&mut tx, &context).await?;
             // Of what the database said only the people are needed from here on (the old keys of
             // a record that takes new ones). Deciding's own indexes of the file are free too: their
             // pages go back before the rest of the writes (and the results workbook, made meanwhile
@@ -610,7 +369,7 @@ impl Store {
             known.by_phone = HashMap::new();
             known.by_block = HashMap::new();
             crate::memory::give_back();
-            phases.done("decided and written", decisions.len());
+            phases.done("decided and written", rows.len());
 
             let results = Arc::new(results);
             if let Some(decided) = decided {
@@ -633,75 +392,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             phases.done("counts", 1);
-            // The new candidates' block keys (an index of them, kept by the store: no other record
-            // points at them), in the transaction like the rest: made under their rows' positions,
-            // given their candidates' ids.
-            blocks.renumber(|i| {
-                new_ids[i as usize]
-                    .expect("the writer gave every row that creates a candidate its id")
-            });
-            drop(new_ids);
-            phases.done("block keys given their ids", blocks.len());
-            {
-                // `previously_submitted`: new non-empty values update the record (found first, so
-                // that the decisions are let go before the block keys are written).
-                let mut updates = Updates::default();
-                for (i, d) in decisions.iter().enumerate() {
-                    if d.outcome != Outcome::PreviouslySubmitted {
-                        continue;
-                    }
-                    let Some(cid) = results[i].candidate_id else {
-                        continue;
-                    };
-                    updates.push(cid, &rows[i].candidate);
-                }
-                drop(decisions);
-                let n_blocks = blocks.len();
-                tx.insert_blocks(&mut blocks).await?;
-                phases.done("block keys", n_blocks);
-                drop(blocks);
-                tx.update_candidates(&updates, meta.received_at).await?;
-                // A name or a contact the record took changes where the review rule finds it: its
-                // block keys are made again from what the record now holds.
-                let updated: Vec<i64> = updates
-                    .id
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let now = fetch_in!(tx, format!("{KNOWN_COLUMNS}id"), updated, |r| known_row(
-                    &r
-                )?);
-                let changed: Vec<&KnownRow> = now
-                    .iter()
-                    .filter(|k| {
-                        known
-                            .people
-                            .get(&k.id)
-                            .is_none_or(|p| p.identity != k.identity)
-                    })
-                    .collect();
-                // Their old block keys go by what they were (removals under those keys' hashes: the
-                // Postgres index is kept by key, not by candidate); anyone not read before (none
-                // expected) by id, which reads the whole index.
-                let mut old = tx.new_blocks();
-                let mut ids: Vec<i64> = Vec::new();
-                for k in &changed {
-                    match known.people.get(&k.id) {
-                        Some(p) => old.push(&p.identity, k.id),
-                        None => ids.push(k.id),
-                    }
-                }
-                tx.delete_blocks_of(&ids).await?;
-                let mut blocks = tx.new_blocks();
-                for k in changed {
-                    blocks.push(&k.identity, k.id);
-                }
-                tx.replace_blocks(&mut old, &mut blocks).await?;
-                phases.done("updates", updates.id.len());
-                drop(updates);
-            }
+            let at = meta.received_at;
+            updates::keys_and_updates(&mut tx, written, &results, rows, &known, at, &mut phases)
+                .await?;
             // The Talkpush pushes of its `new` candidates, in the same transaction (SPEC §11).
             if self.queues_talkpush() {
                 super::talkpush::enqueue(

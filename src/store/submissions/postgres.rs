@@ -70,7 +70,7 @@ pub(super) async fn scan_blocks(
     Ok(near_some)
 }
 
-impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
+impl<'c> BlockPeople for sqlx::Transaction<'c, sqlx::Postgres> {
     type Helper = sqlx::PgConnection;
 
     async fn block_ids(
@@ -137,7 +137,7 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 }
 
-impl CurrentOwners for sqlx::Transaction<'static, sqlx::Postgres> {
+impl<'c> CurrentOwners for sqlx::Transaction<'c, sqlx::Postgres> {
     async fn current_owners(
         &mut self,
         ids: &[i64],
@@ -153,7 +153,7 @@ impl CurrentOwners for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 }
 
-impl ReserveIds for sqlx::Transaction<'static, sqlx::Postgres> {
+impl<'c> ReserveIds for sqlx::Transaction<'c, sqlx::Postgres> {
     async fn reserve_candidate_ids(&mut self, n: usize) -> Result<i64, sqlx::Error> {
         // Under the write lock no other session creates candidates: move the identity sequence past
         // a block of n and hand out that block.
@@ -169,7 +169,7 @@ impl ReserveIds for sqlx::Transaction<'static, sqlx::Postgres> {
     }
 }
 
-impl WriteBlocks for sqlx::Transaction<'static, sqlx::Postgres> {
+impl<'c> WriteBlocks for sqlx::Transaction<'c, sqlx::Postgres> {
     fn keeps_hashes(&self) -> bool {
         true
     }
@@ -232,7 +232,7 @@ pub(super) async fn write_runs(
     Ok(())
 }
 
-impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
+impl<'c> BulkWrite for sqlx::Transaction<'c, sqlx::Postgres> {
     async fn insert_candidates(
         &mut self,
         c: &NewCandidates,
@@ -394,5 +394,15 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Postgres> {
         }
         copy.finish().await?;
         Ok(())
+    }
+}
+
+impl<'c> KnownBy for sqlx::Transaction<'c, sqlx::Postgres> {
+    async fn known_by(
+        &mut self,
+        column: &'static str,
+        values: &[&str],
+    ) -> Result<Vec<KnownRow>, sqlx::Error> {
+        (**self).known_by(column, values).await
     }
 }

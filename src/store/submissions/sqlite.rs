@@ -24,7 +24,7 @@ impl KnownBy for sqlx::SqliteConnection {
     }
 }
 
-impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
+impl<'c> BlockPeople for sqlx::Transaction<'c, sqlx::Sqlite> {
     type Helper = sqlx::SqliteConnection;
 
     async fn block_ids(
@@ -75,7 +75,7 @@ impl BlockPeople for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 }
 
-impl CurrentOwners for sqlx::Transaction<'static, sqlx::Sqlite> {
+impl<'c> CurrentOwners for sqlx::Transaction<'c, sqlx::Sqlite> {
     async fn current_owners(
         &mut self,
         ids: &[i64],
@@ -85,7 +85,7 @@ impl CurrentOwners for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 }
 
-impl ReserveIds for sqlx::Transaction<'static, sqlx::Sqlite> {
+impl<'c> ReserveIds for sqlx::Transaction<'c, sqlx::Sqlite> {
     async fn reserve_candidate_ids(&mut self, _n: usize) -> Result<i64, sqlx::Error> {
         // One writer at a time (BEGIN IMMEDIATE): the ids after the largest are free.
         let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM candidates")
@@ -95,7 +95,7 @@ impl ReserveIds for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 }
 
-impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
+impl<'c> WriteBlocks for sqlx::Transaction<'c, sqlx::Sqlite> {
     fn keeps_hashes(&self) -> bool {
         false
     }
@@ -150,7 +150,7 @@ impl WriteBlocks for sqlx::Transaction<'static, sqlx::Sqlite> {
     }
 }
 
-impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
+impl<'c> BulkWrite for sqlx::Transaction<'c, sqlx::Sqlite> {
     async fn insert_candidates(
         &mut self,
         c: &NewCandidates,
@@ -305,5 +305,15 @@ impl BulkWrite for sqlx::Transaction<'static, sqlx::Sqlite> {
             qb.build().persistent(false).execute(&mut **self).await?;
         }
         Ok(())
+    }
+}
+
+impl<'c> KnownBy for sqlx::Transaction<'c, sqlx::Sqlite> {
+    async fn known_by(
+        &mut self,
+        column: &'static str,
+        values: &[&str],
+    ) -> Result<Vec<KnownRow>, sqlx::Error> {
+        (**self).known_by(column, values).await
     }
 }

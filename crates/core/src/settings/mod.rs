@@ -123,7 +123,7 @@ pub enum Tls {
 }
 
 /// How a mail server is logged in to (SPEC §3.1 (r2)): a password, an OAuth2 access token (SASL
-/// XOAUTH2 or OAUTHBEARER, see `agency_portal::mail_auth`), or (SMTP only) not at all.
+/// XOAUTH2 or OAUTHBEARER, see `agency_portal::mail::auth`), or (SMTP only) not at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Auth {

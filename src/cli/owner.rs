@@ -1,7 +1,8 @@
 //! Owner commands on the records (SPEC §9, §6.5): `candidates`, `submissions`, `review`, `erase`.
 
-use crate::cli::{App, BadInput, CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
-use crate::ingest;
+use crate::app::{App, BadInput};
+use crate::cli::ingest;
+use crate::cli::{CandidatesArgs, EraseArgs, ReviewCommand, SubmissionsArgs};
 use crate::normalise::{email_key, PhoneRules};
 use crate::sheet::Cell;
 use crate::store::review::{ReviewError, Verdict};

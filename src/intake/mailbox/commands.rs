@@ -19,12 +19,12 @@ use crate::directory::{Agency, Role};
 use crate::email_commands::{self, Command};
 use crate::i18n::Told;
 use crate::inbound::Inbound;
+use crate::intake::pipeline;
 use crate::mail::invitation::{InvitationInput, TEMPLATE_FILE};
 use crate::mail::message::Attachment;
 use crate::mail::receipt;
 use crate::mail::{MailError, Outgoing};
 use crate::outcome::Outcome;
-use crate::pipeline;
 use crate::settings::DigestKind;
 use crate::store::mail_ledger::Effect;
 

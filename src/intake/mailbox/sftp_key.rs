@@ -8,10 +8,10 @@
 
 use super::{LedgerEntry, MailIntake, Sender};
 use crate::directory::{Agency, Role};
-use crate::drop::sftp_keys;
 use crate::email_commands::{self, SftpKey};
 use crate::i18n::{Catalogue, Told};
 use crate::inbound::Inbound;
+use crate::intake::drop::sftp_keys;
 use crate::mail::{MailError, Outgoing};
 
 /// Runs `sftp-key …` and words the reply.
@@ -62,7 +62,7 @@ fn answer(
         tracing::error!("sftp-key: {e}");
         Told::new("reply.sftp_key_failed")
     })?;
-    let account = crate::drop::sftp_setup::account(&agency.id);
+    let account = crate::intake::drop::sftp_setup::account(&agency.id);
     let failed = |e: std::io::Error| {
         tracing::error!(
             "sftp-key: cannot change {}: {e}; the daemon must run as root to write the SFTP \

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::{max_message_bytes, Handled, IntakeError, MailIntake};
-use crate::maildir::{Maildir, Pending};
+use crate::intake::mailbox::maildir::{Maildir, Pending};
 
 /// How much of an oversized message is read to learn who sent it.
 const HEADER_BYTES: u64 = 64 * 1024;
@@ -18,7 +18,7 @@ pub struct MaildirSource {
     intake: MailIntake,
     maildir: Maildir,
     pub poll: Duration,
-    pub stats: std::sync::Arc<crate::health::SourceStats>,
+    pub stats: std::sync::Arc<crate::daemon::health::SourceStats>,
 }
 
 impl MaildirSource {

@@ -6,6 +6,10 @@
 //! `run --once` processes everything pending — the mailbox, the drop folders (waiting a little for
 //! uploads in progress), due digests — flushes the outbox, and exits.
 
+pub mod backoff;
+pub mod health;
+pub mod reload;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,11 +17,11 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::cli::App;
-use crate::drop::{DropOptions, DropReceipt, DropSource, ReceiptSink};
-use crate::email_intake::MailSource;
+use crate::daemon::reload::{LiveDirectory, Reloader};
+use crate::intake::drop::{DropOptions, DropReceipt, DropSource, ReceiptSink};
+use crate::intake::mailbox::MailSource;
+use crate::intake::pipeline::Pipeline;
 use crate::mail::sender::Sender;
-use crate::pipeline::Pipeline;
-use crate::reload::{LiveDirectory, Reloader};
 
 /// How long the parts get to finish the unit in hand after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
@@ -65,7 +69,7 @@ pub struct Parts {
 
 impl Parts {
     pub fn new(app: &App) -> anyhow::Result<Parts> {
-        let pipeline = crate::ingest::pipeline(app);
+        let pipeline = crate::cli::ingest::pipeline(app);
         let live = LiveDirectory::new(pipeline.directory.clone());
         let sender = Arc::new(Sender::from_settings(
             &app.settings,
@@ -201,7 +205,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
     if let Some(mail) = parts.mail {
         let s = shutdown.clone();
         tracing::info!(mailbox = %mail.name(), "email intake started");
-        sources.push(crate::health::Source {
+        sources.push(crate::daemon::health::Source {
             kind: "email",
             name: mail.name().to_string(),
             stats: mail.stats(),
@@ -221,7 +225,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
     if let Some(drop) = parts.drop {
         let s = shutdown.clone();
         tracing::info!(path = %drop.options().path.display(), "drop-folder intake started");
-        sources.push(crate::health::Source {
+        sources.push(crate::daemon::health::Source {
             kind: "drop",
             name: drop.options().path.display().to_string(),
             stats: drop.stats(),
@@ -282,7 +286,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
         });
     }
     if !app.settings.http.listen.is_empty() {
-        let health = crate::health::Health {
+        let health = crate::daemon::health::Health {
             store: app.store.clone(),
             sources,
             outbox: parts.sender.stats(),

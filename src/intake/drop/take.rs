@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::pipeline::{self, Input, Pipeline, Processed};
+use crate::intake::pipeline::{self, Input, Pipeline, Processed};
 use crate::sheet::SheetError;
 use crate::submission::{Channel, SubmissionMeta};
 
@@ -330,7 +330,7 @@ async fn take_claimed(
             (Some((error.to_string(), false, String::new())), None)
         }
         Taken::Bytes(bytes, fp) => {
-            let sha = crate::cli::sha256_hex(&bytes);
+            let sha = crate::app::sha256_hex(&bytes);
             // A failed record made for this very upload by a run that stopped before the move?
             let earlier = pipeline
                 .store

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 
-use crate::cli::{App, BadInput, ImportArgs, IngestArgs};
+use crate::app::{App, BadInput};
+use crate::cli::{ImportArgs, IngestArgs};
+use crate::intake::pipeline::{self, Input, Pipeline, Processed, ReceiptRequest};
 use crate::outcome::Outcome;
-use crate::pipeline::{self, Input, Pipeline, Processed, ReceiptRequest};
 use crate::submission::{Channel, Rules};
 
 /// Files from this size on get a progress bar (on a terminal).

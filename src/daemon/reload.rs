@@ -92,7 +92,7 @@ impl Reloader {
             Ok(t) => t,
             Err(e) => return Reload::Unreadable(e.to_string()),
         };
-        let sha = crate::cli::sha256_hex(text.as_bytes());
+        let sha = crate::app::sha256_hex(text.as_bytes());
         if sha == self.last_sha {
             return Reload::Unchanged;
         }

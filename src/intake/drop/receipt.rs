@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 
-use crate::pipeline::Processed;
+use crate::intake::pipeline::Processed;
 
 /// One file's fate.
 #[derive(Debug, Clone)]

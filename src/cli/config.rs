@@ -1,13 +1,7 @@
-//! `config check` (SPEC §9): both files' problems at once, then what they say and whether the servers
-//! answer.
+//! `config check` and `sftp-setup`: what an operator runs before going to production.
 
-use std::path::Path;
-
-use super::BadInput;
-use crate::check::Problems;
-use crate::directory;
-use crate::schedule::Schedule;
-use crate::settings::{self, SettingsError};
+use super::*;
+use crate::app::read_directory;
 
 /// `config check`: every problem of both files at once; when valid, a summary and the next three fire
 /// times of each digest.
@@ -105,4 +99,67 @@ pub(super) async fn config_check(config: Option<&Path>, offline: bool) -> anyhow
         unreached.join("; ")
     ))
     .into())
+}
+
+/// `sftp-setup [--apply]`.
+pub(super) fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()> {
+    use crate::intake::drop::sftp_setup::{self, SetupError, SetupOptions};
+    let settings = settings::load(&settings::resolve_path(config))?;
+    let (directory, _) = read_directory(&settings)?;
+    let drop_root = &settings.intake.drop.path;
+    if drop_root.as_os_str().is_empty() {
+        return Err(BadInput(
+            "intake.drop.path is empty: the drop folder is off, there is nothing to set up".into(),
+        )
+        .into());
+    }
+    let drop_root = drop_root
+        .canonicalize()
+        .unwrap_or_else(|_| absolute_lexically(drop_root));
+    let opts = SetupOptions {
+        drop_root,
+        authorized_keys: args
+            .authorized_keys
+            .clone()
+            .unwrap_or_else(|| settings.intake.drop.authorized_keys.clone()),
+    };
+    let bad = |e: SetupError| match e {
+        SetupError::Bad(m) => anyhow::Error::from(BadInput(m)),
+        e => anyhow::Error::from(e),
+    };
+    if args.apply {
+        for line in sftp_setup::apply(&directory, &opts, &args.sshd_config).map_err(bad)? {
+            println!("{line}");
+        }
+    } else {
+        print!(
+            "{}",
+            sftp_setup::sshd_config(&directory, &opts).map_err(bad)?
+        );
+        println!();
+        print!(
+            "{}",
+            sftp_setup::ownership_plan(&directory, &opts.drop_root)
+        );
+    }
+    Ok(())
+}
+
+/// `path` made absolute against the current folder, with `.` and `..` resolved by name (the drop
+/// folder need not exist yet: `sftp-setup --apply` creates it). A relative `--config` gives
+/// relative paths (`config/../var/drop`), which sshd's ChrootDirectory cannot take.
+pub(super) fn absolute_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -27,8 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::{max_message_bytes, Handled, IntakeError, MailIntake};
-use crate::mail_auth::{OAuth2, TokenError};
-use crate::maildir::Folder;
+use crate::intake::mailbox::maildir::Folder;
+use crate::mail::auth::{OAuth2, TokenError};
 use crate::settings::{Secret, Tls};
 
 /// IDLE is re-issued at least this often (RFC 2177 asks for less than 29 minutes; NATs forget sooner).
@@ -81,7 +81,7 @@ impl ImapOptions {
 pub enum Login {
     /// `LOGIN user password`.
     Password(Secret),
-    /// `AUTHENTICATE XOAUTH2 | OAUTHBEARER` with an access token (see [`crate::mail_auth`]).
+    /// `AUTHENTICATE XOAUTH2 | OAUTHBEARER` with an access token (see [`crate::mail::auth`]).
     OAuth2(OAuth2),
 }
 
@@ -332,7 +332,7 @@ impl async_imap::Authenticator for Sasl {
 pub struct ImapSource {
     pub intake: MailIntake,
     pub options: ImapOptions,
-    pub stats: Arc<crate::health::SourceStats>,
+    pub stats: Arc<crate::daemon::health::SourceStats>,
 }
 
 impl ImapSource {

@@ -53,8 +53,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::daemon::backoff::Backoff;
 use crate::directory::Directory;
-use crate::pipeline::{self, Pipeline};
+use crate::intake::pipeline::{self, Pipeline};
 use crate::store::StoreError;
 
 pub use claim::CLAIM_LEASE;
@@ -168,7 +169,7 @@ pub struct DropSource {
     /// Broken layout folders already told of (see [`DropSource::report_broken`]).
     told_broken: std::sync::Mutex<HashSet<String>>,
     /// Its passes, as health and metrics see them.
-    stats: Arc<crate::health::SourceStats>,
+    stats: Arc<crate::daemon::health::SourceStats>,
 }
 
 impl DropSource {
@@ -188,7 +189,7 @@ impl DropSource {
     }
 
     /// Its passes, as health and metrics see them.
-    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+    pub fn stats(&self) -> Arc<crate::daemon::health::SourceStats> {
         self.stats.clone()
     }
 
@@ -368,22 +369,21 @@ impl DropSource {
         } else {
             None
         };
-        let mut backoff = Duration::from_secs(1);
+        let mut retries = Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).retries();
         loop {
             let deadline = match self.process_pending().await {
                 Ok(pass) => {
                     self.stats.succeeded();
-                    backoff = Duration::from_secs(1);
+                    retries.succeeded();
                     let periodic = Instant::now() + self.opts.rescan_every;
                     pass.next_check.map_or(periodic, |t| t.min(periodic))
                 }
                 Err(e @ DropError::Halted(_)) => return Err(e),
                 Err(e) => {
                     self.stats.failed(&e.to_string());
-                    tracing::error!("drop folder: {e}; next attempt in {backoff:?}");
-                    let at = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                    at
+                    let wait = retries.failed();
+                    tracing::error!("drop folder: {e}; next attempt in {wait:?}");
+                    Instant::now() + wait
                 }
             };
             tokio::select! {

@@ -1,23 +1,29 @@
 //! The command line (SPEC §4.3, §9, §10): argument parsing, opening what a command needs, printing,
-//! and exit codes (0 ok; 2 bad input or config; 1 anything else).
+//! and exit codes (0 ok; 2 bad input or config; 1 anything else). One file per command group; what
+//! every command works with is in [`crate::app`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sha2::{Digest as _, Sha256};
 
 use crate::check::Problems;
-use crate::directory::{self, Directory};
-use crate::mail::{Composer, MailError};
-use crate::settings::{self, Settings, SettingsError};
+use crate::daemon::backoff::Backoff;
+use crate::directory;
+use crate::schedule::Schedule;
+use crate::settings::{self, SettingsError};
 use crate::store::{Store, StoreError};
 use crate::views::{self, AgencyFilter, CampaignFilter};
 
-mod config_check;
-use config_check::config_check;
+mod config;
+pub mod ingest;
+mod intake;
+pub mod owner;
+
+pub use crate::app::{describe, exit_code, sha256_hex, App, BadInput};
+use config::{config_check, sftp_setup};
+pub use intake::CRASH_AFTER_COMMIT_ENV;
+use intake::{drop_intake, mail_intake, run_daemon};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -108,7 +114,7 @@ pub struct SftpSetupArgs {
     #[arg(long)]
     pub apply: bool,
     /// Where --apply writes the Match blocks.
-    #[arg(long, default_value = crate::drop::sftp_setup::DEFAULT_SSHD_CONFIG)]
+    #[arg(long, default_value = crate::intake::drop::sftp_setup::DEFAULT_SSHD_CONFIG)]
     pub sshd_config: PathBuf,
     /// AuthorizedKeysFile for the accounts (%u = the account, ap-<agency-id>); default
     /// `intake.drop.authorized_keys`, which the `sftp-key` email command writes.
@@ -284,115 +290,6 @@ pub struct CampaignsArgs {
     pub json: bool,
 }
 
-/// An error that is the user's to fix: bad input or configuration (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
-
-/// An error and its causes on one line, as `{:#}` writes them, less the causes its text already
-/// says: many errors name their cause in their own message (a connection error its I/O error), and
-/// the chain would say it again, up to three times.
-pub fn describe(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
-}
-
-/// The exit code for an error (SPEC §10).
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let bad_input = err.chain().any(|e| {
-        e.is::<BadInput>()
-            || e.is::<SettingsError>()
-            || e.is::<Problems>()
-            || e.is::<crate::tls::TrustError>()
-            || e.downcast_ref::<StoreError>()
-                .is_some_and(StoreError::is_config)
-            || e.downcast_ref::<MailError>()
-                .is_some_and(MailError::is_config)
-    });
-    if bad_input {
-        2
-    } else {
-        1
-    }
-}
-
-/// What most commands work with: the settings, the validated directory, and the migrated store with
-/// the directory synced into it.
-#[derive(Clone)]
-pub struct App {
-    pub settings: Settings,
-    pub directory: Directory,
-    pub store: Store,
-    /// Builds the mail we send (templates from `config/templates/`).
-    pub composer: Arc<Composer>,
-}
-
-impl App {
-    pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
-        App::with_settings(settings::load(&settings::resolve_path(config))?).await
-    }
-
-    /// [`App::open`] with settings already loaded (the demo fixes some of them first).
-    pub async fn with_settings(settings: Settings) -> anyhow::Result<App> {
-        let (directory, text) = read_directory(&settings)?;
-        let composer = Arc::new(Composer::from_settings(&settings)?);
-        let store = Store::open(&settings.database.url)
-            .await?
-            .with_talkpush(settings.talkpush().is_some());
-        let changes = store
-            .sync_directory(
-                &directory,
-                &settings.directory.path.display().to_string(),
-                &sha256_hex(text.as_bytes()),
-                crate::clock::now(),
-                &composer,
-            )
-            .await
-            .context("syncing the directory into the database")?;
-        if !changes.is_empty() {
-            let list: Vec<String> = changes.iter().map(ToString::to_string).collect();
-            tracing::info!(
-                changes = changes.len(),
-                "directory applied: {}",
-                list.join("; ")
-            );
-        }
-        Ok(App {
-            settings,
-            directory,
-            store,
-            composer,
-        })
-    }
-}
-
-fn read_directory(settings: &Settings) -> anyhow::Result<(Directory, String)> {
-    let path = &settings.directory.path;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        BadInput(format!(
-            "cannot read the directory file {}: {e}; check [directory] path in {}",
-            path.display(),
-            settings.file.display()
-        ))
-    })?;
-    let dir = directory::parse(&text, path)?;
-    Ok((dir, text))
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config.as_deref();
     match cli.command {
@@ -446,28 +343,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// (`None`). Anything else — a wrong URL or password, a bad settings or directory file — ends it at
 /// once, as for every other command.
 async fn open_when_the_database_answers(config: Option<&Path>) -> anyhow::Result<Option<App>> {
-    const LONGEST_WAIT: Duration = Duration::from_secs(30);
+    let mut retries = Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).retries();
     let stop = crate::daemon::wait_for_signal();
     tokio::pin!(stop);
-    let mut wait = Duration::from_secs(1);
     loop {
-        tokio::select! {
+        let wait = tokio::select! {
             opened = App::open(config) => match opened {
                 Ok(app) => return Ok(Some(app)),
-                Err(err) if unreachable(&err) => tracing::warn!(
+                Err(err) if unreachable(&err) => {
+                    let wait = retries.failed();
+                    tracing::warn!(
                     "{}; the daemon waits for the database and tries again in {} s",
                     describe(&err),
                     wait.as_secs()
-                ),
+                    );
+                    wait
+                }
                 Err(err) => return Err(err),
             },
             () = &mut stop => return Ok(None),
-        }
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = &mut stop => return Ok(None),
         }
-        wait = (wait * 2).min(LONGEST_WAIT);
     }
 }
 
@@ -516,12 +415,12 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ingest(args) => crate::ingest::run(app, &args).await,
-        Command::ImportExisting(args) => crate::ingest::import_existing(app, &args).await,
-        Command::Erase(args) => crate::owner::erase(app, &args).await,
-        Command::Candidates(args) => crate::owner::candidates(app, &args).await,
-        Command::Submissions(args) => crate::owner::submissions(app, &args).await,
-        Command::Review { command } => crate::owner::review(app, command).await,
+        Command::Ingest(args) => crate::cli::ingest::run(app, &args).await,
+        Command::ImportExisting(args) => crate::cli::ingest::import_existing(app, &args).await,
+        Command::Erase(args) => crate::cli::owner::erase(app, &args).await,
+        Command::Candidates(args) => crate::cli::owner::candidates(app, &args).await,
+        Command::Submissions(args) => crate::cli::owner::submissions(app, &args).await,
+        Command::Review { command } => crate::cli::owner::review(app, command).await,
         Command::Outbox(args) => crate::mail::command::run(app, args).await,
         Command::Talkpush { command } => crate::talkpush::command::run(app, command).await,
         Command::Drop(args) => drop_intake(app, &args).await,
@@ -532,177 +431,4 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
             unreachable!("handled without the app")
         }
     }
-}
-
-/// `sftp-setup [--apply]`.
-fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()> {
-    use crate::drop::sftp_setup::{self, SetupError, SetupOptions};
-    let settings = settings::load(&settings::resolve_path(config))?;
-    let (directory, _) = read_directory(&settings)?;
-    let drop_root = &settings.intake.drop.path;
-    if drop_root.as_os_str().is_empty() {
-        return Err(BadInput(
-            "intake.drop.path is empty: the drop folder is off, there is nothing to set up".into(),
-        )
-        .into());
-    }
-    let drop_root = drop_root
-        .canonicalize()
-        .unwrap_or_else(|_| absolute_lexically(drop_root));
-    let opts = SetupOptions {
-        drop_root,
-        authorized_keys: args
-            .authorized_keys
-            .clone()
-            .unwrap_or_else(|| settings.intake.drop.authorized_keys.clone()),
-    };
-    let bad = |e: SetupError| match e {
-        SetupError::Bad(m) => anyhow::Error::from(BadInput(m)),
-        e => anyhow::Error::from(e),
-    };
-    if args.apply {
-        for line in sftp_setup::apply(&directory, &opts, &args.sshd_config).map_err(bad)? {
-            println!("{line}");
-        }
-    } else {
-        print!(
-            "{}",
-            sftp_setup::sshd_config(&directory, &opts).map_err(bad)?
-        );
-        println!();
-        print!(
-            "{}",
-            sftp_setup::ownership_plan(&directory, &opts.drop_root)
-        );
-    }
-    Ok(())
-}
-
-/// `path` made absolute against the current folder, with `.` and `..` resolved by name (the drop
-/// folder need not exist yet: `sftp-setup --apply` creates it). A relative `--config` gives
-/// relative paths (`config/../var/drop`), which sshd's ChrootDirectory cannot take.
-fn absolute_lexically(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The hidden `drop [--once]`: the drop-folder intake alone.
-/// Set (to anything) in crash drills: see [`drop_intake`].
-pub const CRASH_AFTER_COMMIT_ENV: &str = "AGENCY_PORTAL_CRASH_AFTER_COMMIT";
-
-/// `agency/file: outcome -> where it went`, as `drop --once` and `run --once` print a taken file.
-fn drop_line(r: &crate::drop::DropReceipt) -> String {
-    format!(
-        "{}/{}: {}{}{}",
-        r.agency_id,
-        r.file_name,
-        r.outcome.code(),
-        if r.moved_to.is_empty() { "" } else { " -> " },
-        r.moved_to
-    )
-}
-
-async fn run_daemon(app: &App, args: &RunArgs) -> anyhow::Result<()> {
-    if !args.once {
-        return crate::daemon::run(app).await;
-    }
-    let report = crate::daemon::once(app).await?;
-    for r in &report.files {
-        println!("drop {}", drop_line(r));
-    }
-    println!(
-        "{} message{} handled, {} file{} taken; outbox: {} sent, {} to retry later, {} failed",
-        report.messages,
-        if report.messages == 1 { "" } else { "s" },
-        report.files.len(),
-        if report.files.len() == 1 { "" } else { "s" },
-        report.sent,
-        report.send_later,
-        report.send_failed
-    );
-    if app.settings.talkpush().is_some() {
-        println!(
-            "talkpush: {} synced, {} to retry later, {} failed",
-            report.pushed, report.push_later, report.push_failed
-        );
-    }
-    Ok(())
-}
-
-async fn mail_intake(app: &App, args: &MailArgs) -> anyhow::Result<()> {
-    use crate::email_intake::MailSource;
-    use std::sync::Arc;
-    let source = MailSource::from_settings(
-        &app.settings,
-        crate::ingest::pipeline(app),
-        app.composer.clone(),
-    )?;
-    let Some(mut source) = source else {
-        return Err(
-            BadInput("intake.mailbox.kind is \"none\": the email intake is off".into()).into(),
-        );
-    };
-    if std::env::var_os(CRASH_AFTER_COMMIT_ENV).is_some() {
-        source.set_after_commit(Arc::new(|_| {
-            // SAFETY: signalling our own process; SIGKILL cannot be caught, nothing runs after.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        }));
-    }
-    if args.once {
-        let n = source.once().await?;
-        println!(
-            "{}: {n} message{} handled",
-            source.name(),
-            if n == 1 { "" } else { "s" }
-        );
-        return Ok(());
-    }
-    source
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    Ok(())
-}
-
-async fn drop_intake(app: &App, args: &DropArgs) -> anyhow::Result<()> {
-    use crate::drop::{CollectReceipts, DropOptions, DropSource};
-    use std::sync::Arc;
-    let Some(mut opts) = DropOptions::from_settings(&app.settings.intake.drop) else {
-        return Err(BadInput("intake.drop.path is empty: the drop folder is off".into()).into());
-    };
-    // Crash drills: the process kills itself with SIGKILL right after a file's submission is
-    // committed and before the file is moved, exactly like `kill -9` at the worst moment.
-    if std::env::var_os(CRASH_AFTER_COMMIT_ENV).is_some() {
-        opts.hooks.after_commit = Some(Arc::new(|_: &str, _: &str| {
-            // SAFETY: signalling our own process; SIGKILL cannot be caught, nothing runs after.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-            true
-        }));
-    }
-    let sink = Arc::new(CollectReceipts::default());
-    let source = DropSource::new(opts, crate::ingest::pipeline(app), sink.clone());
-    if !args.once {
-        source
-            .run(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-        return Ok(());
-    }
-    for r in crate::daemon::drop_once(&source).await? {
-        println!("{}", drop_line(&r));
-    }
-    Ok(())
 }

@@ -54,7 +54,7 @@ pub fn marker(name: &OsStr) -> OsString {
     if PREFIX.len() + name.len() <= NAME_MAX {
         m.extend_from_slice(name.as_bytes());
     } else {
-        m.extend_from_slice(crate::cli::sha256_hex(name.as_bytes()).as_bytes());
+        m.extend_from_slice(crate::app::sha256_hex(name.as_bytes()).as_bytes());
     }
     OsString::from_vec(m)
 }

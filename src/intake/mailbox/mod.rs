@@ -14,6 +14,7 @@
 
 pub mod commands;
 pub mod imap;
+pub mod maildir;
 pub mod maildir_source;
 pub mod plan;
 pub mod sftp_key;
@@ -24,13 +25,13 @@ use chrono::Utc;
 
 use crate::directory::{Directory, Role};
 use crate::inbound::{self, Inbound};
+use crate::intake::mailbox::maildir::Folder;
+use crate::intake::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::mail::alert::PoisonMessage;
 use crate::mail::message::Attachment;
 use crate::mail::receipt::ReplyTo;
 use crate::mail::reply::ReplyInput;
 use crate::mail::{Composer, MailError, Outgoing};
-use crate::maildir::Folder;
-use crate::pipeline::{self, Input, Pipeline, ReceiptRequest};
 use crate::store::mail_ledger::{Effect, Final, LedgerEntry, MessageKeys};
 use crate::store::StoreError;
 use crate::submission::Channel;
@@ -99,7 +100,7 @@ pub struct MailIntake {
     pub outbox_wake: Option<Arc<tokio::sync::Notify>>,
     /// The directory in force, when the daemon reloads it live: each message is handled with the
     /// directory of the moment it starts.
-    pub live: Option<crate::reload::LiveDirectory>,
+    pub live: Option<crate::daemon::reload::LiveDirectory>,
 }
 
 impl MailIntake {
@@ -747,7 +748,7 @@ impl MailSource {
     }
 
     /// Follows the live directory (see [`MailIntake::live`]).
-    pub fn set_live(&mut self, live: crate::reload::LiveDirectory) {
+    pub fn set_live(&mut self, live: crate::daemon::reload::LiveDirectory) {
         match self {
             MailSource::Maildir(m) => m.intake_mut().live = Some(live),
             MailSource::Imap(i) => i.intake.live = Some(live),
@@ -755,7 +756,7 @@ impl MailSource {
     }
 
     /// Its figures (health, metrics).
-    pub fn stats(&self) -> Arc<crate::health::SourceStats> {
+    pub fn stats(&self) -> Arc<crate::daemon::health::SourceStats> {
         match self {
             MailSource::Maildir(m) => m.stats.clone(),
             MailSource::Imap(i) => i.stats.clone(),
