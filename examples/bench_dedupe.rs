@@ -29,7 +29,7 @@ use std::sync::Arc;
 use agency_portal::directory::{self, Directory};
 use agency_portal::intake::pipeline::{self, Input, Pipeline, Processed};
 use agency_portal::outcome::Outcome;
-use agency_portal::settings::Settings;
+use agency_portal::settings;
 use agency_portal::sheet::Limits;
 use agency_portal::store::Store;
 use agency_portal::submission::{identity, Channel, Rules};
@@ -644,7 +644,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/data/febrl"));
-    let settings = Settings::load(&root.join("config/agency-portal.toml"))?;
+    let settings = settings::load(&root.join("config/agency-portal.toml"))?;
     let rules = Rules {
         scope: settings.policy.scope,
         ownership_days: settings.policy.ownership_days,

@@ -124,7 +124,7 @@ pub struct App {
 
 impl App {
     pub async fn open(config: Option<&Path>) -> anyhow::Result<App> {
-        App::with_settings(Settings::load(&settings::resolve_path(config))?).await
+        App::with_settings(settings::load(&settings::resolve_path(config))?).await
     }
 
     /// [`App::open`] with settings already loaded (the demo fixes some of them first).

@@ -21,7 +21,7 @@ use clap::Args;
 use crate::app::{App, BadInput};
 use crate::intake::mailbox::maildir::Maildir;
 use crate::intake::pipeline::{self, Input};
-use crate::settings::{MailboxKind, Settings, Transport};
+use crate::settings::{self, MailboxKind, Settings, Transport};
 use crate::submission::Channel;
 
 mod report;
@@ -314,7 +314,7 @@ fn demo_settings(dir: &Path) -> anyhow::Result<Settings> {
             dir.display()
         );
     }
-    let mut s = Settings::load(&file)?;
+    let mut s = settings::load(&file)?;
     s.database.url = format!("sqlite://{}", dir.join("demo.db").display());
     s.directory.path = dir.join("directory.toml");
     s.intake.mailbox.kind = MailboxKind::Maildir;

@@ -16,7 +16,7 @@ use agency_portal::directory::{self, Directory};
 use agency_portal::mail::receipt::{counts, counts_line, AttentionRow, ReceiptInput, ReplyTo};
 use agency_portal::mail::sender::{RetryPolicy, Sender};
 use agency_portal::mail::{Composer, Outgoing};
-use agency_portal::settings::Settings;
+use agency_portal::settings;
 use agency_portal::store::{outbox, Store};
 use calamine::Reader;
 use chrono::Utc;
@@ -88,7 +88,7 @@ fn smtp_sender(store: &Store, composer: &Arc<Composer>) -> Sender {
         ),
     )
     .unwrap();
-    let settings = Settings::load(&path).unwrap();
+    let settings = settings::load(&path).unwrap();
     Sender::from_settings(&settings, store.clone(), composer.clone())
         .unwrap()
         .with_retry(RetryPolicy {

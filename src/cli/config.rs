@@ -14,7 +14,7 @@ pub(super) async fn config_check(config: Option<&Path>, offline: bool) -> anyhow
     if let Err(Problems(p)) = settings::check_file(&path) {
         problems.extend(p);
     }
-    let settings = match Settings::load(&path) {
+    let settings = match settings::load(&path) {
         Ok(s) => Some(s),
         Err(e) => {
             // Problems already located above explain the failure; otherwise report figment's words.
@@ -104,7 +104,7 @@ pub(super) async fn config_check(config: Option<&Path>, offline: bool) -> anyhow
 /// `sftp-setup [--apply]`.
 pub(super) fn sftp_setup(config: Option<&Path>, args: &SftpSetupArgs) -> anyhow::Result<()> {
     use crate::intake::drop::sftp_setup::{self, SetupError, SetupOptions};
-    let settings = Settings::load(&settings::resolve_path(config))?;
+    let settings = settings::load(&settings::resolve_path(config))?;
     let (directory, _) = read_directory(&settings)?;
     let drop_root = &settings.intake.drop.path;
     if drop_root.as_os_str().is_empty() {

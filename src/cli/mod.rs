@@ -11,7 +11,7 @@ use crate::check::Problems;
 use crate::daemon::backoff::Backoff;
 use crate::directory;
 use crate::schedule::Schedule;
-use crate::settings::{self, Settings, SettingsError};
+use crate::settings::{self, SettingsError};
 use crate::store::{Store, StoreError};
 use crate::views::{self, AgencyFilter, CampaignFilter};
 
@@ -294,7 +294,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Migrate => {
-            let settings = Settings::load(&settings::resolve_path(config))?;
+            let settings = settings::load(&settings::resolve_path(config))?;
             let store = Store::connect(&settings.database.url).await?;
             let before = store.applied_migrations().await?;
             store.migrate().await?;

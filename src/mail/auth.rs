@@ -370,11 +370,11 @@ mod tests {
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
     fn the_settings_file_says_what_is_wrong_with_a_login() {
-        use crate::settings::{check_file, Settings};
+        use crate::settings::{self, check_file};
         figment::Jail::expect_with(|jail| {
             let imap = "[intake.mailbox]\nkind = \"imap\"\nusername = \"u@x.test\"\n";
             jail.create_file("a.toml", &format!("{imap}auth = \"xoauth2\"\n"))?;
-            let e = Settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            let e = settings::load(Path::new("a.toml")).unwrap_err().to_string();
             assert!(
                 e.contains("[intake.mailbox]") && e.contains("token_command"),
                 "{e}"
@@ -388,7 +388,7 @@ mod tests {
                 "[mail]\ntransport = \"smtp\"\nhost = \"h\"\nusername = \"u\"\n\
                  auth = \"oauthbearer\"\ntoken_file = \"tok\"\n",
             )?;
-            let s = Settings::load(Path::new("c.toml")).unwrap();
+            let s = settings::load(Path::new("c.toml")).unwrap();
             assert!(check_file(Path::new("c.toml")).is_ok());
             assert!(s.mail.token_file.as_ref().unwrap().ends_with("tok"));
             let o = OAuth2::from_settings(s.mail.auth(), &s.mail.token_command, &s.mail.token_file);

@@ -11,7 +11,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 use super::message::header_text;
 use super::MailError;
-use crate::i18n::{Catalogue, Lang};
+use crate::i18n::{self, Catalogue, Lang};
 
 /// Templates written in every language: what an agency's people receive (SPEC §7 (r2)). The others
 /// (owner alerts, the owner and recruiter digests) are for owners and recruiters and exist in
@@ -184,9 +184,9 @@ impl Templates {
         &self.dir
     }
 
-    /// The message catalogue of `lang` for these templates ([`Catalogue::load`]).
+    /// The message catalogue of `lang` for these templates ([`i18n::load`]).
     pub fn catalogue(&self, lang: Lang) -> Catalogue {
-        Catalogue::load(&self.dir, lang)
+        i18n::load(&self.dir, lang)
     }
 
     /// Renders `<name>.txt` (blocks `subject`, `body`) and `<name>.html` with `ctx`, in English.
@@ -269,11 +269,11 @@ impl Templates {
 
 /// `config check` of the templates folder (SPEC §7 (r2)): a template that does not compile is an
 /// error; a language's file or a catalogue key missing is a note (those texts fall back, see
-/// [`Templates::missing`] and [`Catalogue::check`]).
+/// [`Templates::missing`] and [`i18n::check`]).
 pub fn check(dir: &Path) -> Result<Vec<String>, MailError> {
     let mut notes = Templates::load(dir)?.missing();
     if dir.is_dir() {
-        notes.extend(Catalogue::check(dir).iter().map(ToString::to_string));
+        notes.extend(i18n::check(dir).iter().map(ToString::to_string));
     }
     Ok(notes)
 }

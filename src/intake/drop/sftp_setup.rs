@@ -41,7 +41,7 @@ pub fn account(agency_id: &str) -> String {
 }
 
 /// Where the account reads its keys unless told otherwise.
-pub const DEFAULT_AUTHORIZED_KEYS: &str = "/etc/ssh/agency-portal/authorized_keys/%u";
+pub use crate::settings::DEFAULT_AUTHORIZED_KEYS;
 /// Where `--apply` writes the configuration unless told otherwise (Debian includes this folder).
 pub const DEFAULT_SSHD_CONFIG: &str = "/etc/ssh/sshd_config.d/agency-portal.conf";
 

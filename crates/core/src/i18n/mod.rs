@@ -11,7 +11,7 @@ mod reason;
 
 use std::fmt;
 
-pub use catalogue::{Catalogue, CatalogueProblem, MESSAGES_FILE};
+pub use catalogue::{Catalogue, MESSAGES_FILE};
 pub use reason::{CampaignProblem, Part, Reason};
 
 /// A language an agency's people can be written to in.

@@ -7,9 +7,10 @@
 //! written with the owners' English texts (their wording wins), as templates are; else the shipped
 //! catalogue of the language. `config check` reports it. A key missing from an owner's file keeps
 //! the shipped text of its language.
+//!
+//! This is the catalogue from text; the daemon reads the owners' files (`agency_portal::i18n`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::Lang;
@@ -19,9 +20,9 @@ pub const MESSAGES_FILE: &str = "messages.toml";
 
 fn shipped_source(lang: Lang) -> &'static str {
     match lang {
-        Lang::En => include_str!("../../config/templates/en/messages.toml"),
-        Lang::Es => include_str!("../../config/templates/es/messages.toml"),
-        Lang::Pt => include_str!("../../config/templates/pt/messages.toml"),
+        Lang::En => include_str!("../../../../config/templates/en/messages.toml"),
+        Lang::Es => include_str!("../../../../config/templates/es/messages.toml"),
+        Lang::Pt => include_str!("../../../../config/templates/pt/messages.toml"),
     }
 }
 
@@ -30,19 +31,6 @@ fn shipped_source(lang: Lang) -> &'static str {
 pub struct Catalogue {
     lang: Lang,
     texts: HashMap<String, String>,
-}
-
-/// Something wrong with an owner's catalogue, for `config check`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CatalogueProblem {
-    pub path: PathBuf,
-    pub message: String,
-}
-
-impl std::fmt::Display for CatalogueProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
-    }
 }
 
 /// Reads a catalogue file's texts (`section.key` → text).
@@ -97,105 +85,51 @@ impl Catalogue {
         Catalogue::shipped(Lang::En)
     }
 
-    /// The catalogue of `lang` for the templates folder `dir` (empty: the shipped one).
-    pub fn load(dir: &Path, lang: Lang) -> Catalogue {
-        if dir.as_os_str().is_empty() {
-            return Catalogue::shipped(lang).clone();
-        }
-        let path = dir.join(lang.code()).join(MESSAGES_FILE);
-        let source = match std::fs::read_to_string(&path) {
-            Ok(s) => s,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    && lang != Lang::En
-                    && dir.join("en").join(MESSAGES_FILE).is_file() =>
-            {
-                tracing::debug!(path = %path.display(), "no catalogue: the owners' English one");
-                return Catalogue::load(dir, Lang::En);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Catalogue::shipped(lang).clone();
-            }
-            Err(e) => {
-                tracing::error!(path = %path.display(), "cannot read the catalogue: {e}; using the shipped one");
-                return Catalogue::shipped(lang).clone();
-            }
-        };
+    /// The shipped catalogue of `lang` with the texts of an owner's catalogue file (`source`, its
+    /// text) in place of the shipped ones; why the file does not read when it does not.
+    pub fn with_owners_texts(lang: Lang, source: &str) -> Result<Catalogue, String> {
         let mut catalogue = Catalogue::shipped(lang).clone();
-        match parse(&source) {
-            Ok(texts) => catalogue.texts.extend(texts),
-            Err(e) => tracing::error!(
-                path = %path.display(),
-                "the catalogue does not read: {e}; using the shipped one (see `agency-portal config check`)"
-            ),
-        }
-        catalogue
+        catalogue.texts.extend(parse(source)?);
+        Ok(catalogue)
     }
 
-    /// What is wrong with the owners' catalogues in `dir`: files missing, keys missing or unknown,
-    /// placeholders that would be shown as written.
-    pub fn check(dir: &Path) -> Vec<CatalogueProblem> {
+    /// What is wrong with the text of an owner's catalogue file: it does not read, keys missing or
+    /// unknown, placeholders that would be shown as written. `lang` names the shipped texts that
+    /// stand in for missing keys.
+    pub fn check_source(lang: Lang, source: &str) -> Vec<String> {
         let english = Catalogue::english();
+        let texts = match parse(source) {
+            Ok(t) => t,
+            Err(e) => return vec![format!("does not read: {e}")],
+        };
         let mut problems = Vec::new();
-        for lang in Lang::ALL {
-            let path = dir.join(lang.code()).join(MESSAGES_FILE);
-            let mut say = |message: String| {
-                problems.push(CatalogueProblem {
-                    path: path.clone(),
-                    message,
-                })
-            };
-            let source = match std::fs::read_to_string(&path) {
-                Ok(s) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if lang != Lang::En && dir.join("en").join(MESSAGES_FILE).is_file() {
-                        say(format!(
-                            "missing: agencies in {lang} get your English texts; copy the \
-                             shipped file (config/templates/{lang}/{MESSAGES_FILE}) here"
-                        ));
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    say(format!("cannot be read: {e}"));
-                    continue;
-                }
-            };
-            let texts = match parse(&source) {
-                Ok(t) => t,
-                Err(e) => {
-                    say(format!("does not read: {e}"));
-                    continue;
-                }
-            };
-            let mut missing: Vec<&String> = english
-                .texts
-                .keys()
-                .filter(|k| !texts.contains_key(*k))
-                .collect();
-            missing.sort();
-            for key in missing {
-                say(format!(
-                    "key {key} is missing (the shipped {lang} text is used)"
+        let mut missing: Vec<&String> = english
+            .texts
+            .keys()
+            .filter(|k| !texts.contains_key(*k))
+            .collect();
+        missing.sort();
+        for key in missing {
+            problems.push(format!(
+                "key {key} is missing (the shipped {lang} text is used)"
+            ));
+        }
+        let mut keys: Vec<&String> = texts.keys().collect();
+        keys.sort();
+        for key in keys {
+            let Some(en) = english.texts.get(key) else {
+                problems.push(format!(
+                    "key {key} is not one the portal uses: check its spelling"
                 ));
-            }
-            let mut keys: Vec<&String> = texts.keys().collect();
-            keys.sort();
-            for key in keys {
-                let Some(en) = english.texts.get(key) else {
-                    say(format!(
-                        "key {key} is not one the portal uses: check its spelling"
+                continue;
+            };
+            let known = placeholders(en);
+            for p in placeholders(&texts[key]) {
+                if !known.contains(p) {
+                    problems.push(format!(
+                        "key {key}: {{{p}}} is not one of its values ({}); it would be shown as written",
+                        known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", ")
                     ));
-                    continue;
-                };
-                let known = placeholders(en);
-                for p in placeholders(&texts[key]) {
-                    if !known.contains(p) {
-                        say(format!(
-                            "key {key}: {{{p}}} is not one of its values ({}); it would be shown as written",
-                            known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
                 }
             }
         }
@@ -302,46 +236,5 @@ mod tests {
         assert_eq!(es.fmt("reason.repeated", &[]), es.text("reason.repeated"));
         assert_eq!(Catalogue::shipped(Lang::Pt).in_country("BR"), "no Brasil");
         assert_eq!(Catalogue::english().country("XX"), "country XX");
-    }
-
-    #[test]
-    fn owners_texts_replace_the_shipped_ones_and_a_missing_file_is_english() {
-        let dir = tempfile::tempdir().unwrap();
-        // Nothing in the folder: the shipped catalogue of each language.
-        assert_eq!(Catalogue::load(dir.path(), Lang::Pt).lang(), Lang::Pt);
-        assert!(Catalogue::check(dir.path()).is_empty());
-        std::fs::create_dir(dir.path().join("es")).unwrap();
-        std::fs::create_dir(dir.path().join("en")).unwrap();
-        std::fs::write(
-            dir.path().join("en").join(MESSAGES_FILE),
-            "[reason]\nblocked = \"ours\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("es").join(MESSAGES_FILE),
-            "[reason]\nrepeated = \"repetida: fila {row}\"\nduplicate = \"{agencia}\"\n",
-        )
-        .unwrap();
-        let es = Catalogue::load(dir.path(), Lang::Es);
-        assert_eq!(
-            es.fmt("reason.repeated", &[("row", "3")]),
-            "repetida: fila 3"
-        );
-        assert_eq!(
-            es.text("reason.blocked"),
-            Catalogue::shipped(Lang::Es).text("reason.blocked")
-        );
-        let pt = Catalogue::load(dir.path(), Lang::Pt);
-        assert_eq!(pt.lang(), Lang::En);
-
-        let problems: Vec<String> = Catalogue::check(dir.path())
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
-        let all = problems.join("\n");
-        assert!(all.contains("pt/messages.toml: missing"), "{all}");
-        assert!(!all.contains("es/messages.toml: missing"), "{all}");
-        assert!(all.contains("key reason.blocked is missing"), "{all}");
-        assert!(all.contains("{agencia} is not one of its values"), "{all}");
     }
 }

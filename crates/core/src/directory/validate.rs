@@ -1,4 +1,4 @@
-//! Reading and validating the directory file (SPEC §3.2): **every** problem in one pass, each with
+//! Validating the directory file's text (SPEC §3.2): **every** problem in one pass, each with
 //! `file:line:column` and what to do about it. Nothing is half-applied: either a whole valid
 //! [`Directory`] comes out, or the list of problems.
 
@@ -18,23 +18,12 @@ use crate::{country, email};
 /// Logos larger than this are refused (SPEC §3.2).
 pub const MAX_LOGO_BYTES: u64 = 1024 * 1024;
 
-/// Reads and validates the directory file.
-pub fn load(path: &Path) -> Result<Directory, Problems> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text, path),
-        Err(e) => Err(Problems(vec![Problem {
-            file: path.display().to_string(),
-            line: 0,
-            column: 0,
-            message: format!(
-                "cannot read the directory file: {e}; check [directory] path in the settings"
-            ),
-        }])),
-    }
-}
+/// Reads a logo file's bytes (the daemon: `std::fs::read`).
+pub type ReadLogo<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 
-/// Validates directory text; `file` names it in problems and is where relative logo paths start.
-pub fn parse(text: &str, file: &Path) -> Result<Directory, Problems> {
+/// Validates directory text; `file` names it in problems and is where relative logo paths start;
+/// `read_logo` reads the logos it names, to check them.
+pub fn parse_with(text: &str, file: &Path, read_logo: ReadLogo) -> Result<Directory, Problems> {
     let doc = match Document::parse(text.to_string(), file) {
         Ok(doc) => doc,
         Err(e) => {
@@ -51,8 +40,17 @@ pub fn parse(text: &str, file: &Path) -> Result<Directory, Problems> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let mut c = Checker::new(&doc);
-    let dir = c.directory(&base);
+    let dir = c.directory(&Logos {
+        base: &base,
+        read: read_logo,
+    });
     c.finish().map(|()| dir)
+}
+
+/// Where an agency's logo path starts and how its file is read.
+struct Logos<'a> {
+    base: &'a Path,
+    read: ReadLogo<'a>,
 }
 
 impl Checker<'_> {
@@ -139,7 +137,7 @@ impl Checker<'_> {
         parsed
     }
 
-    fn directory(&mut self, base: &Path) -> Directory {
+    fn directory(&mut self, logos: &Logos) -> Directory {
         let doc = self.doc;
         let root = &doc.root;
         self.known_keys(
@@ -152,7 +150,7 @@ impl Checker<'_> {
         let campaigns = self.campaigns(root, &owner_emails);
         let campaign_ids: Vec<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
         let recruiters = self.recruiters(root, &campaign_ids);
-        let agencies = self.agencies(root, &owner_emails, base);
+        let agencies = self.agencies(root, &owner_emails, logos);
         Directory {
             owners,
             recruiters,
@@ -332,7 +330,7 @@ impl Checker<'_> {
         out
     }
 
-    fn agencies(&mut self, root: &Node, owners: &[String], base: &Path) -> Vec<Agency> {
+    fn agencies(&mut self, root: &Node, owners: &[String], logos: &Logos) -> Vec<Agency> {
         let mut out = Vec::new();
         let mut seen_ids = HashMap::new();
         // user email → (agency entry, agency id, line) of first membership
@@ -367,7 +365,7 @@ impl Checker<'_> {
             let active = self.boolean(t, "active", true);
             let added_by = self.owner_ref(t, "added_by", "an agency", owners);
             let added_on = self.date(t, "added_on");
-            let logo = self.logo(t, base);
+            let logo = self.logo(t, logos);
             let mut domains = Vec::new();
             for (d, span) in self.string_list(t, "domains") {
                 if email::is_valid_domain(&d) {
@@ -450,10 +448,10 @@ impl Checker<'_> {
         out
     }
 
-    fn logo(&mut self, t: &Node, base: &Path) -> Option<PathBuf> {
+    fn logo(&mut self, t: &Node, logos: &Logos) -> Option<PathBuf> {
         let (value, span) = self.string(t, "logo", "an agency", false)?;
-        let path = base.join(&value);
-        let problem = match std::fs::read(&path) {
+        let path = logos.base.join(&value);
+        let problem = match (logos.read)(&path) {
             Err(e) => Some(format!(
                 "logo {} cannot be read ({e}): put the file there or fix the path (relative to the directory file)",
                 path.display()
@@ -491,7 +489,8 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Result<Directory, Vec<String>> {
-        parse(text, Path::new("d.toml")).map_err(|p| p.0.iter().map(|p| p.to_string()).collect())
+        parse_with(text, Path::new("d.toml"), &|p| std::fs::read(p))
+            .map_err(|p| p.0.iter().map(|p| p.to_string()).collect())
     }
 
     const OK: &str = r#"

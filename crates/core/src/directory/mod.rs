@@ -1,4 +1,5 @@
-//! The owners' admin file (SPEC §3.2): its model, loading and validation.
+//! The owners' admin file (SPEC §3.2): its model and the validation of its text (the daemon reads
+//! the file: `agency_portal::directory::load`).
 
 use std::path::PathBuf;
 
@@ -9,9 +10,9 @@ use crate::i18n::Lang;
 
 pub mod sync;
 mod validate;
-pub use validate::{load, parse};
+pub use validate::{parse_with, ReadLogo};
 
-/// A validated directory. Only [`load`]/[`parse`] build one, so holding one means it passed every check.
+/// A validated directory. Only [`parse_with`] builds one, so holding one means it passed every check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Directory {
     pub owners: Vec<Owner>,
