@@ -49,7 +49,25 @@ pub(crate) fn inspect(bytes: &[u8], max_unpacked: u64) -> Result<ZipKind, SheetE
     }
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(zip_error)?;
 
-    // Pass 1: the central directory only.
+    let names = declared_parts(&mut zip, bytes.len(), max_unpacked)?;
+    let kind = kind_of(&mut zip, &names)?;
+    let macro_content_type = inflate_all(&mut zip, max_unpacked)?;
+    Ok(if kind == ZipKind::Xlsx && macro_content_type {
+        ZipKind::Xlsm
+    } else {
+        kind
+    })
+}
+
+type Zip<'a> = ZipArchive<Cursor<&'a [u8]>>;
+
+/// Pass 1, the central directory only: each part's name, once no part is encrypted and the sizes and
+/// ratios declared are within limits.
+fn declared_parts(
+    zip: &mut Zip<'_>,
+    file_len: usize,
+    max_unpacked: u64,
+) -> Result<Vec<String>, SheetError> {
     let mut declared_total: u64 = 0;
     let mut names = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
@@ -64,7 +82,7 @@ pub(crate) fn inspect(bytes: &[u8], max_unpacked: u64) -> Result<ZipKind, SheetE
                 detail: format!(
                     "its parts declare more than {max_unpacked} bytes once unpacked, from a \
                      {}-byte file",
-                    bytes.len()
+                    file_len
                 ),
             });
         }
@@ -79,8 +97,13 @@ pub(crate) fn inspect(bytes: &[u8], max_unpacked: u64) -> Result<ZipKind, SheetE
         names.push(f.name().to_owned());
     }
 
+    Ok(names)
+}
+
+/// What the zip is, from its parts' names (and an OpenDocument's `mimetype`).
+fn kind_of(zip: &mut Zip<'_>, names: &[String]) -> Result<ZipKind, SheetError> {
     let has = |n: &str| names.iter().any(|x| x.eq_ignore_ascii_case(n));
-    let kind = if has("xl/workbook.xml") {
+    Ok(if has("xl/workbook.xml") {
         let macros = has("xl/vbaProject.bin");
         if macros {
             ZipKind::Xlsm
@@ -111,9 +134,12 @@ pub(crate) fn inspect(bytes: &[u8], max_unpacked: u64) -> Result<ZipKind, SheetE
         return Err(not_spreadsheet(
             "a zip archive without a spreadsheet in it; send the spreadsheet itself, not zipped",
         ));
-    };
+    })
+}
 
-    // Pass 2: inflate everything once, keeping nothing, to catch sizes that lie.
+/// Pass 2: inflates every part once, keeping nothing, to catch sizes that lie (and XML prologs,
+/// shared strings past their budget, encrypted OpenDocument); whether the content types name macros.
+fn inflate_all(zip: &mut Zip<'_>, max_unpacked: u64) -> Result<bool, SheetError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut actual_total: u64 = 0;
     let mut macro_content_type = false;
@@ -200,11 +226,7 @@ pub(crate) fn inspect(bytes: &[u8], max_unpacked: u64) -> Result<ZipKind, SheetE
             return Err(SheetError::PasswordProtected);
         }
     }
-    Ok(if kind == ZipKind::Xlsx && macro_content_type {
-        ZipKind::Xlsm
-    } else {
-        kind
-    })
+    Ok(macro_content_type)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
