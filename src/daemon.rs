@@ -195,6 +195,10 @@ const DIGESTS_EVERY: Duration = Duration::from_secs(30);
 /// `run`: until SIGTERM or SIGINT.
 pub async fn run(app: &App) -> anyhow::Result<()> {
     let parts = Parts::new(app)?;
+    {
+        let (directory, limits) = (parts.pipeline.directory.clone(), parts.pipeline.limits);
+        tokio::task::spawn_blocking(move || crate::pipeline::warm_up(&directory, &limits));
+    }
     let (stop, shutdown) = Shutdown::new();
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     let mut sources = Vec::new();

@@ -446,6 +446,9 @@ impl ImapSource {
                 .await?
                 .into_iter()
                 .collect();
+            if !uids.is_empty() {
+                tracing::debug!(messages = uids.len(), "inbox searched");
+            }
             for uid in uids {
                 if futures::FutureExt::now_or_never(shutdown.clone()).is_some() {
                     let _ = timed(session.logout()).await;
@@ -463,6 +466,7 @@ impl ImapSource {
                         .await
                         .map_err(IntakeError::from)?;
                     self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(uid, "message moved");
                 }
             }
             backoff.reset();
@@ -483,7 +487,11 @@ impl ImapSource {
                 // IDLE's own timeout restarts with every keepalive the server sends ("* OK Still
                 // here"), so the re-issue is bounded here: whatever slipped past is found then.
                 let stopped = tokio::select! {
-                    r = wait => { r?; false }
+                    r = wait => {
+                        let news = matches!(r?, async_imap::extensions::idle::IdleResponse::NewData(_));
+                        tracing::debug!(news, "IDLE ended by the server");
+                        false
+                    }
                     _ = tokio::time::sleep(o.idle_reissue) => false,
                     _ = shutdown.clone() => true,
                 };
@@ -538,6 +546,7 @@ impl ImapSource {
             else {
                 return Ok(None);
             };
+            tracing::debug!(uid, bytes = raw.len(), "message fetched");
             intake.handle(raw, uidvalidity, Some(uid)).await
         };
         match result {

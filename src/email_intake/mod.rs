@@ -177,6 +177,10 @@ impl MailIntake {
         // Found finished (handled before, delivered again, or its move lost to a crash): only the
         // move is left; nothing is counted.
         let entry = store.ledger_begin(&keys, Utc::now()).await?;
+        tracing::debug!(
+            ledger_id = entry.id,
+            "message parsed, its ledger entry begun"
+        );
         if entry.finished() {
             return Ok(already(&entry));
         }
