@@ -184,7 +184,13 @@ pub struct Mailbox {
     pub address: String,
     pub require_auth: bool,
     pub authserv_id: String,
+    /// IMAP: also look for new mail this often, in ms, besides the server's IDLE notices (and
+    /// instead of the 30 s poll without IDLE); 0: IDLE alone. See docs/configuration.md.
+    pub check_ms: u64,
 }
+
+/// The shortest `[intake.mailbox] check_ms` (0 aside).
+pub const MIN_CHECK_MS: u64 = 50;
 
 impl Default for Mailbox {
     fn default() -> Self {
@@ -207,6 +213,7 @@ impl Default for Mailbox {
             address: "portal@example.test".into(),
             require_auth: false,
             authserv_id: "mx.example.test".into(),
+            check_ms: 0,
         }
     }
 }
@@ -456,6 +463,13 @@ impl Settings {
             )
             .map_err(invalid)?;
         }
+        if (1..MIN_CHECK_MS).contains(&m.check_ms) {
+            return Err(invalid(format!(
+                "[intake.mailbox] check_ms = {}: give 0 (IDLE alone) or at least {MIN_CHECK_MS} ms; \
+                 each check costs the IMAP server three commands",
+                m.check_ms
+            )));
+        }
         let m = &mut self.mail;
         crate::mail_auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
         if m.transport == Transport::Smtp {
@@ -625,6 +639,7 @@ pub fn check_file(path: &Path) -> Result<(), Problems> {
                 "address",
                 "require_auth",
                 "authserv_id",
+                "check_ms",
             ];
             known.extend(secret_keys);
             c.known_keys(t, "[intake.mailbox]", &known);
@@ -789,6 +804,32 @@ password_env = "SMTP_PASSWORD"
             let p = check_file(Path::new("b.toml")).unwrap_err();
             assert_eq!((p.0[0].line, p.0[0].column), (2, 1));
             assert!(p.0[0].message.contains("did you mean `ownership_days`"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn check_ms_is_zero_or_at_least_50_and_sets_the_imap_checks() {
+        use crate::email_intake::imap::ImapOptions;
+        use std::time::Duration;
+        figment::Jail::expect_with(|jail| {
+            let mailbox = "[intake.mailbox]\nkind = \"imap\"\nhost = \"h\"\nusername = \"u\"\n";
+            jail.create_file("a.toml", &format!("{mailbox}check_ms = 10\n"))?;
+            let e = Settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            assert!(
+                e.contains("check_ms = 10") && e.contains("at least 50"),
+                "{e}"
+            );
+            jail.create_file("b.toml", &format!("{mailbox}check_ms = 200\n"))?;
+            let s = Settings::load(Path::new("b.toml")).unwrap();
+            let o = ImapOptions::from_settings(&s.intake.mailbox);
+            assert_eq!(o.idle_check, Some(Duration::from_millis(200)));
+            assert_eq!(o.poll, Duration::from_millis(200));
+            assert!(check_file(Path::new("b.toml")).is_ok());
+            jail.create_file("c.toml", mailbox)?;
+            let s = Settings::load(Path::new("c.toml")).unwrap();
+            let o = ImapOptions::from_settings(&s.intake.mailbox);
+            assert_eq!((o.idle_check, o.poll), (None, Duration::from_secs(30)));
             Ok(())
         });
     }

@@ -56,6 +56,9 @@ pub struct ImapOptions {
     /// Between searches when the server has no IDLE.
     pub poll: Duration,
     pub idle_reissue: Duration,
+    /// `check_ms`: IDLE is also ended this often to search, not waiting for the server's notice
+    /// (Dovecot sends it half a second after a delivery). `None`: IDLE alone.
+    pub idle_check: Option<Duration>,
 }
 
 impl ImapOptions {
@@ -207,8 +210,12 @@ impl ImapOptions {
             processed_folder: settings.processed_folder.clone(),
             rejected_folder: settings.rejected_folder.clone(),
             failed_folder: settings.failed_folder.clone(),
-            poll: std::time::Duration::from_secs(30),
+            poll: match settings.check_ms {
+                0 => Duration::from_secs(30),
+                ms => Duration::from_millis(ms),
+            },
             idle_reissue: IDLE_REISSUE,
+            idle_check: (settings.check_ms > 0).then(|| Duration::from_millis(settings.check_ms)),
         }
     }
 }
@@ -486,13 +493,16 @@ impl ImapSource {
                 let (wait, stop) = idle.wait_with_timeout(o.idle_reissue);
                 // IDLE's own timeout restarts with every keepalive the server sends ("* OK Still
                 // here"), so the re-issue is bounded here: whatever slipped past is found then.
+                let until = o
+                    .idle_check
+                    .map_or(o.idle_reissue, |c| c.min(o.idle_reissue));
                 let stopped = tokio::select! {
                     r = wait => {
                         let news = matches!(r?, async_imap::extensions::idle::IdleResponse::NewData(_));
                         tracing::debug!(news, "IDLE ended by the server");
                         false
                     }
-                    _ = tokio::time::sleep(o.idle_reissue) => false,
+                    _ = tokio::time::sleep(until) => false,
                     _ = shutdown.clone() => true,
                 };
                 drop(stop);
