@@ -807,30 +807,4 @@ password_env = "SMTP_PASSWORD"
             Ok(())
         });
     }
-
-    #[test]
-    fn check_ms_is_zero_or_at_least_50_and_sets_the_imap_checks() {
-        use crate::email_intake::imap::ImapOptions;
-        use std::time::Duration;
-        figment::Jail::expect_with(|jail| {
-            let mailbox = "[intake.mailbox]\nkind = \"imap\"\nhost = \"h\"\nusername = \"u\"\n";
-            jail.create_file("a.toml", &format!("{mailbox}check_ms = 10\n"))?;
-            let e = Settings::load(Path::new("a.toml")).unwrap_err().to_string();
-            assert!(
-                e.contains("check_ms = 10") && e.contains("at least 50"),
-                "{e}"
-            );
-            jail.create_file("b.toml", &format!("{mailbox}check_ms = 200\n"))?;
-            let s = Settings::load(Path::new("b.toml")).unwrap();
-            let o = ImapOptions::from_settings(&s.intake.mailbox);
-            assert_eq!(o.idle_check, Some(Duration::from_millis(200)));
-            assert_eq!(o.poll, Duration::from_millis(200));
-            assert!(check_file(Path::new("b.toml")).is_ok());
-            jail.create_file("c.toml", mailbox)?;
-            let s = Settings::load(Path::new("c.toml")).unwrap();
-            let o = ImapOptions::from_settings(&s.intake.mailbox);
-            assert_eq!((o.idle_check, o.poll), (None, Duration::from_secs(30)));
-            Ok(())
-        });
-    }
 }

@@ -6,7 +6,8 @@
 //! so an oversized message is refused from its header alone, then `BODY.PEEK[]` so nothing is
 //! marked read before it is done — and move it (`UID MOVE`, or COPY + `\Deleted` + EXPUNGE) only
 //! after its outcome is committed. Then wait: IDLE when the server has it, re-issued at most every
-//! 5 minutes, else a poll. After every wake, search again from scratch.
+//! 5 minutes (and ended every `check_ms` when set), else a poll. After every wake, search again from
+//! scratch.
 //!
 //! Any error ends the session; the next one starts after a capped, jittered backoff. At most one
 //! session per mailbox runs across daemons (a Postgres advisory lock, [`Store::mailbox_lock`]).
@@ -641,4 +642,36 @@ pub fn shared(
     use futures::FutureExt;
     let boxed: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(f);
     boxed.shared()
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_ms_is_zero_or_at_least_50_and_sets_the_imap_checks() {
+        use crate::settings::{check_file, Settings};
+        use std::path::Path;
+        figment::Jail::expect_with(|jail| {
+            let mailbox = "[intake.mailbox]\nkind = \"imap\"\nhost = \"h\"\nusername = \"u\"\n";
+            jail.create_file("a.toml", &format!("{mailbox}check_ms = 10\n"))?;
+            let e = Settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            assert!(
+                e.contains("check_ms = 10") && e.contains("at least 50"),
+                "{e}"
+            );
+            jail.create_file("b.toml", &format!("{mailbox}check_ms = 200\n"))?;
+            let s = Settings::load(Path::new("b.toml")).unwrap();
+            let o = ImapOptions::from_settings(&s.intake.mailbox);
+            assert_eq!(o.idle_check, Some(Duration::from_millis(200)));
+            assert_eq!(o.poll, Duration::from_millis(200));
+            assert!(check_file(Path::new("b.toml")).is_ok());
+            jail.create_file("c.toml", mailbox)?;
+            let s = Settings::load(Path::new("c.toml")).unwrap();
+            let o = ImapOptions::from_settings(&s.intake.mailbox);
+            assert_eq!((o.idle_check, o.poll), (None, Duration::from_secs(30)));
+            Ok(())
+        });
+    }
 }
