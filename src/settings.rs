@@ -98,6 +98,13 @@ fn resolve(s: &mut Settings, path: &Path) -> Result<(), SettingsError> {
         message,
     };
     let m = &mut s.intake.mailbox;
+    if (1..MIN_CHECK_MS).contains(&m.check_ms) {
+        return Err(invalid(format!(
+            "[intake.mailbox] check_ms = {}: give 0 (IDLE alone) or at least {MIN_CHECK_MS} ms; \
+             each check costs the IMAP server three commands",
+            m.check_ms
+        )));
+    }
     crate::mail::auth::resolve_token_paths(&base, &mut m.token_command, &mut m.token_file);
     if m.kind == MailboxKind::Imap {
         crate::mail::auth::check_login(

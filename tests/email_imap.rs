@@ -2,7 +2,8 @@
 //! Dovecot, `agency-portal run` watches it over IMAP (IDLE), receipts go back through OpenSMTPD into
 //! the agency user's mailbox. Acceptance 1 (two spreadsheets, threaded receipts, `Processed`),
 //! 2 (delivered twice), 3 (`kill -9` between commit and move; Dovecot restarted under the daemon);
-//! and a server without IDLE, searched again every 30 s.
+//! a server without IDLE, searched again every 30 s; and one whose IDLE never tells, looked into
+//! every `check_ms`.
 
 mod support;
 
@@ -466,6 +467,67 @@ async fn a_server_without_idle_is_searched_again_every_30_s() {
 /// A pass-through on a port of 127.0.0.1 to Dovecot's IMAP that takes IDLE out of every list of
 /// capabilities Dovecot announces: to the daemon, a server without IDLE. All else is Dovecot's.
 async fn imap_without_idle(host: &str, port: u16) -> u16 {
+    imap_through(host, port, without_idle).await
+}
+
+/// `check_ms` (issue 14): a server with IDLE that never tells of new mail (the pass-through drops
+/// every `* N EXISTS` and `* N RECENT`, in IDLE or not) is still looked into every `check_ms`: the
+/// daemon answers a spreadsheet within seconds, not at the next re-issue of IDLE (5 minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_that_never_tells_is_looked_into_every_check_ms() {
+    let _lock = smtp_lock(false);
+    let env = mail_env();
+    let port = imap_through(&env.imap_host, env.imap_port, without_news).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = Portal::on(&support::fresh_sqlite_url(dir.path()), Wire::Through(port));
+    let config = std::fs::read_to_string(p.config()).unwrap();
+    let config = config.replace("[intake.mailbox]\n", "[intake.mailbox]\ncheck_ms = 200\n");
+    std::fs::write(p.config(), config).unwrap();
+    let daemon = p.spawn_daemon();
+    let start = Instant::now();
+    while !p.log().contains("IMAP session started") && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = p.log();
+    assert!(log.contains("idle=true"), "IDLE not seen: {log}");
+    // Idling now: nothing in the mailbox when the session started.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    p.send_sheet_a("Week 48 candidates [campaign 40123]", "One file attached.")
+        .await;
+    let receipts = p.wait_receipts(1, Duration::from_secs(20)).await;
+    assert_eq!(receipts.len(), 1, "daemon log:\n{}", p.log());
+    assert!(
+        NEWS_DROPPED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "Dovecot told of no new mail: the pass-through proved nothing"
+    );
+    assert_eq!(
+        p.wait_folder("Processed", 1, Duration::from_secs(10)).await,
+        1
+    );
+    assert!(stop(daemon).success());
+}
+
+/// The `* N EXISTS` and `* N RECENT` lines [`without_news`] dropped.
+static NEWS_DROPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Nothing for a line announcing new mail (counted in [`NEWS_DROPPED`]); any other line as it is.
+fn without_news(line: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_whitespace();
+    let news = words.next() == Some("*")
+        && words.next().is_some_and(|n| n.parse::<u32>().is_ok())
+        && matches!(words.next(), Some("EXISTS" | "RECENT"))
+        && words.next().is_none();
+    if news {
+        NEWS_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Vec::new();
+    }
+    line.to_vec()
+}
+
+/// A pass-through on a port of 127.0.0.1 to Dovecot's IMAP that gives the client each line of the
+/// server's as `rewrite` makes it.
+async fn imap_through(host: &str, port: u16, rewrite: fn(&[u8]) -> Vec<u8>) -> u16 {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap().port();
@@ -491,7 +553,7 @@ async fn imap_without_idle(host: &str, port: u16) -> u16 {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {}
                     }
-                    let out = without_idle(&line);
+                    let out = rewrite(&line);
                     if to_client.write_all(&out).await.is_err() {
                         break;
                     }

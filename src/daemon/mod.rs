@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::cli::App;
+use crate::app::App;
 use crate::daemon::reload::{LiveDirectory, Reloader};
 use crate::intake::drop::{DropOptions, DropReceipt, DropSource, ReceiptSink};
 use crate::intake::mailbox::MailSource;
@@ -199,6 +199,10 @@ const DIGESTS_EVERY: Duration = Duration::from_secs(30);
 /// `run`: until SIGTERM or SIGINT.
 pub async fn run(app: &App) -> anyhow::Result<()> {
     let parts = Parts::new(app)?;
+    {
+        let (directory, limits) = (parts.pipeline.directory.clone(), parts.pipeline.limits);
+        tokio::task::spawn_blocking(move || crate::intake::pipeline::warm_up(&directory, &limits));
+    }
     let (stop, shutdown) = Shutdown::new();
     let mut tasks: JoinSet<&'static str> = JoinSet::new();
     let mut sources = Vec::new();
@@ -295,7 +299,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
         let listen = app.settings.http.listen.clone();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
-            .map_err(|e| crate::cli::BadInput(format!("[http] listen = \"{listen}\": {e}")))?;
+            .map_err(|e| crate::app::BadInput(format!("[http] listen = \"{listen}\": {e}")))?;
         let s = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = health.serve(listener, s.wait()).await {
@@ -331,7 +335,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
 /// The SHA-256 of the directory file as it is now (the reloader applies any later change).
 fn directory_sha(app: &App) -> String {
     std::fs::read(&app.settings.directory.path)
-        .map(|b| crate::cli::sha256_hex(&b))
+        .map(|b| crate::app::sha256_hex(&b))
         .unwrap_or_default()
 }
 

@@ -6,7 +6,7 @@
 use clap::{Args, Subcommand};
 
 use super::sender::Sender;
-use crate::cli::{App, BadInput};
+use crate::app::{App, BadInput};
 use crate::store::outbox::{OutboxRow, Resend};
 
 #[derive(Debug, Args)]

@@ -6,7 +6,8 @@
 //! so an oversized message is refused from its header alone, then `BODY.PEEK[]` so nothing is
 //! marked read before it is done — and move it (`UID MOVE`, or COPY + `\Deleted` + EXPUNGE) only
 //! after its outcome is committed. Then wait: IDLE when the server has it, re-issued at most every
-//! 5 minutes, else a poll. After every wake, search again from scratch.
+//! 5 minutes (and ended every `check_ms` when set), else a poll. After every wake, search again from
+//! scratch.
 //!
 //! Any error ends the session; the next one starts after a capped, jittered backoff. At most one
 //! session per mailbox runs across daemons (a Postgres advisory lock, [`Store::mailbox_lock`]).
@@ -56,6 +57,9 @@ pub struct ImapOptions {
     /// Between searches when the server has no IDLE.
     pub poll: Duration,
     pub idle_reissue: Duration,
+    /// `check_ms`: IDLE is also ended this often to search, not waiting for the server's notice
+    /// (Dovecot sends it half a second after a delivery). `None`: IDLE alone.
+    pub idle_check: Option<Duration>,
 }
 
 impl ImapOptions {
@@ -207,8 +211,12 @@ impl ImapOptions {
             processed_folder: settings.processed_folder.clone(),
             rejected_folder: settings.rejected_folder.clone(),
             failed_folder: settings.failed_folder.clone(),
-            poll: std::time::Duration::from_secs(30),
+            poll: match settings.check_ms {
+                0 => Duration::from_secs(30),
+                ms => Duration::from_millis(ms),
+            },
             idle_reissue: IDLE_REISSUE,
+            idle_check: (settings.check_ms > 0).then(|| Duration::from_millis(settings.check_ms)),
         }
     }
 }
@@ -446,6 +454,9 @@ impl ImapSource {
                 .await?
                 .into_iter()
                 .collect();
+            if !uids.is_empty() {
+                tracing::debug!(messages = uids.len(), "inbox searched");
+            }
             for uid in uids {
                 if futures::FutureExt::now_or_never(shutdown.clone()).is_some() {
                     let _ = timed(session.logout()).await;
@@ -463,6 +474,7 @@ impl ImapSource {
                         .await
                         .map_err(IntakeError::from)?;
                     self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(uid, "message moved");
                 }
             }
             backoff.reset();
@@ -482,9 +494,16 @@ impl ImapSource {
                 let (wait, stop) = idle.wait_with_timeout(o.idle_reissue);
                 // IDLE's own timeout restarts with every keepalive the server sends ("* OK Still
                 // here"), so the re-issue is bounded here: whatever slipped past is found then.
+                let until = o
+                    .idle_check
+                    .map_or(o.idle_reissue, |c| c.min(o.idle_reissue));
                 let stopped = tokio::select! {
-                    r = wait => { r?; false }
-                    _ = tokio::time::sleep(o.idle_reissue) => false,
+                    r = wait => {
+                        let news = matches!(r?, async_imap::extensions::idle::IdleResponse::NewData(_));
+                        tracing::debug!(news, "IDLE ended by the server");
+                        false
+                    }
+                    _ = tokio::time::sleep(until) => false,
                     _ = shutdown.clone() => true,
                 };
                 drop(stop);
@@ -538,6 +557,7 @@ impl ImapSource {
             else {
                 return Ok(None);
             };
+            tracing::debug!(uid, bytes = raw.len(), "message fetched");
             intake.handle(raw, uidvalidity, Some(uid)).await
         };
         match result {
@@ -622,4 +642,36 @@ pub fn shared(
     use futures::FutureExt;
     let boxed: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(f);
     boxed.shared()
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_ms_is_zero_or_at_least_50_and_sets_the_imap_checks() {
+        use crate::settings::check_file;
+        use std::path::Path;
+        figment::Jail::expect_with(|jail| {
+            let mailbox = "[intake.mailbox]\nkind = \"imap\"\nhost = \"h\"\nusername = \"u\"\n";
+            jail.create_file("a.toml", &format!("{mailbox}check_ms = 10\n"))?;
+            let e = crate::settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            assert!(
+                e.contains("check_ms = 10") && e.contains("at least 50"),
+                "{e}"
+            );
+            jail.create_file("b.toml", &format!("{mailbox}check_ms = 200\n"))?;
+            let s = crate::settings::load(Path::new("b.toml")).unwrap();
+            let o = ImapOptions::from_settings(&s.intake.mailbox);
+            assert_eq!(o.idle_check, Some(Duration::from_millis(200)));
+            assert_eq!(o.poll, Duration::from_millis(200));
+            assert!(check_file(Path::new("b.toml")).is_ok());
+            jail.create_file("c.toml", mailbox)?;
+            let s = crate::settings::load(Path::new("c.toml")).unwrap();
+            let o = ImapOptions::from_settings(&s.intake.mailbox);
+            assert_eq!((o.idle_check, o.poll), (None, Duration::from_secs(30)));
+            Ok(())
+        });
+    }
 }

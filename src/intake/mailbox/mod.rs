@@ -152,7 +152,7 @@ impl MailIntake {
         uidvalidity: Option<u32>,
         uid: Option<u32>,
     ) -> Result<Handled, IntakeError> {
-        let sha256 = crate::cli::sha256_hex(&raw);
+        let sha256 = crate::app::sha256_hex(&raw);
         let limits = self.pipeline.limits;
         let parsed = tokio::task::spawn_blocking(move || inbound::parse(&raw, &limits))
             .await
@@ -178,6 +178,10 @@ impl MailIntake {
         // Found finished (handled before, delivered again, or its move lost to a crash): only the
         // move is left; nothing is counted.
         let entry = store.ledger_begin(&keys, Utc::now()).await?;
+        tracing::debug!(
+            ledger_id = entry.id,
+            "message parsed, its ledger entry begun"
+        );
         if entry.finished() {
             return Ok(already(&entry));
         }
@@ -231,8 +235,8 @@ impl MailIntake {
         let keys = MessageKeys {
             mailbox: self.options.mailbox.clone(),
             message_key: message_key(&parsed)
-                .unwrap_or_else(|| format!("size:{size}:{}", crate::cli::sha256_hex(&header))),
-            sha256: crate::cli::sha256_hex(&header),
+                .unwrap_or_else(|| format!("size:{size}:{}", crate::app::sha256_hex(&header))),
+            sha256: crate::app::sha256_hex(&header),
             uidvalidity,
             uid,
             sender: parsed.from.clone().unwrap_or_default(),

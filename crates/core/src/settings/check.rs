@@ -67,6 +67,7 @@ pub fn check_text(text: String, path: &Path) -> Result<(), Problems> {
                 "address",
                 "require_auth",
                 "authserv_id",
+                "check_ms",
             ];
             known.extend(secret_keys);
             c.known_keys(t, "[intake.mailbox]", &known);

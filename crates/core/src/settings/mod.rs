@@ -167,7 +167,13 @@ pub struct Mailbox {
     pub address: String,
     pub require_auth: bool,
     pub authserv_id: String,
+    /// IMAP: also look for new mail this often, in ms, besides the server's IDLE notices (and
+    /// instead of the 30 s poll without IDLE); 0: IDLE alone. See docs/configuration.md.
+    pub check_ms: u64,
 }
+
+/// The shortest `[intake.mailbox] check_ms` (0 aside).
+pub const MIN_CHECK_MS: u64 = 50;
 
 impl Default for Mailbox {
     fn default() -> Self {
@@ -190,6 +196,7 @@ impl Default for Mailbox {
             address: "portal@example.test".into(),
             require_auth: false,
             authserv_id: "mx.example.test".into(),
+            check_ms: 0,
         }
     }
 }
