@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::{max_message_bytes, Handled, IntakeError, MailIntake};
+use crate::daemon::backoff::{Backoff, Retries};
 use crate::intake::mailbox::maildir::Folder;
 use crate::mail::auth::{OAuth2, TokenError};
 use crate::settings::{Secret, Tls};
@@ -89,36 +90,9 @@ pub enum Login {
     OAuth2(OAuth2),
 }
 
-/// Capped exponential backoff with jitter: 1 s, 2 s, 4 s … at most 60 s, each ±25 %.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    attempt: u32,
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            attempt: 0,
-            base: Duration::from_secs(1),
-            cap: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Backoff {
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    pub fn next_delay(&mut self) -> Duration {
-        let exp = self.base.saturating_mul(1 << self.attempt.min(16));
-        self.attempt = self.attempt.saturating_add(1);
-        let d = exp.min(self.cap);
-        let jitter = 0.75 + fastrand::f64() * 0.5;
-        d.mul_f64(jitter)
-    }
+/// The backoff between sessions: 1 s, 2 s, 4 s … at most 60 s, jittered (see [`Backoff::jittered`]).
+pub fn session_retries() -> Retries {
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).retries()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -356,7 +330,7 @@ impl ImapSource {
     /// moved) before it returns; waiting and connecting are simply abandoned.
     pub async fn run(&self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let shutdown = shared(shutdown);
-        let mut backoff = Backoff::default();
+        let mut backoff = session_retries();
         let name = self.options.mailbox_name();
         loop {
             let lock = tokio::select! {
@@ -373,7 +347,7 @@ impl ImapSource {
                     match r {
                         Ok(()) => return,
                         Err(e) => {
-                            let d = backoff.next_delay();
+                            let d = backoff.failed_jittered();
                             tracing::warn!(
                                 mailbox = %self.options.mailbox_name(),
                                 "IMAP session ended: {e}; reconnecting in {d:.1?}"
@@ -387,7 +361,7 @@ impl ImapSource {
                 // Another daemon has this mailbox: try again later, it may stop.
                 Ok(None) => Duration::from_secs(5),
                 Err(e) => {
-                    let d = backoff.next_delay();
+                    let d = backoff.failed_jittered();
                     tracing::warn!("IMAP intake: the mailbox lock: {e}; again in {d:.1?}");
                     d
                 }
@@ -413,7 +387,7 @@ impl ImapSource {
             return Ok(());
         };
         let never = shared(std::future::pending());
-        self.session(&mut lock, never, &mut Backoff::default(), true)
+        self.session(&mut lock, never, &mut session_retries(), true)
             .await
     }
 
@@ -422,7 +396,7 @@ impl ImapSource {
         &self,
         lock: &mut crate::store::mail_ledger::MailboxLock,
         shutdown: futures::future::Shared<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
-        backoff: &mut Backoff,
+        backoff: &mut Retries,
         once: bool,
     ) -> Result<(), ImapError> {
         let o = &self.options;
@@ -477,7 +451,7 @@ impl ImapSource {
                     tracing::debug!(uid, "message moved");
                 }
             }
-            backoff.reset();
+            backoff.succeeded();
             self.stats.succeeded();
             if once {
                 let _ = timed(session.logout()).await;
@@ -656,7 +630,9 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             let mailbox = "[intake.mailbox]\nkind = \"imap\"\nhost = \"h\"\nusername = \"u\"\n";
             jail.create_file("a.toml", &format!("{mailbox}check_ms = 10\n"))?;
-            let e = crate::settings::load(Path::new("a.toml")).unwrap_err().to_string();
+            let e = crate::settings::load(Path::new("a.toml"))
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("check_ms = 10") && e.contains("at least 50"),
                 "{e}"

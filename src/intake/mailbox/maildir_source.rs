@@ -116,15 +116,15 @@ impl MaildirSource {
     /// Polls until `shutdown` completes; the message in hand is finished first.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut backoff = super::imap::Backoff::default();
+        let mut backoff = super::imap::session_retries();
         loop {
             let wait = match self.process_pending().await {
                 Ok(_) => {
-                    backoff.reset();
+                    backoff.succeeded();
                     self.poll
                 }
                 Err(e) => {
-                    let d = backoff.next_delay();
+                    let d = backoff.failed_jittered();
                     tracing::warn!("maildir intake: {e}; trying again in {d:?}");
                     d
                 }
