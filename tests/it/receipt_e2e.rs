@@ -2,7 +2,7 @@
 //! receipt written in the submission's transaction is sent by `outbox flush` through the private
 //! OpenSMTPD into that user's Dovecot mailbox, and read back over IMAP.
 
-mod support;
+use crate::support;
 
 use std::io::Cursor;
 use std::path::Path;

@@ -3,8 +3,7 @@
 //! digests show (and never show), the recruiter workbook, `status`, and `digest preview` as an
 //! operator runs it.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `agency-portal ingest` and the sheet engine end to end (SPEC §4.3, §5): the same people from every
 //! writer normalise identically, and the command's JSON and result files are as specified.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Two daemons' worth of racing (SPEC §6.4): two `ingest` processes at once on overlapping files
 //! against one Postgres, 20 times. Every shared person must be `new` exactly once.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

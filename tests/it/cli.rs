@@ -1,7 +1,7 @@
 //! The command line as an operator uses it: `config check`, the owner views and the exit codes
 //! (SPEC §3, §9, §10). Runs the real binary on the shipped config and on fixtures.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

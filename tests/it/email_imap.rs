@@ -4,7 +4,7 @@
 //! 2 (delivered twice), 3 (`kill -9` between commit and move; Dovecot restarted under the daemon);
 //! and a server without IDLE, searched again every 30 s.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

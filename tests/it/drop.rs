@@ -2,7 +2,7 @@
 //! per file, crash recovery, lost watcher events and hostile entries. (The SFTP end-to-end test
 //! with OpenSSH is tests/sftp.rs.)
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};

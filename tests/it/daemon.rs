@@ -4,7 +4,7 @@
 //! ingest: out within 30 s, the file processed exactly once after the restart). And a daemon started
 //! before its Postgres waits for it.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::mail::message;
 
-const DIRECTORY: &str = include_str!("../config/directory.toml");
+const DIRECTORY: &str = include_str!("../../config/directory.toml");
 
 struct Daemon {
     dir: tempfile::TempDir,

@@ -6,7 +6,7 @@
 //! once. And (SPEC §7 (r2)) a key registered by email with `sftp-key` lets the agency in, and
 //! is refused once removed.
 
-mod support;
+use crate::support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

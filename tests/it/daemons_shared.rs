@@ -3,7 +3,7 @@
 //! submission is processed once, every receipt is sent once, no candidate is doubled (each person
 //! is `new` exactly once, whichever daemon and channel saw them first).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};

@@ -3,10 +3,8 @@
 //! answer, a search hit, a page boundary at 12, a 429 with Retry-After, a timeout after the server
 //! already created the lead, a 404 campaign, `review accept`, and the `candidates` state.
 
-#[macro_use]
-mod support;
-#[path = "support/talkpush.rs"]
-mod stand_in;
+use crate::support;
+use crate::support::talkpush as stand_in;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! the key in `AGENCY_PORTAL_TEST_OAUTH2_KEY`. The token commands are small shell scripts that
 //! count their runs and print `token.<run>` if there is one, else `token`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

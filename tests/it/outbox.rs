@@ -2,7 +2,7 @@
 //! across re-syncs, enqueueing inside the caller's transaction, leases, dedupe, several workers at
 //! once never sending a row twice, the invalid-directory alert.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,9 +3,8 @@
 //! three daemons on one Postgres pushing 300 new candidates (300 leads), `talkpush status`,
 //! `candidates`, and `import-existing --from-talkpush` paging through the company's leads.
 
-#[path = "support/talkpush.rs"]
-mod stand_in;
-mod support;
+use crate::support;
+use crate::support::talkpush as stand_in;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
