@@ -58,12 +58,8 @@ impl Daemon {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(self.path("agency-portal.toml"))
-            .env_remove("DATABASE_URL")
-            .env_remove("AGENCY_PORTAL_CONFIG")
-            .env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
+        let mut c = support::portal(&self.path("agency-portal.toml"));
+        c.env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
         c
     }
 

@@ -833,12 +833,8 @@ async fn kill_9_between_commit_and_move_then_restart() {
     )
     .unwrap();
     let run = |crash: bool| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(&config)
-            .args(["drop", "--once"])
-            .env_remove("DATABASE_URL")
-            .env("AGENCY_PORTAL_LOG", "error");
+        let mut c = support::portal(&config);
+        c.args(["drop", "--once"]).env("AGENCY_PORTAL_LOG", "error");
         if crash {
             c.env(agency_portal::cli::CRASH_AFTER_COMMIT_ENV, "1");
         }

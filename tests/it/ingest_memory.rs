@@ -9,16 +9,14 @@
 //! process's resident size at the fork, made small first (`malloc_trim`).
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use rust_xlsxwriter::Workbook;
 
-const MB: u64 = 1024;
+use crate::support;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+const MB: u64 = 1024;
 
 /// A realistic agency file of `rows` people: names, emails, PH mobiles, the campaign, and
 /// `custom` short custom columns.
@@ -110,7 +108,7 @@ fn ingest(dir: &Path, file: &Path, extra: &[&str]) -> Run {
     unsafe {
         libc::malloc_trim(0);
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+    let mut cmd = support::portal(&support::shipped_config());
     // SAFETY: does nothing; a pre_exec hook makes the child a fork, not a vfork (see above).
     unsafe {
         cmd.pre_exec(|| Ok(()));
@@ -118,13 +116,10 @@ fn ingest(dir: &Path, file: &Path, extra: &[&str]) -> Run {
     // Reaped by wait4 below, which std's wait would not let read the child's usage.
     #[allow(clippy::zombie_processes)]
     let child = cmd
-        .arg("--config")
-        .arg(repo().join("config/agency-portal.toml"))
         .args(["ingest"])
         .arg(file)
         .args(["--agency", "acme"])
         .args(extra)
-        .env_remove("AGENCY_PORTAL_CONFIG")
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("portal.db").display()),

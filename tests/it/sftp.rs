@@ -6,7 +6,7 @@
 //! once. And (SPEC §7 (r2)) a key registered by email with `sftp-key` lets the agency in, and
 //! is refused once removed.
 
-use crate::support;
+use crate::support::{self, portal};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -153,15 +153,6 @@ impl Ssh {
             writeln!(f, "{}", public.trim()).unwrap();
         }
     }
-}
-
-fn portal(config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    cmd.arg("--config")
-        .arg(config)
-        .env_remove("AGENCY_PORTAL_CONFIG")
-        .env_remove("DATABASE_URL");
-    cmd
 }
 
 struct Daemon(Child);

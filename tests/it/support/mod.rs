@@ -4,7 +4,10 @@
 //! `AGENCY_PORTAL_TEST_POSTGRES_URL`. Tests never skip when it is missing: they fail with a message
 //! saying how to run them.
 pub mod mail;
+pub mod portal;
 pub mod talkpush;
+
+pub use portal::{portal, shipped_config, Portal};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
