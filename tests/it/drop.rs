@@ -1,6 +1,6 @@
 //! The drop-folder source (SPEC §4.2) on real folders: layout, settling, exactly one final place
 //! per file, crash recovery, lost watcher events and hostile entries. (The SFTP end-to-end test
-//! with OpenSSH is tests/sftp.rs.)
+//! with OpenSSH is tests/it/sftp.rs.)
 
 use crate::support;
 

@@ -1,5 +1,5 @@
 //! Issue 7 (email intake), on both backends, through the Maildir source: the same handling code the
-//! IMAP source runs (tests/email_imap.rs drives that one over the real mail loop).
+//! IMAP source runs (tests/it/email_imap.rs drives that one over the real mail loop).
 
 use crate::support;
 

@@ -1,10 +1,13 @@
-//! The integration tests: one binary, a module per area (`cargo nextest run -E 'binary(it)'`, or
-//! `-E 'test(/^sftp::/)'` for one area). One binary links the dependencies once; 27 binaries, one
-//! per file, took 1.1 GB of test executables (issue 15, Cargo.toml).
+//! The integration tests: one binary, a module per area (`scripts/test -- -E 'binary(it)'`, or
+//! `-E 'binary(it) & test(/^sftp::/)'` for one area). A new area is a new module here, not a file
+//! in tests/: each of those is a binary linking every dependency (27 of them were 1,086 MB, this
+//! one is 82 MB; Cargo.toml).
 //!
-//! `support` gives them fresh SQLite and Postgres databases, the private mail services, the Talkpush
-//! stand-in and the portal command. Every module is one area; a test that needs a process of its
-//! own (its peak memory, a signal) runs the `agency-portal` binary as a child.
+//! `support` gives them fresh SQLite and Postgres databases, the `agency-portal` command (`portal`,
+//! and `Portal`: a portal on a fresh database), the private mail services and the Talkpush
+//! stand-in. nextest runs each test in a process of its own, `cargo test` runs them as threads of
+//! one: a test must not change this process's environment, current folder or signal handling; what
+//! needs a process of its own (a peak memory, a signal, a crash) runs `agency-portal` as a child.
 
 #[macro_use]
 mod support;

@@ -91,7 +91,7 @@ impl Ssh {
 
     /// Puts the generated Match blocks at the end of the test sshd's config and reloads it.
     fn install(&self, generated: &str) {
-        const MARK: &str = "# ---- agency-portal tests/sftp.rs ----\n";
+        const MARK: &str = "# ---- agency-portal tests/it/sftp.rs ----\n";
         let mut conf = std::fs::read_to_string(&self.config).unwrap();
         if let Some(i) = conf.find(MARK) {
             conf.truncate(i);
