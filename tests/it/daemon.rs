@@ -4,7 +4,7 @@
 //! ingest: out within 30 s, the file processed exactly once after the restart). And a daemon started
 //! before its Postgres waits for it.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::mail::message;
 
-const DIRECTORY: &str = include_str!("../config/directory.toml");
+const DIRECTORY: &str = include_str!("../../config/directory.toml");
 
 struct Daemon {
     dir: tempfile::TempDir,
@@ -58,12 +58,8 @@ impl Daemon {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(self.path("agency-portal.toml"))
-            .env_remove("DATABASE_URL")
-            .env_remove("AGENCY_PORTAL_CONFIG")
-            .env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
+        let mut c = support::portal(&self.path("agency-portal.toml"));
+        c.env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
         c
     }
 

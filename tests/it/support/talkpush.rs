@@ -8,7 +8,6 @@
 //! and then hold the answer (the client times out after the lead exists); leave the next N searches
 //! blind (an index lagging behind). [`StandIn::leads_with_email`] counts leads per email, so tests
 //! assert "exactly one lead".
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

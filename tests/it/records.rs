@@ -1,8 +1,7 @@
 //! Records an owner works with (SPEC §6.5, §9): the review queue, the views, and erasing a person —
 //! on both backends.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

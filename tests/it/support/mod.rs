@@ -1,11 +1,13 @@
-//! Helpers shared by the integration tests (`mod support;` in each test file).
+//! Helpers shared by the integration tests' modules (`use crate::support;`).
 //!
 //! Postgres comes from `scripts/test`, which starts a private cluster and exports
 //! `AGENCY_PORTAL_TEST_POSTGRES_URL`. Tests never skip when it is missing: they fail with a message
 //! saying how to run them.
-#![allow(dead_code)] // each test binary uses a different subset
-
 pub mod mail;
+pub mod portal;
+pub mod talkpush;
+
+pub use portal::{portal, shipped_config, Portal};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,19 +86,31 @@ macro_rules! on_both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let dir = tempfile::tempdir().unwrap();
-                let url = super::support::fresh_sqlite_url(dir.path());
+                let url = $crate::support::fresh_sqlite_url(dir.path());
                 let store = agency_portal::store::Store::open(&url).await.unwrap();
                 super::$name(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let url = super::support::fresh_postgres_url().await;
+                let url = $crate::support::fresh_postgres_url().await;
                 let store = agency_portal::store::Store::open(&url).await.unwrap();
                 super::$name(store).await;
             }
         }
     };
+}
+
+/// This test binary again, as a child running only the test `name` of the module `module_path`
+/// (the caller's `module_path!()`): libtest knows a test by its path without the crate's name
+/// (`sheet_hostile::child_entry`), so the module is part of what it selects.
+pub fn this_test_binary(module_path: &str, name: &str) -> std::process::Command {
+    let module = module_path.split_once("::").map_or("", |(_, m)| m);
+    let mut cmd =
+        std::process::Command::new(std::env::current_exe().expect("the test binary's path"));
+    cmd.arg(format!("{module}::{name}"))
+        .args(["--exact", "--nocapture", "--test-threads=1"]);
+    cmd
 }
 
 /// The mail composer of the shipped config (its templates, the example addresses).

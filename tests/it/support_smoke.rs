@@ -1,5 +1,5 @@
 //! Proves the test plumbing: the private Postgres of scripts/test is reachable and fresh databases work.
-mod support;
+use crate::support;
 
 use sqlx::{Connection, PgConnection, SqliteConnection};
 

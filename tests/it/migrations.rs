@@ -4,7 +4,7 @@
 //! 0010 phones, 0011 their contacts on Postgres, 0015 keys without names, made again by the store
 //! once migrated); and 0014's key collation on Postgres.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! a server without IDLE, searched again every 30 s; and one whose IDLE never tells, looked into
 //! every `check_ms`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -137,12 +137,8 @@ impl Portal {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(self.config())
-            .env_remove("DATABASE_URL")
-            .env_remove("AGENCY_PORTAL_CONFIG")
-            .env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
+        let mut c = support::portal(&self.config());
+        c.env("AGENCY_PORTAL_LOG", "warn,agency_portal=info");
         match &self.trust {
             Some(file) => c.env("SSL_CERT_FILE", file),
             None => c.env_remove("SSL_CERT_FILE"),

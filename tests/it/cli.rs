@@ -1,30 +1,13 @@
 //! The command line as an operator uses it: `config check`, the owner views and the exit codes
 //! (SPEC §3, §9, §10). Runs the real binary on the shipped config and on fixtures.
 
-mod support;
+use crate::support::{self, Portal};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The binary with a clean environment for its settings, and `DATABASE_URL` in `db_dir`.
-fn portal(config: &Path, db_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    cmd.arg("--config").arg(config);
-    cmd.env_remove("AGENCY_PORTAL_CONFIG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AGENCY_PORTAL__") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env(
-        "DATABASE_URL",
-        format!("sqlite://{}", db_dir.join("portal.db").display()),
-    );
-    cmd
 }
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
@@ -42,10 +25,6 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn shipped() -> PathBuf {
-    repo().join("config/agency-portal.toml")
-}
-
 /// A copy of the shipped config in a temp dir, with `edit` applied to its directory file.
 fn edited_config(tmp: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let dir = tmp.join("config");
@@ -61,8 +40,8 @@ fn edited_config(tmp: &Path, edit: impl Fn(String) -> String) -> PathBuf {
 
 #[test]
 fn shipped_config_checks_clean_and_shows_next_fire_times() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(portal(&shipped(), tmp.path()).args(["config", "check"]));
+    let p = Portal::sqlite();
+    let (code, out, err) = run(p.command().args(["config", "check"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("directory.toml: ok"), "{out}");
     assert!(out.contains("templates: ok"), "{out}");
@@ -77,9 +56,9 @@ fn shipped_config_checks_clean_and_shows_next_fire_times() {
 /// told apart from one whose templates are all there: the shipped templates are used.
 #[test]
 fn config_check_says_when_the_shipped_templates_are_used() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = edited_config(tmp.path(), |t| t);
-    let (code, out, err) = run(portal(&config, tmp.path()).args(["config", "check", "--offline"]));
+    let mut p = Portal::sqlite();
+    p.config = edited_config(p.dir.path(), |t| t);
+    let (code, out, err) = run(p.command().args(["config", "check", "--offline"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("templates: not there, the shipped templates are used"),
@@ -92,9 +71,9 @@ fn config_check_says_when_the_shipped_templates_are_used() {
 /// catalogue with a key missing, are reported (the messages still go out).
 #[test]
 fn config_check_reports_missing_language_templates_and_keys() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = edited_config(tmp.path(), |t| t);
-    let templates = tmp.path().join("config/templates");
+    let mut p = Portal::sqlite();
+    p.config = edited_config(p.dir.path(), |t| t);
+    let templates = p.path("config/templates");
     std::fs::create_dir_all(templates.join("en")).unwrap();
     std::fs::create_dir_all(templates.join("es")).unwrap();
     std::fs::write(
@@ -107,7 +86,7 @@ fn config_check_reports_missing_language_templates_and_keys() {
         "[reason]\nduplicate = \"ya lo registró otra agencia ({agencia})\"\n",
     )
     .unwrap();
-    let (code, out, err) = run(portal(&config, tmp.path()).args(["config", "check", "--offline"]));
+    let (code, out, err) = run(p.command().args(["config", "check", "--offline"]));
     assert_eq!(code, 0, "{out}{err}");
     for expected in [
         "es/receipt.txt is missing: agencies in es get your English receipt.txt",
@@ -125,9 +104,9 @@ fn config_check_reports_missing_language_templates_and_keys() {
 
 #[test]
 fn config_check_reports_every_mistake_with_line_and_column() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = repo().join("tests/fixtures/bad-config/agency-portal.toml");
-    let (code, _, err) = run(portal(&config, tmp.path()).args(["config", "check"]));
+    let mut p = Portal::sqlite();
+    p.config = repo().join("tests/fixtures/bad-config/agency-portal.toml");
+    let (code, _, err) = run(p.command().args(["config", "check"]));
     assert_eq!(code, 2, "{err}");
     let expected = [
         ("agency-portal.toml:10:12:", "is not a valid schedule"),
@@ -163,14 +142,11 @@ fn config_check_reports_every_mistake_with_line_and_column() {
 
 #[test]
 fn agencies_json_filters_and_keys() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, out, err) = run(portal(&shipped(), tmp.path()).args([
-        "agencies",
-        "--country",
-        "PH",
-        "--active",
-        "--json",
-    ]));
+    let p = Portal::sqlite();
+    let (code, out, err) =
+        run(p
+            .command()
+            .args(["agencies", "--country", "PH", "--active", "--json"]));
     assert_eq!(code, 0, "{err}");
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&out).unwrap();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -194,7 +170,7 @@ fn agencies_json_filters_and_keys() {
         .iter()
         .all(|r| r["active"] == true && r["country"] == "PH"));
 
-    let (code, out, _) = run(portal(&shipped(), tmp.path()).args(["agencies", "--inactive"]));
+    let (code, out, _) = run(p.command().args(["agencies", "--inactive"]));
     assert_eq!(code, 0);
     assert!(out.contains("rio-rh"), "{out}");
     assert!(!out.contains("acme"), "{out}");
@@ -203,8 +179,8 @@ fn agencies_json_filters_and_keys() {
 
 #[test]
 fn terminal_view_groups_by_country() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, out, _) = run(portal(&shipped(), tmp.path()).arg("agencies"));
+    let p = Portal::sqlite();
+    let (code, out, _) = run(p.command().arg("agencies"));
     assert_eq!(code, 0);
     let headings: Vec<&str> = out
         .lines()
@@ -223,12 +199,13 @@ fn terminal_view_groups_by_country() {
 
 #[test]
 fn campaign_search_ignores_accents_and_case() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = edited_config(tmp.path(), |d| {
+    let mut p = Portal::sqlite();
+    p.config = edited_config(p.dir.path(), |d| {
         d.replace("Customer Service Manila\"", "Customer Service Manilá\"")
     });
-    let (code, out, err) =
-        run(portal(&config, tmp.path()).args(["campaigns", "--search", "MANILA", "--json"]));
+    let (code, out, err) = run(p
+        .command()
+        .args(["campaigns", "--search", "MANILA", "--json"]));
     assert_eq!(code, 0, "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
@@ -238,33 +215,34 @@ fn campaign_search_ignores_accents_and_case() {
     );
     let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 7, "{keys:?}");
-    let (_, out, _) = run(portal(&config, tmp.path()).args(["campaigns", "--search", "sao paulo"]));
+    let (_, out, _) = run(p.command().args(["campaigns", "--search", "sao paulo"]));
     assert!(out.contains("Atendimento São Paulo"), "{out}");
 }
 
 #[test]
 fn operator_mistakes_are_one_clear_line_and_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
+    let p = Portal::sqlite();
     let cases: Vec<(&str, Command)> = vec![
         ("bad url scheme", {
-            let mut c = portal(&shipped(), tmp.path());
+            let mut c = p.command();
             c.env("DATABASE_URL", "mysql://root@localhost/portal");
             c.arg("agencies");
             c
         }),
         ("unreachable postgres", {
-            let mut c = portal(&shipped(), tmp.path());
+            let mut c = p.command();
             c.env("DATABASE_URL", "postgres://app:secret@127.0.0.1:1/portal");
             c.arg("migrate");
             c
         }),
         ("missing config", {
-            let mut c = portal(&tmp.path().join("nope.toml"), tmp.path());
+            let mut c = support::portal(&p.path("nope.toml"));
+            c.env("DATABASE_URL", &p.database_url);
             c.arg("agencies");
             c
         }),
         ("unreadable directory", {
-            let mut c = portal(&shipped(), tmp.path());
+            let mut c = p.command();
             c.env(
                 "AGENCY_PORTAL__DIRECTORY__PATH",
                 "/nonexistent/directory.toml",
@@ -289,7 +267,7 @@ fn operator_mistakes_are_one_clear_line_and_exit_2() {
             );
         }
     }
-    let mut cmd = portal(&shipped(), tmp.path());
+    let mut cmd = p.command();
     cmd.env("DATABASE_URL", "postgres://app:secret@127.0.0.1:1/portal")
         .arg("migrate");
     let (_, _, err) = run(&mut cmd);
@@ -298,10 +276,10 @@ fn operator_mistakes_are_one_clear_line_and_exit_2() {
 
 #[test]
 fn outbox_flush_sends_invitations_once_with_the_owners_wording() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = edited_config(tmp.path(), |t| t);
+    let mut p = Portal::sqlite();
+    p.config = edited_config(p.dir.path(), |t| t);
     // The owners reworded the invitation's subject; the other templates are the shipped ones.
-    let templates = tmp.path().join("config/templates");
+    let templates = p.path("config/templates");
     std::fs::create_dir_all(&templates).unwrap();
     std::fs::write(
         templates.join("invitation.txt"),
@@ -309,10 +287,10 @@ fn outbox_flush_sends_invitations_once_with_the_owners_wording() {
          {% block body %}Send files to {{ intake_address }}; your folder is {{ sftp_folder }}.{% endblock %}\n",
     )
     .unwrap();
-    let (code, out, err) = run(portal(&config, tmp.path()).args(["outbox", "flush"]));
+    let (code, out, err) = run(p.command().args(["outbox", "flush"]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "outbox: 8 sent, 0 to retry later, 0 failed");
-    let outbox = tmp.path().join("var/outbox");
+    let outbox = p.path("var/outbox");
     let mut files: Vec<_> = std::fs::read_dir(&outbox)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -326,12 +304,12 @@ fn outbox_flush_sends_invitations_once_with_the_owners_wording() {
     );
     assert!(first.contains("your folder is acme."), "{first}");
 
-    let (code, out, _) = run(portal(&config, tmp.path()).args(["outbox", "flush"]));
+    let (code, out, _) = run(p.command().args(["outbox", "flush"]));
     assert_eq!(
         (code, out.trim()),
         (0, "outbox: 0 sent, 0 to retry later, 0 failed")
     );
-    let (code, out, _) = run(portal(&config, tmp.path()).args(["outbox", "list"]));
+    let (code, out, _) = run(p.command().args(["outbox", "list"]));
     assert_eq!(code, 0);
     assert_eq!(
         out.lines()
@@ -343,17 +321,17 @@ fn outbox_flush_sends_invitations_once_with_the_owners_wording() {
 
     // A template that does not compile stops the command with exit 2 and says which file.
     std::fs::write(templates.join("receipt.html"), "{% if %}").unwrap();
-    let (code, _, err) = run(portal(&config, tmp.path()).args(["outbox", "flush"]));
+    let (code, _, err) = run(p.command().args(["outbox", "flush"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("receipt.html"), "{err}");
 }
 
 #[test]
 fn processes_opening_a_new_sqlite_database_at_once_all_succeed() {
-    let tmp = tempfile::tempdir().unwrap();
+    let p = Portal::sqlite();
     let children: Vec<_> = (0..4)
         .map(|_| {
-            portal(&shipped(), tmp.path())
+            p.command()
                 .arg("migrate")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
@@ -377,16 +355,17 @@ fn processes_opening_a_new_sqlite_database_at_once_all_succeed() {
 #[test]
 fn a_closed_stdout_never_panics() {
     use std::os::unix::process::ExitStatusExt as _;
-    let tmp = tempfile::tempdir().unwrap();
-    let drop_path = tmp.path().join("drop");
-    let config = edited_config(tmp.path(), |s| s);
-    let settings = std::fs::read_to_string(&config).unwrap();
+    let mut p = Portal::sqlite();
+    let drop_path = p.path("drop");
+    p.config = edited_config(p.dir.path(), |s| s);
+    let settings = std::fs::read_to_string(&p.config).unwrap();
     let absolute = format!("\"{}\"", drop_path.display());
-    std::fs::write(&config, settings.replace("\"../var/drop\"", &absolute)).unwrap();
-    let (code, out, err) = run(portal(&config, tmp.path()).arg("sftp-setup"));
+    std::fs::write(&p.config, settings.replace("\"../var/drop\"", &absolute)).unwrap();
+    let (code, out, err) = run(p.command().arg("sftp-setup"));
     assert!(code == 0 && out.contains("ChrootDirectory"), "{code} {err}");
     for _ in 0..20 {
-        let mut child = portal(&config, tmp.path())
+        let mut child = p
+            .command()
             .arg("sftp-setup")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -406,13 +385,13 @@ fn a_closed_stdout_never_panics() {
 /// with 0 or SIGPIPE (141), never a panic (101).
 #[test]
 fn sftp_setup_piped_into_head_ends_with_0_or_141() {
-    let tmp = tempfile::tempdir().unwrap();
+    let p = Portal::sqlite();
     let script = format!(
         "for i in $(seq 200); do {bin} --config config/agency-portal.toml sftp-setup | head -1 \
          >/dev/null; echo ${{PIPESTATUS[0]}}; done",
         bin = env!("CARGO_BIN_EXE_agency-portal")
     );
-    let cmd = portal(&shipped(), tmp.path());
+    let cmd = p.command();
     let env: Vec<_> = cmd
         .get_envs()
         .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
@@ -438,15 +417,15 @@ fn sftp_setup_piped_into_head_ends_with_0_or_141() {
 /// SPEC §10: `migrate` says what it applied, and that nothing was left to apply the second time.
 #[test]
 fn migrate_says_what_it_applied() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, first, err) = run(portal(&shipped(), tmp.path()).arg("migrate"));
+    let p = Portal::sqlite();
+    let (code, first, err) = run(p.command().arg("migrate"));
     assert_eq!(code, 0, "{err}");
     assert!(first.contains("applied 0001 directory"), "{first}");
     assert!(
         first.contains("applied 0015 block keys without names"),
         "{first}"
     );
-    let (code, again, err) = run(portal(&shipped(), tmp.path()).arg("migrate"));
+    let (code, again, err) = run(p.command().arg("migrate"));
     assert_eq!(code, 0, "{err}");
     assert!(again.contains("nothing to apply"), "{again}");
     assert!(!again.contains("applied 0"), "{again}");
@@ -456,7 +435,7 @@ fn migrate_says_what_it_applied() {
 /// passwords from the environment) checks clean once its directory file and secrets are there.
 #[test]
 fn the_production_example_checks_clean() {
-    let tmp = tempfile::tempdir().unwrap();
+    let mut p = Portal::sqlite();
     let example =
         std::fs::read_to_string(repo().join("config/agency-portal.production.toml")).unwrap();
     for path in ["\"/srv/agency-portal/drop\"", "\"/etc/agency-portal/"] {
@@ -464,13 +443,14 @@ fn the_production_example_checks_clean() {
     }
     assert!(!example.contains("\"../"), "no relative paths");
     let directory = repo().join("config/directory.toml");
-    let settings = tmp.path().join("agency-portal.toml");
+    p.config = p.path("agency-portal.toml");
     let here = example.replace(
         "/etc/agency-portal/directory.toml",
         directory.to_str().unwrap(),
     );
-    std::fs::write(&settings, here).unwrap();
-    let (code, out, err) = run(portal(&settings, tmp.path())
+    std::fs::write(&p.config, here).unwrap();
+    let (code, out, err) = run(p
+        .command()
         .args(["config", "check", "--offline"])
         .env("AGENCY_PORTAL_IMAP_PASSWORD", "x")
         .env("AGENCY_PORTAL_SMTP_PASSWORD", "y"));
@@ -483,11 +463,11 @@ fn the_production_example_checks_clean() {
 /// checks the files alone. (Once it said "ok" with a wrong database password.)
 #[test]
 fn config_check_says_what_it_reached() {
-    let tmp = tempfile::tempdir().unwrap();
+    let p = Portal::sqlite();
     let admin = support::postgres_admin_url();
     let (base, _) = admin.rsplit_once('/').unwrap();
     let check = |url: &str, offline: bool| {
-        let mut cmd = portal(&shipped(), tmp.path());
+        let mut cmd = p.command();
         cmd.env("DATABASE_URL", url).args(["config", "check"]);
         if offline {
             cmd.arg("--offline");
@@ -510,10 +490,10 @@ fn config_check_says_what_it_reached() {
 }
 
 /// Acme's Ana Cruz, then Bayanihan's near copy of her (email one edit off, another phone): one
-/// review row, in a database in `dir`.
-fn a_review_row(dir: &Path) {
+/// review row, in the portal's database.
+fn a_review_row(p: &Portal) {
     let sheet = |name: &str, row: &str| {
-        let f = dir.join(name);
+        let f = p.path(name);
         std::fs::write(
             &f,
             format!("First Name,Last Name,Email,Mobile,Campaign\n{row}\n"),
@@ -524,7 +504,8 @@ fn a_review_row(dir: &Path) {
     let a = sheet("a.csv", "Ana,Cruz,ana.cruz@gmail.com,0917 123 4567,40123");
     let b = sheet("b.csv", "Ana,Cruz,ana.cruzz@gmail.com,0918 765 4321,40123");
     for (file, agency) in [(&a, "acme"), (&b, "bayanihan")] {
-        let (code, out, err) = run(portal(&shipped(), dir)
+        let (code, out, err) = run(p
+            .command()
             .arg("ingest")
             .arg(file)
             .args(["--agency", agency]));
@@ -536,10 +517,9 @@ fn a_review_row(dir: &Path) {
 /// onto the queue's heading line).
 #[test]
 fn the_owner_digest_lists_review_items_under_their_heading() {
-    let tmp = tempfile::tempdir().unwrap();
-    a_review_row(tmp.path());
-    let (code, out, err) =
-        run(portal(&shipped(), tmp.path()).args(["digest", "preview", "--kind", "owner"]));
+    let p = Portal::sqlite();
+    a_review_row(&p);
+    let (code, out, err) = run(p.command().args(["digest", "preview", "--kind", "owner"]));
     assert_eq!(code, 0, "{err}");
     let heading = out
         .lines()
@@ -559,12 +539,12 @@ fn the_owner_digest_lists_review_items_under_their_heading() {
 /// matched, without SQL.
 #[test]
 fn review_show_puts_the_two_side_by_side() {
-    let tmp = tempfile::tempdir().unwrap();
-    a_review_row(tmp.path());
-    let (_, list, _) = run(portal(&shipped(), tmp.path()).args(["review", "list", "--json"]));
+    let p = Portal::sqlite();
+    a_review_row(&p);
+    let (_, list, _) = run(p.command().args(["review", "list", "--json"]));
     let items: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
     let row_id = items[0]["row_id"].to_string();
-    let (code, out, err) = run(portal(&shipped(), tmp.path()).args(["review", "show", &row_id]));
+    let (code, out, err) = run(p.command().args(["review", "show", &row_id]));
     assert_eq!(code, 0, "{err}");
     for line in [
         "ana.cruzz@gmail.com   ana.cruz@gmail.com",
@@ -574,13 +554,12 @@ fn review_show_puts_the_two_side_by_side() {
     ] {
         assert!(out.contains(line), "{line} in\n{out}");
     }
-    let (code, json, _) =
-        run(portal(&shipped(), tmp.path()).args(["review", "show", &row_id, "--json"]));
+    let (code, json, _) = run(p.command().args(["review", "show", &row_id, "--json"]));
     assert_eq!(code, 0);
     let pair: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(pair["may_be"]["agency"], "acme");
     assert_eq!(pair["this_row"]["email"], "ana.cruzz@gmail.com");
-    let (code, _, err) = run(portal(&shipped(), tmp.path()).args(["review", "show", "999"]));
+    let (code, _, err) = run(p.command().args(["review", "show", "999"]));
     assert_eq!(code, 2);
     assert!(err.contains("not waiting for review"), "{err}");
 }

@@ -3,10 +3,10 @@
 //! submission is processed once, every receipt is sent once, no candidate is doubled (each person
 //! is `new` exactly once, whichever daemon and channel saw them first).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -139,12 +139,8 @@ async fn three_daemons_handle_300_emails_and_300_files_each_exactly_once() {
     )
     .unwrap();
     let cmd = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(dir.path().join("agency-portal.toml"))
-            .env_remove("DATABASE_URL")
-            .env_remove("AGENCY_PORTAL_CONFIG")
-            .env("AGENCY_PORTAL_LOG", "warn");
+        let mut c = support::portal(&dir.path().join("agency-portal.toml"));
+        c.env("AGENCY_PORTAL_LOG", "warn");
         c
     };
     // The schema and the drop folders, once, before the daemons race.

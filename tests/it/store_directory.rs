@@ -1,8 +1,7 @@
 //! Directory sync and owner-view rows on both backends (SPEC §3.2 "Reload", §9): each test runs once on
 //! SQLite and once on Postgres (the private cluster `scripts/test` starts).
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -4,11 +4,11 @@
 //! running at once do not see each other's mail; the test that stops OpenSMTPD holds an exclusive
 //! lock, the others a shared one.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Cursor};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -473,8 +473,7 @@ async fn killed_after_enqueue_every_message_is_sent_once() {
     let _lock = smtp_lock(false);
     let tag = tag();
     let url = support::fresh_postgres_url().await;
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+    let mut child = support::this_test_binary(module_path!(), "crash_child")
         .env(CRASH_CHILD_ENV, format!("{url}\n{tag}"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -2,7 +2,7 @@
 //! hides an older entry and goes once merged into the oldest run, and that `remove_candidates`
 //! leaves none of a person's entries anywhere. Needs the Postgres of `scripts/test`.
 
-mod support;
+use crate::support;
 
 use agency_portal::store::blocks::{self, Entry};
 use agency_portal::store::Store;

@@ -6,19 +6,20 @@
 //!
 //! A child started by `vfork` (how `Command` spawns without `pre_exec`) is charged the peak of this
 //! process (the workbook just generated) when it execs; one started by `fork` is charged only this
-//! process's resident size at the fork, made small first (`malloc_trim`).
+//! process's resident size at the fork, made small first (`malloc_trim`): the peak counted is the
+//! larger of that and the command's own. Under nextest this process runs this test alone; under
+//! `cargo test` other tests of the binary run in its threads, and what they hold at the fork is in
+//! that size, which the messages show (`at the fork`).
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use rust_xlsxwriter::Workbook;
 
-const MB: u64 = 1024;
+use crate::support;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+const MB: u64 = 1024;
 
 /// A realistic agency file of `rows` people: names, emails, PH mobiles, the campaign, and
 /// `custom` short custom columns.
@@ -100,6 +101,18 @@ struct Run {
     code: i32,
     stderr: String,
     peak_kb: u64,
+    /// This process's resident size when it forked the child, in KiB: a floor under `peak_kb`.
+    parent_kb: u64,
+}
+
+/// This process's resident size in KiB (`VmRSS` of /proc/self/status).
+fn resident_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
 }
 
 /// `agency-portal ingest FILE --agency acme [extra]` on a fresh SQLite database in `dir`, with the
@@ -110,7 +123,8 @@ fn ingest(dir: &Path, file: &Path, extra: &[&str]) -> Run {
     unsafe {
         libc::malloc_trim(0);
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
+    let parent_kb = resident_kb();
+    let mut cmd = support::portal(&support::shipped_config());
     // SAFETY: does nothing; a pre_exec hook makes the child a fork, not a vfork (see above).
     unsafe {
         cmd.pre_exec(|| Ok(()));
@@ -118,13 +132,10 @@ fn ingest(dir: &Path, file: &Path, extra: &[&str]) -> Run {
     // Reaped by wait4 below, which std's wait would not let read the child's usage.
     #[allow(clippy::zombie_processes)]
     let child = cmd
-        .arg("--config")
-        .arg(repo().join("config/agency-portal.toml"))
         .args(["ingest"])
         .arg(file)
         .args(["--agency", "acme"])
         .args(extra)
-        .env_remove("AGENCY_PORTAL_CONFIG")
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("portal.db").display()),
@@ -147,6 +158,7 @@ fn ingest(dir: &Path, file: &Path, extra: &[&str]) -> Run {
         stderr: std::fs::read_to_string(&stderr_path).unwrap(),
         // Linux counts ru_maxrss in KiB.
         peak_kb: usage.ru_maxrss as u64,
+        parent_kb,
     }
 }
 
@@ -156,7 +168,11 @@ fn a_400000_row_file_is_refused_under_128_mb() {
     let file = tmp.path().join("too many.xlsx");
     agency_xlsx(&file, 400_000, 0);
     let run = ingest(tmp.path(), &file, &[]);
-    eprintln!("400,000 x 5 refused: peak RSS {} MB", run.peak_kb / MB);
+    eprintln!(
+        "400,000 x 5 refused: peak RSS {} MB ({} MB at the fork)",
+        run.peak_kb / MB,
+        run.parent_kb / MB
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("more than 200000 rows"),
@@ -165,8 +181,9 @@ fn a_400000_row_file_is_refused_under_128_mb() {
     );
     assert!(
         run.peak_kb < 128 * MB,
-        "peak RSS {} MB, over 128 MB",
-        run.peak_kb / MB
+        "peak RSS {} MB, over 128 MB ({} MB at the fork)",
+        run.peak_kb / MB,
+        run.parent_kb / MB
     );
 }
 
@@ -176,11 +193,16 @@ fn a_199000_row_16_column_file_is_ingested_under_256_mb() {
     let file = tmp.path().join("big.xlsx");
     agency_xlsx(&file, 199_000, 11);
     let run = ingest(tmp.path(), &file, &[]);
-    eprintln!("199,000 x 16 ingested: peak RSS {} MB", run.peak_kb / MB);
+    eprintln!(
+        "199,000 x 16 ingested: peak RSS {} MB ({} MB at the fork)",
+        run.peak_kb / MB,
+        run.parent_kb / MB
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.peak_kb < 256 * MB,
-        "peak RSS {} MB, over 256 MB",
-        run.peak_kb / MB
+        "peak RSS {} MB, over 256 MB ({} MB at the fork)",
+        run.peak_kb / MB,
+        run.parent_kb / MB
     );
 }

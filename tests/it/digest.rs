@@ -3,11 +3,10 @@
 //! digests show (and never show), the recruiter workbook, `status`, and `digest preview` as an
 //! operator runs it.
 
-#[macro_use]
-mod support;
+use crate::support::{self, Portal};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use agency_portal::digest::{self, agency, Request};
@@ -788,20 +787,6 @@ async fn status_gives_each_person_their_digest_since_the_last_one(store: Store) 
 
 // --- 4. digest preview as an operator runs it -----------------------------------------------------
 
-fn portal(config: &Path, db: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    cmd.arg("--config").arg(config);
-    cmd.env_remove("AGENCY_PORTAL_CONFIG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AGENCY_PORTAL__") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("DATABASE_URL", format!("sqlite://{}", db.display()));
-    cmd.env("AGENCY_PORTAL_NOW", "2026-12-01T00:00:00Z");
-    cmd
-}
-
 fn ok(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -811,20 +796,21 @@ fn ok(cmd: &mut std::process::Command) -> String {
 
 #[test]
 fn digest_preview_owner_out_writes_a_message_with_text_html_and_the_inline_chart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config = repo().join("config/agency-portal.toml");
-    let db = tmp.path().join("portal.db");
-    let csv = tmp.path().join("week.csv");
+    let p = Portal::sqlite();
+    let portal = || {
+        let mut cmd = p.command();
+        cmd.env("AGENCY_PORTAL_NOW", "2026-12-01T00:00:00Z");
+        cmd
+    };
+    let csv = p.path("week.csv");
     std::fs::write(
         &csv,
         "First Name,Last Name,Email,Mobile,Campaign\nAna,Reyes,ana.reyes@example.com,0917 111 2222,40123\n",
     )
     .unwrap();
-    ok(portal(&config, &db)
-        .args(["ingest", "--agency", "acme"])
-        .arg(&csv));
-    let eml = tmp.path().join("x.eml");
-    let said = ok(portal(&config, &db)
+    ok(portal().args(["ingest", "--agency", "acme"]).arg(&csv));
+    let eml = p.path("x.eml");
+    let said = ok(portal()
         .args(["digest", "preview", "--kind", "owner", "--out"])
         .arg(&eml));
     assert!(said.contains("written to"), "{said}");
@@ -850,24 +836,22 @@ fn digest_preview_owner_out_writes_a_message_with_text_html_and_the_inline_chart
     );
 
     // Without --out: the text part on stdout. `digest send` writes to the outbox.
-    let text =
-        ok(portal(&config, &db)
-            .args(["digest", "preview", "--kind", "agency", "--agency", "acme"]));
+    let text = ok(portal().args(["digest", "preview", "--kind", "agency", "--agency", "acme"]));
     assert!(text.starts_with("Acme Staffing\n"), "{text}");
     assert!(text.contains("Ana Reyes"));
-    let said = ok(portal(&config, &db).args(["digest", "send", "--kind", "recruiter"]));
+    let said = ok(portal().args(["digest", "send", "--kind", "recruiter"]));
     assert!(
         said.starts_with("2 recruiter digest message(s) written to the outbox"),
         "{said}"
     );
-    let list = ok(portal(&config, &db).args(["outbox", "list"]));
+    let list = ok(portal().args(["outbox", "list"]));
     assert_eq!(
         list.lines().filter(|l| l.contains("\tdigest\t")).count(),
         2,
         "{list}"
     );
     // A request naming nobody is the operator's to fix: exit 2.
-    let out = portal(&config, &db)
+    let out = portal()
         .args([
             "digest",
             "preview",

@@ -1,7 +1,7 @@
 //! Issue 7 (email intake), on both backends, through the Maildir source: the same handling code the
-//! IMAP source runs (tests/email_imap.rs drives that one over the real mail loop).
+//! IMAP source runs (tests/it/email_imap.rs drives that one over the real mail loop).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -53,7 +53,9 @@ pub fn mail_env() -> MailEnv {
 
 /// A lock over OpenSMTPD: tests that only send take it shared; the test that stops the server
 /// takes it exclusive (across the processes nextest runs). Released when dropped.
-pub struct SmtpLock(std::fs::File);
+pub struct SmtpLock {
+    _file: std::fs::File,
+}
 
 pub fn smtp_lock(exclusive: bool) -> SmtpLock {
     let env = mail_env();
@@ -71,7 +73,7 @@ pub fn smtp_lock(exclusive: bool) -> SmtpLock {
     // SAFETY: flock on a descriptor we own.
     let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
     assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
-    SmtpLock(file)
+    SmtpLock { _file: file }
 }
 
 /// `scripts/service smtpd stop|start`.

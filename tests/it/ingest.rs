@@ -1,7 +1,7 @@
 //! `agency-portal ingest` and the sheet engine end to end (SPEC §4.3, §5): the same people from every
 //! writer normalise identically, and the command's JSON and result files are as specified.
 
-mod support;
+use crate::support::Portal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -102,11 +102,11 @@ fn every_sample_fits_the_shipped_directory() {
     assert_eq!(files.len(), 10, "{files:?}");
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let tmp = tempfile::tempdir().unwrap();
-        let copy = tmp.path().join(&name);
+        let p = Portal::sqlite();
+        let copy = p.path(&name);
         std::fs::copy(file, &copy).unwrap();
         let j = json_of(
-            portal(tmp.path())
+            p.command()
                 .args(["ingest", "--agency", "bayanihan", "--json"])
                 .arg(&copy),
         );
@@ -118,8 +118,10 @@ fn every_sample_fits_the_shipped_directory() {
             }
             assert_eq!(r["outcome"], "new", "{name} row {row}: {}", r["reason"]);
         }
-        let phones =
-            json_of(portal(tmp.path()).args(["candidates", "--agency", "bayanihan", "--json"]));
+        let phones = json_of(
+            p.command()
+                .args(["candidates", "--agency", "bayanihan", "--json"]),
+        );
         let phones = phones.as_array().unwrap();
         assert_eq!(phones.len(), 50, "{name}");
         for c in phones {
@@ -130,21 +132,6 @@ fn every_sample_fits_the_shipped_directory() {
             );
         }
     }
-}
-
-fn portal(db_dir: &Path) -> Command {
-    portal_at(&format!("sqlite://{}", db_dir.join("portal.db").display()))
-}
-
-/// The command with the shipped config, on the database at `database_url`.
-fn portal_at(database_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    cmd.arg("--config")
-        .arg(repo().join("config/agency-portal.toml"))
-        .env_remove("AGENCY_PORTAL_CONFIG")
-        .env("DATABASE_URL", database_url)
-        .env("AGENCY_PORTAL_LOG", "error");
-    cmd
 }
 
 /// Runs `cmd`, which must succeed, and returns what it printed as JSON.
@@ -160,8 +147,8 @@ fn json_of(cmd: &mut Command) -> serde_json::Value {
 
 #[test]
 fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("week 48.csv");
+    let p = Portal::sqlite();
+    let file = p.path("week 48.csv");
     std::fs::write(
         &file,
         "First Name,Last Name,Email,Mobile,Campaign,Notes\n\
@@ -172,7 +159,8 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
     .unwrap();
 
     // A dry run decides but writes nothing.
-    let out = portal(tmp.path())
+    let out = p
+        .command()
         .args(["ingest", "--agency", "acme", "--dry-run", "--json"])
         .arg(&file)
         .output()
@@ -184,9 +172,10 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["submission_id"], serde_json::Value::Null);
-    assert!(!tmp.path().join("week 48-results.xlsx").exists());
+    assert!(!p.path("week 48-results.xlsx").exists());
 
-    let out = portal(tmp.path())
+    let out = p
+        .command()
         .args(["ingest", "--agency", "acme", "--json"])
         .arg(&file)
         .output()
@@ -233,7 +222,7 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
 
     // The results workbook: original columns, then Outcome, Reason, Candidate ID, Source row;
     // formulas as text.
-    let mut wb: Xlsx<_> = calamine::open_workbook(tmp.path().join("week 48-results.xlsx")).unwrap();
+    let mut wb: Xlsx<_> = calamine::open_workbook(p.path("week 48-results.xlsx")).unwrap();
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
     let header: Vec<String> = range
         .rows()
@@ -266,10 +255,11 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
     let row2: Vec<&Data> = range.rows().nth(1).unwrap().iter().collect();
     assert_eq!(row2[5], &Data::String("=HYPERLINK(\"http://x\")".into()));
     assert_eq!(row2[6], &Data::String("new".into()));
-    assert!(tmp.path().join("week 48-to-fix.xlsx").exists());
+    assert!(p.path("week 48-to-fix.xlsx").exists());
 
     // The same file again: recognised, nothing changes.
-    let out = portal(tmp.path())
+    let out = p
+        .command()
         .args(["ingest", "--agency", "acme"])
         .arg(&file)
         .output()
@@ -280,10 +270,11 @@ fn ingest_prints_the_spec_json_and_writes_the_results_beside_the_file() {
 
 #[test]
 fn an_unreadable_file_is_exit_2_with_its_reason() {
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("x.xlsx");
+    let p = Portal::sqlite();
+    let file = p.path("x.xlsx");
     std::fs::write(&file, b"PK\x03\x04 this is not really a zip").unwrap();
-    let out = portal(tmp.path())
+    let out = p
+        .command()
         .args(["ingest", "--agency", "acme"])
         .arg(&file)
         .output()
@@ -296,9 +287,9 @@ fn an_unreadable_file_is_exit_2_with_its_reason() {
 
 #[test]
 fn the_clock_can_be_set_so_ownership_expiry_shows_from_the_command_line() {
-    let tmp = tempfile::tempdir().unwrap();
+    let p = Portal::sqlite();
     let run = |agency: &str, name: &str, now: &str| -> serde_json::Value {
-        let file = tmp.path().join(name);
+        let file = p.path(name);
         std::fs::write(
             &file,
             // A blank line per call letter keeps the files' bytes apart (a re-sent file changes nothing).
@@ -308,7 +299,8 @@ fn the_clock_can_be_set_so_ownership_expiry_shows_from_the_command_line() {
             ),
         )
         .unwrap();
-        let out = portal(tmp.path())
+        let out = p
+            .command()
             .env("AGENCY_PORTAL_NOW", now)
             .args(["ingest", "--agency", agency, "--json"])
             .arg(&file)
@@ -336,18 +328,18 @@ fn the_clock_can_be_set_so_ownership_expiry_shows_from_the_command_line() {
     );
 }
 
-/// Ingests `file` for acme into `database_url` and returns the command's JSON.
-fn ingest_json(database_url: &str, file: &Path) -> serde_json::Value {
+/// Ingests `file` for acme into `p`'s database and returns the command's JSON.
+fn ingest_json(p: &Portal, file: &Path) -> serde_json::Value {
     json_of(
-        portal_at(database_url)
+        p.command()
             .args(["ingest", "--agency", "acme", "--json"])
             .arg(file),
     )
 }
 
 /// The candidates view as JSON: id → email.
-fn candidate_emails(database_url: &str) -> HashMap<i64, String> {
-    let all = json_of(portal_at(database_url).args(["candidates", "--json"]));
+fn candidate_emails(p: &Portal) -> HashMap<i64, String> {
+    let all = json_of(p.command().args(["candidates", "--json"]));
     all.as_array()
         .unwrap()
         .iter()
@@ -384,15 +376,12 @@ async fn a_file_of_several_decided_runs_names_each_rows_candidate() {
         csv.push_str(&person(3 * k));
     }
     std::fs::write(&file, csv).unwrap();
-    let urls = [
-        support::fresh_postgres_url().await,
-        support::fresh_sqlite_url(tmp.path()),
-    ];
-    for url in urls {
-        let j = ingest_json(&url, &file);
+    for p in [Portal::postgres().await, Portal::sqlite()] {
+        let url = &p.database_url;
+        let j = ingest_json(&p, &file);
         assert_eq!(j["counts"]["new"], 9_000, "{url}");
         assert_eq!(j["counts"]["repeated"], 3_000, "{url}");
-        let emails = candidate_emails(&url);
+        let emails = candidate_emails(&p);
         assert_eq!(emails.len(), 9_000, "{url}");
         let results = j["results"].as_array().unwrap();
         assert_eq!(results.len(), 12_000);

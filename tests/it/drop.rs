@@ -1,8 +1,8 @@
 //! The drop-folder source (SPEC §4.2) on real folders: layout, settling, exactly one final place
 //! per file, crash recovery, lost watcher events and hostile entries. (The SFTP end-to-end test
-//! with OpenSSH is tests/sftp.rs.)
+//! with OpenSSH is tests/it/sftp.rs.)
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -833,12 +833,8 @@ async fn kill_9_between_commit_and_move_then_restart() {
     )
     .unwrap();
     let run = |crash: bool| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(&config)
-            .args(["drop", "--once"])
-            .env_remove("DATABASE_URL")
-            .env("AGENCY_PORTAL_LOG", "error");
+        let mut c = support::portal(&config);
+        c.args(["drop", "--once"]).env("AGENCY_PORTAL_LOG", "error");
         if crash {
             c.env(agency_portal::cli::CRASH_AFTER_COMMIT_ENV, "1");
         }

@@ -1,12 +1,10 @@
 //! Talkpush sync (SPEC §11 (r2), issue 13) against a local stand-in that answers as the public API
-//! documentation says (tests/support/talkpush.rs), on SQLite and on Postgres: a create, a duplicate
+//! documentation says (tests/it/support/talkpush.rs), on SQLite and on Postgres: a create, a duplicate
 //! answer, a search hit, a page boundary at 12, a 429 with Retry-After, a timeout after the server
 //! already created the lead, a 404 campaign, `review accept`, and the `candidates` state.
 
-#[macro_use]
-mod support;
-#[path = "support/talkpush.rs"]
-mod stand_in;
+use crate::support;
+use crate::support::talkpush as stand_in;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

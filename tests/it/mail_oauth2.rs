@@ -4,7 +4,7 @@
 //! the key in `AGENCY_PORTAL_TEST_OAUTH2_KEY`. The token commands are small shell scripts that
 //! count their runs and print `token.<run>` if there is one, else `token`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -158,13 +158,9 @@ impl Portal {
     }
 
     fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(self.dir.path().join("agency-portal.toml"))
-            .env_remove("DATABASE_URL")
-            .env_remove("AGENCY_PORTAL_CONFIG")
-            // Everything, wire traces included: no token may show.
-            .env("AGENCY_PORTAL_LOG", "debug")
+        let mut c = support::portal(&self.dir.path().join("agency-portal.toml"));
+        // Everything, wire traces included: no token may show.
+        c.env("AGENCY_PORTAL_LOG", "debug")
             .env("SSL_CERT_FILE", mail_env().ca_file);
         c
     }

@@ -3,9 +3,8 @@
 //! three daemons on one Postgres pushing 300 new candidates (300 leads), `talkpush status`,
 //! `candidates`, and `import-existing --from-talkpush` paging through the company's leads.
 
-#[path = "support/talkpush.rs"]
-mod stand_in;
-mod support;
+use crate::support;
+use crate::support::talkpush as stand_in;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,13 +41,10 @@ fn config(dir: &Path, db_url: &str, server: &StandIn) -> PathBuf {
     path
 }
 
+/// [`support::portal`] as a tokio command with the stand-in's API key, killed when dropped.
 fn portal(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    c.arg("--config")
-        .arg(config)
-        .env_remove("DATABASE_URL")
-        .env_remove("AGENCY_PORTAL_CONFIG")
-        .env(KEY_VAR, API_KEY)
+    let mut c = Command::from(support::portal(config));
+    c.env(KEY_VAR, API_KEY)
         .env("AGENCY_PORTAL_LOG", "warn")
         .kill_on_drop(true);
     c

@@ -1,8 +1,7 @@
 //! Every outcome of SPEC §6.4 and every rule of §6.3, through the real pipeline and store, on SQLite
 //! and on Postgres. The clock is the submission's `received_at`, so ownership expiry needs no waiting.
 
-#[macro_use]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

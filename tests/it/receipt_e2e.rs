@@ -2,11 +2,10 @@
 //! receipt written in the submission's transaction is sent by `outbox flush` through the private
 //! OpenSMTPD into that user's Dovecot mailbox, and read back over IMAP.
 
-mod support;
+use crate::support;
 
 use std::io::Cursor;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use calamine::Reader;
@@ -77,12 +76,8 @@ async fn an_ingested_file_is_answered_by_a_receipt_in_the_users_mailbox() {
     )
     .unwrap();
     let portal = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-        c.arg("--config")
-            .arg(dir.path().join("agency-portal.toml"))
-            .env_remove("DATABASE_URL")
-            .env_remove("AGENCY_PORTAL_CONFIG")
-            .env("AGENCY_PORTAL_LOG", "error");
+        let mut c = support::portal(&dir.path().join("agency-portal.toml"));
+        c.env("AGENCY_PORTAL_LOG", "error");
         c
     };
     let ana = format!("ana@acme-{tag}.test");

@@ -6,7 +6,7 @@
 //! once. And (SPEC §7 (r2)) a key registered by email with `sftp-key` lets the agency in, and
 //! is refused once removed.
 
-mod support;
+use crate::support::{self, portal};
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ impl Ssh {
 
     /// Puts the generated Match blocks at the end of the test sshd's config and reloads it.
     fn install(&self, generated: &str) {
-        const MARK: &str = "# ---- agency-portal tests/sftp.rs ----\n";
+        const MARK: &str = "# ---- agency-portal tests/it/sftp.rs ----\n";
         let mut conf = std::fs::read_to_string(&self.config).unwrap();
         if let Some(i) = conf.find(MARK) {
             conf.truncate(i);
@@ -153,15 +153,6 @@ impl Ssh {
             writeln!(f, "{}", public.trim()).unwrap();
         }
     }
-}
-
-fn portal(config: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    cmd.arg("--config")
-        .arg(config)
-        .env_remove("AGENCY_PORTAL_CONFIG")
-        .env_remove("DATABASE_URL");
-    cmd
 }
 
 struct Daemon(Child);

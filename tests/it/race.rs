@@ -1,20 +1,10 @@
 //! Two daemons' worth of racing (SPEC §6.4): two `ingest` processes at once on overlapping files
 //! against one Postgres, 20 times. Every shared person must be `new` exactly once.
 
-mod support;
+use crate::support::Portal;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn portal(db: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agency-portal"));
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/agency-portal.toml");
-    cmd.arg("--config").arg(config);
-    cmd.env_remove("AGENCY_PORTAL_CONFIG");
-    cmd.env("DATABASE_URL", db);
-    cmd.env("AGENCY_PORTAL_LOG", "error");
-    cmd
-}
+use std::process::Stdio;
 
 const FIRST: [&str; 12] = [
     "Andrea", "Benjie", "Carmela", "Dindo", "Estela", "Florante", "Gloria", "Herminio", "Imelda",
@@ -53,10 +43,9 @@ fn person(group: usize, n: usize, round: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_never_both_create_a_shared_person() {
-    let db = support::fresh_postgres_url().await;
-    let migrated = portal(&db).arg("migrate").output().unwrap();
+    let p = Portal::postgres().await;
+    let migrated = p.command().arg("migrate").output().unwrap();
     assert!(migrated.status.success(), "{migrated:?}");
-    let dir = tempfile::tempdir().unwrap();
     for round in 0..20 {
         let shared: Vec<String> = (0..10).map(|n| person(0, n, round)).collect();
         let mut a = vec!["First Name,Last Name,Email,Mobile,Campaign".to_string()];
@@ -65,13 +54,13 @@ async fn two_processes_never_both_create_a_shared_person() {
         let mut b = vec!["First Name,Last Name,Email,Mobile,Campaign".to_string()];
         b.extend(shared.iter().rev().cloned());
         b.extend((0..10).map(|n| person(2, n, round)));
-        let fa = dir.path().join(format!("a{round}.csv"));
-        let fb = dir.path().join(format!("b{round}.csv"));
+        let fa = p.path(format!("a{round}.csv"));
+        let fb = p.path(format!("b{round}.csv"));
         std::fs::write(&fa, a.join("\n")).unwrap();
         std::fs::write(&fb, b.join("\n")).unwrap();
 
         let spawn = |file: &Path, agency: &str| {
-            let mut cmd = portal(&db);
+            let mut cmd = p.command();
             cmd.arg("ingest")
                 .arg(file)
                 .args(["--agency", agency, "--json"])

@@ -2,7 +2,7 @@
 //! across re-syncs, enqueueing inside the caller's transaction, leases, dedupe, several workers at
 //! once never sending a row twice, the invalid-directory alert.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -429,12 +429,9 @@ async fn invalid_directory_alerts_owners_once_per_version(store: Store, _url: St
 /// `agency-portal outbox …` on the database at `url` (shipped settings), which must exit `code`;
 /// what it printed.
 fn outbox_cli(url: &str, args: &[&str], code: i32) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agency-portal"))
-        .arg("--config")
-        .arg(config_dir().join("agency-portal.toml"))
+    let out = support::portal(&config_dir().join("agency-portal.toml"))
         .arg("outbox")
         .args(args)
-        .env_remove("AGENCY_PORTAL_CONFIG")
         .env("DATABASE_URL", url)
         .env("AGENCY_PORTAL_LOG", "error")
         .output()

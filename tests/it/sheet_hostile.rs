@@ -10,10 +10,11 @@
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use agency_portal::sheet::{read, Cell, Format, Limits, SheetError, Workbook};
+
+use crate::support;
 
 const CHILD_ENV: &str = "SHEET_READ_CHILD";
 const MAX_RSS_KB: u64 = 256 * 1024;
@@ -74,9 +75,8 @@ struct ChildReport {
 
 fn run_child(files: &[PathBuf]) -> ChildReport {
     let list: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["child_entry", "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, list.join("\n"));
+    let mut cmd = support::this_test_binary(module_path!(), "child_entry");
+    cmd.env(CHILD_ENV, list.join("\n"));
     // SAFETY: setrlimit is async-signal-safe and touches only the child.
     unsafe {
         cmd.pre_exec(|| {
