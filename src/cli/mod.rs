@@ -16,9 +16,12 @@ use crate::store::{Store, StoreError};
 use crate::views::{self, AgencyFilter, CampaignFilter};
 
 mod config;
+pub mod digest;
 pub mod ingest;
 mod intake;
+pub mod outbox;
 pub mod owner;
+pub mod talkpush;
 
 pub use crate::app::{describe, exit_code, sha256_hex, App, BadInput};
 use config::{config_check, sftp_setup};
@@ -78,16 +81,16 @@ pub enum Command {
         command: Option<ReviewCommand>,
     },
     /// Outgoing mail: the outbox (list, flush, resend a failed message).
-    Outbox(crate::mail::command::OutboxArgs),
+    Outbox(outbox::OutboxArgs),
     /// Talkpush sync (SPEC §11): what is waiting, synced or failed; pushing again.
     Talkpush {
         #[command(subcommand)]
-        command: crate::talkpush::command::TalkpushCommand,
+        command: talkpush::TalkpushCommand,
     },
     /// Digests (SPEC §8): compose one now, to preview it or send it through the outbox.
     Digest {
         #[command(subcommand)]
-        command: crate::digest::command::DigestCommand,
+        command: digest::DigestCommand,
     },
     /// Print (or with --apply, write) the OpenSSH configuration and folder ownership that give
     /// every active agency a chrooted, SFTP-only account on its own drop folder.
@@ -421,12 +424,12 @@ async fn with_app(app: &App, command: Command) -> anyhow::Result<()> {
         Command::Candidates(args) => crate::cli::owner::candidates(app, &args).await,
         Command::Submissions(args) => crate::cli::owner::submissions(app, &args).await,
         Command::Review { command } => crate::cli::owner::review(app, command).await,
-        Command::Outbox(args) => crate::mail::command::run(app, args).await,
-        Command::Talkpush { command } => crate::talkpush::command::run(app, command).await,
+        Command::Outbox(args) => outbox::run(app, args).await,
+        Command::Talkpush { command } => talkpush::run(app, command).await,
         Command::Drop(args) => drop_intake(app, &args).await,
         Command::Mail(args) => mail_intake(app, &args).await,
         Command::Run(args) => run_daemon(app, &args).await,
-        Command::Digest { command } => crate::digest::command::run(app, command).await,
+        Command::Digest { command } => digest::run(app, command).await,
         Command::Migrate | Command::Config { .. } | Command::SftpSetup(_) | Command::Demo(_) => {
             unreachable!("handled without the app")
         }

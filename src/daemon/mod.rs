@@ -91,7 +91,7 @@ impl Parts {
             ))
         });
         let pusher = match app.settings.talkpush() {
-            Some(_) => Some(Arc::new(crate::talkpush::command::pusher(app)?)),
+            Some(_) => Some(Arc::new(crate::talkpush::pusher(app)?)),
             None => None,
         };
         Ok(Parts {

@@ -30,7 +30,6 @@ use crate::store::{Store, StoreError};
 
 pub mod agency;
 pub mod chart;
-pub mod command;
 pub mod owner;
 pub mod recruiter;
 

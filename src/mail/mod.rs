@@ -17,7 +17,6 @@ use crate::settings::Settings;
 
 pub mod alert;
 pub mod auth;
-pub mod command;
 pub mod invitation;
 #[cfg(test)]
 mod languages;

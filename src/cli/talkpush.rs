@@ -2,9 +2,10 @@
 
 use clap::Subcommand;
 
-use super::worker::Pusher;
 use crate::app::{App, BadInput};
 use crate::store::talkpush::PushRequest;
+use crate::talkpush::pusher;
+use crate::talkpush::worker::Pusher;
 
 #[derive(Debug, Subcommand)]
 pub enum TalkpushCommand {
@@ -58,20 +59,6 @@ pub async fn run(app: &App, command: TalkpushCommand) -> anyhow::Result<()> {
             }
         }
     }
-}
-
-/// The worker `[talkpush]` describes; an error saying how to turn it on when it is off.
-pub fn pusher(app: &App) -> anyhow::Result<Pusher> {
-    let Some(settings) = app.settings.talkpush() else {
-        return Err(BadInput(format!(
-            "Talkpush sync is off: add a [talkpush] section (base_url, api_key_env) with \
-             enabled = true to {}; the README's \"Talkpush sync\" says how",
-            app.settings.file.display()
-        ))
-        .into());
-    };
-    Pusher::new(app.store.clone(), settings, app.composer.clone())
-        .map_err(|e| BadInput(format!("[talkpush]: {e}")).into())
 }
 
 async fn flush(pusher: &Pusher) -> anyhow::Result<()> {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{DigestError, Request};
 use crate::app::{App, BadInput};
+use crate::digest::{DigestError, Request};
 use crate::schedule::Schedule;
 use crate::settings::DigestKind;
 
@@ -123,7 +123,7 @@ pub async fn run(app: &App, command: DigestCommand) -> anyhow::Result<()> {
         DigestCommand::Send(a) => (a, None),
     };
     let request = request(app, args)?;
-    let messages = super::compose(
+    let messages = crate::digest::compose(
         &app.store,
         &app.directory,
         &app.settings.digests,

@@ -5,8 +5,8 @@
 
 use clap::{Args, Subcommand};
 
-use super::sender::Sender;
 use crate::app::{App, BadInput};
+use crate::mail::sender::Sender;
 use crate::store::outbox::{OutboxRow, Resend};
 
 #[derive(Debug, Args)]
