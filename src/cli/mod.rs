@@ -23,7 +23,7 @@ pub mod outbox;
 pub mod owner;
 pub mod talkpush;
 
-pub use crate::app::{describe, exit_code, sha256_hex, App, BadInput};
+use crate::app::{describe, App, BadInput};
 use config::{config_check, sftp_setup};
 pub use intake::CRASH_AFTER_COMMIT_ENV;
 use intake::{drop_intake, mail_intake, run_daemon};
